@@ -1,0 +1,181 @@
+// Reads and writes the safetensors format: 8-byte little-endian header length, a JSON header
+// ({name: {dtype, shape, data_offsets:[begin,end)}}, optional "__metadata__"), then raw little-endian data.
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace UniPerceiverMoe.Model.Checkpoints;
+
+public static class SafeTensors
+{
+    /// <summary>Largest header we accept; real headers are kilobytes, a huge value means a corrupt or hostile file.</summary>
+    private const long MaxHeaderBytes = 100L * 1024 * 1024;
+
+    /// <summary>Loads every tensor of <paramref name="path"/> onto <paramref name="device"/> (CPU when null).
+    /// The caller owns the returned tensors.</summary>
+    public static Dictionary<string, Tensor> Load(string path, Device? device = null)
+    {
+        var bytes = ReadFile(path);
+        var (header, dataStart) = ParseHeader(bytes, path);
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var (name, node) in header)
+            {
+                if (name == "__metadata__" || node is null) continue;
+                result[name] = ReadTensor(bytes, dataStart, name, node, path, device);
+            }
+        }
+        catch
+        {
+            foreach (var t in result.Values) t.Dispose();
+            throw;
+        }
+        return result;
+    }
+
+    /// <summary>Names, dtypes and shapes of the tensors in <paramref name="path"/>, without reading the data.</summary>
+    public static IReadOnlyDictionary<string, (string Dtype, long[] Shape)> ReadIndex(string path)
+    {
+        using var fs = File.OpenRead(path);
+        var lenBytes = new byte[8];
+        fs.ReadExactly(lenBytes);
+        long len = BitConverter.ToInt64(lenBytes);
+        if (len <= 0 || len > MaxHeaderBytes || len > fs.Length - 8)
+            throw new InvalidDataException($"{path}: not a safetensors file (header length {len}).");
+        var headerBytes = new byte[len];
+        fs.ReadExactly(headerBytes);
+        var header = JsonNode.Parse(headerBytes)!.AsObject();
+        var index = new Dictionary<string, (string, long[])>(StringComparer.Ordinal);
+        foreach (var (name, node) in header)
+        {
+            if (name == "__metadata__" || node is null) continue;
+            index[name] = (node["dtype"]!.GetValue<string>(), node["shape"]!.AsArray().Select(s => s!.GetValue<long>()).ToArray());
+        }
+        return index;
+    }
+
+    /// <summary>Writes <paramref name="tensors"/> (any device, contiguous or not) as a safetensors file, names sorted.</summary>
+    public static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var header = new JsonObject();
+        if (metadata is { Count: > 0 })
+        {
+            var meta = new JsonObject();
+            foreach (var (k, v) in metadata) meta[k] = v;
+            header["__metadata__"] = meta;
+        }
+        var blobs = new List<byte[]>();
+        long offset = 0;
+        foreach (var name in tensors.Keys.OrderBy(k => k, StringComparer.Ordinal))
+        {
+            var t = tensors[name];
+            using var cpu = t.detach().cpu().contiguous();
+            var data = cpu.bytes.ToArray();
+            header[name] = new JsonObject
+            {
+                ["dtype"] = DtypeName(t.dtype),
+                ["shape"] = new JsonArray(t.shape.Select(s => (JsonNode)s).ToArray()),
+                ["data_offsets"] = new JsonArray(offset, offset + data.Length),
+            };
+            blobs.Add(data);
+            offset += data.Length;
+        }
+        var headerBytes = JsonSerializer.SerializeToUtf8Bytes(header);
+        // Pad the header with spaces so the data starts 8-byte aligned (as the reference writer does).
+        int pad = (8 - headerBytes.Length % 8) % 8;
+        var tmp = path + ".tmp";
+        using (var fs = File.Create(tmp))
+        {
+            fs.Write(BitConverter.GetBytes((long)(headerBytes.Length + pad)));
+            fs.Write(headerBytes);
+            for (int i = 0; i < pad; i++) fs.WriteByte((byte)' ');
+            foreach (var b in blobs) fs.Write(b);
+        }
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    internal static ScalarType ParseDtype(string dtype, string path, string name) => dtype switch
+    {
+        "F32" => ScalarType.Float32,
+        "F16" => ScalarType.Float16,
+        "BF16" => ScalarType.BFloat16,
+        "F64" => ScalarType.Float64,
+        "I64" => ScalarType.Int64,
+        "I32" => ScalarType.Int32,
+        "I16" => ScalarType.Int16,
+        "I8" => ScalarType.Int8,
+        "U8" => ScalarType.Byte,
+        "BOOL" => ScalarType.Bool,
+        _ => throw new InvalidDataException($"{path}: tensor '{name}' has unsupported dtype '{dtype}'."),
+    };
+
+    internal static string DtypeName(ScalarType t) => t switch
+    {
+        ScalarType.Float32 => "F32",
+        ScalarType.Float16 => "F16",
+        ScalarType.BFloat16 => "BF16",
+        ScalarType.Float64 => "F64",
+        ScalarType.Int64 => "I64",
+        ScalarType.Int32 => "I32",
+        ScalarType.Int16 => "I16",
+        ScalarType.Int8 => "I8",
+        ScalarType.Byte => "U8",
+        ScalarType.Bool => "BOOL",
+        _ => throw new NotSupportedException($"safetensors cannot store dtype {t}."),
+    };
+
+    private static byte[] ReadFile(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found.", path);
+        return File.ReadAllBytes(path);
+    }
+
+    private static (JsonObject Header, long DataStart) ParseHeader(byte[] bytes, string path)
+    {
+        if (bytes.Length < 8) throw new InvalidDataException($"{path}: not a safetensors file (only {bytes.Length} bytes).");
+        long len = BitConverter.ToInt64(bytes, 0);
+        if (len <= 0 || len > MaxHeaderBytes || len > bytes.Length - 8)
+            throw new InvalidDataException($"{path}: not a safetensors file (header length {len} for a {bytes.Length}-byte file).");
+        try
+        {
+            var header = JsonNode.Parse(bytes.AsSpan(8, (int)len))!.AsObject();
+            return (header, 8 + len);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}: safetensors header is not valid JSON ({e.Message}).", e);
+        }
+    }
+
+    private static Tensor ReadTensor(byte[] bytes, long dataStart, string name, JsonNode node, string path, Device? device)
+    {
+        var dtype = ParseDtype(node["dtype"]?.GetValue<string>() ?? "", path, name);
+        var shape = node["shape"]!.AsArray().Select(s => s!.GetValue<long>()).ToArray();
+        var offsets = node["data_offsets"]!.AsArray().Select(s => s!.GetValue<long>()).ToArray();
+        long begin = dataStart + offsets[0], end = dataStart + offsets[1];
+        long count = shape.Aggregate(1L, (a, b) => a * b);
+        long expected = count * ElementSize(dtype);
+        if (offsets[0] < 0 || end > bytes.Length || begin > end || end - begin != expected)
+            throw new InvalidDataException($"{path}: tensor '{name}' data range [{offsets[0]}, {offsets[1]}) does not fit shape [{string.Join(", ", shape)}] of {dtype} or the file.");
+        var t = empty(shape, dtype);
+        bytes.AsSpan((int)begin, (int)(end - begin)).CopyTo(t.bytes);
+        return device is null || device.type == DeviceType.CPU ? t : MoveAndDispose(t, device);
+    }
+
+    private static Tensor MoveAndDispose(Tensor t, Device device)
+    {
+        var moved = t.to(device);
+        t.Dispose();
+        return moved;
+    }
+
+    internal static int ElementSize(ScalarType t) => t switch
+    {
+        ScalarType.Float64 or ScalarType.Int64 => 8,
+        ScalarType.Float32 or ScalarType.Int32 => 4,
+        ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Int16 => 2,
+        _ => 1,
+    };
+}
