@@ -1,0 +1,53 @@
+// Port of uniperceiver/modeling/predictor/embed_cls_predictor.py EmbedClsAsRetrievalPredictor (OUTPUT_PROJ, PRED_USE_NORM).
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace UniPerceiverMoe.Model.Modules;
+
+/// <summary>P(h) = normalize(proj(ln_post(h))); task temperatures τ = min(exp(logit_scale_*), clamp).</summary>
+public sealed class EmbedClsAsRetrievalPredictor : nn.Module
+{
+    /// <summary>The temperature names the released checkpoints store (key <c>loss_prepare.logit_scale_{name}</c>).</summary>
+    public static readonly string[] TemperatureNames =
+    [
+        "img_cls", "video_cls", "text_mlm", "text_caption", "caption", "mlm", "retrieve",
+        "tqa_mlm", "tqa_caption", "tqa_retrieve", "downstream",
+    ];
+
+    private readonly LayerNorm ln_post;
+    private readonly Linear proj;
+    private readonly Dictionary<string, Parameter> logitScales = new(StringComparer.Ordinal);
+    private readonly float clamp;
+
+    public EmbedClsAsRetrievalPredictor(UniPerceiverConfig config) : base(nameof(EmbedClsAsRetrievalPredictor))
+    {
+        ln_post = nn.LayerNorm(config.Hidden, config.LayerNormEps);
+        proj = nn.Linear(config.Hidden, config.Hidden);
+        clamp = config.TemperatureClamp;
+        RegisterComponents();
+        // The scales are direct scalar parameters of loss_prepare (key loss_prepare.logit_scale_img_cls, shape []).
+        foreach (var name in TemperatureNames)
+        {
+            var p = nn.Parameter(tensor(MathF.Log(1f / 0.07f)));
+            logitScales["logit_scale_" + name] = p;
+            register_parameter("logit_scale_" + name, p);
+        }
+    }
+
+    /// <summary>h: [..., D]. Returns L2-normalised projected features [..., D], owned by the caller.</summary>
+    public Tensor Project(Tensor h)
+    {
+        using var normed = ln_post.forward(h);
+        using var projected = proj.forward(normed);
+        return nn.functional.normalize(projected, p: 2, dim: -1);
+    }
+
+    /// <summary>τ for a temperature name (e.g. "img_cls", "caption"): min(exp(logit_scale), clamp).</summary>
+    public float Temperature(string name)
+    {
+        if (!logitScales.TryGetValue("logit_scale_" + name, out var p) || p is null)
+            throw new ArgumentException($"unknown temperature '{name}' (known: {string.Join(", ", TemperatureNames)}).");
+        return MathF.Min(MathF.Exp(p.item<float>()), clamp);
+    }
+}

@@ -1,0 +1,68 @@
+// Port of uniperceiver/modeling/layers/transformer_encoder_moe_layer.py MoEAttentionBlock (UNIFY_QKV, QKV_BIAS).
+using TorchSharp;
+using TorchSharp.Modules;
+using UniPerceiverMoe.Model.Routing;
+using static TorchSharp.torch;
+
+namespace UniPerceiverMoe.Model.Modules;
+
+/// <summary>
+/// Multi-head self-attention with a unified qkv projection (rows [0:D]=q, [D:2D]=k, [2D:3D]=v, heads contiguous) and
+/// an output projection <c>dense</c>. In MoE layers both are <see cref="TaskMoE"/>; dense reuses the qkv gate decision.
+/// </summary>
+public sealed class MoEAttentionBlock : nn.Module
+{
+    private readonly nn.Module qkv_proj;
+    private readonly nn.Module dense;
+    private readonly int layer;
+    private readonly int heads;
+    private readonly int headDim;
+
+    public MoEAttentionBlock(int layer, UniPerceiverConfig config, bool moe) : base(nameof(MoEAttentionBlock))
+    {
+        this.layer = layer;
+        heads = config.Heads;
+        headDim = config.HeadDim;
+        int d = config.Hidden;
+        qkv_proj = moe ? new TaskMoE(d, 3 * d, config) : nn.Linear(d, 3 * d);
+        dense = moe ? new TaskMoE(d, d, config) : nn.Linear(d, d);
+        RegisterComponents();
+    }
+
+    internal nn.Module QkvProj => qkv_proj;
+
+    internal nn.Module DenseProj => dense;
+
+    /// <summary>h: [B, N, D] (already normed). Returns [B, N, D], owned by the caller.</summary>
+    public Tensor Forward(Tensor h, EncoderPass pass)
+    {
+        long b = h.shape[0], n = h.shape[1];
+        using var qkv = Project(qkv_proj, MoeLinearKind.QkvProj, h, pass);       // [B, N, 3D]
+        using var qkvHeads = qkv.view(b, n, 3, heads, headDim).permute(2, 0, 3, 1, 4); // [3, B, H, N, hd]
+        using var q = qkvHeads[0];
+        var k = qkvHeads[1];
+        var v = qkvHeads[2];
+        if (pass.CapturedKv is { } capture) capture[layer] = new LayerKv(k.contiguous(), v.contiguous());
+
+        Tensor keys = k, values = v;
+        var past = pass.Past?[layer];
+        if (past is not null)
+        {
+            using var pk = past.K.shape[0] == b ? past.K.alias() : past.K.expand(b, -1, -1, -1);
+            using var pv = past.V.shape[0] == b ? past.V.alias() : past.V.expand(b, -1, -1, -1);
+            keys = cat([pk, k], 2);
+            values = cat([pv, v], 2);
+            k.Dispose();
+            v.Dispose();
+        }
+        // Scores = q·kᵀ/√hd + key bias (mask·-10000), softmax, ·v: scaled_dot_product_attention computes exactly that.
+        using var ctx = nn.functional.scaled_dot_product_attention(q, keys, values, pass.KeyBias);   // [B, H, N, hd]
+        keys.Dispose();
+        values.Dispose();
+        using var merged = ctx.transpose(1, 2).reshape(b, n, heads * headDim);             // [B, N, D]
+        return Project(dense, MoeLinearKind.Dense, merged, pass);
+    }
+
+    private Tensor Project(nn.Module linear, MoeLinearKind kind, Tensor x, EncoderPass pass) =>
+        linear is Linear plain ? plain.forward(x) : pass.Executor.Apply(new MoeSite(layer, kind), x, pass.Routing);
+}

@@ -1,0 +1,62 @@
+// Port of uniperceiver/modeling/layers/transformer_encoder_moe_layer.py MoETransformerEncoderLayer (norm_first, LayerScale).
+using TorchSharp;
+using TorchSharp.Modules;
+using UniPerceiverMoe.Model.Routing;
+using static TorchSharp.torch;
+
+namespace UniPerceiverMoe.Model.Modules;
+
+/// <summary>
+/// Pre-norm block with LayerScale: x += γ1 ⊙ Attn(LN1(x)); x += γ2 ⊙ linear2(GELU(linear1(LN2(x)))).
+/// GELU is exact (erf). In MoE layers each linear is merged per route separately (GELU between merged linears).
+/// </summary>
+public sealed class MoETransformerEncoderLayer : nn.Module
+{
+    private readonly LayerNorm norm1;
+    private readonly LayerNorm norm2;
+    private readonly MoEAttentionBlock self_attn;
+    private readonly nn.Module linear1;
+    private readonly nn.Module linear2;
+    private readonly Parameter gamma_1;
+    private readonly Parameter gamma_2;
+    private readonly int layer;
+
+    public MoETransformerEncoderLayer(int layer, UniPerceiverConfig config) : base(nameof(MoETransformerEncoderLayer))
+    {
+        this.layer = layer;
+        int d = config.Hidden;
+        bool moe = config.IsMoeLayer(layer);
+        norm1 = nn.LayerNorm(d, config.LayerNormEps);
+        norm2 = nn.LayerNorm(d, config.LayerNormEps);
+        self_attn = new MoEAttentionBlock(layer, config, moe && config.MoeAttention);
+        linear1 = moe && config.MoeFfn ? new TaskMoE(d, config.Ffn, config) : nn.Linear(d, config.Ffn);
+        linear2 = moe && config.MoeFfn ? new TaskMoE(config.Ffn, d, config) : nn.Linear(config.Ffn, d);
+        gamma_1 = nn.Parameter(full(d, 1e-3f));
+        gamma_2 = nn.Parameter(full(d, 1e-3f));
+        RegisterComponents();
+    }
+
+    internal MoEAttentionBlock SelfAttention => self_attn;
+
+    internal nn.Module Linear1 => linear1;
+
+    internal nn.Module Linear2 => linear2;
+
+    /// <summary>x: [B, N, D] (not modified). Returns the layer output [B, N, D], owned by the caller.</summary>
+    public Tensor Forward(Tensor x, EncoderPass pass)
+    {
+        using var h1 = norm1.forward(x);
+        using var attn = self_attn.Forward(h1, pass);
+        using var scaledAttn = attn.mul(gamma_1);
+        using var x1 = x.add(scaledAttn);
+        using var h2 = norm2.forward(x1);
+        using var f1 = Project(linear1, MoeLinearKind.Linear1, h2, pass);            // [B, N, F]
+        using var act = nn.functional.gelu(f1);
+        using var f2 = Project(linear2, MoeLinearKind.Linear2, act, pass);           // [B, N, D]
+        using var scaledFfn = f2.mul_(gamma_2);
+        return x1.add(scaledFfn);
+    }
+
+    private Tensor Project(nn.Module linear, MoeLinearKind kind, Tensor x, EncoderPass pass) =>
+        linear is Linear plain ? plain.forward(x) : pass.Executor.Apply(new MoeSite(layer, kind), x, pass.Routing);
+}

@@ -1,0 +1,66 @@
+// Port of uniperceiver/task_moe/layer.py TaskMoE + experts.py FusedExperts (inference: merged-weight linears).
+using TorchSharp;
+using TorchSharp.Modules;
+using UniPerceiverMoe.Model.Routing;
+using static TorchSharp.torch;
+
+namespace UniPerceiverMoe.Model.Modules;
+
+/// <summary>Holds the expert copies of one linear (key segment <c>experts.deepspeed_experts.{e}</c>).</summary>
+public sealed class FusedExperts : nn.Module
+{
+    private readonly ModuleList<Linear> deepspeed_experts;
+
+    public FusedExperts(int inFeatures, int outFeatures, int experts) : base(nameof(FusedExperts))
+    {
+        deepspeed_experts = nn.ModuleList(Enumerable.Range(0, experts).Select(_ => nn.Linear(inFeatures, outFeatures)).ToArray());
+        RegisterComponents();
+    }
+
+    public int Count => deepspeed_experts.Count;
+
+    public Linear this[int expert] => deepspeed_experts[expert];
+}
+
+/// <summary>
+/// A Conditional-MoE linear: <c>experts</c> (E copies of Linear(in, out)) and its <c>gate</c>. At inference the
+/// reference collapses it to one merged linear per route: W = Σ g_i·W_i, b = Σ g_i·b_i.
+/// </summary>
+public sealed class TaskMoE : nn.Module
+{
+    private readonly FusedExperts experts;
+    private readonly TopKGate gate;
+
+    public TaskMoE(int inFeatures, int outFeatures, UniPerceiverConfig config) : base(nameof(TaskMoE))
+    {
+        experts = new FusedExperts(inFeatures, outFeatures, config.Experts);
+        gate = new TopKGate(config.AttributeLength, config.Hidden, config.Experts, config.TopK, config.LayerNormEps);
+        RegisterComponents();
+    }
+
+    public FusedExperts Experts => experts;
+
+    public TopKGate Gate => gate;
+
+    /// <summary>
+    /// Merged weight [out, in] and bias [out] of <paramref name="route"/>, computed as the reference's mergelayer
+    /// (W_1·g_1 + W_2·g_2 in the experts' dtype). New tensors owned by the caller.
+    /// </summary>
+    public (Tensor Weight, Tensor Bias) Merge(Route route) => MergeExperts(i => experts[i].weight!, i => experts[i].bias!, route);
+
+    /// <summary>The merge of <paramref name="route"/> over any source of expert tensors (used by expert groups too).</summary>
+    public static (Tensor Weight, Tensor Bias) MergeExperts(Func<int, Tensor> weightOf, Func<int, Tensor> biasOf, Route route)
+    {
+        using var noGrad = no_grad();
+        Tensor w = weightOf(route.Experts[0]).mul(route.Weights[0]);
+        Tensor b = biasOf(route.Experts[0]).mul(route.Weights[0]);
+        for (int i = 1; i < route.K; i++)
+        {
+            using var wi = weightOf(route.Experts[i]).mul(route.Weights[i]);
+            using var bi = biasOf(route.Experts[i]).mul(route.Weights[i]);
+            w.add_(wi);
+            b.add_(bi);
+        }
+        return (w, b);
+    }
+}

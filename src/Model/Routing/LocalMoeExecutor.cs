@@ -1,0 +1,52 @@
+using UniPerceiverMoe.Model.Modules;
+using static TorchSharp.torch;
+
+namespace UniPerceiverMoe.Model.Routing;
+
+/// <summary>
+/// Runs MoE linears in this process with merged weights cached per route: each token pays one dense linear
+/// (no top-2 doubling). Segments with different routes are computed separately and concatenated on the token axis.
+/// </summary>
+public sealed class LocalMoeExecutor : IMoeLinearExecutor, IDisposable
+{
+    private readonly RouteTable routes;
+
+    public LocalMoeExecutor(UniPerceiverMoeModel model, RouteTable routes)
+    {
+        this.routes = routes;
+        Cache = new MergedWeightCache((site, route) =>
+            (model.MoeAt(site) ?? throw new ArgumentException($"{site} is not an MoE linear.")).Merge(route));
+    }
+
+    public MergedWeightCache Cache { get; }
+
+    public Tensor Apply(MoeSite site, Tensor x, TokenRouting routing)
+    {
+        if (routing.Length != x.shape[1])
+            throw new ArgumentException($"routing covers {routing.Length} tokens but the input has {x.shape[1]}.");
+        var segments = routing.Segments;
+        if (segments.Count == 1) return Linear(site, x, segments[0].Attribute);
+        var parts = new Tensor[segments.Count];
+        try
+        {
+            for (int i = 0; i < segments.Count; i++)
+            {
+                using var slice = x.narrow(1, segments[i].Start, segments[i].Length);
+                parts[i] = Linear(site, slice, segments[i].Attribute);
+            }
+            return cat(parts, 1);
+        }
+        finally
+        {
+            foreach (var p in parts) p?.Dispose();
+        }
+    }
+
+    private Tensor Linear(MoeSite site, Tensor x, MoeAttribute attribute)
+    {
+        var (w, b) = Cache.Get(site, routes.RouteOf(site, attribute));
+        return nn.functional.linear(x, w, b);
+    }
+
+    public void Dispose() => Cache.Dispose();
+}

@@ -1,0 +1,43 @@
+namespace UniPerceiverMoe.Model.Routing;
+
+/// <summary>A run of tokens [Start, Start+Length) of a sequence that share one attribute (hence one route per gate).</summary>
+public readonly record struct RouteSegment(int Start, int Length, MoeAttribute Attribute)
+{
+    public int End => Start + Length;
+}
+
+/// <summary>
+/// How the token axis of a batch [B, N, D] is routed: contiguous segments covering 0..N-1, the same for every row
+/// of the batch. Fixed by the tokenizer stage before any layer runs (the reference's attribute rows: one row for
+/// whole sequences, two rows for captioning).
+/// </summary>
+public sealed class TokenRouting
+{
+    public IReadOnlyList<RouteSegment> Segments { get; }
+    public int Length { get; }
+
+    public TokenRouting(IReadOnlyList<RouteSegment> segments)
+    {
+        if (segments.Count == 0) throw new ArgumentException("routing needs at least one segment.");
+        int pos = 0;
+        foreach (var s in segments)
+        {
+            if (s.Start != pos || s.Length <= 0)
+                throw new ArgumentException($"routing segments must be contiguous and non-empty (segment at {s.Start} expected at {pos}).");
+            pos = s.End;
+        }
+        Segments = segments;
+        Length = pos;
+    }
+
+    /// <summary>All <paramref name="length"/> tokens use <paramref name="attribute"/>.</summary>
+    public static TokenRouting Uniform(int length, MoeAttribute attribute) => new([new RouteSegment(0, length, attribute)]);
+
+    /// <summary>The first <paramref name="prefix"/> tokens use <paramref name="first"/>, the rest <paramref name="rest"/>.</summary>
+    public static TokenRouting Split(int length, int prefix, MoeAttribute first, MoeAttribute rest) =>
+        prefix >= length ? Uniform(length, first)
+        : prefix <= 0 ? Uniform(length, rest)
+        : new([new RouteSegment(0, prefix, first), new RouteSegment(prefix, length - prefix, rest)]);
+
+    public override string ToString() => string.Join(" ", Segments.Select(s => $"[{s.Start},{s.End}):{s.Attribute}"));
+}
