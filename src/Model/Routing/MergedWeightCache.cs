@@ -22,7 +22,12 @@ public sealed class MergedWeightCache : IDisposable
 
     /// <summary>The merged linear of <paramref name="route"/> at <paramref name="site"/>; still owned by the cache.</summary>
     public (Tensor Weight, Tensor Bias) Get(MoeSite site, Route route) =>
-        entries.GetOrAdd((site, route), key => new Lazy<(Tensor, Tensor)>(() => merge(key.Site, key.Route))).Value;
+        entries.GetOrAdd((site, route), key => new Lazy<(Tensor, Tensor)>(() =>
+        {
+            // Cached tensors outlive any DisposeScope the first caller may be running in.
+            var (w, b) = merge(key.Site, key.Route);
+            return (w.DetachFromDisposeScope(), b.DetachFromDisposeScope());
+        })).Value;
 
     public void Dispose()
     {

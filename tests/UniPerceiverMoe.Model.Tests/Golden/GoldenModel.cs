@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Model.Decoding;
 using UniPerceiverMoe.Model.Inference;
 using UniPerceiverMoe.Model.Modules;
 using UniPerceiverMoe.Model.Routing;
@@ -21,5 +22,10 @@ public static class GoldenModel
 
     public static RouteTable Routes => loaded.Value.Routes;
 
+    private static readonly Lazy<VocabularyBank> bank = new(() => VocabularyBank.Build(Runner));
+
     public static UniPerceiverRunner Runner => new(loaded.Value.Model, loaded.Value.Executor);
+
+    /// <summary>The full vocabulary bank of the fixture checkpoint, built once per test run.</summary>
+    public static VocabularyBank Bank => bank.Value;
 }

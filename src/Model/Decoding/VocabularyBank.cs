@@ -1,0 +1,103 @@
+// The caption vocabulary bank of CaptionBeamSearcherV3 (pre_computed_word_embeds): every word encoded as a target.
+using TorchSharp;
+using UniPerceiverMoe.Model.Checkpoints;
+using UniPerceiverMoe.Model.Inference;
+using UniPerceiverMoe.Model.Routing;
+using static TorchSharp.torch;
+
+namespace UniPerceiverMoe.Model.Decoding;
+
+/// <summary>
+/// Rows [V, D]: for each word id v the sequence [spe, v, &lt;|endoftext|&gt;] (positions 0, 1) encoded with the
+/// Vocab_Word attribute, spe output → ln_post → proj → L2-normalised. <see cref="Ids"/> maps row → token id
+/// (all 0..V-1 for the full bank; a subset for constrained decoding). Owns <see cref="Rows"/>.
+/// </summary>
+public sealed class VocabularyBank : IDisposable
+{
+    public const long EndOfText = 49407;
+
+    public VocabularyBank(Tensor rows, long[] ids)
+    {
+        if (rows.shape[0] != ids.Length) throw new ArgumentException($"bank has {rows.shape[0]} rows but {ids.Length} ids.");
+        Rows = rows;
+        Ids = ids;
+    }
+
+    public Tensor Rows { get; }
+
+    public long[] Ids { get; }
+
+    public int Count => Ids.Length;
+
+    /// <summary>Encodes the bank for <paramref name="ids"/> (all words when null) in batches, reporting progress.</summary>
+    public static VocabularyBank Build(UniPerceiverRunner runner, long[]? ids = null, int batchSize = 2048,
+        IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellation = default)
+    {
+        ids ??= Enumerable.Range(0, runner.Model.Config.VocabSize).Select(i => (long)i).ToArray();
+        var parts = new List<Tensor>();
+        try
+        {
+            for (int start = 0; start < ids.Length; start += batchSize)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                int n = Math.Min(batchSize, ids.Length - start);
+                var pairs = new long[n * 2];
+                for (int i = 0; i < n; i++)
+                {
+                    pairs[2 * i] = ids[start + i];
+                    pairs[2 * i + 1] = EndOfText;
+                }
+                using var tokens = tensor(pairs, [n, 2]);
+                using var x = runner.EmbedText(tokens);                                        // [n, 3, D]
+                using var encoded = runner.Encode(x, TokenRouting.Uniform(3, MoeAttribute.VocabWord));
+                parts.Add(runner.SpeFeature(encoded.Final));                                   // [n, D]
+                progress?.Report((start + n, ids.Length));
+            }
+            return new VocabularyBank(cat(parts, 0), ids);
+        }
+        finally
+        {
+            foreach (var p in parts) p.Dispose();
+        }
+    }
+
+    /// <summary>The bank restricted to <paramref name="wordIds"/> (constrained decoding); rows are copied.</summary>
+    public VocabularyBank Subset(IReadOnlyList<long> wordIds)
+    {
+        var rowOf = new Dictionary<long, long>(Ids.Length);
+        for (int i = 0; i < Ids.Length; i++) rowOf[Ids[i]] = i;
+        var rows = wordIds.Select(w => rowOf.TryGetValue(w, out var r) ? r
+            : throw new ArgumentException($"word id {w} is not in the vocabulary bank.")).ToArray();
+        using var index = tensor(rows, device: Rows.device);
+        return new VocabularyBank(Rows.index_select(0, index), wordIds.ToArray());
+    }
+
+    /// <summary>Saves rows and ids as safetensors with <paramref name="metadata"/> (e.g. the checkpoint hash).</summary>
+    public void Save(string path, IReadOnlyDictionary<string, string> metadata)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        using var idTensor = tensor(Ids);
+        SafeTensors.Save(path, new Dictionary<string, Tensor> { ["rows"] = Rows, ["ids"] = idTensor }, metadata);
+    }
+
+    /// <summary>Loads a bank saved by <see cref="Save"/> onto <paramref name="device"/>.</summary>
+    public static VocabularyBank Load(string path, Device? device = null)
+    {
+        var tensors = SafeTensors.Load(path, device);
+        try
+        {
+            if (!tensors.TryGetValue("rows", out var rows) || !tensors.TryGetValue("ids", out var idTensor))
+                throw new InvalidDataException($"{path}: not a vocabulary bank (needs tensors 'rows' and 'ids').");
+            var ids = idTensor.cpu().data<long>().ToArray();
+            idTensor.Dispose();
+            return new VocabularyBank(rows, ids);
+        }
+        catch
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose() => Rows.Dispose();
+}
