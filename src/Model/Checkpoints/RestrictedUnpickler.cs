@@ -171,7 +171,7 @@ public sealed class RestrictedUnpickler
     private object Long(long n)
     {
         var b = new BigInteger(Take(n), isUnsigned: false, isBigEndian: false);
-        return b >= long.MinValue && b <= long.MaxValue ? (long)b : b;
+        return b >= long.MinValue && b <= long.MaxValue ? (object)(long)b : b;
     }
 
     private CheckpointException Fail(string what, int? at = null) => new($"{_source}: {what} at byte {at ?? _pos} of the pickle.");

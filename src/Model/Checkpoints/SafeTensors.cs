@@ -169,9 +169,7 @@ public static class SafeTensors
 
     private static unsafe Tensor ReadTensor(byte* file, long length, long dataStart, string name, JsonNode node, string path, Device? device)
     {
-        var dtype = ParseDtype(node["dtype"]?.GetValue<string>() ?? "", path, name);
-        var shape = node["shape"]!.AsArray().Select(s => s!.GetValue<long>()).ToArray();
-        var offsets = node["data_offsets"]!.AsArray().Select(s => s!.GetValue<long>()).ToArray();
+        var (dtype, shape, offsets) = Describe(node, path, name);
         long begin = dataStart + offsets[0], end = dataStart + offsets[1];
         long count = shape.Aggregate(1L, (a, b) => a * b);
         long expected = count * ElementSize(dtype);
@@ -180,6 +178,24 @@ public static class SafeTensors
         var t = empty(shape, dtype);
         TensorBytes.Fill(t, file + begin);
         return device is null || device.type == DeviceType.CPU ? t : MoveAndDispose(t, device);
+    }
+
+    /// <summary>Reads {dtype, shape, data_offsets} of one header entry; malformed entries are format errors.</summary>
+    private static (ScalarType Dtype, long[] Shape, long[] Offsets) Describe(JsonNode node, string path, string name)
+    {
+        try
+        {
+            if (node is JsonObject o && o["dtype"] is JsonValue d && o["shape"] is JsonArray shape && o["data_offsets"] is JsonArray { Count: 2 } offsets)
+                return (ParseDtype(d.GetValue<string>(), path, name),
+                    shape.Select(Integer).ToArray(), offsets.Select(Integer).ToArray());
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataException($"{path}: malformed safetensors header entry '{name}' ({e.Message}).", e);
+        }
+        throw new InvalidDataException($"{path}: malformed safetensors header entry '{name}' (needs dtype, shape and two data_offsets).");
+
+        static long Integer(JsonNode? n) => n is JsonValue v ? v.GetValue<long>() : throw new FormatException("expected an integer");
     }
 
     private static Tensor MoveAndDispose(Tensor t, Device device)
