@@ -58,7 +58,8 @@ public static class CheckpointLoader
         return ("pth", "", reader.ReadTensors(root, progress));
     }
 
-    /// <summary>Builds the final dict from <paramref name="raw"/> (owned by the caller; every tensor here is a new handle).</summary>
+    /// <summary>Builds the final dict from <paramref name="raw"/>: converted tensors are removed from it and disposed here,
+    /// what is left (dropped keys, or everything on an error) stays the caller's to dispose.</summary>
     private static StateDict Normalise(string path, string format, string wrapper, Dictionary<string, Tensor> raw, Device? device)
     {
         bool strip = raw.Count > 0 && raw.Keys.All(k => k.StartsWith("module.", StringComparison.Ordinal));
@@ -79,7 +80,8 @@ public static class CheckpointLoader
                     continue;
                 }
                 if (result.ContainsKey(name)) throw new CheckpointException($"{path}: two keys map to '{name}' (second: '{original}').");
-                var t = raw[original];
+                raw.Remove(original, out var taken);
+                using var t = taken!;   // freed as soon as converted, so peak memory is one tensor above the file's size
                 bool toFloat = t.dtype is ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float64;
                 if (toFloat) converted++;
                 using var squeezed = deepSpeed && DeepSpeedKeyMap.IsResidualScale(key) ? Squeeze(t) : t.alias();

@@ -1,3 +1,4 @@
+// Specs for CheckpointLoader: the golden model.pth, safetensors round trip, refused and non-checkpoint files, dtypes, wrappers.
 using System.Text;
 using UniPerceiverMoe.Model.Checkpoints;
 using static TorchSharp.torch;

@@ -1,3 +1,4 @@
+// Specs for PthCheckpointReader: strided/shared storage views, bounds checks, corrupt and foreign zips.
 using UniPerceiverMoe.Model.Checkpoints;
 using static TorchSharp.torch;
 using Entry = UniPerceiverMoe.Model.Tests.Checkpoints.TorchZipWriter.Entry;

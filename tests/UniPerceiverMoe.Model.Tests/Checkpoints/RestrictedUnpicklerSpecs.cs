@@ -1,3 +1,4 @@
+// Specs for RestrictedUnpickler: the whitelist refuses code-running globals; state-dict opcodes build plain data.
 using System.Numerics;
 using UniPerceiverMoe.Model.Checkpoints;
 using static TorchSharp.torch;
