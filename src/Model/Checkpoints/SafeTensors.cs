@@ -1,5 +1,6 @@
 // Reads and writes the safetensors format: 8-byte little-endian header length, a JSON header
 // ({name: {dtype, shape, data_offsets:[begin,end)}}, optional "__metadata__"), then raw little-endian data.
+using System.IO.MemoryMappedFiles;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using TorchSharp;
@@ -12,19 +13,41 @@ public static class SafeTensors
     /// <summary>Largest header we accept; real headers are kilobytes, a huge value means a corrupt or hostile file.</summary>
     private const long MaxHeaderBytes = 100L * 1024 * 1024;
 
-    /// <summary>Loads every tensor of <paramref name="path"/> onto <paramref name="device"/> (CPU when null).
-    /// The caller owns the returned tensors.</summary>
-    public static Dictionary<string, Tensor> Load(string path, Device? device = null)
+    /// <summary>Loads every tensor of <paramref name="path"/> onto <paramref name="device"/> (CPU when null), reporting the
+    /// fraction of tensors read to <paramref name="progress"/>. The file is memory-mapped, so files over 2 GiB load and
+    /// the data is copied once (file -> tensor). The caller owns the returned tensors.</summary>
+    public static unsafe Dictionary<string, Tensor> Load(string path, Device? device = null, IProgress<double>? progress = null)
     {
-        var bytes = ReadFile(path);
-        var (header, dataStart) = ParseHeader(bytes, path);
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found.", path);
+        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        long length = fs.Length;
+        if (length < 8) throw new InvalidDataException($"{path}: not a safetensors file (only {length} bytes).");
+        using var map = MemoryMappedFile.CreateFromFile(fs, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: true);
+        using var view = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
+        byte* p = null;
+        view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+        try
+        {
+            return LoadMapped(p + view.PointerOffset, length, path, device, progress);
+        }
+        finally
+        {
+            view.SafeMemoryMappedViewHandle.ReleasePointer();
+        }
+    }
+
+    private static unsafe Dictionary<string, Tensor> LoadMapped(byte* file, long length, string path, Device? device, IProgress<double>? progress)
+    {
+        var (header, dataStart) = ParseHeader(file, length, path);
+        var names = header.Where(kv => kv.Key != "__metadata__" && kv.Value is not null).ToList();
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         try
         {
-            foreach (var (name, node) in header)
+            progress?.Report(0);
+            foreach (var (name, node) in names)
             {
-                if (name == "__metadata__" || node is null) continue;
-                result[name] = ReadTensor(bytes, dataStart, name, node, path, device);
+                result[name] = ReadTensor(file, length, dataStart, name, node!, path, device);
+                progress?.Report((double)result.Count / names.Count);
             }
         }
         catch
@@ -32,6 +55,7 @@ public static class SafeTensors
             foreach (var t in result.Values) t.Dispose();
             throw;
         }
+        progress?.Report(1);
         return result;
     }
 
@@ -126,21 +150,15 @@ public static class SafeTensors
         _ => throw new NotSupportedException($"safetensors cannot store dtype {t}."),
     };
 
-    private static byte[] ReadFile(string path)
+    private static unsafe (JsonObject Header, long DataStart) ParseHeader(byte* file, long length, string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found.", path);
-        return File.ReadAllBytes(path);
-    }
-
-    private static (JsonObject Header, long DataStart) ParseHeader(byte[] bytes, string path)
-    {
-        if (bytes.Length < 8) throw new InvalidDataException($"{path}: not a safetensors file (only {bytes.Length} bytes).");
-        long len = BitConverter.ToInt64(bytes, 0);
-        if (len <= 0 || len > MaxHeaderBytes || len > bytes.Length - 8)
-            throw new InvalidDataException($"{path}: not a safetensors file (header length {len} for a {bytes.Length}-byte file).");
+        long len = BitConverter.ToInt64(new ReadOnlySpan<byte>(file, 8));
+        if (len <= 0 || len > MaxHeaderBytes || len > length - 8)
+            throw new InvalidDataException($"{path}: not a safetensors file (header length {len} for a {length}-byte file).");
         try
         {
-            var header = JsonNode.Parse(bytes.AsSpan(8, (int)len))!.AsObject();
+            var header = JsonNode.Parse(new ReadOnlySpan<byte>(file + 8, (int)len)) as JsonObject
+                ?? throw new InvalidDataException($"{path}: safetensors header is not a JSON object.");
             return (header, 8 + len);
         }
         catch (JsonException e)
@@ -149,19 +167,35 @@ public static class SafeTensors
         }
     }
 
-    private static Tensor ReadTensor(byte[] bytes, long dataStart, string name, JsonNode node, string path, Device? device)
+    private static unsafe Tensor ReadTensor(byte* file, long length, long dataStart, string name, JsonNode node, string path, Device? device)
     {
-        var dtype = ParseDtype(node["dtype"]?.GetValue<string>() ?? "", path, name);
-        var shape = node["shape"]!.AsArray().Select(s => s!.GetValue<long>()).ToArray();
-        var offsets = node["data_offsets"]!.AsArray().Select(s => s!.GetValue<long>()).ToArray();
+        var (dtype, shape, offsets) = Describe(node, path, name);
         long begin = dataStart + offsets[0], end = dataStart + offsets[1];
         long count = shape.Aggregate(1L, (a, b) => a * b);
         long expected = count * ElementSize(dtype);
-        if (offsets[0] < 0 || end > bytes.Length || begin > end || end - begin != expected)
+        if (offsets[0] < 0 || end > length || begin > end || end - begin != expected)
             throw new InvalidDataException($"{path}: tensor '{name}' data range [{offsets[0]}, {offsets[1]}) does not fit shape [{string.Join(", ", shape)}] of {dtype} or the file.");
         var t = empty(shape, dtype);
-        bytes.AsSpan((int)begin, (int)(end - begin)).CopyTo(t.bytes);
+        TensorBytes.Fill(t, file + begin);
         return device is null || device.type == DeviceType.CPU ? t : MoveAndDispose(t, device);
+    }
+
+    /// <summary>Reads {dtype, shape, data_offsets} of one header entry; malformed entries are format errors.</summary>
+    private static (ScalarType Dtype, long[] Shape, long[] Offsets) Describe(JsonNode node, string path, string name)
+    {
+        try
+        {
+            if (node is JsonObject o && o["dtype"] is JsonValue d && o["shape"] is JsonArray shape && o["data_offsets"] is JsonArray { Count: 2 } offsets)
+                return (ParseDtype(d.GetValue<string>(), path, name),
+                    shape.Select(Integer).ToArray(), offsets.Select(Integer).ToArray());
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataException($"{path}: malformed safetensors header entry '{name}' ({e.Message}).", e);
+        }
+        throw new InvalidDataException($"{path}: malformed safetensors header entry '{name}' (needs dtype, shape and two data_offsets).");
+
+        static long Integer(JsonNode? n) => n is JsonValue v ? v.GetValue<long>() : throw new FormatException("expected an integer");
     }
 
     private static Tensor MoveAndDispose(Tensor t, Device device)
