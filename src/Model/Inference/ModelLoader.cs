@@ -10,17 +10,18 @@ public static class ModelLoader
 {
     /// <summary>
     /// Loads <paramref name="checkpointPath"/> (.pth or .safetensors) into a new model on <paramref name="device"/>
-    /// (CPU when null), in eval mode with gradients off. Missing/unexpected keys and wrong shapes fail listing the keys.
+    /// (CPU when null), in eval mode with gradients off. Missing/unexpected keys and wrong shapes fail with a <see cref="CheckpointException"/> listing the keys.
     /// </summary>
-    public static UniPerceiverMoeModel Load(string checkpointPath, UniPerceiverConfig config, Device? device = null)
+    public static UniPerceiverMoeModel Load(string checkpointPath, UniPerceiverConfig config, Device? device = null,
+        IProgress<double>? progress = null)
     {
         var model = new UniPerceiverMoeModel(config);
         try
         {
-            using (var stateDict = ReadStateDict(checkpointPath))
+            using (var stateDict = CheckpointLoader.Load(checkpointPath, progress: progress))
             {
                 var expected = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.shape);
-                Validate(expected, stateDict, checkpointPath);
+                StateDictValidator.Validate(expected, stateDict, checkpointPath);
                 using var _ = no_grad();
                 var own = model.state_dict();
                 foreach (var (key, value) in stateDict) own[key].copy_(value);
@@ -34,30 +35,6 @@ public static class ModelLoader
         {
             model.Dispose();
             throw;
-        }
-    }
-
-    private static StateDictFile ReadStateDict(string path) => new(SafeTensors.Load(path));
-
-    private static void Validate(Dictionary<string, long[]> expected, StateDictFile actual, string path)
-    {
-        var missing = expected.Keys.Where(k => !actual.ContainsKey(k)).Order().ToList();
-        var unexpected = actual.Keys.Where(k => !expected.ContainsKey(k)).Order().ToList();
-        var wrong = expected.Where(kv => actual.TryGetValue(kv.Key, out var t) && !t.shape.SequenceEqual(kv.Value))
-            .Select(kv => $"{kv.Key} (checkpoint [{string.Join(", ", actual[kv.Key].shape)}], model [{string.Join(", ", kv.Value)}])")
-            .Order().ToList();
-        if (missing.Count + unexpected.Count + wrong.Count == 0) return;
-        static string List(string what, List<string> keys) =>
-            keys.Count == 0 ? "" : $" {what} ({keys.Count}): {string.Join(", ", keys.Take(20))}{(keys.Count > 20 ? $", and {keys.Count - 20} more" : "")}.";
-        throw new InvalidDataException($"{path}: checkpoint does not fit the model config." +
-            List("missing keys", missing) + List("unexpected keys", unexpected) + List("wrong shapes", wrong));
-    }
-
-    private sealed class StateDictFile(Dictionary<string, Tensor> tensors) : Dictionary<string, Tensor>(tensors, StringComparer.Ordinal), IDisposable
-    {
-        public void Dispose()
-        {
-            foreach (var t in Values) t.Dispose();
         }
     }
 }
