@@ -42,6 +42,9 @@ public sealed class RouteTable
     public IReadOnlyList<Route> RoutesAt(MoeSite site, IEnumerable<MoeAttribute> attributes) =>
         attributes.Select(a => RouteOf(site, a)).Distinct().ToArray();
 
+    /// <summary>Whether the site's layer has the gate that decides it (false for dense linears).</summary>
+    public bool HasGate(MoeSite site) => GateModule(site.Layer, site.Gate) is not null;
+
     private TaskMoE? GateModule(int layer, MoeGateKind gate) =>
         model.MoeAt(new MoeSite(layer, gate == MoeGateKind.Attention ? MoeLinearKind.QkvProj : MoeLinearKind.Linear1));
 }

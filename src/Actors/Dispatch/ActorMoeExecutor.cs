@@ -1,0 +1,120 @@
+using System.Collections.Concurrent;
+using Akka.Actor;
+using UniPerceiverMoe.Actors.ExpertGroups;
+using UniPerceiverMoe.Actors.Placement;
+using UniPerceiverMoe.Model.Routing;
+using static TorchSharp.torch;
+using static UniPerceiverMoe.Actors.ExpertGroups.ExpertGroupProtocol;
+
+namespace UniPerceiverMoe.Actors.Dispatch;
+
+/// <summary>
+/// The route dispatcher: applies an MoE linear by asking the expert groups that own each segment's route. All
+/// segments (and all parts of split routes) are asked at once; the calling thread then waits for every reply and sums
+/// the partial outputs of split routes (linearity: Σ_parts x·W_partᵀ + b_part = x·W_routeᵀ + b_route). Replicas are
+/// used round-robin; a failed or timed-out ask is retried on the next replica up to the configured retries, then the
+/// call fails with an <see cref="ExpertGroupException"/>. Must run on a thread that may block (a sequence executor's
+/// pinned thread), never on an expert-group dispatcher thread.
+/// </summary>
+public sealed class ActorMoeExecutor : IMoeLinearExecutor
+{
+    private readonly PlacementPlan plan;
+    private readonly IReadOnlyDictionary<string, IActorRef> groups;
+    private readonly RouteTable routes;
+    private readonly TimeSpan timeout;
+    private readonly int retries;
+    private readonly EngineCounters counters;
+    private readonly ConcurrentDictionary<(int Layer, Route Route), IReadOnlyList<RoutePart>> parts = new();
+    private int roundRobin;
+
+    public ActorMoeExecutor(PlacementPlan plan, IReadOnlyDictionary<string, IActorRef> groups, RouteTable routes,
+        TimeSpan timeout, int retries, EngineCounters counters)
+    {
+        this.plan = plan;
+        this.groups = groups;
+        this.routes = routes;
+        this.timeout = timeout;
+        this.retries = retries;
+        this.counters = counters;
+    }
+
+    public Tensor Apply(MoeSite site, Tensor x, TokenRouting routing)
+    {
+        if (routing.Length != x.shape[1])
+            throw new ArgumentException($"routing covers {routing.Length} tokens but the input has {x.shape[1]}.");
+        var segments = routing.Segments;
+        var pending = new List<Task<Tensor>>[segments.Count];
+        for (int s = 0; s < segments.Count; s++)
+        {
+            var segment = segments[s];
+            var route = routes.RouteOf(site, segment.Attribute);
+            var routeParts = parts.GetOrAdd((site.Layer, route), key => plan.Split(key.Layer, key.Route));
+            if (routeParts.Count > 1) counters.SplitRouteParts.Add(routeParts.Count);
+            pending[s] = routeParts.Select(part =>
+            {
+                // The group takes its own handle on the input: we may release ours whatever happens to the ask.
+                var input = segments.Count == 1 ? x.alias() : x.narrow(1, segment.Start, segment.Length);
+                return AskWithRetry(site, part, input);
+            }).ToList();
+        }
+        var outputs = new List<Tensor>(segments.Count);
+        try
+        {
+            Task.WaitAll(pending.SelectMany(p => p).ToArray());
+            foreach (var segmentParts in pending)
+                outputs.Add(Sum(segmentParts.Select(t => t.Result).ToList()));
+            return outputs.Count == 1 ? outputs[0] : cat(outputs, 1);
+        }
+        catch (AggregateException e)
+        {
+            counters.ExpertFailures.Increment();
+            DisposeCompleted(pending);
+            throw e.InnerExceptions.Count == 1 ? e.InnerExceptions[0] : e;
+        }
+        finally
+        {
+            if (outputs.Count > 1) foreach (var o in outputs) o.Dispose();
+        }
+    }
+
+    private async Task<Tensor> AskWithRetry(MoeSite site, RoutePart part, Tensor input)
+    {
+        Exception? last = null;
+        for (int attempt = 0; attempt <= retries; attempt++)
+        {
+            var id = part.Replicas[(int)((uint)Interlocked.Increment(ref roundRobin) % part.Replicas.Count)];
+            if (attempt > 0) counters.ExpertRetries.Increment();
+            counters.ExpertRequests.Increment();
+            try
+            {
+                var reply = await groups[id].Ask<LinearApplied>(new ApplyLinear(site, part.SubRoute, input.alias()), timeout).ConfigureAwait(false);
+                input.Dispose();
+                return reply.Output;
+            }
+            catch (Exception e)
+            {
+                last = e is AskTimeoutException ? new TimeoutException($"expert group {id} did not answer {site} within {timeout.TotalSeconds:0.#} s", e) : e;
+            }
+        }
+        input.Dispose();
+        throw new ExpertGroupException($"{site} route {part.SubRoute} failed after {retries + 1} attempt(s): {last!.Message}", last);
+    }
+
+    private static Tensor Sum(List<Tensor> partials)
+    {
+        if (partials.Count == 1) return partials[0];
+        var total = partials[0];
+        for (int i = 1; i < partials.Count; i++)
+        {
+            total.add_(partials[i]);
+            partials[i].Dispose();
+        }
+        return total;
+    }
+
+    private static void DisposeCompleted(IEnumerable<List<Task<Tensor>>> pending)
+    {
+        foreach (var t in pending.SelectMany(p => p))
+            if (t.IsCompletedSuccessfully) t.Result.Dispose();
+    }
+}

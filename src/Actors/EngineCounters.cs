@@ -1,0 +1,43 @@
+namespace UniPerceiverMoe.Actors;
+
+/// <summary>A thread-safe monotonically increasing counter.</summary>
+public sealed class Counter
+{
+    private long value;
+
+    public long Value => Interlocked.Read(ref value);
+
+    public void Increment() => Interlocked.Increment(ref value);
+
+    public void Add(long n) => Interlocked.Add(ref value, n);
+}
+
+/// <summary>Engine-wide counters (exported as metrics by the host). Nothing is lost silently: every retry,
+/// failure and restart is counted here.</summary>
+public sealed class EngineCounters
+{
+    /// <summary>Expert-group requests sent (one per route part per MoE linear per segment).</summary>
+    public Counter ExpertRequests { get; } = new();
+    /// <summary>Expert-group requests retried after a failure or timeout.</summary>
+    public Counter ExpertRetries { get; } = new();
+    /// <summary>Expert-group requests that failed for good (the whole inference request failed).</summary>
+    public Counter ExpertFailures { get; } = new();
+    /// <summary>Expert-group actors restarted by their supervisor (weights reloaded).</summary>
+    public Counter GroupRestarts { get; } = new();
+    /// <summary>Route parts sent to a group that held only part of the route (split routes).</summary>
+    public Counter SplitRouteParts { get; } = new();
+    /// <summary>Inference requests completed / failed.</summary>
+    public Counter RequestsCompleted { get; } = new();
+    public Counter RequestsFailed { get; } = new();
+
+    public IReadOnlyDictionary<string, long> Snapshot() => new Dictionary<string, long>
+    {
+        ["expert_requests"] = ExpertRequests.Value,
+        ["expert_retries"] = ExpertRetries.Value,
+        ["expert_failures"] = ExpertFailures.Value,
+        ["group_restarts"] = GroupRestarts.Value,
+        ["split_route_parts"] = SplitRouteParts.Value,
+        ["requests_completed"] = RequestsCompleted.Value,
+        ["requests_failed"] = RequestsFailed.Value,
+    };
+}

@@ -1,0 +1,86 @@
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Event;
+using UniPerceiverMoe.Actors.Placement;
+using UniPerceiverMoe.Model.Modules;
+using UniPerceiverMoe.Model.Routing;
+using static TorchSharp.torch;
+using static UniPerceiverMoe.Actors.ExpertGroups.ExpertGroupProtocol;
+
+namespace UniPerceiverMoe.Actors.ExpertGroups;
+
+/// <summary>
+/// Owns some (layer, expert) pairs and applies merged linears for the routes (or route parts) sent to it. Merged
+/// weights are built on first use per (site, sub-route) and kept until the actor stops or restarts. On an error it
+/// replies <see cref="Status.Failure"/> to the sender and rethrows, so its supervisor restarts it and the weights
+/// are loaded again.
+/// </summary>
+public sealed class ExpertGroupActor : ReceiveActor
+{
+    private readonly ExpertGroupSpec spec;
+    private readonly Func<ExpertGroupSpec, IExpertWeightSource> loadWeights;
+    private readonly ExpertGroupFaults faults;
+    private readonly Dictionary<(MoeSite, Route), (Tensor Weight, Tensor Bias)> merged = new();
+    private readonly ILoggingAdapter log = Context.GetLogger();
+    private IExpertWeightSource? weights;
+    private long requests;
+    private long tokens;
+    private TimeSpan computeTime;
+
+    public ExpertGroupActor(ExpertGroupSpec spec, Func<ExpertGroupSpec, IExpertWeightSource> loadWeights, ExpertGroupFaults faults)
+    {
+        this.spec = spec;
+        this.loadWeights = loadWeights;
+        this.faults = faults;
+        Receive<ApplyLinear>(Apply);
+        Receive<GetStats>(_ => Sender.Tell(new GroupStats(spec.Id, requests, tokens, merged.Count,
+            merged.Values.Sum(m => m.Weight.NumberOfElements * m.Weight.ElementSize + m.Bias.NumberOfElements * m.Bias.ElementSize), computeTime)));
+    }
+
+    protected override void PreStart() => weights = loadWeights(spec);
+
+    protected override void PostStop()
+    {
+        foreach (var (w, b) in merged.Values)
+        {
+            w.Dispose();
+            b.Dispose();
+        }
+        merged.Clear();
+    }
+
+    private void Apply(ApplyLinear request)
+    {
+        using var input = request.Input;
+        try
+        {
+            faults.ThrowIfInjected(spec.Id);
+            var started = Stopwatch.GetTimestamp();
+            var (w, b) = Merged(request.Site, request.SubRoute);
+            using var noGrad = no_grad();
+            var output = nn.functional.linear(input, w, b);
+            computeTime += Stopwatch.GetElapsedTime(started);
+            requests++;
+            tokens += input.NumberOfElements / input.shape[^1];
+            Sender.Tell(new LinearApplied(output));
+        }
+        catch (Exception e)
+        {
+            log.Error(e, "expert group {0} failed {1} route {2}", spec.Id, request.Site, request.SubRoute);
+            Sender.Tell(new Status.Failure(new ExpertGroupException($"expert group {spec.Id} failed {request.Site} route {request.SubRoute}: {e.Message}", e)));
+            throw;
+        }
+    }
+
+    private (Tensor Weight, Tensor Bias) Merged(MoeSite site, Route subRoute)
+    {
+        if (merged.TryGetValue((site, subRoute), out var cached)) return cached;
+        foreach (var e in subRoute.Experts)
+            if (!spec.Holds(site.Layer, e))
+                throw new ArgumentException($"expert group {spec.Id} does not hold expert {e} of layer {site.Layer}.");
+        var source = weights ?? throw new InvalidOperationException($"expert group {spec.Id} has no weights loaded.");
+        var result = TaskMoE.MergeExperts(e => source.Expert(site, e).Weight, e => source.Expert(site, e).Bias, subRoute);
+        merged[(site, subRoute)] = result;
+        return result;
+    }
+}

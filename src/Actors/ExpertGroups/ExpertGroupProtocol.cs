@@ -1,0 +1,38 @@
+using Akka.Actor;
+using UniPerceiverMoe.Actors.Placement;
+using UniPerceiverMoe.Model.Routing;
+using static TorchSharp.torch;
+
+namespace UniPerceiverMoe.Actors.ExpertGroups;
+
+/// <summary>Messages of expert-group actors and their Props.</summary>
+public static class ExpertGroupProtocol
+{
+    public interface IExpertGroupMessage;
+
+    /// <summary>
+    /// Apply x·(Σ g_i W_i)ᵀ + Σ g_i b_i over the experts of <paramref name="SubRoute"/> (all held by the group) at
+    /// <paramref name="Site"/>. <paramref name="Input"/> [.., in] is a handle the group takes ownership of and disposes
+    /// (the sender passes an alias, so both may release their handles independently). In-process only.
+    /// </summary>
+    public sealed record ApplyLinear(MoeSite Site, Route SubRoute, Tensor Input) : IExpertGroupMessage, INoSerializationVerificationNeeded;
+
+    /// <summary>Reply to <see cref="ApplyLinear"/>: [.., out], owned by the receiver.</summary>
+    public sealed record LinearApplied(Tensor Output) : INoSerializationVerificationNeeded;
+
+    /// <summary>Ask for counters; replied with <see cref="GroupStats"/>.</summary>
+    public sealed record GetStats : IExpertGroupMessage
+    {
+        public static readonly GetStats Instance = new();
+    }
+
+    public sealed record GroupStats(string GroupId, long Requests, long Tokens, int MergedRoutes, long MergedBytes, TimeSpan ComputeTime);
+
+    /// <summary>Props of a group. <paramref name="loadWeights"/> runs at every (re)start: a restarted group reloads its weights.</summary>
+    public static Props Props(ExpertGroupSpec spec, Func<ExpertGroupSpec, IExpertWeightSource> loadWeights, ExpertGroupFaults? faults = null) =>
+        Akka.Actor.Props.Create(() => new ExpertGroupActor(spec, loadWeights, faults ?? ExpertGroupFaults.None))
+            .WithDispatcher("upmoe-expert-dispatcher");
+}
+
+/// <summary>An expert group failed a request (after its own error); carries the group id and the site.</summary>
+public sealed class ExpertGroupException(string message, Exception? inner = null) : Exception(message, inner);

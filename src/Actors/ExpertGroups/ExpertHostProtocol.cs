@@ -1,0 +1,45 @@
+using Akka.Actor;
+using UniPerceiverMoe.Actors.Placement;
+
+namespace UniPerceiverMoe.Actors.ExpertGroups;
+
+/// <summary>The expert host: parent and supervisor of the expert groups of one node.</summary>
+public static class ExpertHostProtocol
+{
+    /// <summary>Replied with <see cref="Groups"/>.</summary>
+    public sealed record GetGroups
+    {
+        public static readonly GetGroups Instance = new();
+    }
+
+    public sealed record Groups(IReadOnlyDictionary<string, IActorRef> ById);
+
+    public static Props Props(IReadOnlyList<ExpertGroupSpec> groups, Func<ExpertGroupSpec, IExpertWeightSource> loadWeights,
+        EngineCounters counters, ExpertGroupFaults? faults = null) =>
+        Akka.Actor.Props.Create(() => new ExpertHostActor(groups, loadWeights, counters, faults ?? ExpertGroupFaults.None));
+}
+
+/// <summary>
+/// Creates one child per group and restarts a child that throws (its weights are reloaded in PreStart); every
+/// restart is counted. Restarts are unlimited in number but the failed request itself is answered with a failure.
+/// </summary>
+public sealed class ExpertHostActor : ReceiveActor
+{
+    private readonly EngineCounters counters;
+
+    public ExpertHostActor(IReadOnlyList<ExpertGroupSpec> groups, Func<ExpertGroupSpec, IExpertWeightSource> loadWeights,
+        EngineCounters counters, ExpertGroupFaults faults)
+    {
+        this.counters = counters;
+        var refs = groups.ToDictionary(g => g.Id, g => Context.ActorOf(ExpertGroupProtocol.Props(g, loadWeights, faults), g.Id));
+        var reply = new ExpertHostProtocol.Groups(refs);
+        Receive<ExpertHostProtocol.GetGroups>(_ => Sender.Tell(reply));
+    }
+
+    protected override SupervisorStrategy SupervisorStrategy() =>
+        new OneForOneStrategy(ex =>
+        {
+            counters.GroupRestarts.Increment();
+            return Directive.Restart;
+        });
+}

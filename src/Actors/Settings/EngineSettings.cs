@@ -1,0 +1,47 @@
+using Akka.Configuration;
+
+namespace UniPerceiverMoe.Actors.Settings;
+
+/// <summary>Typed view of <c>upmoe.engine</c> (meanings and units in hocon/reference.conf).</summary>
+public sealed record EngineSettings(
+    string Checkpoint,
+    string ModelConfig,
+    string Device,
+    int TorchThreads,
+    int SequenceExecutors,
+    TimeSpan ExpertAskTimeout,
+    int ExpertRetries,
+    string Vocab,
+    string CacheDir)
+{
+    public static EngineSettings FromConfig(Config config)
+    {
+        var c = config.GetConfig("upmoe.engine") ?? throw new ConfigurationException("missing section upmoe.engine");
+        var s = new EngineSettings(
+            c.GetString("checkpoint", ""),
+            c.GetString("model-config", "auto"),
+            c.GetString("device", "cpu"),
+            c.GetInt("torch-threads", 0),
+            c.GetInt("sequence-executors", 1),
+            c.GetTimeSpan("expert-ask-timeout", TimeSpan.FromSeconds(30)),
+            c.GetInt("expert-retries", 1),
+            c.GetString("vocab", ""),
+            c.GetString("cache-dir", ""));
+        return s.Validate();
+    }
+
+    public EngineSettings Validate()
+    {
+        if (TorchThreads < 0) throw new ConfigurationException($"upmoe.engine.torch-threads must be >= 0 (got {TorchThreads}).");
+        if (SequenceExecutors < 1) throw new ConfigurationException($"upmoe.engine.sequence-executors must be >= 1 (got {SequenceExecutors}).");
+        if (ExpertAskTimeout <= TimeSpan.Zero) throw new ConfigurationException("upmoe.engine.expert-ask-timeout must be positive.");
+        if (ExpertRetries < 0) throw new ConfigurationException($"upmoe.engine.expert-retries must be >= 0 (got {ExpertRetries}).");
+        return this;
+    }
+
+    /// <summary>The cache directory: the setting, else $UPMOE_CACHE, else ~/.cache/upmoe.</summary>
+    public string ResolvedCacheDir =>
+        CacheDir.Length > 0 ? CacheDir
+        : Environment.GetEnvironmentVariable("UPMOE_CACHE") is { Length: > 0 } env ? env
+        : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "upmoe");
+}

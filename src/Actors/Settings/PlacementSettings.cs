@@ -1,0 +1,47 @@
+using Akka.Configuration;
+using UniPerceiverMoe.Model.Routing;
+
+namespace UniPerceiverMoe.Actors.Settings;
+
+public enum PlacementStrategy
+{
+    Single,
+    PerLayer,
+    PerExpert,
+    NPerLayer,
+    RouteAware,
+}
+
+/// <summary>Typed view of <c>upmoe.placement</c>.</summary>
+public sealed record PlacementSettings(PlacementStrategy Strategy, int GroupsPerLayer, int RouteReplicas, IReadOnlyList<MoeAttribute> Attributes)
+{
+    public static PlacementSettings Default { get; } = new(PlacementStrategy.Single, 2, 1, MoeAttribute.Known);
+
+    public static PlacementSettings FromConfig(Config config)
+    {
+        var c = config.GetConfig("upmoe.placement") ?? throw new ConfigurationException("missing section upmoe.placement");
+        var name = c.GetString("strategy", "single");
+        var strategy = name switch
+        {
+            "single" => PlacementStrategy.Single,
+            "per-layer" => PlacementStrategy.PerLayer,
+            "per-expert" => PlacementStrategy.PerExpert,
+            "n-per-layer" => PlacementStrategy.NPerLayer,
+            "route-aware" => PlacementStrategy.RouteAware,
+            _ => throw new ConfigurationException($"upmoe.placement.strategy '{name}' is not one of single, per-layer, per-expert, n-per-layer, route-aware."),
+        };
+        var attributes = c.GetStringList("attributes") is { Count: > 0 } list
+            ? list.Select(a => Parse(a)).ToArray()
+            : (IReadOnlyList<MoeAttribute>)MoeAttribute.Known;
+        int perLayer = c.GetInt("groups-per-layer", 2), replicas = c.GetInt("route-replicas", 1);
+        if (perLayer < 1) throw new ConfigurationException($"upmoe.placement.groups-per-layer must be >= 1 (got {perLayer}).");
+        if (replicas < 1) throw new ConfigurationException($"upmoe.placement.route-replicas must be >= 1 (got {replicas}).");
+        return new PlacementSettings(strategy, perLayer, replicas, attributes);
+    }
+
+    private static MoeAttribute Parse(string a)
+    {
+        try { return MoeAttribute.Parse(a); }
+        catch (ArgumentException e) { throw new ConfigurationException($"upmoe.placement.attributes: {e.Message}"); }
+    }
+}
