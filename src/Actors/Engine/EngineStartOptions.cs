@@ -1,0 +1,31 @@
+using UniPerceiverMoe.Actors.ExpertGroups;
+using UniPerceiverMoe.Actors.Placement;
+using UniPerceiverMoe.Model.Modules;
+using UniPerceiverMoe.Model.Tokenization;
+
+namespace UniPerceiverMoe.Actors.Engine;
+
+/// <summary>Programmatic extras for <see cref="UniPerceiverEngine.Start"/>; everything else comes from HOCON.</summary>
+public sealed record EngineStartOptions
+{
+    /// <summary>An already loaded model to serve (shared, not disposed by the engine); null = load upmoe.engine.checkpoint.</summary>
+    public UniPerceiverMoeModel? Model { get; init; }
+
+    /// <summary>Path of the checkpoint behind <see cref="Model"/> (keys the vocabulary-bank cache).</summary>
+    public string? CheckpointPath { get; init; }
+
+    /// <summary>A tokenizer to use instead of loading the CLIP vocabulary.</summary>
+    public ClipTokenizer? Tokenizer { get; init; }
+
+    /// <summary>A placement to use instead of upmoe.placement.</summary>
+    public PlacementPlan? Plan { get; init; }
+
+    /// <summary>Fault injection for tests and drills.</summary>
+    public ExpertGroupFaults? Faults { get; init; }
+
+    /// <summary>Progress lines (checkpoint load, bank build) for a human; null = silent.</summary>
+    public Action<string>? Log { get; init; }
+
+    /// <summary>Vocabulary bank build progress (done, total).</summary>
+    public IProgress<(int Done, int Total)>? BankProgress { get; init; }
+}
