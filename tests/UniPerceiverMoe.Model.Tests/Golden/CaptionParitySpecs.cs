@@ -2,6 +2,8 @@ using UniPerceiverMoe.Model.Decoding;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
+using UniPerceiverMoe.TestSupport;
+
 namespace UniPerceiverMoe.Model.Tests.Golden;
 
 /// <summary>The vocabulary bank and CaptionBeamSearcherV3 decodes (beam 2, greedy, and the EOS-path replays).</summary>

@@ -2,6 +2,8 @@ using UniPerceiverMoe.Model.Routing;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
+using UniPerceiverMoe.TestSupport;
+
 namespace UniPerceiverMoe.Model.Tests.Golden;
 
 /// <summary>Embeddings, per-layer hidden states and encoder outputs against the original implementation.</summary>

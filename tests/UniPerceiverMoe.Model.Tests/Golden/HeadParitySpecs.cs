@@ -3,6 +3,8 @@ using UniPerceiverMoe.Model.Routing;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
+using UniPerceiverMoe.TestSupport;
+
 namespace UniPerceiverMoe.Model.Tests.Golden;
 
 /// <summary>Projected features, classification logits and retrieval similarities against the original implementation.</summary>

@@ -4,6 +4,8 @@ using UniPerceiverMoe.Model.Routing;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
+using UniPerceiverMoe.TestSupport;
+
 namespace UniPerceiverMoe.Model.Tests.Golden;
 
 /// <summary>Gate softmax, top-2 and the route table against the reference's TopKGate outputs and the fixture README.</summary>

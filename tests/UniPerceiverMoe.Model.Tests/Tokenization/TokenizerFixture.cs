@@ -1,6 +1,6 @@
 // Loads shared/golden/<set>/tokenizer.json (163 cases from the reference ClipTokenizer) and one tokenizer for all specs.
 using System.Text.Json;
-using UniPerceiverMoe.Model.Tests.Golden;
+using UniPerceiverMoe.TestSupport;
 using UniPerceiverMoe.Model.Tokenization;
 
 namespace UniPerceiverMoe.Model.Tests.Tokenization;

@@ -1,7 +1,8 @@
+using Xunit;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
-namespace UniPerceiverMoe.Model.Tests.Golden;
+namespace UniPerceiverMoe.TestSupport;
 
 /// <summary>Compares tensors with an absolute tolerance and reports the max difference (llm.c-style reference test).</summary>
 public static class TensorAssert

@@ -1,4 +1,4 @@
-namespace UniPerceiverMoe.Model.Tests.Golden;
+namespace UniPerceiverMoe.TestSupport;
 
 /// <summary>The fixture README's suggested tolerances for an independent fp32 port.</summary>
 public static class Tolerances

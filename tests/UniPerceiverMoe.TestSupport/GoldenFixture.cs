@@ -1,7 +1,7 @@
 using UniPerceiverMoe.Model.Checkpoints;
 using static TorchSharp.torch;
 
-namespace UniPerceiverMoe.Model.Tests.Golden;
+namespace UniPerceiverMoe.TestSupport;
 
 /// <summary>
 /// Locates and loads a golden fixture set (outputs of the original PyTorch implementation). The directory comes from

@@ -1,0 +1,109 @@
+using UniPerceiverMoe.Model.Decoding;
+using UniPerceiverMoe.Model.Routing;
+using UniPerceiverMoe.Model.Tasks;
+using static TorchSharp.torch;
+
+namespace UniPerceiverMoe.Actors.Engine;
+
+/// <summary>The task API of the engine. Pixel tensors are preprocessed inputs [T, 3, S, S] (one clip) or
+/// [V, T, 3, S, S] (views, for classification); the engine does not take ownership of them.</summary>
+public sealed partial class UniPerceiverEngine
+{
+    /// <summary>The vocabulary bank (built once per checkpoint and cached on disk; loaded on first use).</summary>
+    public Task<VocabularyBank> VocabularyBankAsync() => bank.Value;
+
+    /// <summary>Captions one image or clip with the reference beam search.</summary>
+    public async Task<CaptionResult> CaptionAsync(Tensor pixels, CaptionOptions? options = null, VocabularyBank? restrictTo = null,
+        CancellationToken cancellation = default)
+    {
+        options ??= new CaptionOptions();
+        var vocabulary = restrictTo ?? await VocabularyBankAsync().ConfigureAwait(false);
+        using var batch = AsBatch(pixels);
+        return await RunAsync(r => CaptionBeamSearcher.Decode(r, batch, vocabulary, options, cancellation: cancellation)[0],
+            "caption", cancellation).ConfigureAwait(false);
+    }
+
+    /// <summary>Captions several clips [B, T, 3, S, S] in one batched beam search (cross-stream micro-batching).</summary>
+    public async Task<IReadOnlyList<CaptionResult>> CaptionBatchAsync(Tensor clips, CaptionOptions? options = null, CancellationToken cancellation = default)
+    {
+        options ??= new CaptionOptions();
+        var vocabulary = await VocabularyBankAsync().ConfigureAwait(false);
+        return await RunAsync(r => CaptionBeamSearcher.Decode(r, clips, vocabulary, options, cancellation: cancellation), "caption batch", cancellation)
+            .ConfigureAwait(false);
+    }
+
+    /// <summary>Zero-shot classification against <paramref name="labels"/> (class-name features cached per label set).</summary>
+    public async Task<ClassificationResult> ClassifyAsync(Tensor views, IReadOnlyList<string> labels, bool video, CancellationToken cancellation = default)
+    {
+        if (labels.Count == 0) throw new ArgumentException("no labels given.");
+        var features = await LabelFeaturesAsync(labels, EmbedTask.ClassNameTarget, cancellation).ConfigureAwait(false);
+        using var batch = views.dim() == 5 ? views.alias() : views.unsqueeze(0);
+        string temperature = EmbedTasks.Temperature(video ? EmbedTask.VideoClassification : EmbedTask.ImageClassification);
+        return await RunAsync(r => UniPerceiverTasks.Classify(r, batch, features, labels, temperature), "classify", cancellation).ConfigureAwait(false);
+    }
+
+    /// <summary>Ranks <paramref name="texts"/> (retrieval targets) for one image or clip.</summary>
+    public async Task<RetrievalResult> RetrieveTextsAsync(Tensor pixels, IReadOnlyList<string> texts, CancellationToken cancellation = default)
+    {
+        var gallery = await LabelFeaturesAsync(texts, EmbedTask.RetrievalTarget, cancellation).ConfigureAwait(false);
+        using var query = await EmbedVisualAsync(pixels, EmbedTask.ImageRetrieval, cancellation).ConfigureAwait(false);
+        return UniPerceiverTasks.Rank(query, gallery, texts);
+    }
+
+    /// <summary>Ranks visual items (each [T, 3, S, S]) for a text query.</summary>
+    public async Task<RetrievalResult> RetrieveVisualsAsync(string text, IReadOnlyList<(string Name, Tensor Pixels)> visuals, CancellationToken cancellation = default)
+    {
+        if (visuals.Count == 0) throw new ArgumentException("no visual items given.");
+        using var query = await EmbedTextAsync(text, EmbedTask.RetrievalTarget, cancellation).ConfigureAwait(false);
+        var features = new List<Tensor>();
+        try
+        {
+            foreach (var (_, pixels) in visuals) features.Add(await EmbedVisualAsync(pixels, EmbedTask.ImageRetrieval, cancellation).ConfigureAwait(false));
+            using var gallery = cat(features, 0);
+            return UniPerceiverTasks.Rank(query, gallery, visuals.Select(v => v.Name).ToArray());
+        }
+        finally
+        {
+            foreach (var f in features) f.Dispose();
+        }
+    }
+
+    /// <summary>Normalised feature [1, D] of a visual input for <paramref name="task"/>. Caller owns it.</summary>
+    public Task<Tensor> EmbedVisualAsync(Tensor pixels, EmbedTask task, CancellationToken cancellation = default)
+    {
+        if (EmbedTasks.IsText(task)) throw new ArgumentException($"{EmbedTasks.Name(task)} embeds text, not pixels.");
+        var batch = AsBatch(pixels);
+        return RunAsync(r =>
+        {
+            using (batch) return UniPerceiverTasks.VisualFeatures(r, batch, EmbedTasks.Attribute(task));
+        }, "embed", cancellation);
+    }
+
+    /// <summary>Normalised feature [1, D] of <paramref name="text"/> as a target (text + " &lt;|endoftext|&gt;"). Caller owns it.</summary>
+    public Task<Tensor> EmbedTextAsync(string text, EmbedTask task, CancellationToken cancellation = default)
+    {
+        if (!EmbedTasks.IsText(task)) throw new ArgumentException($"{EmbedTasks.Name(task)} embeds pixels, not text.");
+        var ids = Tokenizer.EncodeForTarget(text, UniPerceiverTasks.MaxTargetTokens);
+        return RunAsync(r => UniPerceiverTasks.TextFeatures(r, [ids], EmbedTasks.Attribute(task)), "embed text", cancellation);
+    }
+
+    /// <summary>Cached normalised target features [n, D] of a label/caption list (owned by the engine).</summary>
+    private Task<Tensor> LabelFeaturesAsync(IReadOnlyList<string> labels, EmbedTask task, CancellationToken cancellation)
+    {
+        var ids = labels.Select(l => Tokenizer.EncodeForTarget(l, UniPerceiverTasks.MaxTargetTokens)).ToArray();
+        string key = EmbedTasks.Name(task) + "\n" + string.Join("\n", labels);
+        var lazy = labelFeatures.GetOrAdd(key, _ => new Lazy<Task<Tensor>>(() =>
+            RunAsync(r => UniPerceiverTasks.TextFeatures(r, ids, EmbedTasks.Attribute(task)), "label features", cancellation)));
+        var task2 = lazy.Value;
+        if (task2.IsFaulted || task2.IsCanceled) labelFeatures.TryRemove(key, out _);
+        return task2;
+    }
+
+    private static Tensor AsBatch(Tensor pixels) => pixels.dim() switch
+    {
+        3 => pixels.unsqueeze(0).unsqueeze(0),
+        4 => pixels.unsqueeze(0),
+        5 => pixels.alias(),
+        _ => throw new ArgumentException($"pixels must be [3, S, S], [T, 3, S, S] or [B, T, 3, S, S]; got [{string.Join(", ", pixels.shape)}]."),
+    };
+}

@@ -1,0 +1,128 @@
+using System.Collections.Concurrent;
+using Akka.Actor;
+using Akka.Configuration;
+using UniPerceiverMoe.Actors.Dispatch;
+using UniPerceiverMoe.Actors.ExpertGroups;
+using UniPerceiverMoe.Actors.Placement;
+using UniPerceiverMoe.Actors.Settings;
+using UniPerceiverMoe.Model;
+using UniPerceiverMoe.Model.Decoding;
+using UniPerceiverMoe.Model.Inference;
+using UniPerceiverMoe.Model.Modules;
+using UniPerceiverMoe.Model.Routing;
+using UniPerceiverMoe.Model.Tasks;
+using UniPerceiverMoe.Model.Tokenization;
+using static TorchSharp.torch;
+
+namespace UniPerceiverMoe.Actors.Engine;
+
+/// <summary>
+/// The embedded engine: one ActorSystem, the model's experts owned by expert-group actors placed by the configured
+/// plan, sequence executors that run everything else and dispatch every MoE linear to the groups. Thread-safe:
+/// requests from any thread are spread over the sequence executors.
+/// <code>
+/// await using var engine = UniPerceiverEngine.Start(UpmoeConfig.Parse("upmoe.engine.checkpoint = model.pth"));
+/// var caption = await engine.CaptionAsync(pixels);   // pixels [T, 3, 224, 224], preprocessed
+/// </code>
+/// </summary>
+public sealed partial class UniPerceiverEngine : IAsyncDisposable
+{
+    private readonly IActorRef[] executors;
+    private readonly bool ownsModel;
+    private readonly Lazy<Task<VocabularyBank>> bank;
+    private readonly ConcurrentDictionary<string, Lazy<Task<Tensor>>> labelFeatures = new();
+    private int next;
+
+    private UniPerceiverEngine(ActorSystem system, UniPerceiverMoeModel model, bool ownsModel, string checkpointPath,
+        ClipTokenizer tokenizer, RouteTable routes, PlacementPlan plan, IReadOnlyDictionary<string, IActorRef> groups,
+        IActorRef[] executors, EngineSettings settings, EngineCounters counters, EngineStartOptions options)
+    {
+        System = system;
+        Model = model;
+        this.ownsModel = ownsModel;
+        CheckpointPath = checkpointPath;
+        Tokenizer = tokenizer;
+        Routes = routes;
+        Plan = plan;
+        Groups = groups;
+        this.executors = executors;
+        Settings = settings;
+        Counters = counters;
+        bank = new Lazy<Task<VocabularyBank>>(() => RunAsync(runner =>
+            VocabularyBankCache.LoadOrBuild(runner, checkpointPath, settings.ResolvedCacheDir, options.BankProgress, options.Log), "vocabulary bank", default));
+    }
+
+    public ActorSystem System { get; }
+    public UniPerceiverMoeModel Model { get; }
+    public string CheckpointPath { get; }
+    public ClipTokenizer Tokenizer { get; }
+    public RouteTable Routes { get; }
+    public PlacementPlan Plan { get; }
+    public IReadOnlyDictionary<string, IActorRef> Groups { get; }
+    public EngineSettings Settings { get; }
+    public EngineCounters Counters { get; }
+
+    /// <summary>Starts an engine from configuration (HOCON over hocon/reference.conf) and optional programmatic extras.</summary>
+    public static UniPerceiverEngine Start(Config config, EngineStartOptions? options = null)
+    {
+        options ??= new EngineStartOptions();
+        var settings = EngineSettings.FromConfig(config);
+        if (settings.TorchThreads > 0) set_num_threads(settings.TorchThreads);
+        var checkpoint = options.CheckpointPath ?? settings.Checkpoint;
+        if (options.Model is null && string.IsNullOrWhiteSpace(checkpoint))
+            throw new ConfigurationException("upmoe.engine.checkpoint is not set: give the path of a .pth or .safetensors checkpoint.");
+        var model = options.Model ?? LoadModel(checkpoint, settings, options.Log);
+        try
+        {
+            var routes = new RouteTable(model);
+            var plan = options.Plan ?? PlacementPlanner.Plan(PlacementSettings.FromConfig(config), model.Config, routes);
+            var tokenizer = options.Tokenizer ?? ClipTokenizer.Load(settings.Vocab.Length > 0 ? settings.Vocab : null);
+            var counters = new EngineCounters();
+            var system = ActorSystem.Create("upmoe", config);
+            var host = system.ActorOf(ExpertHostProtocol.Props(plan.Groups, _ => new ModelExpertWeights(model), counters, options.Faults), "experts");
+            var groups = host.Ask<ExpertHostProtocol.Groups>(ExpertHostProtocol.GetGroups.Instance, TimeSpan.FromSeconds(30)).GetAwaiter().GetResult().ById;
+            var dispatcher = new ActorMoeExecutor(plan, groups, routes, settings.ExpertAskTimeout, settings.ExpertRetries, counters);
+            var executors = Enumerable.Range(0, settings.SequenceExecutors)
+                .Select(i => system.ActorOf(SequenceExecutorProtocol.Props(new UniPerceiverRunner(model, dispatcher), counters), $"sequence-executor-{i}"))
+                .ToArray();
+            options.Log?.Invoke(plan.Describe());
+            return new UniPerceiverEngine(system, model, options.Model is null, checkpoint, tokenizer, routes, plan, groups, executors, settings, counters, options);
+        }
+        catch
+        {
+            if (options.Model is null) model.Dispose();
+            throw;
+        }
+    }
+
+    private static UniPerceiverMoeModel LoadModel(string checkpoint, EngineSettings settings, Action<string>? log)
+    {
+        var config = ModelConfigResolver.Resolve(settings.ModelConfig, checkpoint);
+        log?.Invoke($"loading {checkpoint} ({config.Layers} layers, hidden {config.Hidden}, {config.Experts} experts)…");
+        int lastDecile = -1;
+        var progress = new Progress<double>(p =>
+        {
+            int decile = (int)(p * 10);
+            if (decile != lastDecile) { lastDecile = decile; log?.Invoke($"  checkpoint {p:P0}"); }
+        });
+        return ModelLoader.Load(checkpoint, config, new Device(settings.Device), log is null ? null : progress);
+    }
+
+    /// <summary>Runs <paramref name="work"/> on the next sequence executor and returns its result.</summary>
+    public async Task<T> RunAsync<T>(Func<UniPerceiverRunner, T> work, string description, CancellationToken cancellation)
+    {
+        var executor = executors[(int)((uint)Interlocked.Increment(ref next) % executors.Length)];
+        var reply = await executor.Ask<SequenceExecutorProtocol.Completed>(
+            new SequenceExecutorProtocol.Execute(r => work(r), description, cancellation), cancellation).ConfigureAwait(false);
+        return (T)reply.Result!;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await System.Terminate().ConfigureAwait(false);
+        if (bank.IsValueCreated && bank.Value.IsCompletedSuccessfully) bank.Value.Result.Dispose();
+        foreach (var lazy in labelFeatures.Values)
+            if (lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully) lazy.Value.Result.Dispose();
+        if (ownsModel) Model.Dispose();
+    }
+}
