@@ -24,6 +24,9 @@ public sealed class TopKGate : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>wg.weight [E, D], still owned by the module: token-level routing gates hidden states with it directly.</summary>
+    internal Tensor WgWeight => wg.weight!;
+
     /// <summary>The gate's decision for one attribute (fp32, no noise: eval mode).</summary>
     public GateDecision Decide(MoeAttribute attribute)
     {
