@@ -37,7 +37,14 @@ public sealed partial class UniPerceiverEngine
     {
         if (labels.Count == 0) throw new ArgumentException("no labels given.");
         var features = await LabelFeaturesAsync(labels, EmbedTask.ClassNameTarget, cancellation).ConfigureAwait(false);
-        using var batch = views.dim() == 5 ? views.alias() : views.unsqueeze(0);
+        // Images: [3, S, S] or views [V, 3, S, S]; videos: one clip [T, 3, S, S] or views [V, T, 3, S, S].
+        using var batch = views.dim() switch
+        {
+            5 => views.alias(),
+            4 => video ? views.unsqueeze(0) : views.unsqueeze(1),
+            3 when !video => views.unsqueeze(0).unsqueeze(0),
+            _ => throw new ArgumentException($"classification input of shape [{string.Join(", ", views.shape)}] is not an image, image views, a clip or clip views."),
+        };
         string temperature = EmbedTasks.Temperature(video ? EmbedTask.VideoClassification : EmbedTask.ImageClassification);
         return await RunAsync(r => UniPerceiverTasks.Classify(r, batch, features, labels, temperature), "classify", cancellation).ConfigureAwait(false);
     }

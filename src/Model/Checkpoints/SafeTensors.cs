@@ -109,7 +109,7 @@ public static class SafeTensors
         var headerBytes = JsonSerializer.SerializeToUtf8Bytes(header);
         // Pad the header with spaces so the data starts 8-byte aligned (as the reference writer does).
         int pad = (8 - headerBytes.Length % 8) % 8;
-        var tmp = path + ".tmp";
+        var tmp = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";   // unique: concurrent writers never share a temp file
         using (var fs = File.Create(tmp))
         {
             fs.Write(BitConverter.GetBytes((long)(headerBytes.Length + pad)));

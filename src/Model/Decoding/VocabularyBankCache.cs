@@ -42,7 +42,7 @@ public static class VocabularyBankCache
                 bank.Dispose();
                 log?.Invoke($"vocabulary bank at {path} has the wrong shape; rebuilding");
             }
-            catch (Exception e) when (e is InvalidDataException or IOException)
+            catch (Exception e) when (e is InvalidDataException or IOException or IndexOutOfRangeException or ArgumentException)
             {
                 log?.Invoke($"vocabulary bank at {path} is unreadable ({e.Message}); rebuilding");
             }

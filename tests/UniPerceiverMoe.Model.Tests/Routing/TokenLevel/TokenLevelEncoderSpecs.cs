@@ -1,9 +1,10 @@
 using UniPerceiverMoe.Model.Inference;
 using UniPerceiverMoe.Model.Routing;
 using UniPerceiverMoe.Model.Routing.TokenLevel;
-using UniPerceiverMoe.Model.Tests.Golden;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
+
+using UniPerceiverMoe.TestSupport;
 
 namespace UniPerceiverMoe.Model.Tests.Routing.TokenLevel;
 

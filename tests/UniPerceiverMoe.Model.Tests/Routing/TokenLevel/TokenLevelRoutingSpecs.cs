@@ -1,8 +1,9 @@
 using UniPerceiverMoe.Model.Routing;
 using UniPerceiverMoe.Model.Routing.TokenLevel;
-using UniPerceiverMoe.Model.Tests.Golden;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
+
+using UniPerceiverMoe.TestSupport;
 
 namespace UniPerceiverMoe.Model.Tests.Routing.TokenLevel;
 

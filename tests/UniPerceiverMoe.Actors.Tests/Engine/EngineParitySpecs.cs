@@ -1,0 +1,67 @@
+using UniPerceiverMoe.Actors.Placement;
+using UniPerceiverMoe.Model.Decoding;
+using UniPerceiverMoe.Model.Routing;
+using UniPerceiverMoe.Model.Tasks;
+using UniPerceiverMoe.TestSupport;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace UniPerceiverMoe.Actors.Tests.Engine;
+
+/// <summary>
+/// The engine (experts behind actors) equals the monolithic model and the golden fixtures for every placement:
+/// one group, one per layer, one per expert (every route split over two groups), n per layer, route-aware with replicas.
+/// </summary>
+[Trait("Category", "Golden")]
+public sealed class EngineParitySpecs(ITestOutputHelper output)
+{
+    public static TheoryData<string> Placements => ["single", "per-layer", "per-expert", "n-per-layer", "route-aware-replicated"];
+
+    private static PlacementPlan Plan(string name)
+    {
+        var config = GoldenModel.Model.Config;
+        return name switch
+        {
+            "single" => PlacementPlanner.Single(config),
+            "per-layer" => PlacementPlanner.PerLayer(config),
+            "per-expert" => PlacementPlanner.PerExpert(config),
+            "n-per-layer" => PlacementPlanner.NPerLayer(config, 3),
+            _ => PlacementPlanner.RouteAware(config, GoldenModel.Routes, MoeAttribute.Known, replicas: 2),
+        };
+    }
+
+    [Theory]
+    [MemberData(nameof(Placements))]
+    public async Task Engine_features_and_logits_should_equal_monolithic_and_golden(string placement)
+    {
+        await using var engine = EngineFixture.Start(Plan(placement));
+        output.WriteLine(engine.Plan.Describe());
+        var image = GoldenFixture.Input("image.in1k_224");
+        var video = GoldenFixture.Input("video.clip_224");
+
+        using var imageFeature = await engine.EmbedVisualAsync(image, EmbedTask.ImageClassification);
+        using var monolithic = UniPerceiverTasks.VisualFeatures(GoldenModel.Runner, image.unsqueeze(0).unsqueeze(0), MoeAttribute.VisualInput);
+        TensorAssert.Close(output, "engine vs monolithic image feature", monolithic, imageFeature, 1e-6);
+        TensorAssert.Close(output, "feat.image_cls", GoldenFixture.Output("feat.image_cls"), imageFeature, Tolerances.Features);
+
+        using var videoFeature = await engine.EmbedVisualAsync(video, EmbedTask.VideoRetrieval);
+        TensorAssert.Close(output, "feat.video_retrieval", GoldenFixture.Output("feat.video_retrieval"), videoFeature, Tolerances.Features);
+
+        var labels = EngineFixture.ClassNames();
+        var classified = await engine.ClassifyAsync(image, labels, video: false);
+        var logits = tensor(labels.Select(l => classified.Labels.Single(s => s.Label == l).Logit).ToArray()).unsqueeze(0);
+        TensorAssert.Close(output, "logits.image_cls", GoldenFixture.Output("logits.image_cls"), logits, Tolerances.Logits);
+        if (placement == "per-expert") Assert.True(engine.Counters.SplitRouteParts.Value > 0, "per-expert placement should split routes");
+    }
+
+    [Theory]
+    [MemberData(nameof(Placements))]
+    public async Task Engine_caption_should_equal_the_golden_beam_search(string placement)
+    {
+        await using var engine = EngineFixture.Start(Plan(placement));
+        var result = await engine.CaptionAsync(GoldenFixture.Input("image.clip_224"), new CaptionOptions());
+        var expected = GoldenFixture.Output("caption.beam2.ids");
+        TensorAssert.Equal(output, "caption.beam2.ids", expected, tensor(result.Beams.SelectMany(b => b.Ids).ToArray(), expected.shape));
+        TensorAssert.Close(output, "caption.beam2.score", GoldenFixture.Output("caption.beam2.score"), tensor(result.Beams.Select(b => b.Score).ToArray()), Tolerances.Logits);
+    }
+}
