@@ -4,7 +4,6 @@ using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Actors.Placement;
 using UniPerceiverMoe.Model.Routing;
 using static TorchSharp.torch;
-using static UniPerceiverMoe.Actors.ExpertGroups.ExpertGroupProtocol;
 
 namespace UniPerceiverMoe.Actors.Dispatch;
 
@@ -19,7 +18,7 @@ namespace UniPerceiverMoe.Actors.Dispatch;
 public sealed class ActorMoeExecutor : IMoeLinearExecutor
 {
     private readonly PlacementPlan plan;
-    private readonly IReadOnlyDictionary<string, IActorRef> groups;
+    private readonly IExpertGroupTransport transport;
     private readonly RouteTable routes;
     private readonly TimeSpan timeout;
     private readonly int retries;
@@ -27,11 +26,11 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
     private readonly ConcurrentDictionary<(int Layer, Route Route), IReadOnlyList<RoutePart>> parts = new();
     private int roundRobin;
 
-    public ActorMoeExecutor(PlacementPlan plan, IReadOnlyDictionary<string, IActorRef> groups, RouteTable routes,
+    public ActorMoeExecutor(PlacementPlan plan, IExpertGroupTransport transport, RouteTable routes,
         TimeSpan timeout, int retries, EngineCounters counters)
     {
         this.plan = plan;
-        this.groups = groups;
+        this.transport = transport;
         this.routes = routes;
         this.timeout = timeout;
         this.retries = retries;
@@ -87,9 +86,9 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
             counters.ExpertRequests.Increment();
             try
             {
-                var reply = await groups[id].Ask<LinearApplied>(new ApplyLinear(site, part.SubRoute, input.alias()), timeout).ConfigureAwait(false);
+                var output = await transport.ApplyAsync(id, site, part.SubRoute, input.alias(), timeout).ConfigureAwait(false);
                 input.Dispose();
-                return reply.Output;
+                return output;
             }
             catch (Exception e)
             {

@@ -1,0 +1,32 @@
+using Akka.Actor;
+using UniPerceiverMoe.Model.Routing;
+using static TorchSharp.torch;
+using static UniPerceiverMoe.Actors.ExpertGroups.ExpertGroupProtocol;
+
+namespace UniPerceiverMoe.Actors.Dispatch;
+
+/// <summary>How the route dispatcher reaches expert groups: in-process actor refs, or a cluster shard region.</summary>
+public interface IExpertGroupTransport
+{
+    /// <summary>
+    /// Applies <paramref name="subRoute"/> at <paramref name="site"/> in group <paramref name="groupId"/>. Takes
+    /// ownership of the <paramref name="input"/> handle (callers pass an alias); the result is owned by the caller.
+    /// Fails with the group's error, or a timeout after <paramref name="timeout"/>.
+    /// </summary>
+    Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout);
+}
+
+/// <summary>In-process transport: tensors travel by reference inside <see cref="ApplyLinear"/> messages.</summary>
+public sealed class LocalGroupTransport(IReadOnlyDictionary<string, IActorRef> groups) : IExpertGroupTransport
+{
+    public async Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout)
+    {
+        if (!groups.TryGetValue(groupId, out var group))
+        {
+            input.Dispose();
+            throw new ArgumentException($"no expert group '{groupId}' in this process.");
+        }
+        var reply = await group.Ask<LinearApplied>(new ApplyLinear(site, subRoute, input), timeout).ConfigureAwait(false);
+        return reply.Output;
+    }
+}
