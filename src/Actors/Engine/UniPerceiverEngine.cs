@@ -31,17 +31,18 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
     private readonly bool ownsModel;
     private readonly Lazy<Task<VocabularyBank>> bank;
     private readonly ConcurrentDictionary<string, Lazy<Task<Tensor>>> labelFeatures = new();
+    private readonly Lazy<ClipTokenizer> tokenizer;
     private int next;
 
     private UniPerceiverEngine(ActorSystem system, UniPerceiverMoeModel model, bool ownsModel, string checkpointPath,
-        ClipTokenizer tokenizer, RouteTable routes, PlacementPlan plan, IReadOnlyDictionary<string, IActorRef> groups,
+        Lazy<ClipTokenizer> tokenizer, RouteTable routes, PlacementPlan plan, IReadOnlyDictionary<string, IActorRef> groups,
         IActorRef[] executors, EngineSettings settings, EngineCounters counters, EngineStartOptions options)
     {
         System = system;
         Model = model;
         this.ownsModel = ownsModel;
         CheckpointPath = checkpointPath;
-        Tokenizer = tokenizer;
+        this.tokenizer = tokenizer;
         Routes = routes;
         Plan = plan;
         Groups = groups;
@@ -55,7 +56,8 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
     public ActorSystem System { get; }
     public UniPerceiverMoeModel Model { get; }
     public string CheckpointPath { get; }
-    public ClipTokenizer Tokenizer { get; }
+    /// <summary>The CLIP tokenizer (loaded on first use: visual-only work needs no vocabulary file).</summary>
+    public ClipTokenizer Tokenizer => tokenizer.Value;
     public RouteTable Routes { get; }
     public PlacementPlan Plan { get; }
     public IReadOnlyDictionary<string, IActorRef> Groups { get; }
@@ -76,7 +78,7 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
         {
             var routes = new RouteTable(model);
             var plan = options.Plan ?? PlacementPlanner.Plan(PlacementSettings.FromConfig(config), model.Config, routes);
-            var tokenizer = options.Tokenizer ?? ClipTokenizer.Load(settings.Vocab.Length > 0 ? settings.Vocab : null);
+            var tokenizer = new Lazy<ClipTokenizer>(() => options.Tokenizer ?? ClipTokenizer.Load(settings.Vocab.Length > 0 ? settings.Vocab : null));
             var counters = new EngineCounters();
             var system = ActorSystem.Create("upmoe", config);
             var host = system.ActorOf(ExpertHostProtocol.Props(plan.Groups, _ => new ModelExpertWeights(model), counters, options.Faults), "experts");
