@@ -81,7 +81,7 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
             var tokenizer = new Lazy<ClipTokenizer>(() => options.Tokenizer ?? ClipTokenizer.Load(settings.Vocab.Length > 0 ? settings.Vocab : null));
             var counters = new EngineCounters();
             var system = ActorSystem.Create("upmoe", config);
-            var host = system.ActorOf(ExpertHostProtocol.Props(plan.Groups, _ => new ModelExpertWeights(model), counters, options.Faults), "experts");
+            var host = system.ActorOf(ExpertHostProtocol.Props(plan.Groups, _ => new ModelExpertWeights(model), counters, options.Faults, settings.ExpertDispatcher), "experts");
             var groups = host.Ask<ExpertHostProtocol.Groups>(ExpertHostProtocol.GetGroups.Instance, TimeSpan.FromSeconds(30)).GetAwaiter().GetResult().ById;
             var dispatcher = new ActorMoeExecutor(plan, new LocalGroupTransport(groups), routes, settings.ExpertAskTimeout, settings.ExpertRetries, counters);
             var executors = Enumerable.Range(0, settings.SequenceExecutors)
