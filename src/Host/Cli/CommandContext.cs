@@ -1,0 +1,118 @@
+using System.CommandLine;
+using System.Text.Json;
+using Akka.Configuration;
+using UniPerceiverMoe.Actors.Engine;
+using UniPerceiverMoe.Actors.Settings;
+using UniPerceiverMoe.Model.Inference;
+using UniPerceiverMoe.Model.Tokenization;
+
+namespace UniPerceiverMoe.Host.Cli;
+
+/// <summary>
+/// One invocation of an engine-backed command: its writers (stdout for results only, stderr for progress and
+/// errors), the parsed <see cref="EngineOptions"/>, and the engine, started on demand and disposed with the context.
+/// </summary>
+public sealed class CommandContext : IAsyncDisposable
+{
+    private readonly ParseResult parse;
+    private readonly EngineOptions options;
+    private UniPerceiverEngine? engine;
+
+    public CommandContext(ParseResult parse, EngineOptions options)
+    {
+        this.parse = parse;
+        this.options = options;
+        Output = parse.InvocationConfiguration.Output;
+        Error = parse.InvocationConfiguration.Error;
+        // In-place progress only on a real terminal; captured or redirected stderr gets whole lines.
+        ErrorIsTerminal = ReferenceEquals(Error, Console.Error) && !Console.IsErrorRedirected;
+    }
+
+    public TextWriter Output { get; }
+    public TextWriter Error { get; }
+    public bool ErrorIsTerminal { get; }
+    public bool Json => parse.GetValue(options.Json);
+    public bool Quiet => parse.GetValue(options.Quiet);
+    public bool Verbose => parse.GetValue(options.Verbose);
+    public string Checkpoint => parse.GetRequiredValue(options.Checkpoint);
+
+    public T? Value<T>(Option<T> option) => parse.GetValue(option);
+
+    /// <summary>Whether <paramref name="option"/> was on the command line (not just its default).</summary>
+    public bool Given(Option option) => parse.GetResult(option) is { Implicit: false };
+
+    /// <summary>A progress line on stderr (nothing under --quiet).</summary>
+    public void Log(string line)
+    {
+        if (!Quiet) Error.WriteLine(line);
+    }
+
+    /// <summary>Configuration: --config (or the defaults) with the command-line options on top.</summary>
+    public Config BuildConfig()
+    {
+        string? file = parse.GetValue(options.Config);
+        var baseConfig = file is null ? UpmoeConfig.Reference : CliErrors.Guard(file, () => UpmoeConfig.LoadFile(file));
+        var overrides = new List<string> { Key("checkpoint", Checkpoint) };
+        if (parse.GetValue(options.Vocab) is { } vocab) overrides.Add(Key("vocab", vocab));
+        if (parse.GetValue(options.ModelConfig) is { } model) overrides.Add(Key("model-config", model));
+        if (parse.GetValue(options.CacheDir) is { } cache) overrides.Add(Key("cache-dir", cache));
+        if (parse.GetValue(options.Threads) is { } threads) overrides.Add($"upmoe.engine.torch-threads = {threads}");
+        return ConfigurationFactory.ParseString(string.Join("\n", overrides)).WithFallback(baseConfig);
+
+        // A JSON string literal is a valid HOCON quoted string: paths with spaces, colons or quotes survive.
+        static string Key(string key, string value) => $"upmoe.engine.{key} = {JsonSerializer.Serialize(value)}";
+    }
+
+    /// <summary>Starts the engine (once per context): checks the checkpoint, loads the tokenizer and the model, and
+    /// reports progress on stderr. Failures name the input at fault (checkpoint, vocabulary, configuration).</summary>
+    public async Task<UniPerceiverEngine> EngineAsync(CancellationToken cancellation)
+    {
+        if (engine is not null) return engine;
+        var config = BuildConfig();
+        string configName = parse.GetValue(options.Config) ?? "configuration";
+        var settings = CliErrors.Guard(configName, () => EngineSettings.FromConfig(config));
+        string checkpoint = settings.Checkpoint;
+        if (Directory.Exists(checkpoint)) throw new InputException(checkpoint, "is a directory, not a checkpoint file");
+        if (!File.Exists(checkpoint)) throw new InputException(checkpoint, "checkpoint not found");
+        var modelConfig = CliErrors.Guard(settings.ModelConfig is "auto" or "" ? checkpoint : settings.ModelConfig,
+            () => ModelConfigResolver.Resolve(settings.ModelConfig, checkpoint));
+        string vocabName = settings.Vocab.Length > 0 ? settings.Vocab : "CLIP vocabulary";
+        // A text longer than the model's learned text positions can never be a model input: such a text is refused
+        // with a clear error instead of being cut silently to the target length.
+        var limits = new ClipTokenizerLimits(MaxTokens: modelConfig.TextPositions);
+        var tokenizer = CliErrors.Guard(vocabName, () => ClipTokenizer.Load(settings.Vocab.Length > 0 ? settings.Vocab : null, limits));
+        cancellation.ThrowIfCancellationRequested();
+        var start = new EngineStartOptions
+        {
+            Tokenizer = tokenizer,
+            Log = Quiet ? null : Log,
+            BankProgress = Quiet ? null : new StderrProgress("vocabulary bank", Error, ErrorIsTerminal),
+        };
+        engine = await Task.Run(() =>
+        {
+            try
+            {
+                return UniPerceiverEngine.Start(config, start);
+            }
+            catch (Exception e) when (CliErrors.Unwrap(e) is ConfigurationException c)
+            {
+                throw CliErrors.AsInput(configName, c);
+            }
+            catch (Exception e) when (CliErrors.IsInputFault(CliErrors.Unwrap(e)))
+            {
+                throw CliErrors.AsInput(checkpoint, CliErrors.Unwrap(e));
+            }
+        }, cancellation).ConfigureAwait(false);
+        return engine;
+    }
+
+    /// <summary>Checks that <paramref name="text"/> tokenizes within the limits; the error names <paramref name="input"/>.</summary>
+    public void CheckText(UniPerceiverEngine started, string input, string text) =>
+        CliErrors.Guard(input, () => started.Tokenizer.Encode(text));
+
+    public async ValueTask DisposeAsync()
+    {
+        if (engine is not null) await engine.DisposeAsync().ConfigureAwait(false);
+        engine = null;
+    }
+}
