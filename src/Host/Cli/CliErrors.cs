@@ -12,7 +12,7 @@ public static class CliErrors
     /// <summary>Exceptions that mean "this input is unusable" when raised while reading or checking an input.</summary>
     public static bool IsInputFault(Exception e) => e is InputException or VideoDecodeException or CheckpointException
         or FileNotFoundException or DirectoryNotFoundException or InvalidDataException or ConfigurationException
-        or ArgumentException or UnauthorizedAccessException or IOException or System.Text.Json.JsonException;
+        or ArgumentException or FormatException or UnauthorizedAccessException or IOException or System.Text.Json.JsonException;
 
     /// <summary>Runs <paramref name="read"/>, re-throwing input faults as an <see cref="InputException"/> naming <paramref name="input"/>.</summary>
     public static T Guard<T>(string input, Func<T> read)

@@ -17,6 +17,7 @@ public sealed class CommandContext : IAsyncDisposable
     private readonly ParseResult parse;
     private readonly EngineOptions options;
     private UniPerceiverEngine? engine;
+    private (Config Config, EngineSettings Settings)? resolved;
 
     public CommandContext(ParseResult parse, EngineOptions options)
     {
@@ -34,7 +35,7 @@ public sealed class CommandContext : IAsyncDisposable
     public bool Json => parse.GetValue(options.Json);
     public bool Quiet => parse.GetValue(options.Quiet);
     public bool Verbose => parse.GetValue(options.Verbose);
-    public string Checkpoint => parse.GetRequiredValue(options.Checkpoint);
+    private string ConfigName => parse.GetValue(options.Config) ?? "configuration";
 
     public T? Value<T>(Option<T> option) => parse.GetValue(option);
 
@@ -52,28 +53,41 @@ public sealed class CommandContext : IAsyncDisposable
     {
         string? file = parse.GetValue(options.Config);
         var baseConfig = file is null ? UpmoeConfig.Reference : CliErrors.Guard(file, () => UpmoeConfig.LoadFile(file));
-        var overrides = new List<string> { Key("checkpoint", Checkpoint) };
+        var overrides = new List<string>();
+        if (parse.GetValue(options.Checkpoint) is { } checkpoint) overrides.Add(Key("checkpoint", checkpoint));
         if (parse.GetValue(options.Vocab) is { } vocab) overrides.Add(Key("vocab", vocab));
         if (parse.GetValue(options.ModelConfig) is { } model) overrides.Add(Key("model-config", model));
         if (parse.GetValue(options.CacheDir) is { } cache) overrides.Add(Key("cache-dir", cache));
         if (parse.GetValue(options.Threads) is { } threads) overrides.Add($"upmoe.engine.torch-threads = {threads}");
-        return ConfigurationFactory.ParseString(string.Join("\n", overrides)).WithFallback(baseConfig);
+        return overrides.Count == 0 ? baseConfig : ConfigurationFactory.ParseString(string.Join("\n", overrides)).WithFallback(baseConfig);
 
         // A JSON string literal is a valid HOCON quoted string: paths with spaces, colons or quotes survive.
         static string Key(string key, string value) => $"upmoe.engine.{key} = {JsonSerializer.Serialize(value)}";
     }
 
-    /// <summary>Starts the engine (once per context): checks the checkpoint, loads the tokenizer and the model, and
-    /// reports progress on stderr. Failures name the input at fault (checkpoint, vocabulary, configuration).</summary>
+    /// <summary>The engine settings (configuration validated, checkpoint given and present), resolved once. Commands
+    /// call it before reading their inputs so a wrong checkpoint fails before a long video is decoded.</summary>
+    public EngineSettings Settings()
+    {
+        if (resolved is { } done) return done.Settings;
+        var config = BuildConfig();
+        var settings = CliErrors.Guard(ConfigName, () => EngineSettings.FromConfig(config));
+        string? checkpoint = settings.Checkpoint;                   // null when a HOCON file leaves "checkpoint =" empty
+        if (string.IsNullOrEmpty(checkpoint)) throw new InputException("--checkpoint", "no checkpoint given (nor upmoe.engine.checkpoint in --config)");
+        if (Directory.Exists(checkpoint)) throw new InputException(checkpoint, "is a directory, not a checkpoint file");
+        if (!File.Exists(checkpoint)) throw new InputException(checkpoint, "checkpoint not found");
+        resolved = (config, settings);
+        return settings;
+    }
+
+    /// <summary>Starts the engine (once per context): loads the tokenizer and the model and reports progress on
+    /// stderr. Failures name the input at fault (checkpoint, vocabulary, configuration).</summary>
     public async Task<UniPerceiverEngine> EngineAsync(CancellationToken cancellation)
     {
         if (engine is not null) return engine;
-        var config = BuildConfig();
-        string configName = parse.GetValue(options.Config) ?? "configuration";
-        var settings = CliErrors.Guard(configName, () => EngineSettings.FromConfig(config));
-        string checkpoint = settings.Checkpoint;
-        if (Directory.Exists(checkpoint)) throw new InputException(checkpoint, "is a directory, not a checkpoint file");
-        if (!File.Exists(checkpoint)) throw new InputException(checkpoint, "checkpoint not found");
+        var settings = Settings();
+        var config = resolved!.Value.Config;
+        string checkpoint = settings.Checkpoint, configName = ConfigName;
         var modelConfig = CliErrors.Guard(settings.ModelConfig is "auto" or "" ? checkpoint : settings.ModelConfig,
             () => ModelConfigResolver.Resolve(settings.ModelConfig, checkpoint));
         string vocabName = settings.Vocab.Length > 0 ? settings.Vocab : "CLIP vocabulary";

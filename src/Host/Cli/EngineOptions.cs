@@ -6,10 +6,9 @@ namespace UniPerceiverMoe.Host.Cli;
 /// command); <see cref="CommandContext"/> turns the parsed values into configuration.</summary>
 public sealed class EngineOptions
 {
-    public Option<string> Checkpoint { get; } = new("--checkpoint")
+    public Option<string?> Checkpoint { get; } = new("--checkpoint")
     {
-        Description = "Checkpoint to serve (.pth or .safetensors)",
-        Required = true,
+        Description = "Checkpoint to serve (.pth or .safetensors); required unless --config sets upmoe.engine.checkpoint",
         HelpName = "PATH",
     };
 

@@ -35,6 +35,7 @@ public static class CaptionCommand
 
         CliAction.Bind(command, engineOptions, async (context, cancellation) =>
         {
+            context.Settings();                                          // checkpoint and configuration first
             var options = CliErrors.Guard("--beam/--max-len/--length-penalty", () => new CaptionOptions
             {
                 BeamSize = context.Value(beam),

@@ -36,6 +36,7 @@ public static class ClassifyCommand
 
         CliAction.Bind(command, engineOptions, async (context, cancellation) =>
         {
+            context.Settings();                                          // checkpoint and configuration first
             var names = context.Value(labels) is { } list
                 ? TextLists.FromCommaList(list, "--labels")
                 : TextLists.FromFile(context.Value(labelsFile)!, "labels");

@@ -49,6 +49,7 @@ public static class EmbedCommand
 
         CliAction.Bind(command, engineOptions, async (context, cancellation) =>
         {
+            string checkpoint = context.Settings().Checkpoint;
             var embedTask = EmbedTasks.Parse(context.Value(task)!);
             string outPath = context.Value(output)!;
             string inputName;
@@ -75,12 +76,12 @@ public static class EmbedCommand
             }
             using (feature)
             {
-                string sha = CheckpointFingerprint.Compute(context.Checkpoint);
+                string sha = CheckpointFingerprint.Compute(checkpoint);
                 var metadata = new Dictionary<string, string>
                 {
                     ["task"] = EmbedTasks.Name(embedTask),
                     ["input"] = inputName,
-                    ["checkpoint"] = Path.GetFileName(context.Checkpoint),
+                    ["checkpoint"] = Path.GetFileName(checkpoint),
                     ["checkpoint_sha256"] = sha,
                 };
                 CliErrors.Guard(outPath, () =>

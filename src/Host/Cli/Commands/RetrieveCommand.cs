@@ -47,6 +47,7 @@ public static class RetrieveCommand
 
         CliAction.Bind(command, engineOptions, async (context, cancellation) =>
         {
+            context.Settings();                                          // checkpoint and configuration first
             string query;
             RetrievalResult result;
             if (context.Value(textsFile) is { } file)
