@@ -35,7 +35,7 @@ public static class CaptionCommand
 
         CliAction.Bind(command, engineOptions, async (context, cancellation) =>
         {
-            context.Settings();                                          // checkpoint and configuration first
+            context.Settings();                 // a wrong checkpoint or config fails before any input is decoded
             var options = CliErrors.Guard("--beam/--max-len/--length-penalty", () => new CaptionOptions
             {
                 BeamSize = context.Value(beam),

@@ -36,7 +36,7 @@ public static class ClassifyCommand
 
         CliAction.Bind(command, engineOptions, async (context, cancellation) =>
         {
-            context.Settings();                                          // checkpoint and configuration first
+            context.Settings();                 // a wrong checkpoint or config fails before any input is decoded
             var names = context.Value(labels) is { } list
                 ? TextLists.FromCommaList(list, "--labels")
                 : TextLists.FromFile(context.Value(labelsFile)!, "labels");

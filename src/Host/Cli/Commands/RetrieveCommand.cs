@@ -47,7 +47,7 @@ public static class RetrieveCommand
 
         CliAction.Bind(command, engineOptions, async (context, cancellation) =>
         {
-            context.Settings();                                          // checkpoint and configuration first
+            context.Settings();                 // a wrong checkpoint or config fails before any input is decoded
             string query;
             RetrievalResult result;
             if (context.Value(textsFile) is { } file)
