@@ -40,7 +40,9 @@ public sealed class CaptionStreamHub : IAsyncDisposable
         Settings = settings.Validate();
         this.tokenizer = tokenizer;
         this.device = device;
-        materializer = system.Materializer(namePrefix: "caption-streams");
+        // Input buffers of one element at async boundaries: a window waits in the overload buffer, where the policy
+        // applies, not in a hidden 16-element boundary buffer.
+        materializer = system.Materializer(ActorMaterializerSettings.Create(system).WithInputBuffer(1, 1));
         batcher = new CaptionBatcher(captioner, settings, materializer);
     }
 

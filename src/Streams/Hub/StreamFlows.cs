@@ -32,7 +32,7 @@ public static class StreamFlows
             .ViaMaterialized(KillSwitches.Single<FrameWindow>(), Keep.Right)
             .Async();
         var captions = windows
-            .Via(WindowFlows.PreprocessAndTag(stats, device).WithAttributes(Attributes.CreateInputBuffer(1, 1)))
+            .Via(WindowFlows.PreprocessAndTag(stats, device))
             .Via(CaptionFlows.Submit(batcher, settings.InFlightPerStream, stats, streamStopped))
             .Via(CaptionFlows.Decode(tokenizer, stats));
         if (settings.Smoothing) captions = captions.Via(CaptionFlows.Smooth());
