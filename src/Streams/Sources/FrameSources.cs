@@ -29,6 +29,33 @@ public static class FrameSources
     public static FrameSource ImageFolder(string directory, double fps, bool realtime = false) =>
         new(directory, fps, Live: realtime, Paced: realtime, Source.From(() => ReadImages(directory, fps)));
 
+    /// <summary>A synthetic live camera for load tests: <paramref name="duration"/> of <paramref name="width"/> x
+    /// <paramref name="height"/> frames at <paramref name="fps"/>, paced, cycling through one second of distinct
+    /// pre-rendered frames (shared read-only arrays, so memory does not grow with the duration).</summary>
+    public static FrameSource Synthetic(string name, int width, int height, double fps, TimeSpan duration, int seed = 0)
+    {
+        int distinct = Math.Max(1, (int)Math.Round(fps));
+        var rgb = Enumerable.Range(0, distinct).Select(k => Pattern(width, height, k + seed * distinct)).ToArray();
+        long count = (long)(duration.TotalSeconds * fps);
+        var frames = Source.From(Enumerable.Range(0, (int)count)
+            .Select(i => new VideoFrame(i, TimeSpan.FromSeconds(i / fps), rgb[i % distinct], height, width)));
+        return new FrameSource(name, fps, Live: true, Paced: true, frames);
+    }
+
+    private static byte[] Pattern(int width, int height, int k)
+    {
+        var rgb = new byte[width * height * 3];
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++)
+            {
+                int o = (y * width + x) * 3;
+                rgb[o] = (byte)(x + 4 * k);
+                rgb[o + 1] = (byte)(y + 8 * k);
+                rgb[o + 2] = (byte)((x ^ y) + 16 * k);
+            }
+        return rgb;
+    }
+
     private static Source<VideoFrame, Akka.NotUsed> Ffmpeg(string input, double fps) =>
         Source.From(() => FfmpegVideoReader.ReadFramesAsync(input, new FfmpegOptions { Fps = fps }));
 
