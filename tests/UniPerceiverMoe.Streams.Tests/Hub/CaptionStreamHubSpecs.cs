@@ -125,6 +125,20 @@ public sealed class CaptionStreamHubSpecs(StreamEngine host, ITestOutputHelper o
     }
 
     [Fact]
+    public async Task Host_app_should_read_captions_as_an_async_sequence_that_ends_with_the_stream()
+    {
+        await using var hub = Hub(StreamEngine.Settings(), Captioner());
+        var stream = hub.AddStream("app", FrameSources.VideoFile(TestVideos.Clips[0], 30), CaptionSinks.AsyncEnumerable(out var captions, capacity: 1));
+
+        var windows = new List<long>();
+        await foreach (var c in captions.WithCancellation(new CancellationTokenSource(Timeout).Token)) windows.Add(c.Window);
+        await stream.Completion.WaitAsync(Timeout);
+
+        Assert.Equal([0L, 1L, 2L], windows);
+        Assert.True(stream.Stats.Balanced);
+    }
+
+    [Fact]
     public async Task Removed_stream_should_stop_early_and_account_for_every_window()
     {
         await using var hub = Hub(StreamEngine.Settings("upmoe.streams.hop = 100ms"), Captioner());
