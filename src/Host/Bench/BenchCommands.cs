@@ -10,6 +10,7 @@ public static class BenchCommands
         var bench = new Command("bench", "Run a benchmark and print a table plus one summary line.");
         bench.Add(Engine());
         bench.Add(Caption());
+        bench.Add(Streams());
         return bench;
     }
 
@@ -68,6 +69,26 @@ public static class BenchCommands
         {
             await CaptionBenchmark.RunAsync(new CaptionBenchmark.Options(parse.GetValue(size)!, parse.GetValue(threads),
                 parse.GetValue(rounds), parse.GetValue(words)), Console.Out);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Streams()
+    {
+        var threads = ThreadsOption();
+        var checkpoint = new Option<string?>("--checkpoint")
+        {
+            Description = "Checkpoint to serve; default: the tiny shape with random weights (same cost as a trained tiny model).",
+        };
+        var seconds = new Option<double>("--seconds") { Description = "Duration of each level, in seconds.", DefaultValueFactory = _ => 10 };
+        var maxStreams = new Option<int>("--max-streams") { Description = "Largest number of streams tried.", DefaultValueFactory = _ => 64 };
+        var command = new Command("streams", "Largest number of concurrent 30 fps live streams (4-frame windows, 1 s hop) sustained " +
+            "with p99 <= 1 s. Ends with 'sustained streams: N, p99 latency: X ms, drop rate: Y %'.") { threads, checkpoint, seconds, maxStreams };
+        command.SetAction(async (parse, ct) =>
+        {
+            await StreamsBenchmark.RunAsync(parse.GetValue(checkpoint), parse.GetValue(threads), TimeSpan.FromSeconds(parse.GetValue(seconds)),
+                parse.GetValue(maxStreams), Console.Out, ct);
             return 0;
         });
         return command;

@@ -17,6 +17,7 @@ public static class CommandCatalog
         ClassifyCommand.Create(),
         RetrieveCommand.Create(),
         EmbedCommand.Create(),
+        StreamCommand.Create(),
         Bench.BenchCommands.Create(),
     ];
 }
