@@ -17,7 +17,7 @@ public sealed class ActorTokenExpertApplier(PlacementPlan plan, ExpertGroupClien
     public IReadOnlyList<Tensor> ApplyAll(MoeSite site, IReadOnlyList<TokenExpertRequest> requests)
     {
         var pending = requests.Select(r => client.ApplyAsync(site, plan.HoldersOf(new ExpertKey(site.Layer, r.Expert)),
-            new Route([r.Expert], [1f]), r.Tokens.alias())).ToArray();
+            new Route([r.Expert], [1f]), r.Tokens.alias().DetachFromDisposeScope())).ToArray();
         try
         {
             Task.WaitAll(pending);
