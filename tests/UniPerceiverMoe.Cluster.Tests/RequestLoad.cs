@@ -32,8 +32,8 @@ public sealed class RequestLoad
     /// <summary>Completed requests whose feature differs from the fixture by more than <see cref="Tolerances.Features"/>.</summary>
     public int Wrong => Volatile.Read(ref wrong);
     public ConcurrentQueue<string> Errors { get; } = new();
-    /// <summary>Completion times (since the load started) of every completed request.</summary>
-    public ConcurrentQueue<TimeSpan> CompletedAt { get; } = new();
+    /// <summary>(issued, completed) times since the load started, of every completed request.</summary>
+    public ConcurrentQueue<(TimeSpan Issued, TimeSpan Completed)> Timeline { get; } = new();
     public TimeSpan Now => clock.Elapsed;
 
     public async Task StopAsync()
@@ -49,12 +49,13 @@ public sealed class RequestLoad
         while (!stopping)
         {
             Interlocked.Increment(ref issued);
+            var issuedAt = clock.Elapsed;
             try
             {
                 using var feature = await engine.EmbedVisualAsync(image, EmbedTask.ImageClassification);
                 using var diff = (feature - expected).abs().max();
                 if (diff.item<float>() > Tolerances.Features) Interlocked.Increment(ref wrong);
-                CompletedAt.Enqueue(clock.Elapsed);
+                Timeline.Enqueue((issuedAt, clock.Elapsed));
                 Interlocked.Increment(ref completed);
             }
             catch (Exception e)
