@@ -52,7 +52,9 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
             pending[s] = routeParts.Select(part =>
             {
                 // The group takes its own handle on the input: we may release ours whatever happens to the ask.
-                var input = segments.Count == 1 ? x.alias() : x.narrow(1, segment.Start, segment.Length);
+                // Handles that other threads dispose are detached from this thread's dispose scope, whose
+                // bookkeeping is not thread-safe (a concurrent dispose corrupts it).
+                var input = (segments.Count == 1 ? x.alias() : x.narrow(1, segment.Start, segment.Length)).DetachFromDisposeScope();
                 return AskWithRetry(site, part, input);
             }).ToList();
         }
@@ -86,7 +88,7 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
             counters.ExpertRequests.Increment();
             try
             {
-                var output = await transport.ApplyAsync(id, site, part.SubRoute, input.alias(), timeout).ConfigureAwait(false);
+                var output = await transport.ApplyAsync(id, site, part.SubRoute, input.alias().DetachFromDisposeScope(), timeout).ConfigureAwait(false);
                 input.Dispose();
                 return output;
             }
