@@ -1,4 +1,4 @@
-using UniPerceiverMoe.TestSupport;
+using UniPerceiverMoe.Actors.Cluster;
 using Xunit.Abstractions;
 
 namespace UniPerceiverMoe.Cluster.Tests;
@@ -17,14 +17,17 @@ public sealed class ProcessKillSpecs(ITestOutputHelper output)
     public async Task Killing_an_expert_process_mid_run_should_rehome_its_groups_and_account_for_every_request()
     {
         await using var frontend = TestCluster.StartFrontend(Placement);
-        string[] files = [TestCluster.HoconFile("experts.conf"), TestCluster.HoconFile("loopback.conf")];
-        string[] settings = [TestCluster.Common(Placement), $"akka.cluster.seed-nodes = [\"{frontend.Address}\"]"];
-        await using var victim = NodeProcess.Start(files, settings);
-        NodeProcess? survivor = null;
+        string[] arguments =
+        [
+            "--config", TestCluster.HoconFile("experts.conf"), "--config", TestCluster.HoconFile("loopback.conf"),
+            "--set", TestCluster.Common(Placement), "--set", $"akka.cluster.seed-nodes = [\"{frontend.Address}\"]",
+        ];
+        await using var victim = ExpertProcess.Start(TestCluster.NodeCommand(), arguments);
+        ExpertProcess? survivor = null;
         try
         {
             var victimAddress = await victim.WhenUp(TimeSpan.FromSeconds(60));
-            survivor = NodeProcess.Start(files, settings);
+            survivor = ExpertProcess.Start(TestCluster.NodeCommand(), arguments);
             var survivorAddress = await survivor.WhenUp(TimeSpan.FromSeconds(60));
             await TestCluster.AwaitFormedAsync(frontend, members: 3, expertRegions: 2);
             var before = await TestCluster.GroupHomesAsync(frontend);

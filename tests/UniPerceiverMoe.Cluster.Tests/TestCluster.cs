@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Reflection;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Sharding;
@@ -50,6 +51,17 @@ public static class TestCluster
 
     public static ExpertNode StartExpert(Address seed, string placement, string extra = "") =>
         ExpertNode.Start(Config("experts", placement, extra), new ExpertNodeOptions { SeedNodes = [seed] });
+
+    /// <summary>The command that runs tests/UniPerceiverMoe.ClusterNode (an expert node process) with this test run's dotnet host.</summary>
+    public static IReadOnlyList<string> NodeCommand()
+    {
+        var dll = typeof(TestCluster).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "ClusterNodeDll").Value!;
+        if (!File.Exists(dll)) throw new FileNotFoundException($"{dll} not found: build the solution (dotnet build) before running the tests.", dll);
+        var host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h && File.Exists(h) ? h
+            : Environment.ProcessPath is { } self && Path.GetFileNameWithoutExtension(self) == "dotnet" ? self
+            : "dotnet";
+        return [host, dll];
+    }
 
     /// <summary>Polls <paramref name="condition"/> every 50 ms until it holds; fails naming <paramref name="what"/> after <paramref name="timeout"/>.</summary>
     public static async Task AwaitAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)

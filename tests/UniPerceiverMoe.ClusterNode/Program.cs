@@ -36,7 +36,7 @@ public static class Program
         await using (node)
         {
             await node.WhenUp();
-            Console.WriteLine($"node-up {node.Address}");
+            Console.WriteLine(ExpertProcess.UpLinePrefix + node.Address);
             var stop = new TaskCompletionSource();
             using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c =>
             {

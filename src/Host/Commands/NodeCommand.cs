@@ -6,7 +6,8 @@ namespace UniPerceiverMoe.Host.Commands;
 /// <summary>
 /// <c>upmoe node</c>: runs an expert node (role experts) until Ctrl+C or SIGTERM, then leaves the cluster gracefully
 /// so its groups are handed off without losing requests. Configuration: role files and user files in order (later
-/// wins) plus inline HOCON, over hocon/reference.conf. See docs/cluster.md.
+/// wins) plus inline HOCON, over hocon/reference.conf. Prints <c>node-up ADDRESS</c> on stdout once Up; logs go to
+/// stderr. See docs/cluster.md.
 /// </summary>
 public static class NodeCommand
 {
@@ -44,6 +45,8 @@ public static class NodeCommand
                 {
                     await node.WhenUp().WaitAsync(cancellation);
                     Console.Error.WriteLine($"upmoe node {node.Address}: up; serving until Ctrl+C.");
+                    // Machine-readable readiness line (ExpertProcess waits for it).
+                    Console.Out.WriteLine(ExpertProcess.UpLinePrefix + node.Address);
                     await node.System.WhenTerminated.WaitAsync(cancellation);
                     Console.Error.WriteLine($"upmoe node {node.Address}: the actor system stopped (downed or shut down).");
                     return 1;
