@@ -16,6 +16,9 @@ namespace UniPerceiverMoe.Actors.Cluster;
 /// </summary>
 public sealed class ExpertGroupEntityActor : ReceiveActor
 {
+    /// <summary>The dispatcher of shard-entity groups (defined in hocon/reference.conf).</summary>
+    public const string PoolDispatcher = "upmoe-expert-pool-dispatcher";
+
     private readonly string groupId;
     private readonly ExpertNodeContext context;
     private readonly ILoggingAdapter log = Context.GetLogger();
@@ -56,7 +59,9 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
             return;
         }
         // The child calls this at every (re)start; only one child exists at a time, so the field is never raced.
-        group = Context.ActorOf(Local.Props(spec, s => weights ??= context.LoadWeights(s), context.Faults), "group");
+        // It computes on the expert pool's threads: its requests come from remote frontends, so there is no sender
+        // thread for the caller-runs dispatcher of embedded mode to borrow.
+        group = Context.ActorOf(Local.Props(spec, s => weights ??= context.LoadWeights(s), context.Faults, PoolDispatcher), "group");
         Context.Watch(group);
     }
 

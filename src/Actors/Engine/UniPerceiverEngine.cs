@@ -10,6 +10,7 @@ using UniPerceiverMoe.Model.Decoding;
 using UniPerceiverMoe.Model.Inference;
 using UniPerceiverMoe.Model.Modules;
 using UniPerceiverMoe.Model.Routing;
+using UniPerceiverMoe.Model.Routing.TokenLevel;
 using UniPerceiverMoe.Model.Tasks;
 using UniPerceiverMoe.Model.Tokenization;
 using static TorchSharp.torch;
@@ -31,25 +32,29 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
     private readonly bool ownsModel;
     private readonly Lazy<Task<VocabularyBank>> bank;
     private readonly ConcurrentDictionary<string, Lazy<Task<Tensor>>> labelFeatures = new();
+    private readonly Lazy<ClipTokenizer> tokenizer;
     private int next;
 
     private UniPerceiverEngine(ActorSystem system, UniPerceiverMoeModel model, bool ownsModel, string checkpointPath,
-        ClipTokenizer tokenizer, RouteTable routes, PlacementPlan plan, IReadOnlyDictionary<string, IActorRef> groups,
+        Lazy<ClipTokenizer> tokenizer, RouteTable routes, PlacementPlan plan, IReadOnlyDictionary<string, IActorRef> groups,
         IActorRef[] executors, EngineSettings settings, EngineCounters counters, EngineStartOptions options)
     {
         System = system;
         Model = model;
         this.ownsModel = ownsModel;
         CheckpointPath = checkpointPath;
-        Tokenizer = tokenizer;
+        this.tokenizer = tokenizer;
         Routes = routes;
         Plan = plan;
         Groups = groups;
         this.executors = executors;
         Settings = settings;
         Counters = counters;
-        bank = new Lazy<Task<VocabularyBank>>(() => RunAsync(runner =>
-            VocabularyBankCache.LoadOrBuild(runner, checkpointPath, settings.ResolvedCacheDir, options.BankProgress, options.Log), "vocabulary bank", default));
+        // With a checkpoint file the bank is cached on disk (keyed by its hash); a model given without one (random
+        // weights in benchmarks) gets its bank built in memory.
+        bank = new Lazy<Task<VocabularyBank>>(() => RunAsync(runner => string.IsNullOrEmpty(checkpointPath)
+            ? VocabularyBank.Build(runner, progress: options.BankProgress)
+            : VocabularyBankCache.LoadOrBuild(runner, checkpointPath, settings.ResolvedCacheDir, options.BankProgress, options.Log), "vocabulary bank", default));
     }
 
     /// <summary>The actor system name: equal on every node of a cluster (members must share it).</summary>
@@ -58,7 +63,8 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
     public ActorSystem System { get; }
     public UniPerceiverMoeModel Model { get; }
     public string CheckpointPath { get; }
-    public ClipTokenizer Tokenizer { get; }
+    /// <summary>The CLIP tokenizer (loaded on first use: visual-only work needs no vocabulary file).</summary>
+    public ClipTokenizer Tokenizer => tokenizer.Value;
     public RouteTable Routes { get; }
     public PlacementPlan Plan { get; }
     public IReadOnlyDictionary<string, IActorRef> Groups { get; }
@@ -79,7 +85,7 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
         {
             var routes = new RouteTable(model);
             var plan = options.Plan ?? PlacementPlanner.Plan(PlacementSettings.FromConfig(config), model.Config, routes);
-            var tokenizer = options.Tokenizer ?? ClipTokenizer.Load(settings.Vocab.Length > 0 ? settings.Vocab : null);
+            var tokenizer = new Lazy<ClipTokenizer>(() => options.Tokenizer ?? ClipTokenizer.Load(settings.Vocab.Length > 0 ? settings.Vocab : null));
             var counters = new EngineCounters();
             var system = ActorSystem.Create(SystemName, config);
             try
@@ -94,13 +100,15 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
                 }
                 else
                 {
-                    var host = system.ActorOf(ExpertHostProtocol.Props(plan.Groups, _ => new ModelExpertWeights(model), counters, options.Faults), "experts");
+                    var host = system.ActorOf(ExpertHostProtocol.Props(plan.Groups, _ => new ModelExpertWeights(model), counters, options.Faults, settings.ExpertDispatcher), "experts");
                     groups = host.Ask<ExpertHostProtocol.Groups>(ExpertHostProtocol.GetGroups.Instance, TimeSpan.FromSeconds(30)).GetAwaiter().GetResult().ById;
                     transport = new LocalGroupTransport(groups);
                 }
-                var dispatcher = new ActorMoeExecutor(plan, transport, routes, settings.ExpertAskTimeout, settings.ExpertRetries, counters);
+                var client = new ExpertGroupClient(transport, settings.ExpertAskTimeout, settings.ExpertRetries, counters);
+                var routing = RoutingSettings.FromConfig(config);
                 var executors = Enumerable.Range(0, settings.SequenceExecutors)
-                    .Select(i => system.ActorOf(SequenceExecutorProtocol.Props(new UniPerceiverRunner(model, dispatcher), counters), $"sequence-executor-{i}"))
+                    .Select(i => system.ActorOf(SequenceExecutorProtocol.Props(
+                        new UniPerceiverRunner(model, MoeExecutor(model, routing, plan, client, routes, counters)), counters), $"sequence-executor-{i}"))
                     .ToArray();
                 options.Log?.Invoke(plan.Describe());
                 return new UniPerceiverEngine(system, model, options.Model is null, checkpoint, tokenizer, routes, plan, groups, executors, settings, counters, options);
@@ -116,6 +124,25 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
             if (options.Model is null) model.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The MoE executor of one sequence executor. Attribute routing: the route dispatcher (stateless, could be shared).
+    /// Token routing: a token-level executor per sequence executor (it holds a layer's gate decision between paired
+    /// linears), dispatching to the groups; every assignment and drop is counted.
+    /// </summary>
+    private static IMoeLinearExecutor MoeExecutor(UniPerceiverMoeModel model, RoutingSettings routing, PlacementPlan plan,
+        ExpertGroupClient client, RouteTable routes, EngineCounters counters)
+    {
+        if (routing.Strategy == RoutingStrategy.Attribute) return new ActorMoeExecutor(plan, client, routes, counters);
+        var executor = new TokenLevelMoeExecutor(model, routing.Token, new ActorTokenExpertApplier(plan, client));
+        executor.Dispatched += (site, dispatch) =>
+        {
+            if (site.Kind is not (MoeLinearKind.QkvProj or MoeLinearKind.Linear1)) return;   // paired sites reuse the decision
+            counters.TokenAssignments.Add(dispatch.Assignments);
+            counters.TokenDroppedAssignments.Add(dispatch.DroppedAssignments);
+        };
+        return executor;
     }
 
     private static UniPerceiverMoeModel LoadModel(string checkpoint, EngineSettings settings, Action<string>? log)

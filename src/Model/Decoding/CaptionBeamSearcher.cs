@@ -91,7 +91,7 @@ public static class CaptionBeamSearcher
             eosRow = Array.IndexOf(bank.Ids, options.EosId);
             tau = runner.Model.Head.Temperature(options.Temperature);
             var device = runner.Device;
-            bankT = bank.Rows.to(device).t();
+            using (var rows = bank.Rows.to(device)) bankT = rows.t();
             bankIds = tensor(bank.Ids, device: device);
             seqLogprob = zeros(batch, 1, 1, device: device);
             seqMask = ones(batch, beam, 1, device: device);

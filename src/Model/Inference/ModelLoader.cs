@@ -37,4 +37,18 @@ public static class ModelLoader
             throw;
         }
     }
+
+    /// <summary>
+    /// A model with the library's default random initialisation (seeded), for benchmarks and tests of shapes that
+    /// have no checkpoint here (e.g. MoE-B). Eval mode, gradients off.
+    /// </summary>
+    public static UniPerceiverMoeModel Random(UniPerceiverConfig config, long seed = 0, Device? device = null)
+    {
+        manual_seed(seed);
+        var model = new UniPerceiverMoeModel(config);
+        if (device is not null) model.to(device);
+        model.eval();
+        foreach (var p in model.parameters()) p.requires_grad = false;
+        return model;
+    }
 }

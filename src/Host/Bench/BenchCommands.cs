@@ -1,0 +1,96 @@
+using System.CommandLine;
+
+namespace UniPerceiverMoe.Host.Bench;
+
+/// <summary><c>upmoe bench engine|caption</c>: benchmarks (never timed tests). Each ends with one summary line.</summary>
+public static class BenchCommands
+{
+    public static Command Create()
+    {
+        var bench = new Command("bench", "Run a benchmark and print a table plus one summary line.");
+        bench.Add(Engine());
+        bench.Add(Caption());
+        bench.Add(Streams());
+        return bench;
+    }
+
+    private static Option<string> SizeOption() => new("--config")
+    {
+        Description = "Model size with random weights: tiny or base (Uni-Perceiver-MoE-B).",
+        DefaultValueFactory = _ => "tiny",
+    };
+
+    private static Option<int> ThreadsOption() => new("--threads")
+    {
+        Description = "Torch intra-op threads (set explicitly so runs compare).",
+        DefaultValueFactory = _ => 2,
+    };
+
+    private static Option<int> RoundsOption(int rounds) => new("--rounds")
+    {
+        Description = "Timed rounds per workload (medians are reported).",
+        DefaultValueFactory = _ => rounds,
+    };
+
+    private static Command Engine()
+    {
+        var size = SizeOption();
+        var threads = ThreadsOption();
+        var rounds = RoundsOption(10);
+        var placement = new Option<string>("--placement")
+        {
+            Description = "Expert placement: single, per-layer, per-expert, n-per-layer or route-aware.",
+            DefaultValueFactory = _ => "single",
+        };
+        var command = new Command("engine", "Embedded engine vs monolithic forward (image batch 1 and 8, 4-frame video). " +
+            "Ends with 'embedded/monolithic throughput ratio: X.XX'.") { size, threads, rounds, placement };
+        command.SetAction(async (parse, _) =>
+        {
+            await EngineBenchmark.RunAsync(new EngineBenchmark.Options(parse.GetValue(size)!, parse.GetValue(threads),
+                parse.GetValue(rounds), Placement: parse.GetValue(placement)!), Console.Out);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Caption()
+    {
+        var size = SizeOption();
+        var threads = ThreadsOption();
+        var rounds = RoundsOption(3);
+        var words = new Option<int>("--bank-words")
+        {
+            Description = "Vocabulary bank size for the decode timing (the reference's speed figure uses 2,000).",
+            DefaultValueFactory = _ => 2000,
+        };
+        var command = new Command("caption", "Caption latency (encode / decode split) for one image and one 4-frame video, " +
+            "and vocabulary-bank build and load times.") { size, threads, rounds, words };
+        command.SetAction(async (parse, _) =>
+        {
+            await CaptionBenchmark.RunAsync(new CaptionBenchmark.Options(parse.GetValue(size)!, parse.GetValue(threads),
+                parse.GetValue(rounds), parse.GetValue(words)), Console.Out);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Streams()
+    {
+        var threads = ThreadsOption();
+        var checkpoint = new Option<string?>("--checkpoint")
+        {
+            Description = "Checkpoint to serve; default: the tiny shape with random weights (same cost as a trained tiny model).",
+        };
+        var seconds = new Option<double>("--seconds") { Description = "Duration of each level, in seconds.", DefaultValueFactory = _ => 10 };
+        var maxStreams = new Option<int>("--max-streams") { Description = "Largest number of streams tried.", DefaultValueFactory = _ => 64 };
+        var command = new Command("streams", "Largest number of concurrent 30 fps live streams (4-frame windows, 1 s hop) sustained " +
+            "with p99 <= 1 s. Ends with 'sustained streams: N, p99 latency: X ms, drop rate: Y %'.") { threads, checkpoint, seconds, maxStreams };
+        command.SetAction(async (parse, ct) =>
+        {
+            await StreamsBenchmark.RunAsync(parse.GetValue(checkpoint), parse.GetValue(threads), TimeSpan.FromSeconds(parse.GetValue(seconds)),
+                parse.GetValue(maxStreams), Console.Out, ct);
+            return 0;
+        });
+        return command;
+    }
+}

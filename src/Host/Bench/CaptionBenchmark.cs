@@ -1,0 +1,96 @@
+using System.Diagnostics;
+using UniPerceiverMoe.Actors.Engine;
+using UniPerceiverMoe.Actors.Settings;
+using UniPerceiverMoe.Model;
+using UniPerceiverMoe.Model.Decoding;
+using UniPerceiverMoe.Model.Inference;
+using UniPerceiverMoe.Model.Modules;
+using UniPerceiverMoe.Model.Routing;
+using static TorchSharp.torch;
+
+namespace UniPerceiverMoe.Host.Bench;
+
+/// <summary>
+/// Caption latency split into encode (visual prefix + K/V cache) and decode (beam search steps), for one image and one
+/// 4-frame video, monolithic and through the embedded engine; plus vocabulary-bank build and load times.
+/// </summary>
+public static class CaptionBenchmark
+{
+    public sealed record Options(string Size = "tiny", int Threads = 2, int Rounds = 3, int BankWords = 2000);
+
+    public static async Task RunAsync(Options options, TextWriter output)
+    {
+        set_num_threads(options.Threads);
+        var config = UniPerceiverConfig.Named(options.Size);
+        var captionOptions = new CaptionOptions();
+        output.WriteLine($"caption benchmark: {options.Size}, random weights, fp32, cpu, torch threads {options.Threads}, " +
+                         $"beam {captionOptions.BeamSize}, {captionOptions.MaxLength} steps, {options.BankWords}-word bank, median of {options.Rounds}");
+        using var model = ModelLoader.Random(config, seed: 0);
+        var routes = new RouteTable(model);
+        using var local = new LocalMoeExecutor(model, routes);
+        var monolithic = new UniPerceiverRunner(model, local);
+
+        var ids = Enumerable.Range(0, Math.Min(options.BankWords, config.VocabSize)).Select(i => (long)i)
+            .Append(VocabularyBank.EndOfText).Distinct().ToArray();
+        var watch = Stopwatch.StartNew();
+        using var bank = VocabularyBank.Build(monolithic, ids);
+        double build = watch.Elapsed.TotalSeconds;
+        output.WriteLine($"vocabulary bank build: {ids.Length} words in {build:0.00} s " +
+                         $"(≈ {build * config.VocabSize / ids.Length:0} s for all {config.VocabSize}: built once per checkpoint, then cached)");
+        output.WriteLine($"vocabulary bank load (all {config.VocabSize} rows from the disk cache): {MeasureFullBankLoad(config):0} ms");
+
+        await using var engine = UniPerceiverEngine.Start(UpmoeConfig.Parse(""), new EngineStartOptions { Model = model });
+        output.WriteLine("| input | path | encode s | decode s | total s |");
+        output.WriteLine("|---|---|---|---|---|");
+        foreach (var (name, frames) in new[] { ("image", 1), ("video 4 frames", 4) })
+        {
+            manual_seed(2);
+            using var pixels = randn([1, frames, 3, config.ImageSize, config.ImageSize]);
+            var mono = Median(options.Rounds, () => Measure(monolithic, pixels, bank, captionOptions));
+            var eng = Median(options.Rounds, () => engine.RunAsync(r => Measure(r, pixels, bank, captionOptions), "bench", default).GetAwaiter().GetResult());
+            output.WriteLine($"| {name} | monolithic | {mono.Encode:0.000} | {mono.Decode:0.000} | {mono.Encode + mono.Decode:0.000} |");
+            output.WriteLine($"| {name} | embedded engine | {eng.Encode:0.000} | {eng.Decode:0.000} | {eng.Encode + eng.Decode:0.000} |");
+        }
+    }
+
+    private static (double Encode, double Decode) Measure(UniPerceiverRunner runner, Tensor pixels, VocabularyBank bank, CaptionOptions options)
+    {
+        var start = Stopwatch.GetTimestamp();
+        LayerKv[] prefix;
+        using (var x = runner.EmbedVisual(pixels))
+        using (var encoded = runner.Encode(x, TokenRouting.Uniform((int)x.shape[1], MoeAttribute.CaptionVisual), captureKv: true))
+            prefix = encoded.DetachKv();
+        double encode = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        start = Stopwatch.GetTimestamp();
+        CaptionBeamSearcher.DecodeFromPrefix(runner, prefix, bank, options);
+        double decode = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        foreach (var kv in prefix) kv.Dispose();
+        return (encode, decode);
+    }
+
+    private static (double Encode, double Decode) Median(int rounds, Func<(double, double)> run)
+    {
+        run();   // warm-up
+        var results = Enumerable.Range(0, rounds).Select(_ => run()).ToList();
+        return (BenchTiming.Median(results.Select(r => r.Item1).ToList()), BenchTiming.Median(results.Select(r => r.Item2).ToList()));
+    }
+
+    /// <summary>Writes a bank of the full vocabulary size and times loading it back (what every later start pays).</summary>
+    private static double MeasureFullBankLoad(UniPerceiverConfig config)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"upmoe-bench-bank-{Environment.ProcessId}.safetensors");
+        try
+        {
+            using (var rows = nn.functional.normalize(randn(config.VocabSize, config.Hidden), dim: -1))
+            using (var full = new VocabularyBank(rows.alias(), Enumerable.Range(0, config.VocabSize).Select(i => (long)i).ToArray()))
+                full.Save(path, new Dictionary<string, string> { ["format"] = "bench" });
+            var watch = Stopwatch.StartNew();
+            using var loaded = VocabularyBank.Load(path);
+            return watch.Elapsed.TotalMilliseconds;
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}

@@ -1,0 +1,70 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using Akka.Configuration;
+using UniPerceiverMoe.Host.Cli.Streaming;
+using UniPerceiverMoe.Streams;
+using UniPerceiverMoe.Streams.Sources;
+
+namespace UniPerceiverMoe.Host.Cli.Commands;
+
+/// <summary>
+/// <c>upmoe stream --checkpoint PATH (--video PATH | --url URL | --stdin)… [--realtime] [--window 4 --stride 8 --hop 1s]</c>:
+/// captions video streams as they are produced (one line per caption on stdout; several --video/--url run
+/// concurrently and share the engine's micro-batches). Per-stream measurements go to stderr at the end.
+/// Exit code 0 when every stream ended normally, 1 when any failed, 2 for bad arguments or inputs.
+/// </summary>
+public static class StreamCommand
+{
+    public static Command Create()
+    {
+        var engineOptions = new EngineOptions();
+        var videos = new Option<string[]>("--video") { Description = "Video file to caption (repeatable)", HelpName = "PATH", AllowMultipleArgumentsPerToken = true };
+        var urls = new Option<string[]>("--url") { Description = "URL ffmpeg can open, e.g. rtsp://… (repeatable)", HelpName = "URL", AllowMultipleArgumentsPerToken = true };
+        var stdin = new Option<bool>("--stdin") { Description = "Read raw rgb24 frames from stdin (e.g. ffmpeg -i X -f rawvideo -pix_fmt rgb24 -s 320x240 -r 30 -)" };
+        var size = new Option<string>("--size") { Description = "Frame size of --stdin frames", HelpName = "WIDTHxHEIGHT", DefaultValueFactory = _ => "320x240" };
+        var fps = new Option<double?>("--fps") { Description = "Frame rate of --stdin frames, and the decode rate of files and URLs (default upmoe.streams.decode-fps)" };
+        var realtime = new Option<bool>("--realtime") { Description = "Play files at their frame rate, as if live (windows are dropped, and counted, when the engine falls behind)" };
+        var window = new Option<int?>("--window") { Description = "Frames per window (upmoe.streams.window)", HelpName = "N" };
+        var stride = new Option<int?>("--stride") { Description = "Frames between sampled frames, at 30 fps (upmoe.streams.stride)", HelpName = "N" };
+        var hop = new Option<string?>("--hop") { Description = "Time between windows, e.g. 1s, 500ms (upmoe.streams.hop)", HelpName = "DURATION" };
+        var command = new Command("stream", "Caption video streams as they play") { videos, urls, stdin, size, fps, realtime, window, stride, hop };
+        engineOptions.AddTo(command);
+
+        CliAction.Bind(command, engineOptions, async (context, cancellation) =>
+        {
+            string[] files = context.Value(videos) ?? [], links = context.Value(urls) ?? [];
+            if (files.Length + links.Length == 0 && !context.Value(stdin))
+                throw new InputException("--video/--url/--stdin", "give at least one stream");
+            context.Settings();
+            foreach (var file in files)
+                if (!File.Exists(file)) throw new InputException(file, "video not found");
+            var overrides = new StringBuilder();
+            if (context.Value(window) is { } w) overrides.AppendLine(CultureInfo.InvariantCulture, $"upmoe.streams.window = {w}");
+            if (context.Value(stride) is { } s) overrides.AppendLine(CultureInfo.InvariantCulture, $"upmoe.streams.stride = {s}");
+            if (context.Value(hop) is { } h) overrides.AppendLine(CultureInfo.InvariantCulture, $"upmoe.streams.hop = \"{h}\"");
+            if (context.Value(realtime)) overrides.AppendLine("upmoe.streams.realtime = on");
+            var settings = CliErrors.Guard("--window/--stride/--hop", () =>
+                StreamSettings.FromConfig(ConfigurationFactory.ParseString(overrides.ToString()).WithFallback(context.BuildConfig())));
+            double rate = context.Value(fps) ?? settings.DecodeFps;
+            var sources = files.Select(v => FrameSources.VideoFile(v, rate, settings.Realtime))
+                .Concat(links.Select(u => FrameSources.Url(u, rate, settings.Realtime))).ToList();
+            if (context.Value(stdin))
+            {
+                var (width, height) = ParseSize(context.Value(size)!);
+                sources.Add(FrameSources.RawRgb(Console.OpenStandardInput(), width, height, rate));
+            }
+            var engine = await context.EngineAsync(cancellation).ConfigureAwait(false);
+            return await StreamRunner.RunAsync(engine, settings, sources, context.Json, context.Output, context.Error, cancellation).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    private static (int Width, int Height) ParseSize(string text)
+    {
+        var parts = text.Split('x', 'X');
+        if (parts.Length == 2 && int.TryParse(parts[0], CultureInfo.InvariantCulture, out int w) && int.TryParse(parts[1], CultureInfo.InvariantCulture, out int h) && w > 0 && h > 0)
+            return (w, h);
+        throw new InputException("--size", $"must be WIDTHxHEIGHT, e.g. 320x240 (got '{text}')");
+    }
+}
