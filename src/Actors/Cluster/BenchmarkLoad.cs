@@ -37,6 +37,9 @@ internal sealed class BenchmarkLoad
     /// <summary>Completes when a limited load has issued all its requests and they have finished.</summary>
     public Task Finished => Task.WhenAll(workers);
 
+    /// <summary>The message of the latest failed request (failures are counted, never hidden).</summary>
+    public string? LastError { get; private set; }
+
     public Task StopAsync()
     {
         stopping = true;
@@ -54,8 +57,9 @@ internal sealed class BenchmarkLoad
                 Timeline.Enqueue((issuedAt, clock.Elapsed));
                 Interlocked.Increment(ref completed);
             }
-            catch (Exception)
+            catch (Exception e)
             {
+                LastError = e.Message;
                 Interlocked.Increment(ref failed);
             }
         }

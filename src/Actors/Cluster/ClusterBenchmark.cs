@@ -98,7 +98,7 @@ public static class ClusterBenchmark
         await new BenchmarkLoad(engine, image, 1, limit: 2).Finished.ConfigureAwait(false);
         var load = new BenchmarkLoad(engine, image, options.Concurrency, options.Requests);
         await load.Finished.ConfigureAwait(false);
-        if (load.Failed > 0) throw new InvalidOperationException($"{load.Failed} of {options.Requests} benchmark requests failed.");
+        if (load.Failed > 0) throw new InvalidOperationException($"{load.Failed} of {options.Requests} benchmark requests failed; last error: {load.LastError}");
         return load.Completed / load.Timeline.Max(t => t.Completed).TotalSeconds;
     }
 
