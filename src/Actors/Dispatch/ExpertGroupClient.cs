@@ -30,7 +30,10 @@ public sealed class ExpertGroupClient(IExpertGroupTransport transport, TimeSpan 
                 try
                 {
                     // The alias goes to another actor (maybe another thread): it must not belong to this thread's dispose scope.
-                    return await transport.ApplyAsync(id, site, subRoute, input.alias().DetachFromDisposeScope(), timeout).ConfigureAwait(false);
+                    var output = await transport.ApplyAsync(id, site, subRoute, input.alias().DetachFromDisposeScope(), timeout).ConfigureAwait(false);
+                    // The output may have been made on a thread with an open dispose scope of its own: it now belongs
+                    // to the caller alone.
+                    return output.DetachFromDisposeScope();
                 }
                 catch (Exception e)
                 {
