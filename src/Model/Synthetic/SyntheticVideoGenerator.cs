@@ -23,9 +23,9 @@ public sealed class SyntheticVideoGenerator
         int colour = rng.Next(colours);
         var action = (ClipAction)rng.Next(Enum.GetValues<ClipAction>().Length);
         int second = (colour + 1 + rng.Next(colours - 1)) % colours;
-        float radius = (22f + 14f * rng.NextSingle()) * scale;
+        float radius = (30f + 16f * rng.NextSingle()) * scale;
         bool moves = action <= ClipAction.MoveDown;
-        float distance = moves ? (95f + 30f * rng.NextSingle()) * scale : 0f;
+        float distance = moves ? (80f + 30f * rng.NextSingle()) * scale : 0f;
         float margin = radius + 4f * scale, size = Options.CanvasSize;
         // The start keeps the whole path inside the canvas: the moving axis reserves the distance on one side.
         float Pick(float lo, float hi) => lo + (hi - lo) * rng.NextSingle();

@@ -9,7 +9,11 @@ using static TorchSharp.torch;
 namespace UniPerceiverMoe.Model.Training;
 
 /// <summary>Loss of one step. <see cref="Total"/> carries the graph (lives in the step's dispose scope); the rest are values.</summary>
-public sealed record DemoLosses(Tensor Total, float Caption, float Classification, float CaptionTokenAccuracy, float LabelAccuracy);
+public sealed record DemoLosses(Tensor Total, float Caption, float Classification, float CaptionTokenAccuracy, float[] LabelAccuracies)
+{
+    /// <summary>Mean accuracy over the label sets (shape, colour, action) on this batch.</summary>
+    public float LabelAccuracy => LabelAccuracies.Average();
+}
 
 /// <summary>
 /// Captioning: [spe, visual, w_0..w_{n−1}, q_0..q_{n−1} (all &lt;|spe|&gt;)], both halves at positions 0..n−1,
@@ -67,7 +71,7 @@ public sealed class DemoObjective
         var tau = TrainingEncoder.Temperature(model, "video_cls");
         var labels = batch.Labels.to(device);
         Tensor clsLoss = zeros(1, device: device).squeeze();
-        long correct = 0;
+        var accuracies = new float[corpus.LabelSets.Count];
         for (int s = 0; s < corpus.LabelSets.Count; s++)
         {
             var set = corpus.LabelSets[s];
@@ -75,11 +79,10 @@ public sealed class DemoObjective
                 set.TargetIds.Select(t => (IReadOnlyList<long>)t.Select(i => (long)i).ToArray()).ToArray(), MoeAttribute.ClassNameTarget);
             var setLogits = feature.matmul(targetsOfSet.t()).mul(tau);                               // [B, C]
             clsLoss = clsLoss.add(nn.functional.cross_entropy(setLogits, labels[s]));
-            using (no_grad()) correct += setLogits.argmax(-1).eq(labels[s]).sum().item<long>();
+            using (no_grad()) accuracies[s] = setLogits.argmax(-1).eq(labels[s]).sum().item<long>() / (float)b;
         }
         clsLoss = clsLoss.div(corpus.LabelSets.Count);
         var total = captionLoss.add(clsLoss);
-        return new DemoLosses(total, captionLoss.item<float>(), clsLoss.item<float>(), tokenAccuracy,
-            correct / (float)(b * corpus.LabelSets.Count));
+        return new DemoLosses(total, captionLoss.item<float>(), clsLoss.item<float>(), tokenAccuracy, accuracies);
     }
 }

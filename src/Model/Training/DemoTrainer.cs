@@ -8,11 +8,13 @@ namespace UniPerceiverMoe.Model.Training;
 
 /// <summary>One progress record (every <see cref="DemoTrainingOptions.LogEvery"/> steps and at the last step).</summary>
 public sealed record DemoTrainingProgress(int Step, int Steps, float Loss, float CaptionLoss, float ClassificationLoss,
-    float CaptionTokenAccuracy, float LabelAccuracy, double LearningRate, TimeSpan Elapsed)
+    float CaptionTokenAccuracy, float[] LabelAccuracies, double LearningRate, TimeSpan Elapsed)
 {
+    public float LabelAccuracy => LabelAccuracies.Average();
+
     public override string ToString() =>
         $"step {Step}/{Steps}  loss {Loss:F4} (caption {CaptionLoss:F4}, cls {ClassificationLoss:F4})  " +
-        $"caption-token acc {CaptionTokenAccuracy:P1}  label acc {LabelAccuracy:P1}  lr {LearningRate:E2}  {Elapsed.TotalSeconds:F0} s";
+        $"caption-token acc {CaptionTokenAccuracy:P1}  shape/colour/action acc {string.Join("/", LabelAccuracies.Select(a => a.ToString("P0")))}  lr {LearningRate:E2}  {Elapsed.TotalSeconds:F0} s";
 }
 
 /// <summary>The outcome of a run: the trained model (caller owns it, eval mode, gradients off) and its history.</summary>
@@ -62,7 +64,7 @@ public static class DemoTrainer
             using var scope = NewDisposeScope();
             using var batch = DemoBatch.Create(generator, corpus, options.Seed, (long)step * options.BatchSize, options.BatchSize);
             var distractors = Distractors(distractorRng, corpusIds, options.Distractors, model.Config.VocabSize);
-            var executor = new TrainingMoeExecutor(model, options.GateNoiseStd, noise);
+            using var executor = new TrainingMoeExecutor(model, options.GateNoiseStd, noise);
             optimizer.zero_grad();
             var losses = objective.Compute(batch, executor, distractors);
             losses.Total.backward();
@@ -73,7 +75,7 @@ public static class DemoTrainer
             if ((step + 1) % options.LogEvery == 0 || step + 1 == options.Steps || step == 0)
             {
                 var record = new DemoTrainingProgress(step + 1, options.Steps, losses.Total.item<float>(), losses.Caption,
-                    losses.Classification, losses.CaptionTokenAccuracy, losses.LabelAccuracy, lr, clock.Elapsed);
+                    losses.Classification, losses.CaptionTokenAccuracy, losses.LabelAccuracies, lr, clock.Elapsed);
                 history.Add(record);
                 progress?.Report(record);
             }

@@ -12,10 +12,11 @@ namespace UniPerceiverMoe.Model.Training;
 /// noise when <c>noiseStd</c> &gt; 0, as 'vmoe'), p = softmax(logits), the top-k of the (noisy) logits, g = p[top-k]
 /// renormalised, W = Σ g_i W_i and b = Σ g_i b_i. Gradients reach the chosen experts, wg and tag_transform.
 /// Gates are shared as at inference: dense reuses the qkv_proj gate, linear2 reuses linear1's.
-/// One instance per training step, created inside the step's dispose scope: its cached gates and merged weights are
-/// part of that step's graph and are freed with the scope.
+/// One instance per training step: it caches the gates and merged weights of the step (they are nodes of that step's
+/// graph, reused by every pass with the same attribute). The cached tensors are detached from any dispose scope —
+/// encoder layers dispose their own intermediates — and owned by the executor: dispose it after backward().
 /// </summary>
-public sealed class TrainingMoeExecutor : IMoeLinearExecutor
+public sealed class TrainingMoeExecutor : IMoeLinearExecutor, IDisposable
 {
     private readonly UniPerceiverMoeModel model;
     private readonly double noiseStd;
@@ -69,6 +70,8 @@ public sealed class TrainingMoeExecutor : IMoeLinearExecutor
             w = w.add(moe.Experts[experts[i]].weight!.mul(g[i]));
             b = b.add(moe.Experts[experts[i]].bias!.mul(g[i]));
         }
+        w.DetachFromDisposeScope();
+        b.DetachFromDisposeScope();
         merged[(site, attribute)] = (w, b);
         return (w, b);
     }
@@ -95,8 +98,20 @@ public sealed class TrainingMoeExecutor : IMoeLinearExecutor
         // Renormalise as deepspeed's top2gating: g /= max(Σ g, eps(float32)).
         var weights = chosen.div(chosen.sum().clamp_min(1.1920929e-07f));                 // [k]
         var experts = idx.cpu().data<long>().Select(i => (int)i).ToArray();
-        var result = (weights, experts);
+        var result = (weights.DetachFromDisposeScope(), experts);
         gates[(layer, gate, attribute)] = result;
         return result;
+    }
+
+    public void Dispose()
+    {
+        foreach (var (w, b) in merged.Values)
+        {
+            w.Dispose();
+            b.Dispose();
+        }
+        foreach (var (g, _) in gates.Values) g.Dispose();
+        merged.Clear();
+        gates.Clear();
     }
 }

@@ -43,7 +43,7 @@ public sealed class CaptionAttentionMaskSpecs
         changed[0, prefix + 2] = randn(config.Hidden);          // w2 changes: q0..q2 and w0, w1 must not notice
         using var mask = CaptionAttentionMask.Build(prefix, words, config.MaskValue);
         var routing = TokenRouting.Split(prefix + 2 * words, prefix, MoeAttribute.CaptionVisual, MoeAttribute.CaptionText);
-        var executor = new TrainingMoeExecutor(model);
+        using var executor = new TrainingMoeExecutor(model);
         using var a = TrainingEncoder.Encode(model, executor, x, routing, mask);
         using var b = TrainingEncoder.Encode(model, executor, changed, routing, mask);
         using var diff = a.sub(b).abs().amax([0L, 2L]);                                          // [N]

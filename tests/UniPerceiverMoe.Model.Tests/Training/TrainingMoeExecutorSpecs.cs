@@ -13,7 +13,7 @@ public sealed class TrainingMoeExecutorSpecs
     {
         using var model = DemoModelInit.Create(Config, seed: 5, gammaInit: 0.1f);
         var routes = new RouteTable(model);
-        var executor = new TrainingMoeExecutor(model);
+        using var executor = new TrainingMoeExecutor(model);
         foreach (var site in model.MoeSites())
             foreach (var attribute in new[] { MoeAttribute.CaptionVisual, MoeAttribute.CaptionText, MoeAttribute.VocabWord })
             {
@@ -35,7 +35,7 @@ public sealed class TrainingMoeExecutorSpecs
     {
         using var model = DemoModelInit.Create(Config, seed: 6, gammaInit: 0.1f);
         using var scope = NewDisposeScope();
-        var executor = new TrainingMoeExecutor(model);
+        using var executor = new TrainingMoeExecutor(model);
         var site = new MoeSite(0, MoeLinearKind.Linear1);
         var x = randn(2, 5, Config.Hidden);
         var y = executor.Apply(site, x, TokenRouting.Uniform(5, MoeAttribute.VisualInput));
