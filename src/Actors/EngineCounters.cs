@@ -26,6 +26,10 @@ public sealed class EngineCounters
     public Counter GroupRestarts { get; } = new();
     /// <summary>Route parts sent to a group that held only part of the route (split routes).</summary>
     public Counter SplitRouteParts { get; } = new();
+    /// <summary>Token-level routing: (token, expert) assignments decided at gate sites, and those dropped over capacity
+    /// (only when upmoe.routing.token.dropless is off).</summary>
+    public Counter TokenAssignments { get; } = new();
+    public Counter TokenDroppedAssignments { get; } = new();
     /// <summary>Inference requests completed / failed.</summary>
     public Counter RequestsCompleted { get; } = new();
     public Counter RequestsFailed { get; } = new();
@@ -37,6 +41,8 @@ public sealed class EngineCounters
         ["expert_failures"] = ExpertFailures.Value,
         ["group_restarts"] = GroupRestarts.Value,
         ["split_route_parts"] = SplitRouteParts.Value,
+        ["token_assignments"] = TokenAssignments.Value,
+        ["token_dropped_assignments"] = TokenDroppedAssignments.Value,
         ["requests_completed"] = RequestsCompleted.Value,
         ["requests_failed"] = RequestsFailed.Value,
     };

@@ -1,13 +1,37 @@
 using System.CommandLine;
-using UniPerceiverMoe.Host.Bench;
+using System.CommandLine.Invocation;
+using UniPerceiverMoe.Host.Cli;
 
 namespace UniPerceiverMoe.Host;
 
+/// <summary>The <c>upmoe</c> command line. Commands come from <see cref="CommandCatalog.All"/>; stdout carries only
+/// command output (text or one JSON object), everything else (progress, errors) goes to stderr.</summary>
 public static class Program
 {
-    public static int Main(string[] args)
+    public static Task<int> Main(string[] args) => InvokeAsync(args, Console.Out, Console.Error);
+
+    /// <summary>The root command with every command of the catalog (fresh instances on every call).</summary>
+    public static RootCommand BuildRoot()
     {
-        var root = new RootCommand("upmoe") { BenchCommands.Create() };
-        return root.Parse(args).Invoke();
+        var root = new RootCommand("upmoe: zero-shot captioning, classification, retrieval and embeddings with Uni-Perceiver-MoE.");
+        foreach (var command in CommandCatalog.All) root.Add(command);
+        return root;
+    }
+
+    /// <summary>Parses and runs <paramref name="args"/> with the given writers (tests pass StringWriters).
+    /// Exit codes: <see cref="ExitCodes"/>. A usage error prints one line and exits 2 instead of
+    /// System.CommandLine's error-plus-help page (exit 1), so scripts can tell usage errors from failures.</summary>
+    public static async Task<int> InvokeAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellation = default)
+    {
+        var parse = BuildRoot().Parse(args);
+        if (parse.Action is ParseErrorAction && parse.Errors.Count > 0)
+        {
+            var command = parse.CommandResult.Command;
+            string path = command is RootCommand ? "upmoe" : $"upmoe {command.Name}";
+            var messages = parse.Errors.Select(e => CliErrors.OneLine(e.Message)).Distinct();
+            error.WriteLine($"{CliErrors.Prefix}{string.Join(" ", messages)} (see '{path} --help')");
+            return ExitCodes.Usage;
+        }
+        return await parse.InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellation).ConfigureAwait(false);
     }
 }

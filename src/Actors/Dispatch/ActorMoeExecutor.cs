@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using Akka.Actor;
 using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Actors.Placement;
 using UniPerceiverMoe.Model.Routing;
@@ -10,30 +9,23 @@ namespace UniPerceiverMoe.Actors.Dispatch;
 /// <summary>
 /// The route dispatcher: applies an MoE linear by asking the expert groups that own each segment's route. All
 /// segments (and all parts of split routes) are asked at once; the calling thread then waits for every reply and sums
-/// the partial outputs of split routes (linearity: Σ_parts x·W_partᵀ + b_part = x·W_routeᵀ + b_route). Replicas are
-/// used round-robin; a failed or timed-out ask is retried on the next replica up to the configured retries, then the
-/// call fails with an <see cref="ExpertGroupException"/>. Must run on a thread that may block (a sequence executor's
+/// the partial outputs of split routes (linearity: Σ_parts x·W_partᵀ + b_part = x·W_routeᵀ + b_route). Replicas,
+/// retries and failures are handled by <see cref="ExpertGroupClient"/>. Must run on a thread that may block (a sequence executor's
 /// pinned thread), never on an expert-group dispatcher thread.
 /// </summary>
 public sealed class ActorMoeExecutor : IMoeLinearExecutor
 {
     private readonly PlacementPlan plan;
-    private readonly IExpertGroupTransport transport;
+    private readonly ExpertGroupClient client;
     private readonly RouteTable routes;
-    private readonly TimeSpan timeout;
-    private readonly int retries;
     private readonly EngineCounters counters;
     private readonly ConcurrentDictionary<(int Layer, Route Route), IReadOnlyList<RoutePart>> parts = new();
-    private int roundRobin;
 
-    public ActorMoeExecutor(PlacementPlan plan, IExpertGroupTransport transport, RouteTable routes,
-        TimeSpan timeout, int retries, EngineCounters counters)
+    public ActorMoeExecutor(PlacementPlan plan, ExpertGroupClient client, RouteTable routes, EngineCounters counters)
     {
         this.plan = plan;
-        this.transport = transport;
+        this.client = client;
         this.routes = routes;
-        this.timeout = timeout;
-        this.retries = retries;
         this.counters = counters;
     }
 
@@ -53,7 +45,7 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
             {
                 // The group takes its own handle on the input: we may release ours whatever happens to the ask.
                 var input = segments.Count == 1 ? x.alias() : x.narrow(1, segment.Start, segment.Length);
-                return AskWithRetry(site, part, input);
+                return client.ApplyAsync(site, part.Replicas, part.SubRoute, input);
             }).ToList();
         }
         var outputs = new List<Tensor>(segments.Count);
@@ -74,29 +66,6 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
         {
             if (outputs.Count > 1) foreach (var o in outputs) o.Dispose();
         }
-    }
-
-    private async Task<Tensor> AskWithRetry(MoeSite site, RoutePart part, Tensor input)
-    {
-        Exception? last = null;
-        for (int attempt = 0; attempt <= retries; attempt++)
-        {
-            var id = part.Replicas[(int)((uint)Interlocked.Increment(ref roundRobin) % part.Replicas.Count)];
-            if (attempt > 0) counters.ExpertRetries.Increment();
-            counters.ExpertRequests.Increment();
-            try
-            {
-                var output = await transport.ApplyAsync(id, site, part.SubRoute, input.alias(), timeout).ConfigureAwait(false);
-                input.Dispose();
-                return output;
-            }
-            catch (Exception e)
-            {
-                last = e is AskTimeoutException ? new TimeoutException($"expert group {id} did not answer {site} within {timeout.TotalSeconds:0.#} s", e) : e;
-            }
-        }
-        input.Dispose();
-        throw new ExpertGroupException($"{site} route {part.SubRoute} failed after {retries + 1} attempt(s): {last!.Message}", last);
     }
 
     private static Tensor Sum(List<Tensor> partials)

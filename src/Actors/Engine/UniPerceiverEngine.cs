@@ -10,6 +10,7 @@ using UniPerceiverMoe.Model.Decoding;
 using UniPerceiverMoe.Model.Inference;
 using UniPerceiverMoe.Model.Modules;
 using UniPerceiverMoe.Model.Routing;
+using UniPerceiverMoe.Model.Routing.TokenLevel;
 using UniPerceiverMoe.Model.Tasks;
 using UniPerceiverMoe.Model.Tokenization;
 using static TorchSharp.torch;
@@ -81,11 +82,13 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
             var tokenizer = new Lazy<ClipTokenizer>(() => options.Tokenizer ?? ClipTokenizer.Load(settings.Vocab.Length > 0 ? settings.Vocab : null));
             var counters = new EngineCounters();
             var system = ActorSystem.Create("upmoe", config);
-            var host = system.ActorOf(ExpertHostProtocol.Props(plan.Groups, _ => new ModelExpertWeights(model), counters, options.Faults), "experts");
+            var host = system.ActorOf(ExpertHostProtocol.Props(plan.Groups, _ => new ModelExpertWeights(model), counters, options.Faults, settings.ExpertDispatcher), "experts");
             var groups = host.Ask<ExpertHostProtocol.Groups>(ExpertHostProtocol.GetGroups.Instance, TimeSpan.FromSeconds(30)).GetAwaiter().GetResult().ById;
-            var dispatcher = new ActorMoeExecutor(plan, new LocalGroupTransport(groups), routes, settings.ExpertAskTimeout, settings.ExpertRetries, counters);
+            var client = new ExpertGroupClient(new LocalGroupTransport(groups), settings.ExpertAskTimeout, settings.ExpertRetries, counters);
+            var routing = RoutingSettings.FromConfig(config);
             var executors = Enumerable.Range(0, settings.SequenceExecutors)
-                .Select(i => system.ActorOf(SequenceExecutorProtocol.Props(new UniPerceiverRunner(model, dispatcher), counters), $"sequence-executor-{i}"))
+                .Select(i => system.ActorOf(SequenceExecutorProtocol.Props(
+                    new UniPerceiverRunner(model, MoeExecutor(model, routing, plan, client, routes, counters)), counters), $"sequence-executor-{i}"))
                 .ToArray();
             options.Log?.Invoke(plan.Describe());
             return new UniPerceiverEngine(system, model, options.Model is null, checkpoint, tokenizer, routes, plan, groups, executors, settings, counters, options);
@@ -95,6 +98,25 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
             if (options.Model is null) model.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The MoE executor of one sequence executor. Attribute routing: the route dispatcher (stateless, could be shared).
+    /// Token routing: a token-level executor per sequence executor (it holds a layer's gate decision between paired
+    /// linears), dispatching to the groups; every assignment and drop is counted.
+    /// </summary>
+    private static IMoeLinearExecutor MoeExecutor(UniPerceiverMoeModel model, RoutingSettings routing, PlacementPlan plan,
+        ExpertGroupClient client, RouteTable routes, EngineCounters counters)
+    {
+        if (routing.Strategy == RoutingStrategy.Attribute) return new ActorMoeExecutor(plan, client, routes, counters);
+        var executor = new TokenLevelMoeExecutor(model, routing.Token, new ActorTokenExpertApplier(plan, client));
+        executor.Dispatched += (site, dispatch) =>
+        {
+            if (site.Kind is not (MoeLinearKind.QkvProj or MoeLinearKind.Linear1)) return;   // paired sites reuse the decision
+            counters.TokenAssignments.Add(dispatch.Assignments);
+            counters.TokenDroppedAssignments.Add(dispatch.DroppedAssignments);
+        };
+        return executor;
     }
 
     private static UniPerceiverMoeModel LoadModel(string checkpoint, EngineSettings settings, Action<string>? log)

@@ -79,7 +79,10 @@ public sealed class ExpertGroupActor : ReceiveActor
             if (!spec.Holds(site.Layer, e))
                 throw new ArgumentException($"expert group {spec.Id} does not hold expert {e} of layer {site.Layer}.");
         var source = weights ?? throw new InvalidOperationException($"expert group {spec.Id} has no weights loaded.");
-        var result = TaskMoE.MergeExperts(e => source.Expert(site, e).Weight, e => source.Expert(site, e).Bias, subRoute);
+        var (w, b) = TaskMoE.MergeExperts(e => source.Expert(site, e).Weight, e => source.Expert(site, e).Bias, subRoute);
+        // With the caller-runs dispatcher this runs inside the caller's dispose scope (thread-local): the cache must
+        // not belong to it.
+        var result = (w.DetachFromDisposeScope(), b.DetachFromDisposeScope());
         merged[(site, subRoute)] = result;
         return result;
     }

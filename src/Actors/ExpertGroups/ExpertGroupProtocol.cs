@@ -29,9 +29,10 @@ public static class ExpertGroupProtocol
     public sealed record GroupStats(string GroupId, long Requests, long Tokens, int MergedRoutes, long MergedBytes, TimeSpan ComputeTime);
 
     /// <summary>Props of a group. <paramref name="loadWeights"/> runs at every (re)start: a restarted group reloads its weights.</summary>
-    public static Props Props(ExpertGroupSpec spec, Func<ExpertGroupSpec, IExpertWeightSource> loadWeights, ExpertGroupFaults? faults = null) =>
+    public static Props Props(ExpertGroupSpec spec, Func<ExpertGroupSpec, IExpertWeightSource> loadWeights, ExpertGroupFaults? faults = null,
+        string dispatcher = "upmoe-expert-dispatcher") =>
         Akka.Actor.Props.Create(() => new ExpertGroupActor(spec, loadWeights, faults ?? ExpertGroupFaults.None))
-            .WithDispatcher("upmoe-expert-dispatcher");
+            .WithDispatcher(dispatcher);
 }
 
 /// <summary>An expert group failed a request (after its own error); carries the group id and the site.</summary>

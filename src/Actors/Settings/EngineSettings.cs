@@ -10,6 +10,7 @@ public sealed record EngineSettings(
     int TorchThreads,
     int SequenceExecutors,
     TimeSpan ExpertAskTimeout,
+    string ExpertDispatcher,
     int ExpertRetries,
     string Vocab,
     string CacheDir)
@@ -24,6 +25,7 @@ public sealed record EngineSettings(
             c.GetInt("torch-threads", 0),
             c.GetInt("sequence-executors", 1),
             c.GetTimeSpan("expert-ask-timeout", TimeSpan.FromSeconds(30)),
+            c.GetString("expert-dispatcher", "upmoe-expert-dispatcher"),
             c.GetInt("expert-retries", 1),
             c.GetString("vocab", ""),
             c.GetString("cache-dir", ""));

@@ -95,7 +95,7 @@ public static class CaptionBeamSearcher
                     "a constrained bank must include it.", nameof(bank));
             tau = runner.Model.Head.Temperature(options.Temperature);
             var device = runner.Device;
-            bankT = bank.Rows.to(device).t();
+            using (var rows = bank.Rows.to(device)) bankT = rows.t();
             bankIds = tensor(bank.Ids, device: device);
             seqLogprob = zeros(batch, 1, 1, device: device);
             seqMask = ones(batch, beam, 1, device: device);

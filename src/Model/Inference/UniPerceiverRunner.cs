@@ -30,31 +30,35 @@ public sealed class UniPerceiverRunner
     public Tensor SpePrefix()
     {
         using var _ = no_grad();
-        return Model.TokenEmbed.SpePrefix(SpeId);
+        using var scope = NewDisposeScope();
+        return Model.TokenEmbed.SpePrefix(SpeId).MoveToOuterDisposeScope();
     }
 
     /// <summary>[spe; visual patches] for pixels [B, T, 3, S, S]: [B, 1 + T·P, D]. Caller owns it.</summary>
     public Tensor EmbedVisual(Tensor pixels)
     {
         using var _ = no_grad();
-        using var visual = Model.VideoEmbed.Forward(pixels.to(Device), Model.TokenEmbed.Norm);
-        return PrefixSpe(visual);
+        using var scope = NewDisposeScope();
+        var visual = Model.VideoEmbed.Forward(pixels.to(Device), Model.TokenEmbed.Norm);
+        return PrefixSpe(visual).MoveToOuterDisposeScope();
     }
 
     /// <summary>[spe; text] for ids [B, L] (positions 0..L-1): [B, 1 + L, D]. Caller owns it.</summary>
     public Tensor EmbedText(Tensor ids)
     {
         using var _ = no_grad();
-        using var positions = arange(ids.shape[1], ScalarType.Int64, device: Device);
-        using var text = Model.TokenEmbed.Forward(ids.to(Device), positions);
-        return PrefixSpe(text);
+        using var scope = NewDisposeScope();
+        var positions = arange(ids.shape[1], ScalarType.Int64, device: Device);
+        var text = Model.TokenEmbed.Forward(ids.to(Device), positions);
+        return PrefixSpe(text).MoveToOuterDisposeScope();
     }
 
     /// <summary>Text tokens embedded at explicit positions, no spe prefix: ids [B, L], positions [L] → [B, L, D].</summary>
     public Tensor EmbedTokens(Tensor ids, Tensor positions)
     {
         using var _ = no_grad();
-        return Model.TokenEmbed.Forward(ids.to(Device), positions.to(Device));
+        using var scope = NewDisposeScope();
+        return Model.TokenEmbed.Forward(ids.to(Device), positions.to(Device)).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -65,11 +69,12 @@ public sealed class UniPerceiverRunner
     {
         if (padMask is null) return null;
         using var _ = no_grad();
-        using var pad = padMask.to(Device).to_type(ScalarType.Float32);
+        using var scope = NewDisposeScope();
+        var pad = padMask.to(Device).to_type(ScalarType.Float32);
         if (pad.sum().item<float>() == 0) return null;
-        using var spe = zeros(pad.shape[0], 1, device: Device);
-        using var keys = cat([spe, pad], 1);
-        return keys.mul(Model.Config.MaskValue).view(pad.shape[0], 1, 1, -1);
+        var spe = zeros(pad.shape[0], 1, device: Device);
+        var keys = cat([spe, pad], 1);
+        return keys.mul(Model.Config.MaskValue).view(pad.shape[0], 1, 1, -1).MoveToOuterDisposeScope();
     }
 
     /// <summary>Runs the encoder over an embedded sequence x [B, N, D]. The caller owns the result.</summary>
@@ -88,14 +93,15 @@ public sealed class UniPerceiverRunner
     public Tensor SpeFeature(Tensor final)
     {
         using var _ = no_grad();
-        using var spe = final.select(1, 0);
-        return Model.Head.Project(spe);
+        using var scope = NewDisposeScope();
+        return Model.Head.Project(final.select(1, 0)).MoveToOuterDisposeScope();
     }
 
+    /// <summary>[spe; tokens]; call inside a dispose scope (intermediates are left to it).</summary>
     private Tensor PrefixSpe(Tensor tokens)
     {
-        using var spe = Model.TokenEmbed.SpePrefix(SpeId);
-        using var expanded = spe.view(1, 1, -1).expand(tokens.shape[0], 1, -1);
+        var spe = Model.TokenEmbed.SpePrefix(SpeId);
+        var expanded = spe.view(1, 1, -1).expand(tokens.shape[0], 1, -1);
         return cat([expanded, tokens], 1);
     }
 }

@@ -45,6 +45,9 @@ public sealed class MoETransformerEncoderLayer : nn.Module
     /// <summary>x: [B, N, D] (not modified). Returns the layer output [B, N, D], owned by the caller.</summary>
     public Tensor Forward(Tensor x, EncoderPass pass)
     {
+        // Every intermediate of the layer (views included) dies with this scope; the output and the captured
+        // keys/values move to the caller's scope (or to none).
+        using var scope = NewDisposeScope();
         using var h1 = norm1.forward(x);
         using var attn = self_attn.Forward(h1, pass);
         using var scaledAttn = attn.mul(gamma_1);
@@ -54,7 +57,12 @@ public sealed class MoETransformerEncoderLayer : nn.Module
         using var act = nn.functional.gelu(f1);
         using var f2 = Project(linear2, MoeLinearKind.Linear2, act, pass);           // [B, N, D]
         using var scaledFfn = f2.mul_(gamma_2);
-        return x1.add(scaledFfn);
+        if (pass.CapturedKv?[layer] is { } kv)
+        {
+            kv.K.MoveToOuterDisposeScope();
+            kv.V.MoveToOuterDisposeScope();
+        }
+        return x1.add(scaledFfn).MoveToOuterDisposeScope();
     }
 
     private Tensor Project(nn.Module linear, MoeLinearKind kind, Tensor x, EncoderPass pass) =>

@@ -71,6 +71,7 @@ public static class UniPerceiverTasks
         if (labels.Count != labelFeatures.shape[0]) throw new ArgumentException($"{labels.Count} labels but {labelFeatures.shape[0]} label features.");
         float tau = runner.Model.Head.Temperature(temperature);
         using var _ = no_grad();
+        using var scope = NewDisposeScope();
         using var features = VisualFeatures(runner, views, MoeAttribute.VisualInput);       // [V, D]
         using var logits = features.matmul(labelFeatures.to(features.device).t()).mul_(tau); // [V, C]
         using var probs = logits.softmax(-1).mean([0L]);
@@ -85,6 +86,7 @@ public static class UniPerceiverTasks
     public static RetrievalResult Rank(Tensor query, Tensor gallery, IReadOnlyList<string> items)
     {
         using var _ = no_grad();
+        using var scope = NewDisposeScope();
         using var q = query.reshape(1, -1);
         using var sims = gallery.to(q.device).matmul(q.t()).squeeze(1);
         var s = sims.cpu().data<float>().ToArray();

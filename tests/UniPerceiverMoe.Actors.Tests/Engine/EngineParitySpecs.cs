@@ -64,4 +64,15 @@ public sealed class EngineParitySpecs(ITestOutputHelper output)
         TensorAssert.Equal(output, "caption.beam2.ids", expected, tensor(result.Beams.SelectMany(b => b.Ids).ToArray(), expected.shape));
         TensorAssert.Close(output, "caption.beam2.score", GoldenFixture.Output("caption.beam2.score"), tensor(result.Beams.Select(b => b.Score).ToArray()), Tolerances.Logits);
     }
+
+    [Fact]
+    public async Task Groups_on_their_own_threads_should_give_the_same_features_and_caption()
+    {
+        await using var engine = EngineFixture.Start(Plan("per-expert"), hocon: "upmoe.engine.expert-dispatcher = upmoe-expert-pool-dispatcher");
+        using var feature = await engine.EmbedVisualAsync(GoldenFixture.Input("image.in1k_224"), EmbedTask.ImageClassification);
+        TensorAssert.Close(output, "feat.image_cls (pool dispatcher)", GoldenFixture.Output("feat.image_cls"), feature, Tolerances.Features);
+        var result = await engine.CaptionAsync(GoldenFixture.Input("image.clip_224"));
+        var expected = GoldenFixture.Output("caption.beam2.ids");
+        TensorAssert.Equal(output, "caption.beam2.ids (pool dispatcher)", expected, tensor(result.Beams.SelectMany(b => b.Ids).ToArray(), expected.shape));
+    }
 }

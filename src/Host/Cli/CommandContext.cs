@@ -1,0 +1,132 @@
+using System.CommandLine;
+using System.Text.Json;
+using Akka.Configuration;
+using UniPerceiverMoe.Actors.Engine;
+using UniPerceiverMoe.Actors.Settings;
+using UniPerceiverMoe.Model.Inference;
+using UniPerceiverMoe.Model.Tokenization;
+
+namespace UniPerceiverMoe.Host.Cli;
+
+/// <summary>
+/// One invocation of an engine-backed command: its writers (stdout for results only, stderr for progress and
+/// errors), the parsed <see cref="EngineOptions"/>, and the engine, started on demand and disposed with the context.
+/// </summary>
+public sealed class CommandContext : IAsyncDisposable
+{
+    private readonly ParseResult parse;
+    private readonly EngineOptions options;
+    private UniPerceiverEngine? engine;
+    private (Config Config, EngineSettings Settings)? resolved;
+
+    public CommandContext(ParseResult parse, EngineOptions options)
+    {
+        this.parse = parse;
+        this.options = options;
+        Output = parse.InvocationConfiguration.Output;
+        Error = parse.InvocationConfiguration.Error;
+        // In-place progress only on a real terminal; captured or redirected stderr gets whole lines.
+        ErrorIsTerminal = ReferenceEquals(Error, Console.Error) && !Console.IsErrorRedirected;
+    }
+
+    public TextWriter Output { get; }
+    public TextWriter Error { get; }
+    public bool ErrorIsTerminal { get; }
+    public bool Json => parse.GetValue(options.Json);
+    public bool Quiet => parse.GetValue(options.Quiet);
+    public bool Verbose => parse.GetValue(options.Verbose);
+    private string ConfigName => parse.GetValue(options.Config) ?? "configuration";
+
+    public T? Value<T>(Option<T> option) => parse.GetValue(option);
+
+    /// <summary>Whether <paramref name="option"/> was on the command line (not just its default).</summary>
+    public bool Given(Option option) => parse.GetResult(option) is { Implicit: false };
+
+    /// <summary>A progress line on stderr (nothing under --quiet).</summary>
+    public void Log(string line)
+    {
+        if (!Quiet) Error.WriteLine(line);
+    }
+
+    /// <summary>Configuration: --config (or the defaults) with the command-line options on top.</summary>
+    public Config BuildConfig()
+    {
+        string? file = parse.GetValue(options.Config);
+        var baseConfig = file is null ? UpmoeConfig.Reference : CliErrors.Guard(file, () => UpmoeConfig.LoadFile(file));
+        var overrides = new List<string>();
+        if (parse.GetValue(options.Checkpoint) is { } checkpoint) overrides.Add(Key("checkpoint", checkpoint));
+        if (parse.GetValue(options.Vocab) is { } vocab) overrides.Add(Key("vocab", vocab));
+        if (parse.GetValue(options.ModelConfig) is { } model) overrides.Add(Key("model-config", model));
+        if (parse.GetValue(options.CacheDir) is { } cache) overrides.Add(Key("cache-dir", cache));
+        if (parse.GetValue(options.Threads) is { } threads) overrides.Add($"upmoe.engine.torch-threads = {threads}");
+        return overrides.Count == 0 ? baseConfig : ConfigurationFactory.ParseString(string.Join("\n", overrides)).WithFallback(baseConfig);
+
+        // A JSON string literal is a valid HOCON quoted string: paths with spaces, colons or quotes survive.
+        static string Key(string key, string value) => $"upmoe.engine.{key} = {JsonSerializer.Serialize(value)}";
+    }
+
+    /// <summary>The engine settings (configuration validated, checkpoint given and present), resolved once. Commands
+    /// call it before reading their inputs so a wrong checkpoint fails before a long video is decoded.</summary>
+    public EngineSettings Settings()
+    {
+        if (resolved is { } done) return done.Settings;
+        var config = BuildConfig();
+        var settings = CliErrors.Guard(ConfigName, () => EngineSettings.FromConfig(config));
+        string? checkpoint = settings.Checkpoint;                   // null when a HOCON file leaves "checkpoint =" empty
+        if (string.IsNullOrEmpty(checkpoint)) throw new InputException("--checkpoint", "no checkpoint given (nor upmoe.engine.checkpoint in --config)");
+        if (Directory.Exists(checkpoint)) throw new InputException(checkpoint, "is a directory, not a checkpoint file");
+        if (!File.Exists(checkpoint)) throw new InputException(checkpoint, "checkpoint not found");
+        resolved = (config, settings);
+        return settings;
+    }
+
+    /// <summary>Starts the engine (once per context): loads the tokenizer and the model and reports progress on
+    /// stderr. Failures name the input at fault (checkpoint, vocabulary, configuration).</summary>
+    public async Task<UniPerceiverEngine> EngineAsync(CancellationToken cancellation)
+    {
+        if (engine is not null) return engine;
+        var settings = Settings();
+        var config = resolved!.Value.Config;
+        string checkpoint = settings.Checkpoint, configName = ConfigName;
+        var modelConfig = CliErrors.Guard(settings.ModelConfig is "auto" or "" ? checkpoint : settings.ModelConfig,
+            () => ModelConfigResolver.Resolve(settings.ModelConfig, checkpoint));
+        string vocabName = settings.Vocab.Length > 0 ? settings.Vocab : "CLIP vocabulary";
+        // A text longer than the model's learned text positions can never be a model input: such a text is refused
+        // with a clear error instead of being cut silently to the target length.
+        var limits = new ClipTokenizerLimits(MaxTokens: modelConfig.TextPositions);
+        var tokenizer = CliErrors.Guard(vocabName, () => ClipTokenizer.Load(settings.Vocab.Length > 0 ? settings.Vocab : null, limits));
+        cancellation.ThrowIfCancellationRequested();
+        var start = new EngineStartOptions
+        {
+            Tokenizer = tokenizer,
+            Log = Quiet ? null : Log,
+            BankProgress = Quiet ? null : new StderrProgress("vocabulary bank", Error, ErrorIsTerminal),
+        };
+        engine = await Task.Run(() =>
+        {
+            try
+            {
+                return UniPerceiverEngine.Start(config, start);
+            }
+            catch (Exception e) when (CliErrors.Unwrap(e) is ConfigurationException c)
+            {
+                throw CliErrors.AsInput(configName, c);
+            }
+            catch (Exception e) when (CliErrors.IsInputFault(CliErrors.Unwrap(e)))
+            {
+                throw CliErrors.AsInput(checkpoint, CliErrors.Unwrap(e));
+            }
+        }, cancellation).ConfigureAwait(false);
+        return engine;
+    }
+
+    /// <summary>Checks that <paramref name="text"/> tokenizes within the limits; the error names <paramref name="input"/>.</summary>
+    public void CheckText(UniPerceiverEngine started, string input, string text) =>
+        CliErrors.Guard(input, () => started.Tokenizer.Encode(text));
+
+    public async ValueTask DisposeAsync()
+    {
+        if (engine is not null) await engine.DisposeAsync().ConfigureAwait(false);
+        engine = null;
+    }
+}
