@@ -26,6 +26,14 @@ public static class DemoModelInit
                 p.copy_(table);
                 p.requires_grad = false;                    // POSEMBEDFIX: the spatial table is not learned
             }
+            else if (name.EndsWith("temporal_pos_embed.weight", StringComparison.Ordinal))
+            {
+                // Deviation for short training: N(0, 0.02) frame embeddings are ~50× smaller than the patch features,
+                // so frame order would take hundreds of steps to surface; a unit-scale 1-D sin-cos start (learned
+                // afterwards) makes it visible from step 0.
+                using var table = SinCos1d((int)p.shape[0], config.Hidden);
+                p.copy_(table);
+            }
             else if (name.EndsWith("gamma_1", StringComparison.Ordinal) || name.EndsWith("gamma_2", StringComparison.Ordinal))
                 p.fill_(gammaInit);
             else if (name.Contains("logit_scale_", StringComparison.Ordinal) || IsLayerNorm(name))
@@ -71,12 +79,26 @@ public static class DemoModelInit
         return tensor(table, [grid * grid, hidden]);
     }
 
+    /// <summary>1-D sin-cos table [n, D]: row t = [sin(t·ω), cos(t·ω)], ω_d = 10000^(−d/(D/2)), d ∈ [0, D/2).</summary>
+    public static Tensor SinCos1d(int positions, int hidden)
+    {
+        int half = hidden / 2;
+        var table = new float[positions * hidden];
+        for (int t = 0; t < positions; t++)
+            for (int d = 0; d < half; d++)
+            {
+                double omega = Math.Pow(10000, -(double)d / half);
+                table[t * hidden + d] = (float)Math.Sin(t * omega);
+                table[t * hidden + half + d] = (float)Math.Cos(t * omega);
+            }
+        return tensor(table, [positions, hidden]);
+    }
+
     private static bool IsLayerNorm(string name) =>
         name.Contains("norm", StringComparison.Ordinal) || name.Contains("ln_post", StringComparison.Ordinal)
         || name.Contains("tag_transform.1", StringComparison.Ordinal);
 
     private static bool IsEmbedding(string name) =>
         name is "token_embed.embeddings.weight" or "token_embed.embeddings_pos.position_embeddings.weight"
-            or "token_embed.embeddings_token_type.weight" or "video_embed.embeddings_type.weight"
-            or "video_embed.embeddings_st_pos.temporal_pos_embed.weight";
+            or "token_embed.embeddings_token_type.weight" or "video_embed.embeddings_type.weight";
 }
