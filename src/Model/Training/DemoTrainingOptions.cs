@@ -6,9 +6,9 @@ namespace UniPerceiverMoe.Model.Training;
 /// </summary>
 public sealed record DemoTrainingOptions
 {
-    public int Steps { get; init; } = 600;
+    public int Steps { get; init; } = 1500;
     public int BatchSize { get; init; } = 16;
-    public double LearningRate { get; init; } = 1e-3;
+    public double LearningRate { get; init; } = 2e-3;
     public int WarmupSteps { get; init; } = 40;
     public double ClipNorm { get; init; } = 1.0;
     /// <summary>Seed of the initialisation, the training clips, the distractors and the gate noise.</summary>
@@ -16,7 +16,7 @@ public sealed record DemoTrainingOptions
     /// <summary>Random non-corpus word ids added to the bank each step (negatives for full-vocabulary decoding).</summary>
     public int Distractors { get; init; } = 256;
     /// <summary>Start value of the LayerScale γ's (see <see cref="DemoModelInit.Create"/>).</summary>
-    public float GammaInit { get; init; } = 0.1f;
+    public float GammaInit { get; init; } = 0.5f;
     /// <summary>σ of the 'vmoe' gate noise; the reference uses NOISE_STD / experts = 1/8.</summary>
     public double GateNoiseStd { get; init; } = 0.125;
     /// <summary>Print a progress line every this many steps.</summary>
