@@ -17,7 +17,8 @@ public sealed record DemoVideoLayout(int CanvasSize, int TotalFrames, int Fps, i
 
 /// <summary>
 /// demo.json: what the demo model was trained on — the grammar, the corpus word ids (the constrained bank; EOS
-/// included), the class-name sets, the clip layout — and how (seed, steps, batch, time, last loss).
+/// included), the class-name sets, the clip layout — and how (seed, steps, batch, time, last loss). Steps, clips and
+/// seconds are cumulative over continued runs (<c>train-demo --init</c>).
 /// </summary>
 public sealed record DemoManifest(
     string Format,
@@ -32,6 +33,7 @@ public sealed record DemoManifest(
     long Seed,
     int Steps,
     int BatchSize,
+    long TrainingClips,
     double TrainingSeconds,
     float FinalLoss)
 {

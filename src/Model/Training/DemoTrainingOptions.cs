@@ -19,6 +19,8 @@ public sealed record DemoTrainingOptions
     public float GammaInit { get; init; } = 0.5f;
     /// <summary>σ of the 'vmoe' gate noise; the reference uses NOISE_STD / experts = 1/8.</summary>
     public double GateNoiseStd { get; init; } = 0.125;
+    /// <summary>Hand the model to the checkpoint callback every this many steps (0: never).</summary>
+    public int CheckpointEvery { get; init; } = 100;
     /// <summary>Print a progress line every this many steps.</summary>
     public int LogEvery { get; init; } = 10;
 

@@ -57,6 +57,23 @@ public sealed class DemoTrainerSpecs
     }
 
     [Fact]
+    public void Continued_training_should_update_the_given_model_and_freeze_it_again()
+    {
+        var options = new DemoTrainingOptions { Steps = 1, BatchSize = 2, Distractors = 4, Seed = 5 };
+        var first = DemoTrainer.Train(options, Corpus, Small);
+        using var model = first.Model;
+        var before = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+        var second = DemoTrainer.Train(options, Corpus, start: model, firstClip: 2);
+        Assert.Same(model, second.Model);
+        Assert.DoesNotContain(model.parameters(), p => p.requires_grad);
+        var after = model.state_dict();
+        Assert.False(Same(before["fused_encoder.layers.1.linear1.weight"], after["fused_encoder.layers.1.linear1.weight"]), "dense weights should move");
+        Assert.True(Same(before["video_embed.embeddings_st_pos.spatial_pos_embed.weight"], after["video_embed.embeddings_st_pos.spatial_pos_embed.weight"]),
+            "the sin-cos spatial table stays fixed");
+        foreach (var t in before.Values) t.Dispose();
+    }
+
+    [Fact]
     public void Saved_demo_model_should_load_strictly_with_its_config_sidecar()
     {
         var options = new DemoTrainingOptions { Steps = 1, BatchSize = 2, Distractors = 4, Seed = 2 };
@@ -68,7 +85,7 @@ public sealed class DemoTrainerSpecs
             using var model = result.Model;
             var manifest = new DemoManifest(DemoManifest.CurrentFormat, CaptionGrammar.Description, corpus.WordIds,
                 corpus.WordIds.Select(i => i.ToString()).ToArray(), Decoding.VocabularyBank.EndOfText, CaptionGrammar.ShapeLabels,
-                CaptionGrammar.ColourLabels, CaptionGrammar.ActionLabels, DemoVideoLayout.From(new SyntheticVideoOptions()), 2, 1, 2, 0.5, 1f);
+                CaptionGrammar.ColourLabels, CaptionGrammar.ActionLabels, DemoVideoLayout.From(new SyntheticVideoOptions()), 2, 1, 2, 2, 0.5, 1f);
             DemoModelFiles.Save(dir, model, manifest);
             string path = Path.Combine(dir, DemoModelFiles.ModelFile);
             Assert.Equal(Small.ToJson(), ModelConfigResolver.Resolve("auto", path).ToJson());
