@@ -89,6 +89,10 @@ public static class CaptionBeamSearcher
             batch = (int)prefix[0].K.shape[0];
             beam = options.BeamSize;
             eosRow = Array.IndexOf(bank.Ids, options.EosId);
+            // Finished beams may only continue with EOS: a bank without it (a subset that forgot it) cannot end captions.
+            if (eosRow < 0)
+                throw new ArgumentException($"the vocabulary bank ({bank.Count} words) does not contain the end id {options.EosId}; " +
+                    "a constrained bank must include it.", nameof(bank));
             tau = runner.Model.Head.Temperature(options.Temperature);
             var device = runner.Device;
             using (var rows = bank.Rows.to(device)) bankT = rows.t();

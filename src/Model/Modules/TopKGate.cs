@@ -27,6 +27,10 @@ public sealed class TopKGate : nn.Module
     /// <summary>wg.weight [E, D], still owned by the module: token-level routing gates hidden states with it directly.</summary>
     internal Tensor WgWeight => wg.weight!;
 
+    /// <summary>Gate logits wg(LN(tag_transform.0(a))) for attribute rows <paramref name="attributes"/> [R, 8] → [R, E],
+    /// differentiable (training merges experts with autograd through these; <see cref="Decide"/> is the eval path).</summary>
+    public Tensor Logits(Tensor attributes) => wg.forward(tag_transform.forward(attributes));
+
     /// <summary>The gate's decision for one attribute (fp32, no noise: eval mode).</summary>
     public GateDecision Decide(MoeAttribute attribute)
     {
