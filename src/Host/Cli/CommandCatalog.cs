@@ -19,6 +19,8 @@ public static class CommandCatalog
         EmbedCommand.Create(),
         StreamCommand.Create(),
         NodeCommand.Create(),
+        UniPerceiverMoe.Host.Commands.TrainDemoCommand.Create(),
+        UniPerceiverMoe.Host.Commands.DemoEvalCommand.Create(),
         Bench.BenchCommands.Create(),
     ];
 }
