@@ -94,8 +94,10 @@ public static class TaskEndpoints
     {
         var engine = runtime.Engine;
         var form = await ReadFormAsync(http, settings, metrics, multipartOnly: false);
-        string name = FormFields.RequiredText(form, "task", "one of " + string.Join(", ", Enum.GetValues<EmbedTask>().Select(EmbedTasks.Name)));
-        var task = CliErrors.Guard("task", () => EmbedTasks.Parse(name));
+        string[] names = Enum.GetValues<EmbedTask>().Select(EmbedTasks.Name).ToArray();
+        string name = FormFields.RequiredText(form, "task", "one of " + string.Join(", ", names));
+        if (!names.Contains(name)) throw ApiException.BadRequest($"unknown task '{name}': expected one of {string.Join(", ", names)}");
+        var task = EmbedTasks.Parse(name);
         string input;
         TorchSharp.torch.Tensor feature;
         if (EmbedTasks.IsText(task))
