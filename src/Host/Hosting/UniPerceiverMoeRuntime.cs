@@ -76,7 +76,7 @@ public sealed class UniPerceiverMoeRuntime(UniPerceiverMoeOptions options)
             Config = config;
             var streamSettings = options.Streams ? StreamSettings.FromConfig(config) : null;
             var start = (options.Engine ?? new EngineStartOptions()) with { Log = options.Log ?? options.Engine?.Log };
-            if (start.Tokenizer is null && start.Model is null) start = start with { Tokenizer = LimitedTokenizer(config) };
+            if (start.Tokenizer is null && start.Model is null && LimitedTokenizer(config, start.CheckpointPath) is { } limited) start = start with { Tokenizer = limited };
             var started = UniPerceiverEngine.Start(config, start);
             engine = started;
             if (options.WarmVocabularyBank) await started.VocabularyBankAsync().ConfigureAwait(false);
@@ -100,11 +100,14 @@ public sealed class UniPerceiverMoeRuntime(UniPerceiverMoeOptions options)
         }
     }
 
-    /// <summary>A tokenizer that refuses texts longer than the model's text positions (instead of cutting them).</summary>
-    private static ClipTokenizer LimitedTokenizer(Config config)
+    /// <summary>A tokenizer that refuses texts longer than the model's text positions (instead of cutting them).
+    /// Null without a checkpoint: the engine's start then reports the missing setting.</summary>
+    private static ClipTokenizer? LimitedTokenizer(Config config, string? checkpointOverride)
     {
         var settings = EngineSettings.FromConfig(config);
-        var model = ModelConfigResolver.Resolve(settings.ModelConfig, settings.Checkpoint);
+        string? checkpoint = checkpointOverride ?? settings.Checkpoint;
+        if (string.IsNullOrWhiteSpace(checkpoint)) return null;
+        var model = ModelConfigResolver.Resolve(settings.ModelConfig, checkpoint);
         return ClipTokenizer.Load(settings.Vocab.Length > 0 ? settings.Vocab : null, new ClipTokenizerLimits(MaxTokens: model.TextPositions));
     }
 
