@@ -72,7 +72,7 @@ public static class StreamEndpoints
                 }
                 if (DateTime.UtcNow >= nextStats)
                 {
-                    await WriteAsync(http, $"event: stats\ndata: {Json(StreamJson.Of(entry) with { EventClients = entry.Feed.Subscribers })}\n\n", ct);
+                    await WriteAsync(http, $"event: stats\ndata: {Json(StreamJson.Of(entry))}\n\n", ct);
                     nextStats = DateTime.UtcNow + settings.StatsInterval;
                 }
                 // Wake for the next event or the next stats tick; one pending read-wait is reused across ticks.

@@ -27,14 +27,17 @@ public sealed class StreamEntry(string id, string source, CaptionFeed feed)
     private VideoFrame? latestFrame;
     private (int Index, byte[] Png)? encoded;
     private volatile bool stopRequested;
+    private volatile StreamState state = StreamState.Running;
+    private volatile string? error;
 
     public string Id { get; } = id;
     public string Source { get; } = source;
     public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
     public CaptionFeed Feed { get; } = feed;
     public CaptionStream? Stream { get; private set; }
-    public StreamState State { get; private set; } = StreamState.Running;
-    public string? Error { get; private set; }
+    /// <summary>Written once, by the task following the stream (before <see cref="Ended"/> completes); read by requests.</summary>
+    public StreamState State => state;
+    public string? Error => error;
 
     /// <summary>Completes when the stream has ended, its counters are final and its feed is complete.</summary>
     public Task Ended => ended.Task;
@@ -74,12 +77,12 @@ public sealed class StreamEntry(string id, string source, CaptionFeed feed)
         try
         {
             await stream.Completion.ConfigureAwait(false);
-            State = stopRequested ? StreamState.Stopped : StreamState.Ended;
+            state = stopRequested ? StreamState.Stopped : StreamState.Ended;
         }
         catch (Exception e)
         {
-            Error = CliErrors.OneLine(e.Message);
-            State = StreamState.Failed;
+            error = CliErrors.OneLine(e.Message);
+            state = StreamState.Failed;
         }
         Feed.Complete();
         onEnded(this);
