@@ -31,6 +31,13 @@ public static class GoldenFixture
     private static Tensor Get(Dictionary<string, Tensor> d, string name, string file) =>
         d.TryGetValue(name, out var t) ? t : throw new KeyNotFoundException($"{file}.safetensors in {Directory} has no tensor '{name}'.");
 
+    /// <summary>The fixture's class names in the order of its logits (run_meta.json "class_names").</summary>
+    public static IReadOnlyList<string> ClassNames()
+    {
+        using var doc = System.Text.Json.JsonDocument.Parse(System.IO.File.ReadAllText(File("run_meta.json")));
+        return doc.RootElement.GetProperty("class_names").EnumerateArray().Select(e => e.GetString()!).ToArray();
+    }
+
     private static string FindRepoRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)

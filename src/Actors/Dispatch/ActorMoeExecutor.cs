@@ -44,7 +44,8 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
             pending[s] = routeParts.Select(part =>
             {
                 // The group takes its own handle on the input: we may release ours whatever happens to the ask.
-                var input = segments.Count == 1 ? x.alias() : x.narrow(1, segment.Start, segment.Length);
+                // Released by the client, possibly on another thread: detached from this thread's dispose scope.
+                var input = (segments.Count == 1 ? x.alias() : x.narrow(1, segment.Start, segment.Length)).DetachFromDisposeScope();
                 return client.ApplyAsync(site, part.Replicas, part.SubRoute, input);
             }).ToList();
         }

@@ -8,7 +8,8 @@ namespace UniPerceiverMoe.Actors.Dispatch;
 /// <summary>
 /// Token-level routing over expert-group actors: each expert's gathered tokens go to a group holding that expert as a
 /// one-expert route with weight 1 (the executor applies the gate weights when it scatters the results back). All
-/// experts of a call are sent before any reply is awaited. Blocks the calling (sequence executor) thread.
+/// experts of a call are sent before any reply is awaited (token handles detached from the caller's dispose scope: the
+/// client disposes them on other threads). Blocks the calling (sequence executor) thread.
 /// </summary>
 public sealed class ActorTokenExpertApplier(PlacementPlan plan, ExpertGroupClient client) : ITokenExpertApplier
 {
@@ -17,7 +18,7 @@ public sealed class ActorTokenExpertApplier(PlacementPlan plan, ExpertGroupClien
     public IReadOnlyList<Tensor> ApplyAll(MoeSite site, IReadOnlyList<TokenExpertRequest> requests)
     {
         var pending = requests.Select(r => client.ApplyAsync(site, plan.HoldersOf(new ExpertKey(site.Layer, r.Expert)),
-            new Route([r.Expert], [1f]), r.Tokens.alias())).ToArray();
+            new Route([r.Expert], [1f]), r.Tokens.alias().DetachFromDisposeScope())).ToArray();
         try
         {
             Task.WaitAll(pending);

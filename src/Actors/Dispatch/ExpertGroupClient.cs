@@ -15,7 +15,8 @@ public sealed class ExpertGroupClient(IExpertGroupTransport transport, TimeSpan 
 {
     private int roundRobin;
 
-    /// <summary>Takes ownership of <paramref name="input"/> (pass an alias); the result is owned by the caller.</summary>
+    /// <summary>Takes ownership of <paramref name="input"/> (pass an alias detached from any dispose scope: it may be
+    /// released on another thread); the result is owned by the caller.</summary>
     public async Task<Tensor> ApplyAsync(MoeSite site, IReadOnlyList<string> replicas, Route subRoute, Tensor input)
     {
         Exception? last = null;
@@ -28,7 +29,11 @@ public sealed class ExpertGroupClient(IExpertGroupTransport transport, TimeSpan 
                 counters.ExpertRequests.Increment();
                 try
                 {
-                    return await transport.ApplyAsync(id, site, subRoute, input.alias(), timeout).ConfigureAwait(false);
+                    // The alias goes to another actor (maybe another thread): it must not belong to this thread's dispose scope.
+                    var output = await transport.ApplyAsync(id, site, subRoute, input.alias().DetachFromDisposeScope(), timeout).ConfigureAwait(false);
+                    // The output may have been made on a thread with an open dispose scope of its own: it now belongs
+                    // to the caller alone.
+                    return output.DetachFromDisposeScope();
                 }
                 catch (Exception e)
                 {

@@ -1,4 +1,6 @@
 using Akka.Actor;
+using UniPerceiverMoe.Actors.Placement;
+using UniPerceiverMoe.Model;
 using UniPerceiverMoe.Model.Routing;
 using static TorchSharp.torch;
 using static UniPerceiverMoe.Actors.ExpertGroups.ExpertGroupProtocol;
@@ -15,6 +17,9 @@ public interface IExpertGroupTransport
     /// </summary>
     Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout);
 }
+
+/// <summary>Builds the transport an engine dispatches through, once the engine's actor system exists.</summary>
+public delegate IExpertGroupTransport ExpertTransportFactory(ActorSystem system, PlacementPlan plan, UniPerceiverConfig model);
 
 /// <summary>In-process transport: tensors travel by reference inside <see cref="ApplyLinear"/> messages.</summary>
 public sealed class LocalGroupTransport(IReadOnlyDictionary<string, IActorRef> groups) : IExpertGroupTransport

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Actors.Dispatch;
 using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Actors.Placement;
 using UniPerceiverMoe.Model.Modules;
@@ -19,6 +20,13 @@ public sealed record EngineStartOptions
 
     /// <summary>A placement to use instead of upmoe.placement.</summary>
     public PlacementPlan? Plan { get; init; }
+
+    /// <summary>
+    /// How the dispatcher reaches expert groups; null = every group of the plan runs in this process (embedded). Called
+    /// once with the engine's actor system (a cluster member when the config selects provider = cluster), e.g. by
+    /// <c>ClusterFrontend</c> to dispatch through a shard region.
+    /// </summary>
+    public ExpertTransportFactory? ExpertTransport { get; init; }
 
     /// <summary>Fault injection for tests and drills.</summary>
     public ExpertGroupFaults? Faults { get; init; }

@@ -57,6 +57,9 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
             : VocabularyBankCache.LoadOrBuild(runner, checkpointPath, settings.ResolvedCacheDir, options.BankProgress, options.Log), "vocabulary bank", default));
     }
 
+    /// <summary>The actor system name: equal on every node of a cluster (members must share it).</summary>
+    public const string SystemName = "upmoe";
+
     public ActorSystem System { get; }
     public UniPerceiverMoeModel Model { get; }
     public string CheckpointPath { get; }
@@ -84,17 +87,37 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
             var plan = options.Plan ?? PlacementPlanner.Plan(PlacementSettings.FromConfig(config), model.Config, routes);
             var tokenizer = new Lazy<ClipTokenizer>(() => options.Tokenizer ?? ClipTokenizer.Load(settings.Vocab.Length > 0 ? settings.Vocab : null));
             var counters = new EngineCounters();
-            var system = ActorSystem.Create("upmoe", config);
-            var host = system.ActorOf(ExpertHostProtocol.Props(plan.Groups, _ => new ModelExpertWeights(model), counters, options.Faults, settings.ExpertDispatcher), "experts");
-            var groups = host.Ask<ExpertHostProtocol.Groups>(ExpertHostProtocol.GetGroups.Instance, TimeSpan.FromSeconds(30)).GetAwaiter().GetResult().ById;
-            var client = new ExpertGroupClient(new LocalGroupTransport(groups), settings.ExpertAskTimeout, settings.ExpertRetries, counters);
-            var routing = RoutingSettings.FromConfig(config);
-            var executors = Enumerable.Range(0, settings.SequenceExecutors)
-                .Select(i => system.ActorOf(SequenceExecutorProtocol.Props(
-                    new UniPerceiverRunner(model, MoeExecutor(model, routing, plan, client, routes, counters)), counters), $"sequence-executor-{i}"))
-                .ToArray();
-            options.Log?.Invoke(plan.Describe());
-            return new UniPerceiverEngine(system, model, options.Model is null, checkpoint, tokenizer, routes, plan, groups, executors, settings, counters, options);
+            var system = ActorSystem.Create(SystemName, config);
+            try
+            {
+                IReadOnlyDictionary<string, IActorRef> groups;
+                IExpertGroupTransport transport;
+                if (options.ExpertTransport is { } external)
+                {
+                    // Cluster mode: the groups live elsewhere (shard entities); none are started here.
+                    groups = new Dictionary<string, IActorRef>();
+                    transport = external(system, plan, model.Config);
+                }
+                else
+                {
+                    var host = system.ActorOf(ExpertHostProtocol.Props(plan.Groups, _ => new ModelExpertWeights(model), counters, options.Faults, settings.ExpertDispatcher), "experts");
+                    groups = host.Ask<ExpertHostProtocol.Groups>(ExpertHostProtocol.GetGroups.Instance, TimeSpan.FromSeconds(30)).GetAwaiter().GetResult().ById;
+                    transport = new LocalGroupTransport(groups);
+                }
+                var client = new ExpertGroupClient(transport, settings.ExpertAskTimeout, settings.ExpertRetries, counters);
+                var routing = RoutingSettings.FromConfig(config);
+                var executors = Enumerable.Range(0, settings.SequenceExecutors)
+                    .Select(i => system.ActorOf(SequenceExecutorProtocol.Props(
+                        new UniPerceiverRunner(model, MoeExecutor(model, routing, plan, client, routes, counters)), counters), $"sequence-executor-{i}"))
+                    .ToArray();
+                options.Log?.Invoke(plan.Describe());
+                return new UniPerceiverEngine(system, model, options.Model is null, checkpoint, tokenizer, routes, plan, groups, executors, settings, counters, options);
+            }
+            catch
+            {
+                system.Terminate().Wait(TimeSpan.FromSeconds(30));
+                throw;
+            }
         }
         catch
         {

@@ -58,7 +58,9 @@ public sealed class ExpertGroupActor : ReceiveActor
             var started = Stopwatch.GetTimestamp();
             var (w, b) = Merged(request.Site, request.SubRoute);
             using var noGrad = no_grad();
-            var output = nn.functional.linear(input, w, b);
+            // The reply belongs to the sender. With the caller-runs dispatcher this may run on another sequence
+            // executor's thread, inside that thread's dispose scope: detach it so that scope cannot release it.
+            var output = nn.functional.linear(input, w, b).DetachFromDisposeScope();
             computeTime += Stopwatch.GetElapsedTime(started);
             requests++;
             tokens += input.NumberOfElements / input.shape[^1];

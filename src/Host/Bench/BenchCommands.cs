@@ -11,6 +11,7 @@ public static class BenchCommands
         bench.Add(Engine());
         bench.Add(Caption());
         bench.Add(Streams());
+        bench.Add(Cluster());
         return bench;
     }
 
@@ -89,6 +90,27 @@ public static class BenchCommands
         {
             await StreamsBenchmark.RunAsync(parse.GetValue(checkpoint), parse.GetValue(threads), TimeSpan.FromSeconds(parse.GetValue(seconds)),
                 parse.GetValue(maxStreams), Console.Out, ct);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Cluster()
+    {
+        var size = SizeOption();
+        var threads = new Option<int>("--threads") { Description = "Torch threads of every process.", DefaultValueFactory = _ => 1 };
+        var checkpoint = new Option<string?>("--checkpoint") { Description = "Checkpoint served by every node; default: random weights of --config size." };
+        var placement = new Option<string>("--placement") { Description = "Expert placement over the two expert nodes.", DefaultValueFactory = _ => "per-layer" };
+        var requests = new Option<int>("--requests") { Description = "Image-embedding requests per measurement.", DefaultValueFactory = _ => 32 };
+        var cache = new Option<string?>("--cache-dir") { Description = "Where a random-weight checkpoint is written; default $UPMOE_CACHE, then ~/.cache/upmoe." };
+        var command = new Command("cluster", "1 frontend + 2 expert processes on 127.0.0.1 vs embedded: throughput, wire bytes per token, " +
+            "recovery after kill -9. Ends with 'cluster/embedded throughput ratio: X.XX, recovery: X.X s'.") { size, threads, checkpoint, placement, requests, cache };
+        command.SetAction(async (parse, _) =>
+        {
+            var cacheDir = parse.GetValue(cache)
+                ?? UniPerceiverMoe.Actors.Settings.EngineSettings.FromConfig(UniPerceiverMoe.Actors.Settings.UpmoeConfig.Reference).ResolvedCacheDir;
+            await ClusterBench.RunAsync(parse.GetValue(checkpoint), parse.GetValue(size)!, parse.GetValue(placement)!, parse.GetValue(requests),
+                parse.GetValue(threads), cacheDir, Console.Out);
             return 0;
         });
         return command;

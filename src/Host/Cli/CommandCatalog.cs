@@ -19,6 +19,7 @@ public static class CommandCatalog
         EmbedCommand.Create(),
         StreamCommand.Create(),
         ServeCommand.Create(),
+        NodeCommand.Create(),
         Bench.BenchCommands.Create(),
     ];
 }

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Actors.Placement;
@@ -23,12 +22,5 @@ public static class EngineFixture
             Plan = plan,
             Faults = faults,
         });
-    }
-
-    /// <summary>The fixture's class names in the order of its logits (run_meta.json "class_names").</summary>
-    public static IReadOnlyList<string> ClassNames()
-    {
-        using var doc = JsonDocument.Parse(File.ReadAllText(GoldenFixture.File("run_meta.json")));
-        return doc.RootElement.GetProperty("class_names").EnumerateArray().Select(e => e.GetString()!).ToArray();
     }
 }

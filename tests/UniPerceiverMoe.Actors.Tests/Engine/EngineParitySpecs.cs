@@ -47,7 +47,7 @@ public sealed class EngineParitySpecs(ITestOutputHelper output)
         using var videoFeature = await engine.EmbedVisualAsync(video, EmbedTask.VideoRetrieval);
         TensorAssert.Close(output, "feat.video_retrieval", GoldenFixture.Output("feat.video_retrieval"), videoFeature, Tolerances.Features);
 
-        var labels = EngineFixture.ClassNames();
+        var labels = GoldenFixture.ClassNames();
         var classified = await engine.ClassifyAsync(image, labels, video: false);
         var logits = tensor(labels.Select(l => classified.Labels.Single(s => s.Label == l).Logit).ToArray()).unsqueeze(0);
         TensorAssert.Close(output, "logits.image_cls", GoldenFixture.Output("logits.image_cls"), logits, Tolerances.Logits);

@@ -8,7 +8,7 @@ namespace UniPerceiverMoe.Host.Tests.Cli;
 [Collection(CliCollection.Name)]
 public sealed class CaptionCommandSpecs(ITestOutputHelper output)
 {
-    private const long Eos = 49407;
+    private static readonly long Eos = GoldenFixture.Output("caption.beam2.eos_id").item<long>();
 
     /// <summary>Row 0 of the reference's beam-2 decode (its default output) up to the first EOS.</summary>
     private static long[] GoldenIds() =>

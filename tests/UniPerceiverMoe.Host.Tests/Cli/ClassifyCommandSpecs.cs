@@ -8,7 +8,7 @@ namespace UniPerceiverMoe.Host.Tests.Cli;
 [Collection(CliCollection.Name)]
 public sealed class ClassifyCommandSpecs(ITestOutputHelper output)
 {
-    private static readonly string[] ClassNames = ["goldfish", "great white shark", "tree frog", "school bus", "espresso"];
+    private static readonly IReadOnlyList<string> ClassNames = GoldenFixture.ClassNames();
 
     [Fact]
     [Trait("Category", "Golden")]

@@ -10,7 +10,7 @@ public sealed class ProgramSpecs(ITestOutputHelper output)
     public void BuildRoot_should_hold_every_command_of_the_catalog()
     {
         var root = Program.BuildRoot();
-        Assert.Subset(root.Subcommands.Select(c => c.Name).ToHashSet(), new HashSet<string> { "caption", "classify", "retrieve", "embed", "stream", "bench" });
+        Assert.Subset(root.Subcommands.Select(c => c.Name).ToHashSet(), new HashSet<string> { "caption", "classify", "retrieve", "embed", "stream", "node", "bench" });
         Assert.Equal(CommandCatalog.All.Select(c => c.Name), root.Subcommands.Select(c => c.Name));
         Assert.NotSame(Program.BuildRoot().Subcommands[0], root.Subcommands[0]);       // fresh instances per root
     }

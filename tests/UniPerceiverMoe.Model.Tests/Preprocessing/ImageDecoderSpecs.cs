@@ -1,6 +1,8 @@
 using UniPerceiverMoe.Model.Preprocessing;
 using static TorchSharp.torch;
 
+using UniPerceiverMoe.TestSupport;
+
 namespace UniPerceiverMoe.Model.Tests.Preprocessing;
 
 [Collection("ffmpeg")]

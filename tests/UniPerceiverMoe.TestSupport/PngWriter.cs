@@ -4,9 +4,9 @@ using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
 
-namespace UniPerceiverMoe.Model.Tests.Preprocessing;
+namespace UniPerceiverMoe.TestSupport;
 
-internal static class PngWriter
+public static class PngWriter
 {
     private static readonly uint[] CrcTable = Enumerable.Range(0, 256).Select(n =>
     {

@@ -1,0 +1,158 @@
+using Akka.Actor;
+using Akka.Cluster.Sharding;
+using UniPerceiverMoe.Actors.Engine;
+using static TorchSharp.torch;
+
+namespace UniPerceiverMoe.Actors.Cluster;
+
+/// <summary>What <see cref="ClusterBenchmark.RunAsync"/> measures and with what.</summary>
+public sealed record ClusterBenchmarkOptions
+{
+    /// <summary>Checkpoint served by every node (and the embedded engine).</summary>
+    public required string Checkpoint { get; init; }
+
+    /// <summary>Program and leading arguments that run an expert node taking --config/--set (e.g. [upmoe, "node"]).</summary>
+    public required IReadOnlyList<string> NodeCommand { get; init; }
+
+    /// <summary>Directory of the role files (embedded.conf, frontend.conf, experts.conf, loopback.conf).</summary>
+    public required string HoconDirectory { get; init; }
+
+    /// <summary>Extra HOCON for every node (e.g. upmoe.engine.vocab, upmoe.engine.model-config).</summary>
+    public IReadOnlyList<string> Settings { get; init; } = [];
+
+    public string Placement { get; init; } = "per-layer";
+    public int Requests { get; init; } = 32;
+    public int Concurrency { get; init; } = 2;
+    /// <summary>Torch intra-op threads of every process (the frontend and each expert node).</summary>
+    public int TorchThreads { get; init; } = 1;
+}
+
+/// <summary>
+/// Embedded engine vs one frontend + two expert processes on 127.0.0.1 (loopback timings): throughput of image
+/// embeddings, payload bytes on the wire, and recovery after kill -9 of an expert process (time until the first
+/// request issued after the kill completes). Ends with <c>cluster/embedded throughput ratio: X.XX, recovery: X.X s</c>.
+/// </summary>
+public static class ClusterBenchmark
+{
+    public static async Task RunAsync(ClusterBenchmarkOptions options, TextWriter output)
+    {
+        string hocon(string name) => Path.Combine(options.HoconDirectory, name);
+        string[] common =
+        [
+            $"upmoe.engine.checkpoint = \"{options.Checkpoint}\"",
+            $"upmoe.engine.torch-threads = {options.TorchThreads}",
+            $"upmoe.engine.sequence-executors = {options.Concurrency}",
+            $"upmoe.placement.strategy = {options.Placement}",
+            .. options.Settings,
+        ];
+        output.WriteLine($"cluster benchmark: {options.Requests} image embeddings, {options.Concurrency} concurrent, placement {options.Placement}, " +
+            $"{options.TorchThreads} torch thread(s) per process, 2 expert processes on 127.0.0.1");
+
+        double embeddedRate;
+        await using (var embedded = UniPerceiverEngine.Start(NodeConfig.Load([hocon("embedded.conf")], common)))
+        {
+            using var image = Image(embedded);
+            embeddedRate = await ThroughputAsync(embedded, image, options).ConfigureAwait(false);
+            output.WriteLine($"embedded: {embeddedRate:0.00} requests/s");
+        }
+
+        var frontend = ClusterFrontend.Start(NodeConfig.Load([hocon("frontend.conf"), hocon("loopback.conf")],
+            [.. common, "akka.remote.dot-netty.tcp.port = 0", "akka.cluster.seed-nodes = []"]));
+        var nodes = new List<ExpertProcess>();
+        try
+        {
+            frontend.Cluster.JoinSeedNodes([frontend.Address]);
+            string[] nodeArguments =
+            [
+                "--config", hocon("experts.conf"), "--config", hocon("loopback.conf"),
+                .. common.SelectMany(s => new[] { "--set", s }), "--set", $"akka.cluster.seed-nodes = [\"{frontend.Address}\"]",
+            ];
+            for (int i = 0; i < 2; i++)
+            {
+                nodes.Add(ExpertProcess.Start(options.NodeCommand, nodeArguments));
+                await nodes[i].WhenUp(TimeSpan.FromSeconds(120)).ConfigureAwait(false);
+            }
+            await AwaitRegionsAsync(frontend, 2).ConfigureAwait(false);
+            using var image = Image(frontend.Engine);
+            var before = frontend.Counters.Snapshot();
+            double clusterRate = await ThroughputAsync(frontend.Engine, image, options).ConfigureAwait(false);
+            var after = frontend.Counters.Snapshot();
+            long bytes = after["wire_bytes_sent"] + after["wire_bytes_received"] - before["wire_bytes_sent"] - before["wire_bytes_received"];
+            long rows = after["wire_rows_sent"] - before["wire_rows_sent"];
+            output.WriteLine($"cluster: {clusterRate:0.00} requests/s; wire payload {bytes / (double)(options.Requests + 2) / 1e6:0.00} MB per request, " +
+                $"{bytes / (double)Math.Max(1, rows):0} bytes per token per MoE linear (input + output)");
+
+            var recovery = await RecoveryAsync(frontend.Engine, image, nodes[0], options.Concurrency, output).ConfigureAwait(false);
+            output.WriteLine($"cluster/embedded throughput ratio: {clusterRate / embeddedRate:0.00}, recovery: {recovery.TotalSeconds:0.0} s");
+        }
+        finally
+        {
+            foreach (var node in nodes) await node.DisposeAsync().ConfigureAwait(false);
+            await frontend.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Requests per second over <see cref="ClusterBenchmarkOptions.Requests"/> requests, after two warm-up requests.</summary>
+    private static async Task<double> ThroughputAsync(UniPerceiverEngine engine, Tensor image, ClusterBenchmarkOptions options)
+    {
+        await new BenchmarkLoad(engine, image, 1, limit: 2).Finished.ConfigureAwait(false);
+        var load = new BenchmarkLoad(engine, image, options.Concurrency, options.Requests);
+        await load.Finished.ConfigureAwait(false);
+        if (load.Failed > 0) throw new InvalidOperationException($"{load.Failed} of {options.Requests} benchmark requests failed; last error: {load.LastError}");
+        return load.Completed / load.Timeline.Max(t => t.Completed).TotalSeconds;
+    }
+
+    private static async Task<TimeSpan> RecoveryAsync(UniPerceiverEngine engine, Tensor image, ExpertProcess victim, int concurrency, TextWriter output)
+    {
+        var load = new BenchmarkLoad(engine, image, concurrency);
+        try
+        {
+            await WaitAsync(() => load.Completed >= 4, TimeSpan.FromSeconds(60), "requests before the kill").ConfigureAwait(false);
+            var killedAt = load.Now;
+            victim.Kill();
+            await WaitAsync(() => load.Timeline.Any(t => t.Issued > killedAt), TimeSpan.FromSeconds(120), "a request issued after the kill").ConfigureAwait(false);
+            var recovery = load.Timeline.Where(t => t.Issued > killedAt).Min(t => t.Completed) - killedAt;
+            await load.StopAsync().ConfigureAwait(false);
+            output.WriteLine($"kill -9 of pid {victim.Id}: first request issued after the kill completed after {recovery.TotalSeconds:0.0} s; " +
+                $"{load.Completed} completed, {load.Failed} failed during the run");
+            return recovery;
+        }
+        finally
+        {
+            await load.StopAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A fixed pseudo-random preprocessed image [3, S, S] (throughput does not depend on pixel values).</summary>
+    private static Tensor Image(UniPerceiverEngine engine)
+    {
+        using var generator = new Generator(20220922);
+        return randn([3, engine.Model.Config.ImageSize, engine.Model.Config.ImageSize], generator: generator);
+    }
+
+    private static async Task AwaitRegionsAsync(ClusterFrontend frontend, int regions) =>
+        await WaitAsync(async () =>
+        {
+            try
+            {
+                var stats = await frontend.Region.Ask<ClusterShardingStats>(new GetClusterShardingStats(TimeSpan.FromSeconds(1)), TimeSpan.FromSeconds(3)).ConfigureAwait(false);
+                return stats.Regions.Count >= regions;
+            }
+            catch (AskTimeoutException)
+            {
+                return false;
+            }
+        }, TimeSpan.FromSeconds(60), $"{regions} expert regions").ConfigureAwait(false);
+
+    private static Task WaitAsync(Func<bool> condition, TimeSpan timeout, string what) => WaitAsync(() => Task.FromResult(condition()), timeout, what);
+
+    private static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!await condition().ConfigureAwait(false))
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"cluster benchmark: {what} not reached within {timeout.TotalSeconds:0} s.");
+            await Task.Delay(50).ConfigureAwait(false);
+        }
+    }
+}

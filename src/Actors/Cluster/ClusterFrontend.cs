@@ -1,0 +1,83 @@
+using Akka.Actor;
+using Akka.Configuration;
+using UniPerceiverMoe.Actors.Engine;
+using AkkaCluster = Akka.Cluster.Cluster;
+
+namespace UniPerceiverMoe.Actors.Cluster;
+
+/// <summary>Programmatic extras for <see cref="ClusterFrontend.Start"/>.</summary>
+public sealed record ClusterFrontendOptions
+{
+    /// <summary>Engine extras (a shared model, tokenizer, plan); its ExpertTransport is replaced by the cluster's.</summary>
+    public EngineStartOptions Engine { get; init; } = new();
+
+    /// <summary>Used only when this node also has the expert role (its Plan and SeedNodes are ignored: the engine's apply).</summary>
+    public ExpertNodeOptions Experts { get; init; } = new();
+
+    /// <summary>Seed nodes to join; null = akka.cluster.seed-nodes (which Akka joins by itself).</summary>
+    public IReadOnlyList<Address>? SeedNodes { get; init; }
+}
+
+/// <summary>
+/// A cluster member with the frontend role: the same engine as embedded mode (sequence executors, route dispatcher,
+/// tasks) whose MoE linears go to expert-group shard entities through a <see cref="ClusterGroupTransport"/>. A node
+/// with both roles hosts entities too and dispatches through its own region.
+/// <code>
+/// await using var frontend = ClusterFrontend.Start(UpmoeConfig.LoadFile("hocon/frontend.conf"));
+/// var caption = await frontend.Engine.CaptionAsync(pixels);
+/// </code>
+/// </summary>
+public sealed class ClusterFrontend : IAsyncDisposable
+{
+    private ClusterFrontend(UniPerceiverEngine engine, IActorRef region, ClusterSettings settings, ClusterCounters counters)
+    {
+        Engine = engine;
+        Region = region;
+        Settings = settings;
+        Counters = counters;
+    }
+
+    public UniPerceiverEngine Engine { get; }
+    /// <summary>The expert-group shard region (or proxy) this frontend dispatches through.</summary>
+    public IActorRef Region { get; }
+    public ClusterSettings Settings { get; }
+    public ClusterCounters Counters { get; }
+    public AkkaCluster Cluster => AkkaCluster.Get(Engine.System);
+    public Address Address => Cluster.SelfAddress;
+
+    public static ClusterFrontend Start(Config config, ClusterFrontendOptions? options = null)
+    {
+        options ??= new ClusterFrontendOptions();
+        var settings = ClusterSettings.FromConfig(config);
+        var counters = new ClusterCounters();
+        IActorRef? region = null;
+        var engine = UniPerceiverEngine.Start(config, options.Engine with
+        {
+            ExpertTransport = (system, plan, model) =>
+            {
+                if (system is not ExtendedActorSystem { Provider: Akka.Cluster.ClusterActorRefProvider })
+                    throw new ConfigurationException("a frontend needs akka.actor.provider = cluster (see hocon/frontend.conf).");
+                var cluster = AkkaCluster.Get(system);
+                if (!cluster.SelfRoles.Contains(settings.FrontendRole))
+                    throw new ConfigurationException($"this node's akka.cluster.roles [{string.Join(", ", cluster.SelfRoles)}] lack the frontend role '{settings.FrontendRole}'.");
+                region = cluster.SelfRoles.Contains(settings.ExpertRole)
+                    ? ExpertNode.StartRegion(system, config, options.Experts with { Plan = plan }, counters)
+                    : ExpertGroupSharding.StartProxy(system, settings);
+                if (options.SeedNodes is { Count: > 0 } seeds) cluster.JoinSeedNodes(seeds);
+                return new ClusterGroupTransport(region, settings, model, counters);
+            },
+        });
+        return new ClusterFrontend(engine, region!, settings, counters);
+    }
+
+    /// <summary>Completes when this node is Up in the cluster.</summary>
+    public Task WhenUp()
+    {
+        var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Cluster.RegisterOnMemberUp(() => up.TrySetResult());
+        return up.Task;
+    }
+
+    /// <summary>Leaves the cluster (coordinated shutdown) and disposes the engine.</summary>
+    public ValueTask DisposeAsync() => Engine.DisposeAsync();
+}

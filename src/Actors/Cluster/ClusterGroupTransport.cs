@@ -1,0 +1,118 @@
+using System.Diagnostics;
+using Akka.Actor;
+using UniPerceiverMoe.Actors.Dispatch;
+using UniPerceiverMoe.Actors.ExpertGroups;
+using UniPerceiverMoe.Actors.Serialization;
+using UniPerceiverMoe.Model;
+using UniPerceiverMoe.Model.Routing;
+using static TorchSharp.torch;
+using static UniPerceiverMoe.Actors.Cluster.ExpertShardProtocol;
+
+namespace UniPerceiverMoe.Actors.Cluster;
+
+/// <summary>
+/// Reaches expert groups through the expert-group shard region (or its proxy). The input [.., in] is flattened to
+/// rows and split into messages that fit the remote frame (upmoe.cluster.frame-headroom under maximum-frame-size);
+/// rows are independent under a linear, so the reply rows concatenate back in order. An attempt that gets no answer
+/// within upmoe.cluster.attempt-timeout is resent after a backoff until the caller's timeout (the deadline) has
+/// passed: this covers hand-off, a crashed node's re-homing and the at-most-once delivery of sharding, since
+/// requests are idempotent. A group's own error is not resent here (the dispatcher decides).
+/// </summary>
+public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings settings, UniPerceiverConfig model, ClusterCounters counters)
+    : IExpertGroupTransport
+{
+    public async Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout)
+    {
+        var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        long outFeatures = OutFeatures(site);
+        long[] outShape;
+        Device device;
+        TensorPayload[] chunks;
+        using (input)
+        {
+            long inFeatures = input.shape[^1];
+            outShape = [.. input.shape[..^1], outFeatures];
+            device = input.device;
+            using var rows = input.reshape(-1, inFeatures);
+            long perMessage = Math.Max(1, settings.MaxPayloadBytes / (Math.Max(inFeatures, outFeatures) * TensorPayloads.ElementSize(settings.WireDtype)));
+            chunks = new TensorPayload[(int)((rows.shape[0] + perMessage - 1) / perMessage)];
+            if (chunks.Length > 1) counters.SplitParts.Increment();
+            for (int i = 0; i < chunks.Length; i++)
+            {
+                long start = i * perMessage;
+                using var part = rows.narrow(0, start, Math.Min(perMessage, rows.shape[0] - start));
+                chunks[i] = TensorPayloads.FromTensor(part, settings.WireDtype);
+            }
+        }
+        var replies = await Task.WhenAll(chunks.Select(c => SendAsync(groupId, site, subRoute, c, outFeatures, timeout, deadline))).ConfigureAwait(false);
+        var parts = replies.Select(r => TensorPayloads.ToTensor(r, device)).ToList();
+        try
+        {
+            using var joined = parts.Count == 1 ? parts[0].alias() : cat(parts, 0);
+            return joined.reshape(outShape);
+        }
+        finally
+        {
+            foreach (var p in parts) p.Dispose();
+        }
+    }
+
+    private async Task<TensorPayload> SendAsync(string groupId, MoeSite site, Route subRoute, TensorPayload chunk, long outFeatures,
+        TimeSpan timeout, long deadline)
+    {
+        var request = new ApplyLinear(groupId, site.Layer, (int)site.Kind, subRoute.Experts, subRoute.Weights, chunk);
+        long rows = chunk.Shape[0];
+        counters.RowsSent.Add(rows);
+        var backoff = settings.RetryBackoffMin;
+        for (int attempt = 1; ; attempt++)
+        {
+            var left = Remaining(deadline);
+            var wait = left < settings.AttemptTimeout ? left : settings.AttemptTimeout;
+            counters.MessagesSent.Increment();
+            counters.BytesSent.Add(TensorPayloads.Bytes(chunk));
+            IUpmoeWireMessage reply;
+            try
+            {
+                reply = await region.Ask<IUpmoeWireMessage>(request, wait > TimeSpan.Zero ? wait : TimeSpan.FromMilliseconds(1)).ConfigureAwait(false);
+            }
+            catch (AskTimeoutException)
+            {
+                if (Remaining(deadline) <= backoff)
+                {
+                    counters.PartsFailed.Increment();
+                    throw new TimeoutException($"expert group {groupId} did not answer {site} within {timeout.TotalSeconds:0.#} s ({attempt} attempt(s))");
+                }
+                counters.Resends.Increment();
+                await Task.Delay(backoff).ConfigureAwait(false);
+                backoff = backoff * 2 < settings.RetryBackoffMax ? backoff * 2 : settings.RetryBackoffMax;
+                continue;
+            }
+            switch (reply)
+            {
+                case LinearApplied applied when applied.Output.Shape is [var r, var o] && r == rows && o == outFeatures:
+                    counters.BytesReceived.Add(TensorPayloads.Bytes(applied.Output));
+                    return applied.Output;
+                case LinearApplied applied:
+                    counters.PartsFailed.Increment();
+                    throw new ExpertGroupException($"expert group {groupId} answered {site} with shape [{string.Join(", ", applied.Output.Shape)}], " +
+                        $"expected [{rows}, {outFeatures}] (do the nodes serve the same checkpoint?)");
+                case GroupFailed failed:
+                    counters.PartsFailed.Increment();
+                    throw new ExpertGroupException($"expert group {groupId} failed {site} route {subRoute}: {failed.Reason}");
+                default:
+                    counters.PartsFailed.Increment();
+                    throw new ExpertGroupException($"expert group {groupId} answered {site} with an unexpected {reply.GetType().Name}.");
+            }
+        }
+    }
+
+    private static TimeSpan Remaining(long deadline) => Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
+
+    /// <summary>Output features of the MoE linear at <paramref name="site"/> (reference shapes: qkv 3D, dense D, linear1 F, linear2 D).</summary>
+    private long OutFeatures(MoeSite site) => site.Kind switch
+    {
+        MoeLinearKind.QkvProj => 3L * model.Hidden,
+        MoeLinearKind.Linear1 => model.Ffn,
+        _ => model.Hidden,
+    };
+}

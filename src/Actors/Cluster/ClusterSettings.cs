@@ -1,0 +1,57 @@
+using Akka.Configuration;
+using UniPerceiverMoe.Actors.Serialization;
+
+namespace UniPerceiverMoe.Actors.Cluster;
+
+/// <summary>
+/// Typed view of <c>upmoe.cluster</c> plus the remote frame size it must respect (meanings and units in
+/// hocon/reference.conf). Read on every node; frontends and expert nodes must agree on the roles and the shard count.
+/// </summary>
+public sealed record ClusterSettings(
+    string ExpertRole,
+    string FrontendRole,
+    int Shards,
+    WireDtype WireDtype,
+    TimeSpan AttemptTimeout,
+    TimeSpan RetryBackoffMin,
+    TimeSpan RetryBackoffMax,
+    long MaximumFrameSize,
+    long FrameHeadroom)
+{
+    public static ClusterSettings FromConfig(Config config)
+    {
+        var c = config.GetConfig("upmoe.cluster") ?? throw new ConfigurationException("missing section upmoe.cluster");
+        WireDtype dtype;
+        try { dtype = TensorPayloads.ParseDtype(c.GetString("wire-dtype", "float32"), "upmoe.cluster.wire-dtype"); }
+        catch (InvalidDataException e) { throw new ConfigurationException(e.Message); }
+        var s = new ClusterSettings(
+            c.GetString("expert-role", "experts"),
+            c.GetString("frontend-role", "frontend"),
+            c.GetInt("shards", 0),
+            dtype,
+            c.GetTimeSpan("attempt-timeout", TimeSpan.Zero),
+            c.GetTimeSpan("retry-backoff-min", TimeSpan.Zero),
+            c.GetTimeSpan("retry-backoff-max", TimeSpan.Zero),
+            config.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") ?? 0,
+            c.GetByteSize("frame-headroom") ?? 0);
+        return s.Validate();
+    }
+
+    public ClusterSettings Validate()
+    {
+        if (string.IsNullOrWhiteSpace(ExpertRole)) throw new ConfigurationException("upmoe.cluster.expert-role is empty.");
+        if (string.IsNullOrWhiteSpace(FrontendRole)) throw new ConfigurationException("upmoe.cluster.frontend-role is empty.");
+        if (Shards < 1) throw new ConfigurationException($"upmoe.cluster.shards must be >= 1 (got {Shards}).");
+        if (AttemptTimeout <= TimeSpan.Zero) throw new ConfigurationException("upmoe.cluster.attempt-timeout must be positive.");
+        if (RetryBackoffMin <= TimeSpan.Zero || RetryBackoffMax < RetryBackoffMin)
+            throw new ConfigurationException("upmoe.cluster.retry-backoff-min must be positive and <= retry-backoff-max.");
+        if (FrameHeadroom < 1024) throw new ConfigurationException($"upmoe.cluster.frame-headroom must be >= 1 KiB (got {FrameHeadroom} bytes).");
+        if (MaximumFrameSize < FrameHeadroom + 64 * 1024)
+            throw new ConfigurationException(
+                $"akka.remote.dot-netty.tcp.maximum-frame-size ({MaximumFrameSize} bytes) must exceed upmoe.cluster.frame-headroom by at least 64 KiB.");
+        return this;
+    }
+
+    /// <summary>Largest tensor payload (bytes of data) one wire message may carry; larger tensors are split by rows.</summary>
+    public long MaxPayloadBytes => MaximumFrameSize - FrameHeadroom;
+}

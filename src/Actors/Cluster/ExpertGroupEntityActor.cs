@@ -1,0 +1,158 @@
+using Akka.Actor;
+using Akka.Event;
+using UniPerceiverMoe.Actors.ExpertGroups;
+using UniPerceiverMoe.Actors.Serialization;
+using static UniPerceiverMoe.Actors.Cluster.ExpertShardProtocol;
+using Local = UniPerceiverMoe.Actors.ExpertGroups.ExpertGroupProtocol;
+
+namespace UniPerceiverMoe.Actors.Cluster;
+
+/// <summary>
+/// The shard entity of one expert group: turns wire requests into in-process <see cref="Local.ApplyLinear"/> for a
+/// child <see cref="ExpertGroupActor"/> (which caches merged routes) and encodes its replies. The group's weights are
+/// loaded once per incarnation and survive restarts of the child; they are freed when the entity stops (hand-off,
+/// node leaving). Every request gets exactly one reply: a result or a <see cref="GroupFailed"/>; on hand-off the
+/// entity stops only when no request is in flight.
+/// </summary>
+public sealed class ExpertGroupEntityActor : ReceiveActor
+{
+    /// <summary>The dispatcher of shard-entity groups (defined in hocon/reference.conf).</summary>
+    public const string PoolDispatcher = "upmoe-expert-pool-dispatcher";
+
+    private readonly string groupId;
+    private readonly ExpertNodeContext context;
+    private readonly ILoggingAdapter log = Context.GetLogger();
+    private IActorRef? group;
+    private string unavailable = "";
+    private IExpertWeightSource? weights;
+    private int inFlight;
+    private bool stopping;
+
+    public ExpertGroupEntityActor(string groupId, ExpertNodeContext context)
+    {
+        this.groupId = groupId;
+        this.context = context;
+        Receive<ApplyLinear>(Apply);
+        Receive<GetGroupStats>(_ => Stats());
+        Receive<Answered>(Done);
+        Receive<StopGroup>(_ =>
+        {
+            stopping = true;
+            StopIfIdle();
+        });
+        Receive<Terminated>(t =>
+        {
+            if (!t.ActorRef.Equals(group)) return;
+            group = null;
+            if (unavailable.Length == 0) unavailable = $"expert group {groupId} stopped";
+        });
+    }
+
+    protected override void PreStart()
+    {
+        context.Counters.EntityStarts.Increment();
+        var spec = context.Plan.Groups.FirstOrDefault(g => g.Id == groupId);
+        if (spec is null)
+        {
+            unavailable = $"expert group '{groupId}' is not in this node's placement ({context.Plan.Strategy}, {context.Plan.Groups.Count} groups)";
+            log.Warning(unavailable);
+            return;
+        }
+        // The child calls this at every (re)start; only one child exists at a time, so the field is never raced.
+        // It computes on the expert pool's threads: its requests come from remote frontends, so there is no sender
+        // thread for the caller-runs dispatcher of embedded mode to borrow.
+        group = Context.ActorOf(Local.Props(spec, s => weights ??= context.LoadWeights(s), context.Faults, PoolDispatcher), "group");
+        Context.Watch(group);
+    }
+
+    protected override void PostStop()
+    {
+        // Children have stopped by now: nothing reads the weights any more.
+        (weights as IDisposable)?.Dispose();
+        weights = null;
+    }
+
+    protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(e =>
+    {
+        if (e is ActorInitializationException)
+        {
+            unavailable = $"expert group {groupId} could not load its weights: {e.InnerException?.Message ?? e.Message}";
+            log.Error(e, unavailable);
+            return Directive.Stop;
+        }
+        context.Counters.EntityRestarts.Increment();
+        return Directive.Restart;
+    });
+
+    private void Apply(ApplyLinear request)
+    {
+        var replyTo = Sender;
+        if (group is null)
+        {
+            Reply(replyTo, new GroupFailed(groupId, unavailable));
+            return;
+        }
+        TorchSharp.torch.Tensor input;
+        try
+        {
+            input = TensorPayloads.ToTensor(request.Input, context.Device);
+        }
+        catch (Exception e)
+        {
+            Reply(replyTo, new GroupFailed(groupId, $"expert group {groupId} could not read its input: {e.Message}"));
+            return;
+        }
+        inFlight++;
+        var site = request.Site;
+        group.Ask<Local.LinearApplied>(new Local.ApplyLinear(site, request.SubRoute, input), context.ComputeTimeout)
+            .ContinueWith(t =>
+            {
+                if (!t.IsCompletedSuccessfully)
+                {
+                    var error = t.Exception?.GetBaseException();
+                    return new Answered(replyTo, new GroupFailed(groupId, error is AskTimeoutException
+                        ? $"expert group {groupId} did not compute {site} within {context.ComputeTimeout.TotalSeconds:0.#} s"
+                        : error?.Message ?? "cancelled"));
+                }
+                using var output = t.Result.Output;
+                return new Answered(replyTo, new LinearApplied(TensorPayloads.FromTensor(output, context.WireDtype)));
+            }, TaskScheduler.Default)
+            .PipeTo(Self);
+    }
+
+    private void Done(Answered answered)
+    {
+        inFlight--;
+        Reply(answered.ReplyTo, answered.Reply);
+        StopIfIdle();
+    }
+
+    private void Reply(IActorRef replyTo, IUpmoeWireMessage reply)
+    {
+        if (reply is GroupFailed) context.Counters.EntityFailures.Increment();
+        else context.Counters.EntityRequests.Increment();
+        replyTo.Tell(reply);
+    }
+
+    private void Stats()
+    {
+        if (group is null)
+        {
+            Sender.Tell(new GroupFailed(groupId, unavailable));
+            return;
+        }
+        group.Ask<Local.GroupStats>(Local.GetStats.Instance, context.ComputeTimeout)
+            .ContinueWith(t => t.IsCompletedSuccessfully
+                ? (object)new GroupStats(groupId, context.Node, t.Result.Requests, t.Result.Tokens, t.Result.MergedRoutes, t.Result.ComputeTime.TotalSeconds)
+                : new GroupFailed(groupId, t.Exception?.GetBaseException().Message ?? "cancelled"), TaskScheduler.Default)
+            .PipeTo(Sender);
+    }
+
+    private void StopIfIdle()
+    {
+        if (stopping && inFlight == 0) Context.Stop(Self);
+    }
+
+    /// <summary>A finished computation, back on the entity's thread (never crosses nodes).</summary>
+    private sealed record Answered(IActorRef ReplyTo, IUpmoeWireMessage Reply) : INoSerializationVerificationNeeded;
+}

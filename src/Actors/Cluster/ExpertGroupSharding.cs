@@ -1,0 +1,55 @@
+using System.Text;
+using Akka.Actor;
+using Akka.Cluster.Sharding;
+using static UniPerceiverMoe.Actors.Cluster.ExpertShardProtocol;
+
+namespace UniPerceiverMoe.Actors.Cluster;
+
+/// <summary>
+/// Starts the expert-group shard region (expert nodes) or a proxy to it (frontends). Entity id = placement group id;
+/// shard id = a stable hash of the entity id modulo upmoe.cluster.shards, identical in every process (never
+/// <see cref="string.GetHashCode()"/>, which is randomised per process).
+/// </summary>
+public static class ExpertGroupSharding
+{
+    /// <summary>Hosts entities on this node (its roles must include the expert role).</summary>
+    public static IActorRef StartRegion(ActorSystem system, ClusterSettings settings, ExpertNodeContext context)
+    {
+        var sharding = ClusterSharding.Get(system);
+        var shardingSettings = ClusterShardingSettings.Create(system).WithRole(settings.ExpertRole);
+        return sharding.Start(TypeName, id => EntityProps(id, context), shardingSettings, new GroupMessageExtractor(settings.Shards),
+            sharding.DefaultShardAllocationStrategy(shardingSettings), StopGroup.Instance);
+    }
+
+    /// <summary>Routes to entities hosted by expert-role nodes without hosting any here.</summary>
+    public static IActorRef StartProxy(ActorSystem system, ClusterSettings settings) =>
+        ClusterSharding.Get(system).StartProxy(TypeName, settings.ExpertRole, new GroupMessageExtractor(settings.Shards));
+
+    /// <summary>Entity id = <see cref="IGroupEnvelope.GroupId"/>; the message itself is delivered to the entity.</summary>
+    public sealed class GroupMessageExtractor(int shards) : IMessageExtractor
+    {
+        public string? EntityId(object message) => message switch
+        {
+            IGroupEnvelope e => e.GroupId,
+            _ => null,
+        };
+
+        public object? EntityMessage(object message) => message;
+
+        public string ShardId(object message) => message switch
+        {
+            IGroupEnvelope e => ShardOf(e.GroupId),
+            _ => throw new ArgumentException($"{message.GetType().Name} is not addressed to an expert group."),
+        };
+
+        public string ShardId(string entityId, object? messageHint = null) => ShardOf(entityId);
+
+        /// <summary>FNV-1a over the UTF-8 bytes of the id: stable across processes and platforms.</summary>
+        public string ShardOf(string entityId)
+        {
+            uint hash = 2166136261;
+            foreach (var b in Encoding.UTF8.GetBytes(entityId)) hash = (hash ^ b) * 16777619;
+            return (hash % (uint)shards).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+}

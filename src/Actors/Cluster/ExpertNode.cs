@@ -1,0 +1,135 @@
+using Akka.Actor;
+using Akka.Configuration;
+using UniPerceiverMoe.Actors.Engine;
+using UniPerceiverMoe.Actors.ExpertGroups;
+using UniPerceiverMoe.Actors.Placement;
+using UniPerceiverMoe.Actors.Settings;
+using UniPerceiverMoe.Model.Inference;
+using UniPerceiverMoe.Model.Routing;
+using static TorchSharp.torch;
+using AkkaCluster = Akka.Cluster.Cluster;
+
+namespace UniPerceiverMoe.Actors.Cluster;
+
+/// <summary>Programmatic extras for <see cref="ExpertNode.Start"/>; everything else comes from HOCON.</summary>
+public sealed record ExpertNodeOptions
+{
+    /// <summary>The placement; null = upmoe.placement over the checkpoint's model config (must match the frontends').</summary>
+    public PlacementPlan? Plan { get; init; }
+
+    /// <summary>Where groups get their experts; null = <see cref="CheckpointExpertWeights"/> from upmoe.engine.checkpoint.</summary>
+    public Func<ExpertGroupSpec, IExpertWeightSource>? WeightSource { get; init; }
+
+    /// <summary>Fault injection for tests and drills.</summary>
+    public ExpertGroupFaults? Faults { get; init; }
+
+    /// <summary>Seed nodes to join; null = akka.cluster.seed-nodes (which Akka joins by itself).</summary>
+    public IReadOnlyList<Address>? SeedNodes { get; init; }
+}
+
+/// <summary>
+/// A cluster member with the expert role: hosts expert-group shard entities, each loading its experts from this
+/// node's checkpoint on first use. <see cref="LeaveAsync"/> (or disposal) leaves gracefully: shards are handed off
+/// to the other expert nodes after their in-flight requests are answered.
+/// <code>
+/// await using var node = ExpertNode.Start(UpmoeConfig.LoadFile("hocon/experts.conf"));
+/// </code>
+/// </summary>
+public sealed class ExpertNode : IAsyncDisposable
+{
+    private ExpertNode(ActorSystem system, IActorRef region, PlacementPlan plan, ClusterCounters counters)
+    {
+        System = system;
+        Region = region;
+        Plan = plan;
+        Counters = counters;
+    }
+
+    public ActorSystem System { get; }
+    public IActorRef Region { get; }
+    public PlacementPlan Plan { get; }
+    public ClusterCounters Counters { get; }
+    public AkkaCluster Cluster => AkkaCluster.Get(System);
+    public Address Address => Cluster.SelfAddress;
+
+    public static ExpertNode Start(Config config, ExpertNodeOptions? options = null)
+    {
+        options ??= new ExpertNodeOptions();
+        var engine = EngineSettings.FromConfig(config);
+        if (engine.TorchThreads > 0) set_num_threads(engine.TorchThreads);
+        var plan = options.Plan ?? PlanFromConfig(config, engine);
+        var system = ActorSystem.Create(UniPerceiverEngine.SystemName, config);
+        try
+        {
+            var counters = new ClusterCounters();
+            var region = StartRegion(system, config, options with { Plan = plan }, counters);
+            if (options.SeedNodes is { Count: > 0 } seeds) AkkaCluster.Get(system).JoinSeedNodes(seeds);
+            return new ExpertNode(system, region, plan, counters);
+        }
+        catch
+        {
+            system.Terminate().Wait(TimeSpan.FromSeconds(30));
+            throw;
+        }
+    }
+
+    /// <summary>Starts the shard region on <paramref name="system"/> (a cluster member whose roles include the expert role).</summary>
+    internal static IActorRef StartRegion(ActorSystem system, Config config, ExpertNodeOptions options, ClusterCounters counters)
+    {
+        var engine = EngineSettings.FromConfig(config);
+        var settings = ClusterSettings.FromConfig(config);
+        if (system is not ExtendedActorSystem { Provider: Akka.Cluster.ClusterActorRefProvider })
+            throw new ConfigurationException("an expert node needs akka.actor.provider = cluster (see hocon/experts.conf).");
+        var cluster = AkkaCluster.Get(system);
+        if (!cluster.SelfRoles.Contains(settings.ExpertRole))
+            throw new ConfigurationException($"this node's akka.cluster.roles [{string.Join(", ", cluster.SelfRoles)}] lack the expert role '{settings.ExpertRole}'.");
+        var device = new Device(engine.Device);
+        var load = options.WeightSource;
+        if (load is null)
+        {
+            if (string.IsNullOrWhiteSpace(engine.Checkpoint))
+                throw new ConfigurationException("upmoe.engine.checkpoint is not set: an expert node loads its groups' experts from it.");
+            load = spec => CheckpointExpertWeights.Load(engine.Checkpoint, spec, device);
+        }
+        var plan = options.Plan ?? throw new ArgumentException("a plan is required.", nameof(options));
+        var context = new ExpertNodeContext(plan, load, settings.WireDtype, engine.ExpertAskTimeout, device,
+            options.Faults ?? ExpertGroupFaults.None, counters, cluster.SelfAddress.ToString());
+        return ExpertGroupSharding.StartRegion(system, settings, context);
+    }
+
+    /// <summary>
+    /// The plan from upmoe.placement and the checkpoint's model config. Only route-aware placement needs the gates:
+    /// the model is loaded once for them and freed before any group starts.
+    /// </summary>
+    public static PlacementPlan PlanFromConfig(Config config, EngineSettings engine)
+    {
+        if (string.IsNullOrWhiteSpace(engine.Checkpoint))
+            throw new ConfigurationException("upmoe.engine.checkpoint is not set: the placement is computed from its model config.");
+        var model = ModelConfigResolver.Resolve(engine.ModelConfig, engine.Checkpoint);
+        var placement = PlacementSettings.FromConfig(config);
+        switch (placement.Strategy)
+        {
+            case PlacementStrategy.Single: return PlacementPlanner.Single(model);
+            case PlacementStrategy.PerLayer: return PlacementPlanner.PerLayer(model);
+            case PlacementStrategy.PerExpert: return PlacementPlanner.PerExpert(model);
+            case PlacementStrategy.NPerLayer: return PlacementPlanner.NPerLayer(model, placement.GroupsPerLayer);
+            default:
+                using (var loaded = ModelLoader.Load(engine.Checkpoint, model))
+                    return PlacementPlanner.Plan(placement, model, new RouteTable(loaded));
+        }
+    }
+
+    /// <summary>Completes when this node is Up in the cluster.</summary>
+    public Task WhenUp()
+    {
+        var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Cluster.RegisterOnMemberUp(() => up.TrySetResult());
+        return up.Task;
+    }
+
+    /// <summary>Leaves the cluster gracefully (shards handed off) and completes once this node is removed.</summary>
+    public Task LeaveAsync() => Cluster.LeaveAsync();
+
+    /// <summary>Leaves (through coordinated shutdown) and terminates the actor system.</summary>
+    public async ValueTask DisposeAsync() => await System.Terminate().ConfigureAwait(false);
+}

@@ -1,0 +1,23 @@
+using UniPerceiverMoe.Actors.ExpertGroups;
+using UniPerceiverMoe.Actors.Placement;
+using UniPerceiverMoe.Actors.Serialization;
+using static TorchSharp.torch;
+
+namespace UniPerceiverMoe.Actors.Cluster;
+
+/// <summary>What every expert-group entity of one node shares. Immutable; <see cref="LoadWeights"/> must be thread-safe.</summary>
+/// <param name="Plan">The placement: entity id → the group's experts. Must equal the frontends' plan.</param>
+/// <param name="LoadWeights">Loads a group's experts (once per incarnation of the entity, on the expert dispatcher).</param>
+/// <param name="WireDtype">Element type of replies on the wire.</param>
+/// <param name="ComputeTimeout">Safety net for one local computation (the frontend's own timeouts are shorter).</param>
+/// <param name="Device">Where inputs are placed: the device the weights live on.</param>
+/// <param name="Node">This node's address, reported in <see cref="ExpertShardProtocol.GroupStats"/>.</param>
+public sealed record ExpertNodeContext(
+    PlacementPlan Plan,
+    Func<ExpertGroupSpec, IExpertWeightSource> LoadWeights,
+    WireDtype WireDtype,
+    TimeSpan ComputeTimeout,
+    Device Device,
+    ExpertGroupFaults Faults,
+    ClusterCounters Counters,
+    string Node);

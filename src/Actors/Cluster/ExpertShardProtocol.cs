@@ -1,0 +1,117 @@
+using Akka.Actor;
+using MessagePack;
+using UniPerceiverMoe.Actors.Serialization;
+using UniPerceiverMoe.Model.Routing;
+
+namespace UniPerceiverMoe.Actors.Cluster;
+
+/// <summary>
+/// Messages between frontends and expert-group shard entities (entity id = placement group id). Requests are
+/// idempotent (a pure function of the group's weights and the input), so the frontend may resend one after a
+/// timeout: duplicates cost compute, never correctness.
+/// </summary>
+public static class ExpertShardProtocol
+{
+    /// <summary>The sharded entity type.</summary>
+    public const string TypeName = "expert-group";
+
+    /// <summary>A message routed to the entity named by <see cref="GroupId"/>.</summary>
+    public interface IGroupEnvelope
+    {
+        string GroupId { get; }
+    }
+
+    /// <summary>
+    /// Apply x·(Σ g_i W_i)ᵀ + Σ g_i b_i over <see cref="Experts"/> with gate weights <see cref="Weights"/> at
+    /// (<see cref="Layer"/>, <see cref="Kind"/>); <see cref="Input"/> is [rows, in]. Answered with
+    /// <see cref="LinearApplied"/> [rows, out] or <see cref="GroupFailed"/>.
+    /// </summary>
+    [MessagePackObject]
+    public sealed record ApplyLinear(
+        [property: Key(0)] string GroupId,
+        [property: Key(1)] int Layer,
+        [property: Key(2)] int Kind,
+        [property: Key(3)] int[] Experts,
+        [property: Key(4)] float[] Weights,
+        [property: Key(5)] TensorPayload Input) : IUpmoeWireMessage, IGroupEnvelope
+    {
+        [IgnoreMember]
+        public MoeSite Site => new(Layer, (MoeLinearKind)Kind);
+
+        [IgnoreMember]
+        public Route SubRoute => new(Experts, Weights);
+
+        public void Validate()
+        {
+            if (string.IsNullOrEmpty(GroupId)) throw new InvalidDataException("ApplyLinear.GroupId is empty.");
+            if (Layer < 0) throw new InvalidDataException($"ApplyLinear.Layer {Layer} is negative.");
+            if (!Enum.IsDefined((MoeLinearKind)Kind)) throw new InvalidDataException($"ApplyLinear.Kind {Kind} is not an MoE linear.");
+            if (Experts is null || Weights is null || Experts.Length == 0 || Experts.Length != Weights.Length)
+                throw new InvalidDataException("ApplyLinear.Experts and Weights must be non-empty and of equal length.");
+            if (Experts.Any(e => e < 0)) throw new InvalidDataException("ApplyLinear.Experts holds a negative expert index.");
+            if (Input is null) throw new InvalidDataException("ApplyLinear.Input is missing.");
+            Input.Validate("ApplyLinear.Input");
+            if (Input.Shape.Length != 2) throw new InvalidDataException($"ApplyLinear.Input must be [rows, in]; got rank {Input.Shape.Length}.");
+        }
+    }
+
+    /// <summary>Reply to <see cref="ApplyLinear"/>: [rows, out].</summary>
+    [MessagePackObject]
+    public sealed record LinearApplied([property: Key(0)] TensorPayload Output) : IUpmoeWireMessage
+    {
+        public void Validate()
+        {
+            if (Output is null) throw new InvalidDataException("LinearApplied.Output is missing.");
+            Output.Validate("LinearApplied.Output");
+        }
+    }
+
+    /// <summary>The group could not apply a request (its error, e.g. an expert it does not hold, or weights that failed to load).</summary>
+    [MessagePackObject]
+    public sealed record GroupFailed([property: Key(0)] string GroupId, [property: Key(1)] string Reason) : IUpmoeWireMessage
+    {
+        public void Validate()
+        {
+            if (GroupId is null || Reason is null) throw new InvalidDataException("GroupFailed with a missing field.");
+        }
+    }
+
+    /// <summary>Ask a group for its counters and host node; answered with <see cref="GroupStats"/>. Starts the group if needed.</summary>
+    [MessagePackObject]
+    public sealed record GetGroupStats([property: Key(0)] string GroupId) : IUpmoeWireMessage, IGroupEnvelope
+    {
+        public void Validate()
+        {
+            if (string.IsNullOrEmpty(GroupId)) throw new InvalidDataException("GetGroupStats.GroupId is empty.");
+        }
+    }
+
+    /// <summary>Counters of one incarnation of a group (they restart from zero when the group is re-homed).</summary>
+    [MessagePackObject]
+    public sealed record GroupStats(
+        [property: Key(0)] string GroupId,
+        [property: Key(1)] string Node,
+        [property: Key(2)] long Requests,
+        [property: Key(3)] long Tokens,
+        [property: Key(4)] int MergedRoutes,
+        [property: Key(5)] double ComputeSeconds) : IUpmoeWireMessage
+    {
+        public void Validate()
+        {
+            if (GroupId is null || Node is null) throw new InvalidDataException("GroupStats with a missing field.");
+        }
+    }
+
+    /// <summary>
+    /// Hand-off stop message (sent by the local shard, never crosses nodes): the entity stops once its in-flight
+    /// requests are answered, so a graceful leave loses none of the requests it had already accepted.
+    /// </summary>
+    public sealed record StopGroup : INoSerializationVerificationNeeded
+    {
+        public static readonly StopGroup Instance = new();
+    }
+
+    /// <summary>Props of the entity <paramref name="groupId"/> on an expert node.</summary>
+    public static Props EntityProps(string groupId, ExpertNodeContext context) =>
+        Props.Create(() => new ExpertGroupEntityActor(groupId, context));
+}

@@ -1,0 +1,63 @@
+using System.Text.Json;
+using UniPerceiverMoe.Actors.Cluster;
+using UniPerceiverMoe.Model;
+using UniPerceiverMoe.Model.Checkpoints;
+using UniPerceiverMoe.Model.Inference;
+
+namespace UniPerceiverMoe.Host.Bench;
+
+/// <summary>
+/// <c>upmoe bench cluster</c>: <see cref="ClusterBenchmark"/> with expert nodes run as <c>upmoe node</c> processes of this
+/// same program. Without --checkpoint a random-weight checkpoint of the requested size is written to the cache
+/// (with its config.json) so every process serves the same weights.
+/// </summary>
+public static class ClusterBench
+{
+    public static async Task RunAsync(string? checkpoint, string size, string placement, int requests, int threads, string cacheDir, TextWriter output)
+    {
+        checkpoint ??= RandomCheckpoint(size, cacheDir, output);
+        var hocon = FindHoconDirectory();
+        string self = Environment.ProcessPath ?? "dotnet";
+        IReadOnlyList<string> node = Path.GetFileNameWithoutExtension(self) == "dotnet"
+            ? [self, typeof(ClusterBench).Assembly.Location, "node"]
+            : [self, "node"];
+        await ClusterBenchmark.RunAsync(new ClusterBenchmarkOptions
+        {
+            Checkpoint = checkpoint,
+            NodeCommand = node,
+            HoconDirectory = hocon,
+            Placement = placement,
+            Requests = requests,
+            TorchThreads = threads,
+        }, output);
+    }
+
+    private static string RandomCheckpoint(string size, string cacheDir, TextWriter output)
+    {
+        var config = UniPerceiverConfig.Named(size);
+        var dir = Path.Combine(cacheDir, "bench", $"random-{size}");
+        var path = Path.Combine(dir, "model.safetensors");
+        if (File.Exists(path)) return path;
+        Directory.CreateDirectory(dir);
+        output.WriteLine($"writing a random-weight {size} checkpoint to {path} …");
+        using var model = ModelLoader.Random(config, seed: 0);
+        SafeTensors.Save(path, model.state_dict());
+        File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(new
+        {
+            layers = config.Layers, hidden = config.Hidden, heads = config.Heads, ffn = config.Ffn, experts = config.Experts,
+            top_k = config.TopK, moe_layers = config.MoeLayers,
+        }));
+        return path;
+    }
+
+    /// <summary>hocon/ of the checkout this program runs from (role files of the nodes).</summary>
+    private static string FindHoconDirectory()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "hocon");
+            if (File.Exists(Path.Combine(candidate, "experts.conf"))) return candidate;
+        }
+        throw new DirectoryNotFoundException($"no hocon/experts.conf above {AppContext.BaseDirectory}: run the cluster benchmark from a checkout.");
+    }
+}

@@ -1,0 +1,122 @@
+using System.Runtime.Serialization;
+using Akka.Actor;
+using MessagePack;
+using UniPerceiverMoe.Actors.Serialization;
+using UniPerceiverMoe.Actors.Settings;
+using UniPerceiverMoe.TestSupport;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+using static UniPerceiverMoe.Actors.Cluster.ExpertShardProtocol;
+
+namespace UniPerceiverMoe.Cluster.Tests;
+
+/// <summary>Every wire message through the serializer that reference.conf binds; refusals of everything else.</summary>
+public sealed class WireProtocolSpecs(ITestOutputHelper output) : IDisposable
+{
+    private readonly ActorSystem system = ActorSystem.Create("wire", UpmoeConfig.Reference);
+
+    public void Dispose() => system.Terminate().Wait(TimeSpan.FromSeconds(10));
+
+    private T RoundTrip<T>(T message) where T : notnull
+    {
+        var serializer = system.Serialization.FindSerializerFor(message);
+        Assert.IsType<UpmoeMessagePackSerializer>(serializer);
+        Assert.Equal(4170, serializer.Identifier);
+        var manifest = Akka.Serialization.Serialization.ManifestFor(serializer, message);
+        var bytes = serializer.ToBinary(message);
+        return Assert.IsType<T>(system.Serialization.Deserialize(bytes, serializer.Identifier, manifest));
+    }
+
+    private static Tensor Sample(params long[] shape)
+    {
+        using var g = new TorchSharp.torch.Generator(7);
+        return randn(shape, generator: g);
+    }
+
+    [Fact]
+    public void ApplyLinear_should_round_trip_with_a_bit_exact_float32_input()
+    {
+        using var x = Sample(5, 64);
+        var sent = new ApplyLinear("L0E3", 2, (int)Model.Routing.MoeLinearKind.Linear2, [3, 6], [0.75f, 0.25f], TensorPayloads.FromTensor(x, WireDtype.Float32));
+        var got = RoundTrip(sent);
+        Assert.Equal((sent.GroupId, sent.Layer, sent.Kind), (got.GroupId, got.Layer, got.Kind));
+        Assert.Equal(sent.Experts, got.Experts);
+        Assert.Equal(sent.Weights, got.Weights);
+        Assert.Equal(sent.SubRoute, got.SubRoute);
+        using var back = TensorPayloads.ToTensor(got.Input);
+        TensorAssert.Close(output, "input", x, back, 0);
+    }
+
+    [Fact]
+    public void Replies_and_stats_should_round_trip()
+    {
+        using var y = Sample(3, 192);
+        var applied = RoundTrip(new LinearApplied(TensorPayloads.FromTensor(y, WireDtype.Float32)));
+        using (var back = TensorPayloads.ToTensor(applied.Output)) TensorAssert.Close(output, "output", y, back, 0);
+        Assert.Equal(new GroupFailed("L2", "boom"), RoundTrip(new GroupFailed("L2", "boom")));
+        Assert.Equal(new GetGroupStats("g0"), RoundTrip(new GetGroupStats("g0")));
+        var stats = new GroupStats("g0", "akka.tcp://upmoe@127.0.0.1:4053", 12, 3400, 5, 0.25);
+        Assert.Equal(stats, RoundTrip(stats));
+    }
+
+    [Theory]
+    [InlineData(WireDtype.Float16, 1e-3)]
+    [InlineData(WireDtype.BFloat16, 8e-3)]
+    public void Half_precision_payloads_should_halve_the_bytes_and_come_back_as_float32(WireDtype dtype, double relative)
+    {
+        using var x = Sample(4, 256);
+        var payload = RoundTrip(new LinearApplied(TensorPayloads.FromTensor(x, dtype))).Output;
+        Assert.Equal(x.NumberOfElements * 2, payload.Data.Length);
+        using var back = TensorPayloads.ToTensor(payload);
+        Assert.Equal(ScalarType.Float32, back.dtype);
+        double scale = x.abs().max().item<float>();
+        TensorAssert.Close(output, TensorPayloads.Name(dtype), x, back, relative * scale);
+    }
+
+    [Fact]
+    public void Every_wire_message_type_should_be_registered_with_the_serializer()
+    {
+        var declared = typeof(IUpmoeWireMessage).Assembly.GetTypes()
+            .Where(t => typeof(IUpmoeWireMessage).IsAssignableFrom(t) && !t.IsInterface && !t.IsAbstract).ToHashSet();
+        Assert.Equal(declared.OrderBy(t => t.Name), WireTypes.Types.OrderBy(t => t.Name));
+    }
+
+    [Fact]
+    public void An_unknown_manifest_should_be_refused()
+    {
+        var bytes = UpmoeMessagePackSerializer.Serialize(new GetGroupStats("g0"));
+        var e = Assert.Throws<SerializationException>(() => UpmoeMessagePackSerializer.Deserialize(bytes, "System.Diagnostics.Process"));
+        output.WriteLine(e.Message);
+        Assert.Contains("unknown manifest", e.Message);
+    }
+
+    [Fact]
+    public void Garbage_truncated_and_inconsistent_bytes_should_be_refused()
+    {
+        using var x = Sample(2, 8);
+        var valid = UpmoeMessagePackSerializer.Serialize(new ApplyLinear("g0", 0, 0, [1], [1f], TensorPayloads.FromTensor(x, WireDtype.Float32)));
+        var garbage = new byte[64];
+        new Random(3).NextBytes(garbage);
+        // A well-formed MessagePack array whose payload claims 2×8 float32 but carries 10 bytes.
+        var lying = MessagePackSerializer.Serialize(new ApplyLinear("g0", 0, 0, [1], [1f], new TensorPayload(new byte[10], "float32", [2, 8])));
+        var unknownKind = MessagePackSerializer.Serialize(new ApplyLinear("g0", 0, 42, [1], [1f], TensorPayloads.FromTensor(x, WireDtype.Float32)));
+        var badDtype = MessagePackSerializer.Serialize(new LinearApplied(new TensorPayload(new byte[8], "float64", [1])));
+        foreach (var (name, bytes, manifest) in new[]
+        {
+            ("garbage", garbage, "upmoe.apply"), ("truncated", valid[..(valid.Length / 2)], "upmoe.apply"), ("empty", [], "upmoe.stats"),
+            ("wrong type for manifest", valid, "upmoe.stats"), ("length mismatch", lying, "upmoe.apply"),
+            ("unknown linear", unknownKind, "upmoe.apply"), ("unknown dtype", badDtype, "upmoe.applied"),
+        })
+        {
+            var e = Assert.Throws<SerializationException>(() => UpmoeMessagePackSerializer.Deserialize(bytes, manifest));
+            output.WriteLine($"{name}: {e.Message}");
+        }
+    }
+
+    [Fact]
+    public void A_type_outside_the_wire_interface_should_not_be_written()
+    {
+        var e = Assert.Throws<SerializationException>(() => UpmoeMessagePackSerializer.Serialize(new Uri("http://example.org")));
+        Assert.Contains("not a registered upmoe wire message", e.Message);
+    }
+}
