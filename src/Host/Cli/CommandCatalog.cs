@@ -18,6 +18,7 @@ public static class CommandCatalog
         RetrieveCommand.Create(),
         EmbedCommand.Create(),
         StreamCommand.Create(),
+        ServeCommand.Create(),
         NodeCommand.Create(),
         UniPerceiverMoe.Host.Commands.TrainDemoCommand.Create(),
         UniPerceiverMoe.Host.Commands.DemoEvalCommand.Create(),

@@ -36,9 +36,10 @@ public sealed class EngineOptions
         });
     }
 
-    public void AddTo(Command command)
+    /// <param name="json">Whether the command has --json (commands without one-shot output, like serve, do not).</param>
+    public void AddTo(Command command, bool json = true)
     {
         foreach (var option in new Option[] { Checkpoint, Vocab, Config, ModelConfig, CacheDir, Threads, Json, Quiet, Verbose })
-            command.Add(option);
+            if (json || option != Json) command.Add(option);
     }
 }

@@ -1,0 +1,45 @@
+using System.Net;
+using Akka.Configuration;
+
+namespace UniPerceiverMoe.Host.Server;
+
+/// <summary>Typed view of <c>upmoe.server</c> (meanings and units in hocon/reference.conf; no defaults here).</summary>
+public sealed record ServerSettings(string Bind, int Port, long MaxUpload, string? ApiKey, int KeptStreams, int RecentCaptions,
+    TimeSpan StatsInterval)
+{
+    /// <summary>Reads and validates the section; an empty api-key falls back to $UPMOE_API_KEY.</summary>
+    public static ServerSettings FromConfig(Config config)
+    {
+        var c = config.GetConfig("upmoe.server") ?? throw new ConfigurationException("missing section upmoe.server");
+        string key = c.GetString("api-key", "");
+        if (key.Length == 0) key = Environment.GetEnvironmentVariable("UPMOE_API_KEY") ?? "";
+        return new ServerSettings(
+            c.GetString("bind"),
+            c.GetInt("port"),
+            c.GetByteSize("max-upload") ?? throw new ConfigurationException("upmoe.server.max-upload is not set."),
+            key.Length == 0 ? null : key,
+            c.GetInt("kept-streams"),
+            c.GetInt("recent-captions"),
+            c.GetTimeSpan("stats-interval")).Validate();
+    }
+
+    public ServerSettings Validate()
+    {
+        Check(Port is >= 0 and <= 65535, $"port must be in 0..65535 (got {Port})");
+        Check(Address() is not null, $"bind must be an IP address or localhost (got '{Bind}')");
+        Check(MaxUpload >= 1024, $"max-upload must be at least 1KiB (got {MaxUpload} bytes)");
+        Check(KeptStreams >= 0, $"kept-streams must be >= 0 (got {KeptStreams})");
+        Check(RecentCaptions >= 1, $"recent-captions must be >= 1 (got {RecentCaptions})");
+        Check(StatsInterval >= TimeSpan.FromMilliseconds(50), $"stats-interval must be at least 50ms (got {StatsInterval})");
+        return this;
+    }
+
+    /// <summary>The address to listen on: localhost means the IPv4 loopback.</summary>
+    public IPAddress? Address() =>
+        Bind.Equals("localhost", StringComparison.OrdinalIgnoreCase) ? IPAddress.Loopback : IPAddress.TryParse(Bind, out var a) ? a : null;
+
+    private static void Check(bool ok, string message)
+    {
+        if (!ok) throw new ConfigurationException("upmoe.server." + message + ".");
+    }
+}
