@@ -34,6 +34,10 @@ public sealed record EngineStartOptions
     /// <summary>Progress lines (checkpoint load, bank build) for a human; null = silent.</summary>
     public Action<string>? Log { get; init; }
 
+    /// <summary>Restrict captioning to these token ids (constrained decoding; must include &lt;|endoftext|&gt;): the
+    /// bank is built in memory from them. Null = the full vocabulary, cached on disk per checkpoint.</summary>
+    public IReadOnlyList<long>? CaptionVocabulary { get; init; }
+
     /// <summary>Vocabulary bank build progress (done, total).</summary>
     public IProgress<(int Done, int Total)>? BankProgress { get; init; }
 }

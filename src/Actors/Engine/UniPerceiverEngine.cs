@@ -50,10 +50,11 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
         this.executors = executors;
         Settings = settings;
         Counters = counters;
-        // With a checkpoint file the bank is cached on disk (keyed by its hash); a model given without one (random
-        // weights in benchmarks) gets its bank built in memory.
-        bank = new Lazy<Task<VocabularyBank>>(() => RunAsync(runner => string.IsNullOrEmpty(checkpointPath)
-            ? VocabularyBank.Build(runner, progress: options.BankProgress)
+        // A constrained vocabulary is built in memory; with a checkpoint file the full bank is cached on disk (keyed by
+        // its hash); a model given without one (random weights in benchmarks) gets its bank built in memory.
+        bank = new Lazy<Task<VocabularyBank>>(() => RunAsync(runner =>
+            options.CaptionVocabulary is { } words ? VocabularyBank.Build(runner, words.Distinct().ToArray(), progress: options.BankProgress)
+            : string.IsNullOrEmpty(checkpointPath) ? VocabularyBank.Build(runner, progress: options.BankProgress)
             : VocabularyBankCache.LoadOrBuild(runner, checkpointPath, settings.ResolvedCacheDir, options.BankProgress, options.Log), "vocabulary bank", default));
     }
 

@@ -19,6 +19,7 @@ public static class CommandCatalog
         EmbedCommand.Create(),
         StreamCommand.Create(),
         ServeCommand.Create(),
+        DemoCommand.Create(),
         NodeCommand.Create(),
         UniPerceiverMoe.Host.Commands.TrainDemoCommand.Create(),
         UniPerceiverMoe.Host.Commands.DemoEvalCommand.Create(),

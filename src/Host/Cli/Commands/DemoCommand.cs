@@ -1,0 +1,115 @@
+using System.CommandLine;
+using System.Globalization;
+using Akka.Configuration;
+using UniPerceiverMoe.Actors.Engine;
+using UniPerceiverMoe.Actors.Settings;
+using UniPerceiverMoe.Host.Cli.Demo;
+using UniPerceiverMoe.Model.Synthetic;
+using UniPerceiverMoe.Model.Training;
+using UniPerceiverMoe.Streams;
+using UniPerceiverMoe.Streams.Flows;
+using UniPerceiverMoe.Streams.Sources;
+
+namespace UniPerceiverMoe.Host.Cli.Commands;
+
+/// <summary>
+/// <c>upmoe demo</c>: the main job end to end on the embedded engine. A generated live camera shows coloured shapes
+/// that move, change colour, appear or disappear; the stream path (windows → micro-batcher → expert-group actors →
+/// beam search over the demo vocabulary) captions each scene as it plays, next to the ground truth. The demo model
+/// is trained on first run (minutes on 2 cores) and cached.
+/// </summary>
+public static class DemoCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string?>("--model") { Description = "Demo model directory (default <cache>/demo-model; trained there on first run)", HelpName = "DIR" };
+        var clips = new Option<int>("--clips") { Description = "Scenes the live camera plays (about 4.3 s each)", HelpName = "N", DefaultValueFactory = _ => 8 };
+        var seed = new Option<long>("--seed") { Description = "Seed of the scenes (different from the training clips)", DefaultValueFactory = _ => 2026 };
+        var fast = new Option<bool>("--fast") { Description = "Play as fast as the engine captions instead of in real time" };
+        var cacheDir = new Option<string?>("--cache-dir") { Description = "Cache directory; default $UPMOE_CACHE, then ~/.cache/upmoe", HelpName = "DIR" };
+        var threads = new Option<int>("--threads") { Description = "Torch intra-op threads", DefaultValueFactory = _ => 2 };
+        var json = new Option<bool>("--json") { Description = "Print one JSON line per caption" };
+        var command = new Command("demo", "Caption a generated live video stream with the trained demo model (embedded engine)")
+        {
+            model, clips, seed, fast, cacheDir, threads, json,
+        };
+        command.SetAction(async (parse, cancellation) =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var error = parse.InvocationConfiguration.Error;
+            try
+            {
+                TorchSharp.torch.set_num_threads(Math.Max(1, parse.GetValue(threads)));
+                var cache = parse.GetValue(cacheDir) ?? EngineSettings.FromConfig(UpmoeConfig.Reference).ResolvedCacheDir;
+                var dir = parse.GetValue(model) ?? Path.Combine(cache, "demo-model");
+                await EnsureModelAsync(dir, parse.GetValue(threads), output, error, cancellation).ConfigureAwait(false);
+                return await RunAsync(dir, cache, parse.GetValue(clips), parse.GetValue(seed), !parse.GetValue(fast), parse.GetValue(json),
+                    output, error, cancellation).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                var (code, line) = CliErrors.Describe(e, "demo");
+                error.WriteLine(CliErrors.Prefix + line);
+                return code;
+            }
+        });
+        return command;
+    }
+
+    /// <summary>Trains the demo model into <paramref name="dir"/> with train-demo's defaults unless it is there.</summary>
+    private static async Task EnsureModelAsync(string dir, int threads, TextWriter output, TextWriter error, CancellationToken cancellation)
+    {
+        if (File.Exists(Path.Combine(dir, DemoModelFiles.ModelFile)) && File.Exists(Path.Combine(dir, DemoModelFiles.ManifestFile))) return;
+        error.WriteLine($"demo: no demo model in {dir}: training one now (first run only; a few minutes on 2 cores)…");
+        int code = await Program.InvokeAsync(["train-demo", "--out", dir, "--threads", threads.ToString(CultureInfo.InvariantCulture)],
+            error, error, cancellation).ConfigureAwait(false);
+        if (code != 0) throw new InvalidOperationException($"training the demo model failed (exit {code}); see above");
+    }
+
+    private static async Task<int> RunAsync(string dir, string cache, int clipCount, long seed, bool realtime, bool json,
+        TextWriter output, TextWriter error, CancellationToken cancellation)
+    {
+        var manifest = DemoManifest.FromJsonFile(Path.Combine(dir, DemoModelFiles.ManifestFile));
+        var layout = manifest.Video.ToOptions();
+        var scenes = new SyntheticVideoGenerator(layout).SampleMany(seed, 0, Math.Max(1, clipCount));
+        var truth = scenes.Select(CaptionGrammar.Caption).ToArray();
+        var hop = TimeSpan.FromSeconds(layout.TotalFrames / (double)layout.Fps);
+        var config = ConfigurationFactory.ParseString(string.Join("\n",
+                $"upmoe.engine.checkpoint = {System.Text.Json.JsonSerializer.Serialize(Path.Combine(dir, DemoModelFiles.ModelFile))}",
+                $"upmoe.engine.cache-dir = {System.Text.Json.JsonSerializer.Serialize(cache)}",
+                $"upmoe.streams.window = {layout.FramesPerClip}",
+                $"upmoe.streams.stride = {layout.Stride * 30 / layout.Fps}",
+                $"upmoe.streams.hop = {hop.TotalMilliseconds.ToString("0.###", CultureInfo.InvariantCulture)}ms",
+                $"upmoe.streams.realtime = {(realtime ? "on" : "off")}"))
+            .WithFallback(UpmoeConfig.Reference);
+        error.WriteLine($"demo: model {dir} (trained {manifest.Steps} steps); {truth.Length} scenes of {hop.TotalSeconds:0.0} s from a generated " +
+                        $"{layout.CanvasSize}x{layout.CanvasSize} {(realtime ? "live" : "fast")} camera; the model knows: {CaptionGrammar.Description}");
+        await using var engine = UniPerceiverEngine.Start(config, new EngineStartOptions { CaptionVocabulary = manifest.CorpusWordIds, Log = error.WriteLine });
+        var settings = StreamSettings.FromConfig(config);
+        await engine.VocabularyBankAsync().ConfigureAwait(false);
+        await using var hub = CaptionStreamHub.Start(engine, settings);
+        await using var camera = new SyntheticLiveCamera(scenes, layout, realtime);
+        int right = 0, shown = 0;
+        var stream = hub.AddStream("camera", FrameSources.RawRgb(camera.Reader, layout.CanvasSize, layout.CanvasSize, layout.Fps, "synthetic live camera"), c =>
+        {
+            var expected = c.Window < truth.Length ? truth[c.Window] : "";
+            bool ok = c.Text.Trim() == expected;
+            Interlocked.Increment(ref shown);
+            if (ok) Interlocked.Increment(ref right);
+            output.WriteLine(json ? CaptionSinks.ToJson(c) : string.Create(CultureInfo.InvariantCulture,
+                $"[{c.Start:mm\\:ss\\.f}] {c.Text.Trim(),-44} {(ok ? "✓" : "✗ truth: " + expected)}  ({c.Latency.TotalMilliseconds:0} ms)"));
+        });
+        using var stop = cancellation.Register(() => stream.Stop());
+        try
+        {
+            await stream.Completion.ConfigureAwait(false);
+        }
+        catch (CaptionStreamException e)
+        {
+            error.WriteLine(CliErrors.Prefix + CliErrors.OneLine(e.Message));
+            return ExitCodes.Internal;
+        }
+        error.WriteLine($"demo: {right} of {shown} captions exactly right; {stream.Stats.Snapshot()}");
+        return ExitCodes.Ok;
+    }
+}
