@@ -21,8 +21,8 @@ public static class CommandCatalog
         ServeCommand.Create(),
         DemoCommand.Create(),
         NodeCommand.Create(),
-        UniPerceiverMoe.Host.Commands.TrainDemoCommand.Create(),
-        UniPerceiverMoe.Host.Commands.DemoEvalCommand.Create(),
+        TrainDemoCommand.Create(),
+        DemoEvalCommand.Create(),
         Bench.BenchCommands.Create(),
     ];
 }

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Text.RegularExpressions;
-using UniPerceiverMoe.Host.Commands;
+using UniPerceiverMoe.Host.Cli.Commands;
 using UniPerceiverMoe.Host.Tests.Cli;
 
 namespace UniPerceiverMoe.Host.Tests.Commands;

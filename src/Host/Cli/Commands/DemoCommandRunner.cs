@@ -1,7 +1,7 @@
 using System.CommandLine;
 using UniPerceiverMoe.Host.Cli;
 
-namespace UniPerceiverMoe.Host.Commands;
+namespace UniPerceiverMoe.Host.Cli.Commands;
 
 /// <summary>
 /// Shared plumbing of the demo commands (which need no engine, so they do not use <see cref="CliAction"/>): the

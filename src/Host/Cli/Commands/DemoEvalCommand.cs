@@ -3,7 +3,7 @@ using System.Diagnostics;
 using UniPerceiverMoe.Model.Tokenization;
 using UniPerceiverMoe.Model.Training;
 
-namespace UniPerceiverMoe.Host.Commands;
+namespace UniPerceiverMoe.Host.Cli.Commands;
 
 /// <summary>
 /// <c>upmoe demo-eval [--model DIR] [--clips N] [--seed S]</c>: captions and classifies freshly generated clips with a

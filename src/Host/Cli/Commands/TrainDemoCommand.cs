@@ -4,7 +4,7 @@ using UniPerceiverMoe.Model.Synthetic;
 using UniPerceiverMoe.Model.Tokenization;
 using UniPerceiverMoe.Model.Training;
 
-namespace UniPerceiverMoe.Host.Commands;
+namespace UniPerceiverMoe.Host.Cli.Commands;
 
 /// <summary>
 /// <c>upmoe train-demo [--out DIR] [--steps N] [--seed S]</c>: trains the tiny demo Uni-Perceiver-MoE on synthetic
