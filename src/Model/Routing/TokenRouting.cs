@@ -1,3 +1,5 @@
+using static TorchSharp.torch;
+
 namespace UniPerceiverMoe.Model.Routing;
 
 /// <summary>A run of tokens [Start, Start+Length) of a sequence that share one attribute (hence one route per gate).</summary>
@@ -38,6 +40,30 @@ public sealed class TokenRouting
         prefix >= length ? Uniform(length, first)
         : prefix <= 0 ? Uniform(length, rest)
         : new([new RouteSegment(0, prefix, first), new RouteSegment(prefix, length - prefix, rest)]);
+
+    /// <summary>
+    /// Applies <paramref name="linear"/> to each segment of x [B, N, in] (checked against the routing) and concatenates
+    /// the results on the token axis. Returns a new tensor owned by the caller; x stays the caller's.
+    /// </summary>
+    public Tensor ApplyPerSegment(Tensor x, Func<Tensor, MoeAttribute, Tensor> linear)
+    {
+        if (Length != x.shape[1]) throw new ArgumentException($"routing covers {Length} tokens but the input has {x.shape[1]}.");
+        if (Segments.Count == 1) return linear(x, Segments[0].Attribute);
+        var parts = new Tensor[Segments.Count];
+        try
+        {
+            for (int i = 0; i < Segments.Count; i++)
+            {
+                using var slice = x.narrow(1, Segments[i].Start, Segments[i].Length);
+                parts[i] = linear(slice, Segments[i].Attribute);
+            }
+            return cat(parts, 1);
+        }
+        finally
+        {
+            foreach (var part in parts) part?.Dispose();
+        }
+    }
 
     public override string ToString() => string.Join(" ", Segments.Select(s => $"[{s.Start},{s.End}):{s.Attribute}"));
 }

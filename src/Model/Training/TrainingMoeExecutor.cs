@@ -35,27 +35,8 @@ public sealed class TrainingMoeExecutor : IMoeLinearExecutor, IDisposable
     public IReadOnlyDictionary<(int Layer, MoeGateKind Gate, MoeAttribute Attribute), int[]> Choices =>
         gates.ToDictionary(kv => kv.Key, kv => kv.Value.Experts);
 
-    public Tensor Apply(MoeSite site, Tensor x, TokenRouting routing)
-    {
-        if (routing.Length != x.shape[1])
-            throw new ArgumentException($"routing covers {routing.Length} tokens but the input has {x.shape[1]}.");
-        var segments = routing.Segments;
-        if (segments.Count == 1) return Linear(site, x, segments[0].Attribute);
-        var parts = new Tensor[segments.Count];
-        try
-        {
-            for (int i = 0; i < segments.Count; i++)
-            {
-                using var slice = x.narrow(1, segments[i].Start, segments[i].Length);
-                parts[i] = Linear(site, slice, segments[i].Attribute);
-            }
-            return cat(parts, 1);
-        }
-        finally
-        {
-            foreach (var p in parts) p?.Dispose();
-        }
-    }
+    public Tensor Apply(MoeSite site, Tensor x, TokenRouting routing) =>
+        routing.ApplyPerSegment(x, (segment, attribute) => Linear(site, segment, attribute));
 
     /// <summary>Differentiable merged weight [out, in] and bias [out] of the site for an attribute (cached per step).</summary>
     public (Tensor Weight, Tensor Bias) Merged(MoeSite site, MoeAttribute attribute)
