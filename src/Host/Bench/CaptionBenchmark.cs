@@ -46,8 +46,19 @@ public static class CaptionBenchmark
         {
             manual_seed(2);
             using var pixels = randn([1, frames, 3, config.ImageSize, config.ImageSize]);
-            var mono = Median(options.Rounds, () => Measure(monolithic, pixels, bank, captionOptions));
-            var eng = Median(options.Rounds, () => engine.RunAsync(r => Measure(r, pixels, bank, captionOptions), "bench", default).GetAwaiter().GetResult());
+            // Interleaved rounds (monolithic, engine, monolithic, …) so drift on a shared machine hits both alike.
+            var monoRuns = new List<(double, double)>();
+            var engRuns = new List<(double, double)>();
+            for (int round = -1; round < options.Rounds; round++)
+            {
+                var m = Measure(monolithic, pixels, bank, captionOptions);
+                var e = engine.RunAsync(r => Measure(r, pixels, bank, captionOptions), "bench", default).GetAwaiter().GetResult();
+                if (round < 0) continue;                                   // warm-up
+                monoRuns.Add(m);
+                engRuns.Add(e);
+            }
+            var mono = Median(monoRuns);
+            var eng = Median(engRuns);
             output.WriteLine($"| {name} | monolithic | {mono.Encode:0.000} | {mono.Decode:0.000} | {mono.Encode + mono.Decode:0.000} |");
             output.WriteLine($"| {name} | embedded engine | {eng.Encode:0.000} | {eng.Decode:0.000} | {eng.Encode + eng.Decode:0.000} |");
         }
@@ -68,12 +79,8 @@ public static class CaptionBenchmark
         return (encode, decode);
     }
 
-    private static (double Encode, double Decode) Median(int rounds, Func<(double, double)> run)
-    {
-        run();   // warm-up
-        var results = Enumerable.Range(0, rounds).Select(_ => run()).ToList();
-        return (BenchTiming.Median(results.Select(r => r.Item1).ToList()), BenchTiming.Median(results.Select(r => r.Item2).ToList()));
-    }
+    private static (double Encode, double Decode) Median(List<(double Encode, double Decode)> runs) =>
+        (BenchTiming.Median(runs.Select(r => r.Encode).ToList()), BenchTiming.Median(runs.Select(r => r.Decode).ToList()));
 
     /// <summary>Writes a bank of the full vocabulary size and times loading it back (what every later start pays).</summary>
     private static double MeasureFullBankLoad(UniPerceiverConfig config)
