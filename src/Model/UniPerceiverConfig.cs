@@ -111,5 +111,43 @@ public sealed record UniPerceiverConfig
         return c.Validate();
     }
 
+    /// <summary>The inverse of <see cref="FromJsonFile"/>: this config in the golden fixture's key layout (the keys
+    /// FromJsonFile reads, plus <paramref name="set"/> naming where it comes from).</summary>
+    public string ToFixtureJson(string set)
+    {
+        var c = this;
+        var types = new List<string>();
+        if (c.MoeFfn) types.Add("FFN");
+        if (c.MoeAttention) types.Add("SA");
+        var root = new JsonObject
+        {
+            ["set"] = set,
+            ["layers"] = c.Layers,
+            ["hidden"] = c.Hidden,
+            ["heads"] = c.Heads,
+            ["head_dim"] = c.HeadDim,
+            ["ffn"] = c.Ffn,
+            ["experts"] = c.Experts,
+            ["top_k"] = c.TopK,
+            ["moe_layers"] = new JsonArray(c.MoeLayers.Select(l => (JsonNode)l).ToArray()),
+            ["moe_expert_type"] = string.Join(",", types),
+            ["moe_type"] = "attribute",
+            ["attribute_length"] = c.AttributeLength,
+            ["vocab_size"] = c.VocabSize,
+            ["image_size"] = c.ImageSize,
+            ["patch"] = c.Patch,
+            ["max_frames"] = c.MaxFrames,
+            ["text_position_max_len"] = c.TextPositions,
+            ["token_type_vocab"] = c.TokenTypes,
+            ["posembed_scale"] = 1.0,
+            ["posembed_fixed_sincos"] = true,
+            ["layer_norm_eps"] = c.LayerNormEps,
+            ["attention_mask_value"] = c.MaskValue,
+            ["temperature_clamp"] = c.TemperatureClamp,
+            ["video_add_type_embed"] = c.VideoAddTypeEmbed,
+        };
+        return root.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
+    }
+
     public string ToJson() => JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true });
 }

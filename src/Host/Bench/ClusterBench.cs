@@ -1,4 +1,3 @@
-using System.Text.Json;
 using UniPerceiverMoe.Actors.Cluster;
 using UniPerceiverMoe.Model;
 using UniPerceiverMoe.Model.Checkpoints;
@@ -42,11 +41,7 @@ public static class ClusterBench
         output.WriteLine($"writing a random-weight {size} checkpoint to {path} …");
         using var model = ModelLoader.Random(config, seed: 0);
         SafeTensors.Save(path, model.state_dict());
-        File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(new
-        {
-            layers = config.Layers, hidden = config.Hidden, heads = config.Heads, ffn = config.Ffn, experts = config.Experts,
-            top_k = config.TopK, moe_layers = config.MoeLayers,
-        }));
+        File.WriteAllText(Path.Combine(dir, "config.json"), config.ToFixtureJson(set: $"random-{size}"));
         return path;
     }
 

@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using UniPerceiverMoe.Model.Checkpoints;
 using UniPerceiverMoe.Model.Inference;
 using UniPerceiverMoe.Model.Modules;
@@ -29,7 +28,7 @@ public static class DemoModelFiles
             SafeTensors.Save(Path.Combine(directory, ModelFile), state,
                 new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "upmoe train-demo" });
         }
-        File.WriteAllText(Path.Combine(directory, ConfigFile), ConfigJson(model.Config));
+        File.WriteAllText(Path.Combine(directory, ConfigFile), model.Config.ToFixtureJson(set: "demo"));
         File.WriteAllText(Path.Combine(directory, ManifestFile), manifest.ToJson());
     }
 
@@ -42,41 +41,5 @@ public static class DemoModelFiles
         var manifest = DemoManifest.FromJsonFile(Path.Combine(directory, ManifestFile));
         var config = UniPerceiverConfig.FromJsonFile(Path.Combine(directory, ConfigFile));
         return (ModelLoader.Load(Path.Combine(directory, ModelFile), config, device), manifest);
-    }
-
-    /// <summary>The config in the golden fixture's key layout (only the keys FromJsonFile reads, plus "set").</summary>
-    public static string ConfigJson(UniPerceiverConfig c)
-    {
-        var types = new List<string>();
-        if (c.MoeFfn) types.Add("FFN");
-        if (c.MoeAttention) types.Add("SA");
-        var root = new JsonObject
-        {
-            ["set"] = "demo",
-            ["layers"] = c.Layers,
-            ["hidden"] = c.Hidden,
-            ["heads"] = c.Heads,
-            ["head_dim"] = c.HeadDim,
-            ["ffn"] = c.Ffn,
-            ["experts"] = c.Experts,
-            ["top_k"] = c.TopK,
-            ["moe_layers"] = new JsonArray(c.MoeLayers.Select(l => (JsonNode)l).ToArray()),
-            ["moe_expert_type"] = string.Join(",", types),
-            ["moe_type"] = "attribute",
-            ["attribute_length"] = c.AttributeLength,
-            ["vocab_size"] = c.VocabSize,
-            ["image_size"] = c.ImageSize,
-            ["patch"] = c.Patch,
-            ["max_frames"] = c.MaxFrames,
-            ["text_position_max_len"] = c.TextPositions,
-            ["token_type_vocab"] = c.TokenTypes,
-            ["posembed_scale"] = 1.0,
-            ["posembed_fixed_sincos"] = true,
-            ["layer_norm_eps"] = c.LayerNormEps,
-            ["attention_mask_value"] = c.MaskValue,
-            ["temperature_clamp"] = c.TemperatureClamp,
-            ["video_add_type_embed"] = c.VideoAddTypeEmbed,
-        };
-        return root.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
     }
 }
