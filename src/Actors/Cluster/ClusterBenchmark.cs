@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Cluster.Sharding;
 using UniPerceiverMoe.Actors.Engine;
+using UniPerceiverMoe.Actors.Settings;
 using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Actors.Cluster;
@@ -39,7 +40,7 @@ public static class ClusterBenchmark
         string hocon(string name) => Path.Combine(options.HoconDirectory, name);
         string[] common =
         [
-            $"upmoe.engine.checkpoint = \"{options.Checkpoint}\"",
+            $"upmoe.engine.checkpoint = {UpmoeConfig.Quote(options.Checkpoint)}",
             $"upmoe.engine.torch-threads = {options.TorchThreads}",
             $"upmoe.engine.sequence-executors = {options.Concurrency}",
             $"upmoe.placement.strategy = {options.Placement}",

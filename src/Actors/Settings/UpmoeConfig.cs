@@ -13,6 +13,10 @@ public static class UpmoeConfig
         return ConfigurationFactory.ParseString(reader.ReadToEnd());
     });
 
+    /// <summary>A HOCON quoted string for <paramref name="value"/> (a JSON string literal is valid HOCON: paths with
+    /// spaces, quotes or backslashes survive).</summary>
+    public static string Quote(string value) => System.Text.Json.JsonSerializer.Serialize(value);
+
     /// <summary>The defaults (hocon/reference.conf).</summary>
     public static Config Reference => reference.Value;
 

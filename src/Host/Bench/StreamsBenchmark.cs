@@ -14,7 +14,7 @@ public static class StreamsBenchmark
     public static async Task RunAsync(string? checkpoint, int threads, TimeSpan perLevel, int maxStreams, TextWriter output, CancellationToken cancellation)
     {
         set_num_threads(threads);
-        var config = UpmoeConfig.Parse(checkpoint is null ? "" : $"upmoe.engine.checkpoint = {System.Text.Json.JsonSerializer.Serialize(checkpoint)}");
+        var config = UpmoeConfig.Parse(checkpoint is null ? "" : $"upmoe.engine.checkpoint = {UpmoeConfig.Quote(checkpoint)}");
         using var random = checkpoint is null ? ModelLoader.Random(UniPerceiverConfig.Tiny, seed: 0) : null;
         output.WriteLine($"model: {(checkpoint ?? "tiny, random weights")}; torch threads {threads}");
         await using var engine = UniPerceiverEngine.Start(config, new EngineStartOptions { Model = random });

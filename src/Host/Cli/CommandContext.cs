@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json;
 using Akka.Configuration;
 using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Actors.Settings;
@@ -61,8 +60,7 @@ public sealed class CommandContext : IAsyncDisposable
         if (parse.GetValue(options.Threads) is { } threads) overrides.Add($"upmoe.engine.torch-threads = {threads}");
         return overrides.Count == 0 ? baseConfig : ConfigurationFactory.ParseString(string.Join("\n", overrides)).WithFallback(baseConfig);
 
-        // A JSON string literal is a valid HOCON quoted string: paths with spaces, colons or quotes survive.
-        static string Key(string key, string value) => $"upmoe.engine.{key} = {JsonSerializer.Serialize(value)}";
+        static string Key(string key, string value) => $"upmoe.engine.{key} = {UpmoeConfig.Quote(value)}";
     }
 
     /// <summary>The engine settings (configuration validated, checkpoint given and present), resolved once. Commands

@@ -75,8 +75,8 @@ public static class DemoCommand
         var truth = scenes.Select(CaptionGrammar.Caption).ToArray();
         var hop = TimeSpan.FromSeconds(layout.TotalFrames / (double)layout.Fps);
         var config = ConfigurationFactory.ParseString(string.Join("\n",
-                $"upmoe.engine.checkpoint = {System.Text.Json.JsonSerializer.Serialize(Path.Combine(dir, DemoModelFiles.ModelFile))}",
-                $"upmoe.engine.cache-dir = {System.Text.Json.JsonSerializer.Serialize(cache)}",
+                $"upmoe.engine.checkpoint = {UpmoeConfig.Quote(Path.Combine(dir, DemoModelFiles.ModelFile))}",
+                $"upmoe.engine.cache-dir = {UpmoeConfig.Quote(cache)}",
                 $"upmoe.streams.window = {layout.FramesPerClip}",
                 $"upmoe.streams.stride = {layout.Stride * 30 / layout.Fps}",
                 $"upmoe.streams.hop = {hop.TotalMilliseconds.ToString("0.###", CultureInfo.InvariantCulture)}ms",
