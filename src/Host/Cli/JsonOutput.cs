@@ -6,7 +6,8 @@ namespace UniPerceiverMoe.Host.Cli;
 /// <summary>Writes the one JSON object of --json mode on stdout (compact, one line, floats round-trip exactly).</summary>
 public static class JsonOutput
 {
-    private static readonly JsonSerializerOptions options = new()
+    /// <summary>snake_case, named float literals allowed, non-ASCII text unescaped. The HTTP server derives from these.</summary>
+    public static readonly JsonSerializerOptions Options = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
@@ -15,7 +16,7 @@ public static class JsonOutput
 
     public static void Write<T>(TextWriter output, T value)
     {
-        output.WriteLine(JsonSerializer.Serialize(value, options));
+        output.WriteLine(JsonSerializer.Serialize(value, Options));
         output.Flush();
     }
 }

@@ -1,4 +1,3 @@
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -7,11 +6,9 @@ namespace UniPerceiverMoe.Host.Server;
 /// <summary>The server's JSON: snake_case like <c>upmoe … --json</c>, so a response equals the CLI's output.</summary>
 public static class ServerJson
 {
-    public static readonly JsonSerializerOptions Options = new()
+    /// <summary>The CLI's --json options (<see cref="Cli.JsonOutput.Options"/>), leaving out null members.</summary>
+    public static readonly JsonSerializerOptions Options = new(Cli.JsonOutput.Options)
     {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 }
