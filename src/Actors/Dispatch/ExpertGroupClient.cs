@@ -30,10 +30,7 @@ public sealed class ExpertGroupClient(IExpertGroupTransport transport, TimeSpan 
                 try
                 {
                     // The alias goes to another actor (maybe another thread): it must not belong to this thread's dispose scope.
-                    var output = await transport.ApplyAsync(id, site, subRoute, input.alias().DetachFromDisposeScope(), timeout).ConfigureAwait(false);
-                    // The output may have been made on a thread with an open dispose scope of its own: it now belongs
-                    // to the caller alone.
-                    return output.DetachFromDisposeScope();
+                    return await transport.ApplyAsync(id, site, subRoute, input.alias().DetachFromDisposeScope(), timeout).ConfigureAwait(false);
                 }
                 catch (Exception e)
                 {

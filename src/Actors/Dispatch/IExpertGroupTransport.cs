@@ -12,7 +12,8 @@ public interface IExpertGroupTransport
 {
     /// <summary>
     /// Applies <paramref name="subRoute"/> at <paramref name="site"/> in group <paramref name="groupId"/>. Takes
-    /// ownership of the <paramref name="input"/> handle (callers pass an alias); the result is owned by the caller.
+    /// ownership of the <paramref name="input"/> handle (callers pass an alias); the result is owned by the caller and
+    /// belongs to no dispose scope (it may have been made on another thread; see ExpertGroupActor).
     /// Fails with the group's error, or a timeout after <paramref name="timeout"/>.
     /// </summary>
     Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout);
