@@ -15,7 +15,9 @@ public static class DemoModelInit
     /// </summary>
     public static UniPerceiverMoeModel Create(UniPerceiverConfig config, long seed, float gammaInit)
     {
-        manual_seed(seed);
+        // Every random draw below comes from this generator, never torch's global one: tests and the host run other
+        // models in parallel threads, and a shared global stream would make "same seed, same model" a race.
+        using var generator = new Generator((ulong)seed);
         var model = new UniPerceiverMoeModel(config);
         using var _ = no_grad();
         foreach (var (name, p) in model.named_parameters())
@@ -39,7 +41,7 @@ public static class DemoModelInit
             else if (name.Contains("logit_scale_", StringComparison.Ordinal) || IsLayerNorm(name))
                 continue;
             else if (IsEmbedding(name))
-                nn.init.normal_(p, 0, 0.02);
+                Normal(p, 0.02, generator);
             else if (name.EndsWith(".bias", StringComparison.Ordinal))
                 p.zero_();
             else if (p.dim() == 4)
@@ -47,10 +49,13 @@ public static class DemoModelInit
                 // Patch conv as a linear of 3·p·p inputs (MAE's xavier on the flattened weight).
                 double fanIn = p.shape[1] * p.shape[2] * p.shape[3], fanOut = p.shape[0];
                 double bound = Math.Sqrt(6.0 / (fanIn + fanOut));
-                nn.init.uniform_(p, -bound, bound);
+                Uniform(p, bound, generator);
             }
             else if (p.dim() == 2)
-                nn.init.xavier_uniform_(p);
+            {
+                double bound = Math.Sqrt(6.0 / (p.shape[0] + p.shape[1]));   // xavier-uniform, gain 1
+                Uniform(p, bound, generator);
+            }
         }
         model.train();
         return model;
@@ -92,6 +97,20 @@ public static class DemoModelInit
                 table[t * hidden + half + d] = (float)Math.Cos(t * omega);
             }
         return tensor(table, [positions, hidden]);
+    }
+
+    // Drawn with torch.randn / torch.rand on the given generator and copied in: TorchSharp 0.107's nn.init overloads
+    // with a generator still read the global one (DemoTrainerSpecs' determinism spec caught it).
+    private static void Normal(Tensor p, double std, Generator generator)
+    {
+        using var draw = randn(p.shape, dtype: p.dtype, device: p.device, generator: generator);
+        p.copy_(draw.mul_(std));
+    }
+
+    private static void Uniform(Tensor p, double bound, Generator generator)
+    {
+        using var draw = rand(p.shape, dtype: p.dtype, device: p.device, generator: generator);
+        p.copy_(draw.mul_(2 * bound).sub_(bound));
     }
 
     private static bool IsLayerNorm(string name) =>
