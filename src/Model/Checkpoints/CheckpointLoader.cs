@@ -11,15 +11,17 @@ public static class CheckpointLoader
 
     /// <summary>Loads <paramref name="path"/> (torch.save zip or safetensors, told apart by content) onto
     /// <paramref name="device"/> (CPU when null). <paramref name="progress"/> receives the fraction (0..1) of data read.
-    /// The returned <see cref="StateDict"/> owns every tensor.</summary>
+    /// With <paramref name="include"/> (tested on the final, renamed keys), only the accepted tensors are read from the
+    /// file: an expert node loads its groups' slices without reading the rest. The returned <see cref="StateDict"/>
+    /// owns every tensor.</summary>
     /// <exception cref="CheckpointException">Unreadable, refused or unrecognised file; the message names the file.</exception>
-    public static StateDict Load(string path, Device? device = null, IProgress<double>? progress = null)
+    public static StateDict Load(string path, Device? device = null, IProgress<double>? progress = null, Func<string, bool>? include = null)
     {
         if (!File.Exists(path)) throw new CheckpointException($"{path}: file not found.");
-        var (format, wrapper, raw) = ReadRaw(path, progress);
+        var (format, wrapper, naming, raw) = ReadRaw(path, progress, include);
         try
         {
-            return Normalise(path, format, wrapper, raw, device);
+            return Normalise(path, format, wrapper, naming, raw, device);
         }
         finally
         {
@@ -27,17 +29,19 @@ public static class CheckpointLoader
         }
     }
 
-    private static (string Format, string Wrapper, Dictionary<string, Tensor> Raw) ReadRaw(string path, IProgress<double>? progress)
+    private static (string Format, string Wrapper, KeyNaming Naming, Dictionary<string, Tensor> Raw) ReadRaw(string path, IProgress<double>? progress,
+        Func<string, bool>? include)
     {
         var magic = new byte[4];
         int n;
         using (var fs = File.OpenRead(path)) n = fs.ReadAtLeast(magic, 4, throwOnEndOfStream: false);
-        if (n == 4 && magic[0] == (byte)'P' && magic[1] == (byte)'K' && magic[2] == 3 && magic[3] == 4) return ReadPth(path, progress);
+        if (n == 4 && magic[0] == (byte)'P' && magic[1] == (byte)'K' && magic[2] == 3 && magic[3] == 4) return ReadPth(path, progress, include);
         if (n >= 2 && magic[0] == 0x80 && magic[1] <= 5)
             throw new CheckpointException($"{path}: legacy (pre-1.6, non-zip) torch.save format is not supported; re-save it with torch >= 1.6.");
         try
         {
-            return ("safetensors", "", SafeTensors.Load(path, null, progress));
+            var naming = KeyNaming.Of(SafeTensors.ReadIndex(path).Keys.ToList());
+            return ("safetensors", "", naming, SafeTensors.Load(path, null, progress, naming.RawFilter(include)));
         }
         catch (InvalidDataException e)
         {
@@ -45,26 +49,47 @@ public static class CheckpointLoader
         }
     }
 
-    private static (string, string, Dictionary<string, Tensor>) ReadPth(string path, IProgress<double>? progress)
+    private static (string, string, KeyNaming, Dictionary<string, Tensor>) ReadPth(string path, IProgress<double>? progress, Func<string, bool>? include)
     {
         using var reader = PthCheckpointReader.Open(path);
         if (reader.Root is not PickleDict root)
             throw new CheckpointException($"{path}: top-level object is {PickleWhitelist.Describe(reader.Root)}, not a dict.");
+        var (wrapper, sd) = ("", root);
         foreach (var w in Wrappers)
             if (root.TryGet(w, out var inner))
-                return inner is PickleDict sd
-                    ? ("pth", w, reader.ReadTensors(sd, progress))
+            {
+                (wrapper, sd) = inner is PickleDict dict ? (w, dict)
                     : throw new CheckpointException($"{path}: '{w}' holds {PickleWhitelist.Describe(inner)}, not a state dict.");
-        return ("pth", "", reader.ReadTensors(root, progress));
+                break;
+            }
+        var naming = KeyNaming.Of(sd.Items.Select(kv => kv.Key as string ?? "").ToList());
+        return ("pth", wrapper, naming, reader.ReadTensors(sd, progress, naming.RawFilter(include)));
+    }
+
+    /// <summary>How the file's keys map to current names, decided on the whole key list (a filtered subset could look
+    /// different): a common "module." prefix is stripped, and DeepSpeed-era names are renamed (null: dropped).</summary>
+    private sealed record KeyNaming(bool StripModule, bool DeepSpeed)
+    {
+        public static KeyNaming Of(IReadOnlyCollection<string> rawKeys)
+        {
+            bool strip = rawKeys.Count > 0 && rawKeys.All(k => k.StartsWith("module.", StringComparison.Ordinal));
+            return new KeyNaming(strip, DeepSpeedKeyMap.IsDeepSpeedNamed(rawKeys.Select(k => strip ? k["module.".Length..] : k).ToList()));
+        }
+
+        public string Stripped(string raw) => StripModule ? raw["module.".Length..] : raw;
+
+        public string? FinalName(string raw) => DeepSpeed ? DeepSpeedKeyMap.Rename(Stripped(raw)) : Stripped(raw);
+
+        public Func<string, bool>? RawFilter(Func<string, bool>? include) =>
+            include is null ? null : raw => FinalName(raw) is { } name && include(name);
     }
 
     /// <summary>Builds the final dict from <paramref name="raw"/>: converted tensors are removed from it and disposed here,
     /// what is left (dropped keys, or everything on an error) stays the caller's to dispose.</summary>
-    private static StateDict Normalise(string path, string format, string wrapper, Dictionary<string, Tensor> raw, Device? device)
+    private static StateDict Normalise(string path, string format, string wrapper, KeyNaming naming, Dictionary<string, Tensor> raw, Device? device)
     {
-        bool strip = raw.Count > 0 && raw.Keys.All(k => k.StartsWith("module.", StringComparison.Ordinal));
-        var keys = raw.Keys.ToDictionary(k => k, k => strip ? k["module.".Length..] : k, StringComparer.Ordinal);
-        bool deepSpeed = DeepSpeedKeyMap.IsDeepSpeedNamed(keys.Values);
+        bool strip = naming.StripModule, deepSpeed = naming.DeepSpeed;
+        var keys = raw.Keys.ToList().ToDictionary(k => k, naming.Stripped, StringComparer.Ordinal);
         var dtypes = raw.Values.GroupBy(t => t.dtype).ToDictionary(g => g.Key, g => g.Count());
         var dropped = new List<string>();
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);

@@ -63,14 +63,14 @@ public sealed class PthCheckpointReader : IDisposable
     /// <summary>Reads every tensor of <paramref name="dict"/> (string keys, tensor values) into CPU memory in its stored dtype.
     /// Each storage is read once; tensors that cover a whole contiguous storage are views of it (keys that shared a
     /// storage in the file share it here, as after torch.load); other tensors are compact copies. The caller owns the result.</summary>
-    public Dictionary<string, Tensor> ReadTensors(PickleDict dict, IProgress<double>? progress = null)
+    public Dictionary<string, Tensor> ReadTensors(PickleDict dict, IProgress<double>? progress = null, Func<string, bool>? include = null)
     {
         var refs = new List<(string Key, TensorRef Ref)>();
         foreach (var (k, v) in dict.Items)
         {
             if (k is not string key) throw new CheckpointException($"{Path}: state dict has a non-string key ({PickleWhitelist.Describe(k)}).");
             if (v is not TensorRef r) throw new CheckpointException($"{Path}: entry '{key}' is {PickleWhitelist.Describe(v)}, not a tensor.");
-            refs.Add((key, r));
+            if (include is null || include(key)) refs.Add((key, r));   // storages of excluded tensors are never read
         }
         var storageRefs = new Dictionary<string, StorageRef>(StringComparer.Ordinal);
         foreach (var (key, r) in refs)

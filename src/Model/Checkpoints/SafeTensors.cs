@@ -15,8 +15,16 @@ public static class SafeTensors
 
     /// <summary>Loads every tensor of <paramref name="path"/> onto <paramref name="device"/> (CPU when null), reporting the
     /// fraction of tensors read to <paramref name="progress"/>. The file is memory-mapped, so files over 2 GiB load and
-    /// the data is copied once (file -> tensor). The caller owns the returned tensors.</summary>
-    public static unsafe Dictionary<string, Tensor> Load(string path, Device? device = null, IProgress<double>? progress = null)
+    /// the data is copied once (file -> tensor). With <paramref name="include"/>, only the tensors whose names it accepts
+    /// are read (the rest of the file is never touched). The caller owns the returned tensors.</summary>
+    public static unsafe Dictionary<string, Tensor> Load(string path, Device? device = null, IProgress<double>? progress = null,
+        Func<string, bool>? include = null) =>
+        Mapped(path, (file, length) => LoadMapped(file, length, path, device, progress, include));
+
+    private unsafe delegate T MappedReader<T>(byte* file, long length);
+
+    /// <summary>Runs <paramref name="read"/> on a read-only memory map of the whole file (files over 2 GiB included).</summary>
+    private static unsafe T Mapped<T>(string path, MappedReader<T> read)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found.", path);
         using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
@@ -28,7 +36,7 @@ public static class SafeTensors
         view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
         try
         {
-            return LoadMapped(p + view.PointerOffset, length, path, device, progress);
+            return read(p + view.PointerOffset, length);
         }
         finally
         {
@@ -36,10 +44,11 @@ public static class SafeTensors
         }
     }
 
-    private static unsafe Dictionary<string, Tensor> LoadMapped(byte* file, long length, string path, Device? device, IProgress<double>? progress)
+    private static unsafe Dictionary<string, Tensor> LoadMapped(byte* file, long length, string path, Device? device, IProgress<double>? progress,
+        Func<string, bool>? include)
     {
         var (header, dataStart) = ParseHeader(file, length, path);
-        var names = header.Where(kv => kv.Key != "__metadata__" && kv.Value is not null).ToList();
+        var names = header.Where(kv => kv.Key != "__metadata__" && kv.Value is not null && (include is null || include(kv.Key))).ToList();
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         try
         {
@@ -60,25 +69,19 @@ public static class SafeTensors
     }
 
     /// <summary>Names, dtypes and shapes of the tensors in <paramref name="path"/>, without reading the data.</summary>
-    public static IReadOnlyDictionary<string, (string Dtype, long[] Shape)> ReadIndex(string path)
-    {
-        using var fs = File.OpenRead(path);
-        var lenBytes = new byte[8];
-        fs.ReadExactly(lenBytes);
-        long len = BitConverter.ToInt64(lenBytes);
-        if (len <= 0 || len > MaxHeaderBytes || len > fs.Length - 8)
-            throw new InvalidDataException($"{path}: not a safetensors file (header length {len}).");
-        var headerBytes = new byte[len];
-        fs.ReadExactly(headerBytes);
-        var header = JsonNode.Parse(headerBytes)!.AsObject();
-        var index = new Dictionary<string, (string, long[])>(StringComparer.Ordinal);
-        foreach (var (name, node) in header)
+    public static unsafe IReadOnlyDictionary<string, (string Dtype, long[] Shape)> ReadIndex(string path) =>
+        Mapped(path, (file, length) =>
         {
-            if (name == "__metadata__" || node is null) continue;
-            index[name] = (node["dtype"]!.GetValue<string>(), node["shape"]!.AsArray().Select(s => s!.GetValue<long>()).ToArray());
-        }
-        return index;
-    }
+            var (header, _) = ParseHeader(file, length, path);
+            var index = new Dictionary<string, (string, long[])>(StringComparer.Ordinal);
+            foreach (var (name, node) in header)
+            {
+                if (name == "__metadata__" || node is null) continue;
+                var (dtype, shape, _) = Describe(node, path, name);
+                index[name] = (DtypeName(dtype), shape);
+            }
+            return (IReadOnlyDictionary<string, (string, long[])>)index;
+        });
 
     /// <summary>Writes <paramref name="tensors"/> (any device, contiguous or not) as a safetensors file, names sorted.</summary>
     public static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)

@@ -43,6 +43,24 @@ public class CheckpointLoaderSpecs
     }
 
     [Fact, Trait("Category", "Golden")]
+    public void A_key_filter_should_read_only_the_chosen_tensors_from_both_formats_with_the_full_values()
+    {
+        using var dir = new TempDir();
+        using var full = CheckpointLoader.Load(CheckpointTestFiles.GoldenModel);
+        var safetensors = dir.File("model.safetensors");
+        SafeTensors.Save(safetensors, full);
+        static bool ExpertThreeOfLayerTwo(string key) =>
+            key.StartsWith("fused_encoder.layers.2.", StringComparison.Ordinal) && key.Contains(".deepspeed_experts.3.", StringComparison.Ordinal);
+        foreach (var path in new[] { CheckpointTestFiles.GoldenModel, safetensors })
+        {
+            using var part = CheckpointLoader.Load(path, include: ExpertThreeOfLayerTwo);
+            Assert.Equal(full.Keys.Where(ExpertThreeOfLayerTwo).Order(), part.Keys.Order());
+            Assert.Equal(8, part.Count);                                  // weight + bias of qkv, dense, linear1, linear2
+            Assert.All(part, kv => Assert.True(kv.Value.equal(full[kv.Key]).all().item<bool>(), kv.Key));
+        }
+    }
+
+    [Fact, Trait("Category", "Golden")]
     public void Loader_should_refuse_a_golden_pickle_rewritten_to_name_os_system()
     {
         using var dir = new TempDir();

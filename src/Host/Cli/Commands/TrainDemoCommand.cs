@@ -1,4 +1,5 @@
 using System.CommandLine;
+using UniPerceiverMoe.Model;
 using UniPerceiverMoe.Model.Decoding;
 using UniPerceiverMoe.Model.Synthetic;
 using UniPerceiverMoe.Model.Tokenization;
@@ -21,11 +22,12 @@ public static class TrainDemoCommand
         var batch = new Option<int>("--batch") { Description = "Clips per step.", DefaultValueFactory = _ => defaults.BatchSize };
         var lr = new Option<double>("--lr") { Description = "Peak Adam learning rate.", DefaultValueFactory = _ => defaults.LearningRate };
         var init = new Option<string?>("--init") { Description = "Continue training the demo model in this directory (fresh clips, new Adam state and schedule)." };
+        var shape = new Option<string?>("--config") { Description = "Model shape as a config.json (golden-fixture keys) instead of the demo default (Tiny, patch 32, 4 frames); ignored with --init." };
         var vocab = new Option<string?>("--vocab") { Description = "CLIP BPE vocabulary (default: the cached bpe_simple_vocab_16e6.txt)." };
         var threads = DemoCommandRunner.ThreadsOption();
         var command = new Command("train-demo", "Train a tiny Uni-Perceiver-MoE that captions and classifies synthetic shape videos.")
         {
-            output, steps, seed, batch, lr, init, vocab, threads,
+            output, steps, seed, batch, lr, init, shape, vocab, threads,
         };
         DemoCommandRunner.Bind(command, threads, (parse, stdout, stderr, cancellation) =>
         {
@@ -39,7 +41,7 @@ public static class TrainDemoCommand
             string dir = parse.GetValue(output)!;
             var corpus = new DemoCorpus(ClipTokenizer.Load(parse.GetValue(vocab)));
             var generator = new SyntheticVideoGenerator();
-            var config = DemoTrainingOptions.DemoConfig;
+            var config = parse.GetValue(shape) is { } shapeFile ? UniPerceiverConfig.FromJsonFile(shapeFile) : DemoTrainingOptions.DemoConfig;
             stderr.WriteLine($"train-demo: {options.Steps} steps × {options.BatchSize} clips, seed {options.Seed}, {corpus.WordIds.Length} corpus words; " +
                 $"{config.Layers} layers, D {config.Hidden}, {config.Experts} experts top-{config.TopK}, patch {config.Patch}, {generator.Options.FramesPerClip} frames");
             DemoManifest? previous = null;
