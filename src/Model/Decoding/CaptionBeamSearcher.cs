@@ -111,30 +111,30 @@ public static class CaptionBeamSearcher
             var position = tensor(new long[] { t }, device: device);
 
             // 1. The query pass: <|spe|> at position t attends to prefix + chosen words.
-            var query = runner.EmbedTokens(full(rows, 1, UniPerceiverRunner.SpeId, ScalarType.Int64, device: device), position);
+            var query = runner.EmbedTokens(TorchScalar.Use(UniPerceiverRunner.SpeId, spe => full(rows, 1, spe, ScalarType.Int64, device: device)), position);
             var past = Past(cur);
             using var queryPass = runner.Encode(query, TokenRouting.Uniform(1, MoeAttribute.CaptionText),
                 keepLayerInputs: trace is not null, past: past);
             foreach (var kv in past) kv.Dispose();
             var feature = runner.Model.Head.Project(queryPass.Final.squeeze(1));                 // [rows, D]
-            var logprob = feature.matmul(bankT).mul_(tau).log_softmax(-1);                      // [rows, V]
+            var logprob = TorchScalar.Use(tau, s => feature.matmul(bankT).mul_(s)).log_softmax(-1);                    // [rows, V]
             var wordLogprob = logprob.view(batch, cur, vocab);
             var candidate = seqLogprob + wordLogprob;                                            // [B, cur, V]
 
             if (t > 0)
             {
                 // A beam whose last word was EOS is finished: its words cost 0 and only EOS may follow.
-                var live = selectedWords!.view(batch, cur).ne(eosRow).to_type(ScalarType.Float32).unsqueeze(-1);
+                var live = TorchScalar.Use(eosRow, eos => selectedWords!.view(batch, cur).ne(eos)).to_type(ScalarType.Float32).unsqueeze(-1);
                 Swap(ref seqMask, seqMask * live);
                 wordLogprob = wordLogprob * seqMask;
-                var old = full(batch, cur, vocab, Finished, device: device);
+                var old = TorchScalar.Use(Finished, f => full(batch, cur, vocab, f, device: device));
                 if (eosRow >= 0) old.narrow(2, eosRow, 1).copy_(seqLogprob.expand(batch, cur, 1));
-                candidate = seqMask * candidate + old * (1 - seqMask);
+                candidate = seqMask * candidate + old * TorchScalar.Use(1L, one => seqMask.neg().add_(one));   // 1 − mask (exact: the mask is 0/1)
             }
 
             var (selectedLogprob, selectedIdx) = candidate.view(batch, -1).topk(beam);          // sorted, highest first
-            var selectedBeam = selectedIdx.div(vocab, rounding_mode: RoundingMode.floor);       // [B, beam]
-            var words = selectedIdx - selectedBeam * vocab;                                      // [B, beam] bank rows
+            var selectedBeam = TorchScalar.Use(vocab, v => selectedIdx.div(v, rounding_mode: RoundingMode.floor));       // [B, beam]
+            var words = selectedIdx - TorchScalar.Use(vocab, v => selectedBeam.mul(v));                                    // [B, beam] bank rows
 
             Swap(ref seqLogprob, selectedLogprob.unsqueeze(-1));
             Swap(ref seqMask, seqMask.gather(1, selectedBeam.unsqueeze(-1)));
@@ -145,7 +145,7 @@ public static class CaptionBeamSearcher
             ReplaceState(ref selectedWords, words);
 
             // 2. Reorder the generated-word cache to the surviving beams' histories.
-            var sourceRows = (arange(batch, ScalarType.Int64, device: device) * cur).unsqueeze(1).add(selectedBeam).view(-1);
+            var sourceRows = TorchScalar.Use(batch, cur, (n, c) => arange(n, ScalarType.Int64, device: device).mul_(c)).unsqueeze(1).add(selectedBeam).view(-1);
             if (generated is not null)
                 for (int l = 0; l < generated.Length; l++)
                 {
@@ -188,8 +188,9 @@ public static class CaptionBeamSearcher
             var score = seqLogprob;                                                            // [B, beam, 1]
             if (options.LengthPenalty > 0)
             {
-                var steps = ids.ne(options.EosId).sum(-1, keepdim: true, type: ScalarType.Float32).add_(1);
-                score = seqLogprob / steps.pow(options.LengthPenalty);
+                var steps = TorchScalar.Use(options.EosId, eos => ids.ne(eos)).sum(-1, keepdim: true, type: ScalarType.Float32);
+                TorchScalar.Use(1L, one => steps.add_(one));
+                score = seqLogprob / TorchScalar.Use(options.LengthPenalty, p => steps.pow(p));
             }
             var (sorted, order) = score.sort(1, descending: true);
             var sortedIds = ids.gather(1, order.expand(-1, -1, ids.shape[2])).cpu();

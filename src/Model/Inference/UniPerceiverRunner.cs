@@ -48,7 +48,7 @@ public sealed class UniPerceiverRunner
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        var positions = arange(ids.shape[1], ScalarType.Int64, device: Device);
+        var positions = TorchScalar.Use(ids.shape[1], n => arange(n, ScalarType.Int64, device: Device));
         var text = Model.TokenEmbed.Forward(ids.to(Device), positions);
         return PrefixSpe(text).MoveToOuterDisposeScope();
     }
@@ -74,7 +74,7 @@ public sealed class UniPerceiverRunner
         if (pad.sum().item<float>() == 0) return null;
         var spe = zeros(pad.shape[0], 1, device: Device);
         var keys = cat([spe, pad], 1);
-        return keys.mul(Model.Config.MaskValue).view(pad.shape[0], 1, 1, -1).MoveToOuterDisposeScope();
+        return TorchScalar.Use(Model.Config.MaskValue, m => keys.mul(m)).view(pad.shape[0], 1, 1, -1).MoveToOuterDisposeScope();
     }
 
     /// <summary>Runs the encoder over an embedded sequence x [B, N, D]. The caller owns the result.</summary>

@@ -31,8 +31,8 @@ public sealed class MoETransformerEncoderLayer : nn.Module
         self_attn = new MoEAttentionBlock(layer, config, moe && config.MoeAttention);
         linear1 = moe && config.MoeFfn ? new TaskMoE(d, config.Ffn, config) : nn.Linear(d, config.Ffn);
         linear2 = moe && config.MoeFfn ? new TaskMoE(config.Ffn, d, config) : nn.Linear(config.Ffn, d);
-        gamma_1 = nn.Parameter(full(d, 1e-3f));
-        gamma_2 = nn.Parameter(full(d, 1e-3f));
+        gamma_1 = nn.Parameter(TorchScalar.Use(1e-3f, g => full(d, g)));
+        gamma_2 = nn.Parameter(TorchScalar.Use(1e-3f, g => full(d, g)));
         RegisterComponents();
     }
 

@@ -52,12 +52,12 @@ public sealed class TaskMoE : nn.Module
     public static (Tensor Weight, Tensor Bias) MergeExperts(Func<int, Tensor> weightOf, Func<int, Tensor> biasOf, Route route)
     {
         using var noGrad = no_grad();
-        Tensor w = weightOf(route.Experts[0]).mul(route.Weights[0]);
-        Tensor b = biasOf(route.Experts[0]).mul(route.Weights[0]);
+        Tensor w = TorchScalar.Use(route.Weights[0], g => weightOf(route.Experts[0]).mul(g));
+        Tensor b = TorchScalar.Use(route.Weights[0], g => biasOf(route.Experts[0]).mul(g));
         for (int i = 1; i < route.K; i++)
         {
-            using var wi = weightOf(route.Experts[i]).mul(route.Weights[i]);
-            using var bi = biasOf(route.Experts[i]).mul(route.Weights[i]);
+            using var wi = TorchScalar.Use(route.Weights[i], g => weightOf(route.Experts[i]).mul(g));
+            using var bi = TorchScalar.Use(route.Weights[i], g => biasOf(route.Experts[i]).mul(g));
             w.add_(wi);
             b.add_(bi);
         }

@@ -43,7 +43,7 @@ public sealed class TopKGate : nn.Module
         var (_, idx) = logits.topk(topK);                                       // highest first
         var chosen = softmax.index_select(0, idx);
         // Renormalise as deepspeed's top2gating: g /= max(sum g, eps(float32)).
-        var denom = chosen.sum().clamp_min(1.1920929e-07f);
+        var denom = TorchScalar.Use(1.1920929e-07f, eps => chosen.sum().clamp_min(eps));
         var weights = (chosen / denom).cpu().data<float>().ToArray();
         var experts = idx.cpu().data<long>().Select(i => (int)i).ToArray();
         return new GateDecision(softmax.cpu().data<float>().ToArray(), new Route(experts, weights));

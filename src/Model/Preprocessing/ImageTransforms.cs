@@ -91,7 +91,7 @@ public static class ImageTransforms
     {
         using var scope = NewDisposeScope();
         var u8 = tensor(hwc, [h, w, 3], ScalarType.Byte, device);
-        var chw = u8.permute(2, 0, 1).to_type(ScalarType.Float32).div(255f);
+        var chw = TorchScalar.Use(255f, d => u8.permute(2, 0, 1).to_type(ScalarType.Float32).div(d));
         var m = tensor(mean, [3, 1, 1], ScalarType.Float32, device);
         var s = tensor(std, [3, 1, 1], ScalarType.Float32, device);
         return chw.sub(m).div(s).contiguous().MoveToOuterDisposeScope();

@@ -77,7 +77,8 @@ public static class VideoTransforms
             throw new ArgumentException($"expected a [T, H, W, 3] uint8 tensor, got [{string.Join(", ", framesThwcU8.shape)}] {framesThwcU8.dtype}", nameof(framesThwcU8));
         int h = (int)framesThwcU8.shape[1], w = (int)framesThwcU8.shape[2];
         // ToTensor makes each frame a contiguous CHW tensor (the reference resizes NCHW-contiguous frames).
-        var frames = framesThwcU8.to(device ?? CPU).permute(0, 3, 1, 2).contiguous().to_type(ScalarType.Float32).div(255f);
+        var frames = framesThwcU8.to(device ?? CPU).permute(0, 3, 1, 2).contiguous().to_type(ScalarType.Float32);
+        TorchScalar.Use(255f, d => frames.div_(d));
         // The reference returns the frames untouched when the short side already equals size.
         if ((w <= h && w == size) || (h <= w && h == size)) return frames;
         var (newH, newW) = ShortSideScaleSize(h, w, size);
@@ -85,5 +86,5 @@ public static class VideoTransforms
     }
 
     /// <summary>Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)) over the channel axis (third from last), as float32.</summary>
-    private static Tensor Normalize(Tensor x) => x.sub(0.5f).div(0.5f).contiguous();
+    private static Tensor Normalize(Tensor x) => TorchScalar.Use(0.5f, half => x.sub(half).div_(half)).contiguous();
 }

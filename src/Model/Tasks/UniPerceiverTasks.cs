@@ -73,7 +73,7 @@ public static class UniPerceiverTasks
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         using var features = VisualFeatures(runner, views, MoeAttribute.VisualInput);       // [V, D]
-        using var logits = features.matmul(labelFeatures.to(features.device).t()).mul_(tau); // [V, C]
+        using var logits = TorchScalar.Use(tau, t => features.matmul(labelFeatures.to(features.device).t()).mul_(t)); // [V, C]
         using var probs = logits.softmax(-1).mean([0L]);
         using var meanLogits = logits.mean([0L]);
         var p = probs.cpu().data<float>().ToArray();

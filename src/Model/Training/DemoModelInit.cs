@@ -37,7 +37,7 @@ public static class DemoModelInit
                 p.copy_(table);
             }
             else if (name.EndsWith("gamma_1", StringComparison.Ordinal) || name.EndsWith("gamma_2", StringComparison.Ordinal))
-                p.fill_(gammaInit);
+                TorchScalar.Use(gammaInit, g => p.fill_(g));
             else if (name.Contains("logit_scale_", StringComparison.Ordinal) || IsLayerNorm(name))
                 continue;
             else if (IsEmbedding(name))
@@ -104,13 +104,16 @@ public static class DemoModelInit
     private static void Normal(Tensor p, double std, Generator generator)
     {
         using var draw = randn(p.shape, dtype: p.dtype, device: p.device, generator: generator);
-        p.copy_(draw.mul_(std));
+        TorchScalar.Use(std, s => draw.mul_(s));
+        p.copy_(draw);
     }
 
     private static void Uniform(Tensor p, double bound, Generator generator)
     {
         using var draw = rand(p.shape, dtype: p.dtype, device: p.device, generator: generator);
-        p.copy_(draw.mul_(2 * bound).sub_(bound));
+        TorchScalar.Use(2 * bound, width => draw.mul_(width));
+        TorchScalar.Use(bound, b => draw.sub_(b));
+        p.copy_(draw);
     }
 
     private static bool IsLayerNorm(string name) =>

@@ -45,9 +45,9 @@ public sealed class DemoObjective
         int p = (int)prefix.shape[1];
 
         // Captioning.
-        var positions = arange(n, ScalarType.Int64, device: device);
+        var positions = TorchScalar.Use(n, count => arange(count, ScalarType.Int64, device: device));
         var words = model.TokenEmbed.Forward(batch.Words.to(device), positions);                     // [B, n, D]
-        var queries = model.TokenEmbed.Forward(full(b, n, UniPerceiverRunner.SpeId, ScalarType.Int64, device: device), positions);
+        var queries = model.TokenEmbed.Forward(TorchScalar.Use(UniPerceiverRunner.SpeId, spe => full(b, n, spe, ScalarType.Int64, device: device)), positions);
         var x = cat([prefix, words, queries], 1);                                                    // [B, P + 2n, D]
         var mask = CaptionAttentionMask.Build(p, n, model.Config.MaskValue, device);                 // [1, 1, N, N]
         var routing = TokenRouting.Split(p + 2 * n, p, MoeAttribute.CaptionVisual, MoeAttribute.CaptionText);
@@ -60,7 +60,7 @@ public sealed class DemoObjective
         float tokenAccuracy;
         using (no_grad())
         {
-            var real = targets.ne(DemoBatch.IgnoreIndex);
+            var real = TorchScalar.Use(DemoBatch.IgnoreIndex, ignore => targets.ne(ignore));
             var hit = logits.view(b * n, -1).argmax(-1).eq(targets).logical_and(real);
             tokenAccuracy = hit.sum().item<long>() / (float)real.sum().item<long>();
         }
@@ -81,7 +81,7 @@ public sealed class DemoObjective
             clsLoss = clsLoss.add(nn.functional.cross_entropy(setLogits, labels[s]));
             using (no_grad()) accuracies[s] = setLogits.argmax(-1).eq(labels[s]).sum().item<long>() / (float)b;
         }
-        clsLoss = clsLoss.div(corpus.LabelSets.Count);
+        clsLoss = TorchScalar.Use(corpus.LabelSets.Count, count => clsLoss.div(count));
         var total = captionLoss.add(clsLoss);
         return new DemoLosses(total, captionLoss.item<float>(), clsLoss.item<float>(), tokenAccuracy, accuracies);
     }

@@ -72,12 +72,12 @@ public sealed class TrainingMoeExecutor : IMoeLinearExecutor, IDisposable
         var a = tensor(attribute.ToVector(), device: device).unsqueeze(0);                  // [1, 8]
         var logits = owner.Gate.Logits(a).squeeze(0);                                      // [E]
         if (noiseStd > 0)
-            logits = logits.add(randn(logits.shape, generator: generator, device: device).mul_(noiseStd));
+            logits = logits.add(TorchScalar.Use(noiseStd, std => randn(logits.shape, generator: generator, device: device).mul_(std)));
         var probs = logits.softmax(-1);
         var (_, idx) = logits.topk(model.Config.TopK);                                     // highest first
         var chosen = probs.index_select(0, idx);
         // Renormalise as deepspeed's top2gating: g /= max(Σ g, eps(float32)).
-        var weights = chosen.div(chosen.sum().clamp_min(1.1920929e-07f));                 // [k]
+        var weights = chosen.div(TorchScalar.Use(1.1920929e-07f, eps => chosen.sum().clamp_min(eps)));                 // [k]
         var experts = idx.cpu().data<long>().Select(i => (int)i).ToArray();
         var result = (weights.DetachFromDisposeScope(), experts);
         gates[(layer, gate, attribute)] = result;

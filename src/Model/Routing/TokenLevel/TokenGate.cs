@@ -24,7 +24,7 @@ public static class TokenGate
         var softmax = logits.softmax(-1);
         var (_, idx) = logits.topk(k, dim: -1);                               // [T, k], highest first
         var chosen = softmax.gather(1, idx);                                   // [T, k]
-        var denom = chosen.sum(1, keepdim: true).clamp_min(Eps);               // [T, 1]
+        var denom = TorchScalar.Use(Eps, eps => chosen.sum(1, keepdim: true).clamp_min(eps));               // [T, 1]
         var weights = chosen.div(denom).cpu().data<float>().ToArray();
         var experts = idx.to_type(ScalarType.Int32).cpu().data<int>().ToArray();
         return new TokenTopK(tokens, k, experts, weights);
