@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Akka.Configuration;
+using UniPerceiverMoe.Actors.Cluster;
 using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Actors.Settings;
 using UniPerceiverMoe.Model.Inference;
@@ -104,7 +105,7 @@ public sealed class CommandContext : IAsyncDisposable
         {
             try
             {
-                return UniPerceiverEngine.Start(config, start);
+                return EngineLauncher.Start(config, start);
             }
             catch (Exception e) when (CliErrors.Unwrap(e) is ConfigurationException c)
             {

@@ -1,4 +1,5 @@
 using Akka.Configuration;
+using UniPerceiverMoe.Actors.Cluster;
 using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Actors.Settings;
 using UniPerceiverMoe.Model.Inference;
@@ -77,7 +78,7 @@ public sealed class UniPerceiverMoeRuntime(UniPerceiverMoeOptions options)
             var streamSettings = options.Streams ? StreamSettings.FromConfig(config) : null;
             var start = (options.Engine ?? new EngineStartOptions()) with { Log = options.Log ?? options.Engine?.Log };
             if (start.Tokenizer is null && start.Model is null && LimitedTokenizer(config, start.CheckpointPath) is { } limited) start = start with { Tokenizer = limited };
-            var started = UniPerceiverEngine.Start(config, start);
+            var started = EngineLauncher.Start(config, start);
             engine = started;
             if (options.WarmVocabularyBank) await started.VocabularyBankAsync().ConfigureAwait(false);
             if (streamSettings is not null)

@@ -11,9 +11,10 @@ public static class DemoModelInit
     /// <summary>
     /// A trainable model (train mode, gradients on except the fixed spatial table), initialised from
     /// <paramref name="seed"/>. LayerScale γ starts at <paramref name="gammaInit"/> (the reference uses 1e-3 for deep
-    /// models; a larger start lets a 4-layer model learn in minutes).
+    /// models; a larger start lets a 4-layer model learn in minutes). The temporal table starts as a 1-D sin-cos table
+    /// times <paramref name="temporalScale"/>.
     /// </summary>
-    public static UniPerceiverMoeModel Create(UniPerceiverConfig config, long seed, float gammaInit)
+    public static UniPerceiverMoeModel Create(UniPerceiverConfig config, long seed, float gammaInit, float temporalScale = 1f)
     {
         // Every random draw below comes from this generator, never torch's global one: tests and the host run other
         // models in parallel threads, and a shared global stream would make "same seed, same model" a race.
@@ -34,6 +35,7 @@ public static class DemoModelInit
                 // so frame order would take hundreds of steps to surface; a unit-scale 1-D sin-cos start (learned
                 // afterwards) makes it visible from step 0.
                 using var table = SinCos1d((int)p.shape[0], config.Hidden);
+                TorchScalar.Use(temporalScale, s => table.mul_(s));
                 p.copy_(table);
             }
             else if (name.EndsWith("gamma_1", StringComparison.Ordinal) || name.EndsWith("gamma_2", StringComparison.Ordinal))

@@ -40,7 +40,7 @@ public static class DemoTrainer
     {
         options.Validate();
         generator ??= new SyntheticVideoGenerator();
-        var model = start is null ? DemoModelInit.Create(config ?? DemoTrainingOptions.DemoConfig, options.Seed, options.GammaInit) : Unfreeze(start);
+        var model = start is null ? DemoModelInit.Create(config ?? DemoTrainingOptions.DemoConfig, options.Seed, options.GammaInit, options.TemporalInitScale) : Unfreeze(start);
         try
         {
             var history = Run(model, options, corpus, generator, firstClip, progress, checkpoint, cancellation);

@@ -17,6 +17,8 @@ public sealed record DemoTrainingOptions
     public int Distractors { get; init; } = 256;
     /// <summary>Start value of the LayerScale γ's (see <see cref="DemoModelInit.Create"/>).</summary>
     public float GammaInit { get; init; } = 0.5f;
+    /// <summary>Scale of the 1-D sin-cos start of the temporal table (see <see cref="DemoModelInit.Create"/>).</summary>
+    public float TemporalInitScale { get; init; } = 1f;
     /// <summary>σ of the 'vmoe' gate noise; the reference uses NOISE_STD / experts = 1/8.</summary>
     public double GateNoiseStd { get; init; } = 0.125;
     /// <summary>Hand the model to the checkpoint callback every this many steps (0: never).</summary>

@@ -1,13 +1,17 @@
 using System.CommandLine;
 using UniPerceiverMoe.Actors.Cluster;
+using UniPerceiverMoe.Actors.Settings;
 
 namespace UniPerceiverMoe.Host.Cli.Commands;
 
 /// <summary>
-/// <c>upmoe node</c>: runs an expert node (role experts) until Ctrl+C or SIGTERM, then leaves the cluster gracefully
-/// so its groups are handed off without losing requests. Configuration: role files and user files in order (later
-/// wins) plus inline HOCON, over hocon/reference.conf. Prints <c>node-up ADDRESS</c> on stdout once Up; logs go to
-/// stderr. See docs/cluster.md.
+/// <c>upmoe node [--role experts|frontend] [--seed ADDRESS]… [--port N] [-c FILE]… [-s HOCON]…</c>: runs a cluster node
+/// until Ctrl+C or SIGTERM, then leaves the cluster gracefully. Role <c>experts</c> (the default) hosts expert-group
+/// shard entities and prints <c>node-up ADDRESS</c> on stdout once Up; its groups are handed off on leave without
+/// losing requests. Role <c>frontend</c> runs the engine's sequence executors behind the HTTP API (as <c>upmoe serve</c>,
+/// port <c>upmoe.server.port</c> or --http-port) with its expert groups on the cluster. Configuration: files in order
+/// (later wins), then --role/--seed/--port, then inline HOCON, over hocon/reference.conf. Logs go to stderr.
+/// See docs/cluster.md.
 /// </summary>
 public static class NodeCommand
 {
@@ -16,22 +20,46 @@ public static class NodeCommand
         var configs = new Option<string[]>("--config", "-c")
         {
             Description = "HOCON file(s), later ones override earlier ones, e.g. -c hocon/experts.conf -c my-node.conf",
-            Required = true,
             AllowMultipleArgumentsPerToken = true,
         };
+        var role = new Option<string?>("--role")
+        {
+            Description = "experts (host expert groups; the default) or frontend (engine + HTTP API, groups on the cluster); sets akka.cluster.roles",
+            HelpName = "experts|frontend",
+        };
+        role.AcceptOnlyFromAmong("experts", "frontend");
+        var seeds = new Option<string[]>("--seed")
+        {
+            Description = "Seed node address(es), e.g. akka.tcp://upmoe@127.0.0.1:4053 (sets akka.cluster.seed-nodes)",
+            AllowMultipleArgumentsPerToken = true,
+            HelpName = "ADDRESS",
+        };
+        var port = new Option<int?>("--port") { Description = "Remoting port of this node (0: any free port; sets akka.remote.dot-netty.tcp.port)", HelpName = "N" };
+        var httpPort = new Option<int?>("--http-port") { Description = "Frontend only: HTTP port (sets upmoe.server.port)", HelpName = "N" };
         var sets = new Option<string[]>("--set", "-s")
         {
             Description = "Inline HOCON overriding the files, e.g. --set 'upmoe.engine.checkpoint = \"/models/moe-b.pth\"'",
         };
-        var command = new Command("node", "Run an expert node: host expert-group shard entities for the cluster until stopped.");
-        command.Options.Add(configs);
-        command.Options.Add(sets);
+        var command = new Command("node", "Run a cluster node: an expert node (shard entities of expert groups) or a frontend (engine + HTTP API) until stopped.");
+        foreach (var option in new Option[] { configs, role, seeds, port, httpPort, sets }) command.Options.Add(option);
         command.SetAction(async (parse, cancellation) =>
         {
+            Akka.Configuration.Config config;
+            try
+            {
+                config = NodeConfig.Load(parse.GetValue(configs) ?? [],
+                    [.. RoleSettings(parse.GetValue(role), parse.GetValue(seeds), parse.GetValue(port), parse.GetValue(httpPort)), .. parse.GetValue(sets) ?? []]);
+            }
+            catch (Exception e) when (e is Akka.Configuration.ConfigurationException or FileNotFoundException or ArgumentException)
+            {
+                Console.Error.WriteLine($"upmoe node: {e.Message}");
+                return 2;
+            }
+            if (parse.GetValue(role) == "frontend") return await RunFrontendAsync(config, cancellation).ConfigureAwait(false);
             ExpertNode node;
             try
             {
-                node = ExpertNode.Start(NodeConfig.Load(parse.GetValue(configs) ?? [], parse.GetValue(sets)));
+                node = ExpertNode.Start(config);
             }
             catch (Exception e) when (e is Akka.Configuration.ConfigurationException or FileNotFoundException or ArgumentException)
             {
@@ -68,5 +96,45 @@ public static class NodeCommand
             }
         });
         return command;
+    }
+
+    /// <summary>HOCON lines for the role, seeds and ports given on the command line (none: the files decide).</summary>
+    internal static IEnumerable<string> RoleSettings(string? role, string[]? seeds, int? port, int? httpPort)
+    {
+        if (role is not null)
+        {
+            yield return "akka.actor.provider = cluster";
+            yield return $"akka.cluster.roles = [{role}]";
+        }
+        if (seeds is { Length: > 0 })
+        {
+            foreach (var seed in seeds)
+                if (!seed.StartsWith("akka.tcp://", StringComparison.Ordinal) || !seed.Contains('@'))
+                    throw new ArgumentException($"--seed {seed}: not a node address (expected akka.tcp://SYSTEM@HOST:PORT).");
+            yield return $"akka.cluster.seed-nodes = [{string.Join(", ", seeds.Select(UpmoeConfig.Quote))}]";
+        }
+        if (port is { } p)
+        {
+            if (p is < 0 or > 65535) throw new ArgumentException($"--port {p}: must be in 0..65535.");
+            yield return $"akka.remote.dot-netty.tcp.port = {p}";
+        }
+        if (httpPort is { } h)
+        {
+            if (h is < 0 or > 65535) throw new ArgumentException($"--http-port {h}: must be in 0..65535.");
+            yield return $"upmoe.server.port = {h}";
+        }
+    }
+
+    private static async Task<int> RunFrontendAsync(Akka.Configuration.Config config, CancellationToken cancellation)
+    {
+        try
+        {
+            return await ServeCommand.RunAsync(config, Console.Error, line => Console.Error.WriteLine(line), cancellation).ConfigureAwait(false);
+        }
+        catch (InputException e)
+        {
+            Console.Error.WriteLine($"upmoe node: {e.Message}");
+            return 2;
+        }
     }
 }

@@ -42,31 +42,42 @@ public static class ServeCommand
             if (context.Value(bind) is { } b) overrides.Add($"upmoe.server.bind = {JsonSerializer.Serialize(b)}");
             var config = ConfigurationFactory.ParseString(string.Join("\n", overrides)).WithFallback(context.BuildConfig());
             CliErrors.Guard("--port/--bind", () => ServerSettings.FromConfig(config));
-            await using var app = UpmoeServer.Build(config, o => o.Log = context.Quiet ? null : context.Log);
-            await CliErrors.GuardAsync("--port/--bind", async () => { await app.StartAsync(cancellation).ConfigureAwait(false); return true; }).ConfigureAwait(false);
-            string address = UpmoeServer.Address(app);
-            context.Error.WriteLine($"upmoe: serving on {address} (page {address}/, metrics {address}/metrics); the engine loads in the background (see {address}/readyz); Ctrl+C stops");
-            var runtime = app.Services.GetRequiredService<UniPerceiverMoeRuntime>();
-            int exit = ExitCodes.Ok;
-            try
-            {
-                await runtime.WhenReady.WaitAsync(cancellation).ConfigureAwait(false);
-                context.Log("upmoe: ready");
-                await app.WaitForShutdownAsync(cancellation).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
-            {
-                // Ctrl+C or SIGTERM: a clean stop.
-            }
-            catch (Exception e) when (runtime.State == RuntimeState.Failed)
-            {
-                var (_, line) = CliErrors.Describe(e, "serve");
-                context.Error.WriteLine(CliErrors.Prefix + "the engine failed to start: " + line);
-                exit = ExitCodes.Internal;
-            }
-            await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
-            return exit;
+            return await RunAsync(config, context.Error, context.Quiet ? null : context.Log, cancellation).ConfigureAwait(false);
         });
         return command;
+    }
+
+    /// <summary>
+    /// Serves <paramref name="config"/> until <paramref name="cancellation"/> (Ctrl+C / SIGTERM): listens at once, starts
+    /// the engine in the background (embedded, or a cluster frontend when the configuration says so, see
+    /// <see cref="Actors.Cluster.EngineLauncher"/>), then stops streams and the engine cleanly. Returns the exit code;
+    /// a port that cannot be bound throws an <see cref="InputException"/>.
+    /// </summary>
+    public static async Task<int> RunAsync(Akka.Configuration.Config config, TextWriter error, Action<string>? log, CancellationToken cancellation)
+    {
+        await using var app = UpmoeServer.Build(config, o => o.Log = log);
+        await CliErrors.GuardAsync("--port/--bind", async () => { await app.StartAsync(cancellation).ConfigureAwait(false); return true; }).ConfigureAwait(false);
+        string address = UpmoeServer.Address(app);
+        error.WriteLine($"upmoe: serving on {address} (page {address}/, metrics {address}/metrics); the engine loads in the background (see {address}/readyz); Ctrl+C stops");
+        var runtime = app.Services.GetRequiredService<UniPerceiverMoeRuntime>();
+        int exit = ExitCodes.Ok;
+        try
+        {
+            await runtime.WhenReady.WaitAsync(cancellation).ConfigureAwait(false);
+            log?.Invoke("upmoe: ready");
+            await app.WaitForShutdownAsync(cancellation).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            // Ctrl+C or SIGTERM: a clean stop.
+        }
+        catch (Exception e) when (runtime.State == RuntimeState.Failed)
+        {
+            var (_, line) = CliErrors.Describe(e, "serve");
+            error.WriteLine(CliErrors.Prefix + "the engine failed to start: " + line);
+            exit = ExitCodes.Internal;
+        }
+        await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        return exit;
     }
 }
