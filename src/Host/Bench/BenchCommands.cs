@@ -103,14 +103,17 @@ public static class BenchCommands
         var placement = new Option<string>("--placement") { Description = "Expert placement over the two expert nodes.", DefaultValueFactory = _ => "per-layer" };
         var requests = new Option<int>("--requests") { Description = "Image-embedding requests per measurement.", DefaultValueFactory = _ => 32 };
         var cache = new Option<string?>("--cache-dir") { Description = "Where a random-weight checkpoint is written; default $UPMOE_CACHE, then ~/.cache/upmoe." };
+        var concurrency = new Option<int>("--concurrency") { Description = "Requests in flight (and sequence executors) in both modes.", DefaultValueFactory = _ => 2 };
+        var wire = new Option<string>("--wire-dtype") { Description = "Payload dtype on the wire: float32, float16 or bfloat16 (upmoe.cluster.wire-dtype).", DefaultValueFactory = _ => "float32" };
+        wire.AcceptOnlyFromAmong("float32", "float16", "bfloat16");
         var command = new Command("cluster", "1 frontend + 2 expert processes on 127.0.0.1 vs embedded: throughput, wire bytes per token, " +
-            "recovery after kill -9. Ends with 'cluster/embedded throughput ratio: X.XX, recovery: X.X s'.") { size, threads, checkpoint, placement, requests, cache };
+            "recovery after kill -9. Ends with 'cluster/embedded throughput ratio: X.XX, recovery: X.X s'.") { size, threads, checkpoint, placement, requests, concurrency, wire, cache };
         command.SetAction(async (parse, _) =>
         {
             var cacheDir = parse.GetValue(cache)
                 ?? UniPerceiverMoe.Actors.Settings.EngineSettings.FromConfig(UniPerceiverMoe.Actors.Settings.UpmoeConfig.Reference).ResolvedCacheDir;
-            await ClusterBench.RunAsync(parse.GetValue(checkpoint), parse.GetValue(size)!, parse.GetValue(placement)!, parse.GetValue(requests),
-                parse.GetValue(threads), cacheDir, Console.Out);
+            await ClusterBench.RunAsync(parse.GetValue(checkpoint), parse.GetValue(size)!, cacheDir, Console.Out, new ClusterBenchSettings(
+                parse.GetValue(placement)!, parse.GetValue(requests), parse.GetValue(threads), parse.GetValue(concurrency), parse.GetValue(wire)!));
             return 0;
         });
         return command;

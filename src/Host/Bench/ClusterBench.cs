@@ -10,9 +10,12 @@ namespace UniPerceiverMoe.Host.Bench;
 /// same program. Without --checkpoint a random-weight checkpoint of the requested size is written to the cache
 /// (with its config.json) so every process serves the same weights.
 /// </summary>
+/// <summary>What the command line chose for <see cref="ClusterBench.RunAsync"/>.</summary>
+public sealed record ClusterBenchSettings(string Placement, int Requests, int Threads, int Concurrency, string WireDtype);
+
 public static class ClusterBench
 {
-    public static async Task RunAsync(string? checkpoint, string size, string placement, int requests, int threads, string cacheDir, TextWriter output)
+    public static async Task RunAsync(string? checkpoint, string size, string cacheDir, TextWriter output, ClusterBenchSettings bench)
     {
         checkpoint ??= RandomCheckpoint(size, cacheDir, output);
         var hocon = FindHoconDirectory();
@@ -25,9 +28,11 @@ public static class ClusterBench
             Checkpoint = checkpoint,
             NodeCommand = node,
             HoconDirectory = hocon,
-            Placement = placement,
-            Requests = requests,
-            TorchThreads = threads,
+            Placement = bench.Placement,
+            Requests = bench.Requests,
+            TorchThreads = bench.Threads,
+            Concurrency = bench.Concurrency,
+            Settings = [$"upmoe.cluster.wire-dtype = {bench.WireDtype}"],
         }, output);
     }
 
