@@ -29,6 +29,8 @@ public sealed class ClusterParitySpecs(InProcessClusterFixture cluster, ITestOut
         Assert.True(counters.SplitParts.Value > 0, "a 192 KiB frame should split the wider linears over several messages");
         Assert.True(engine.Counters.SplitRouteParts.Value > 0, "per-expert placement should split routes over two groups");
         Assert.Equal(0, counters.PartsFailed.Value);
+        Assert.True(counters.DataPlaneMessages.Value > 0, "after a group's first reply its requests should take the data plane");
+        Assert.True(cluster.Experts.Sum(e => e.Counters.DataPlaneRequests.Value) >= counters.DataPlaneMessages.Value);
     }
 
     [Fact]

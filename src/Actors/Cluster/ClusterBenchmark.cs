@@ -80,8 +80,10 @@ public static class ClusterBenchmark
             var after = frontend.Counters.Snapshot();
             long bytes = after["wire_bytes_sent"] + after["wire_bytes_received"] - before["wire_bytes_sent"] - before["wire_bytes_received"];
             long rows = after["wire_rows_sent"] - before["wire_rows_sent"];
+            long messages = after["wire_messages_sent"] - before["wire_messages_sent"];
+            long direct = after["data_plane_messages"] - before["data_plane_messages"];
             output.WriteLine($"cluster: {clusterRate:0.00} requests/s; wire payload {bytes / (double)(options.Requests + 2) / 1e6:0.00} MB per request, " +
-                $"{bytes / (double)Math.Max(1, rows):0} bytes per token per MoE linear (input + output)");
+                $"{bytes / (double)Math.Max(1, rows):0} bytes per token per MoE linear (input + output); {direct} of {messages} messages over the data plane");
 
             var recovery = await RecoveryAsync(frontend.Engine, image, nodes[0], options.Concurrency, output).ConfigureAwait(false);
             output.WriteLine($"cluster/embedded throughput ratio: {clusterRate / embeddedRate:0.00}, recovery: {recovery.TotalSeconds:0.0} s");

@@ -21,6 +21,14 @@ public sealed class ClusterCounters
     /// <summary>Frontend: rows (tokens) sent, counting every MoE linear and every route part once (resends excluded).</summary>
     public Counter RowsSent { get; } = new();
 
+    /// <summary>Frontend: requests answered over the data plane / attempts that fell back to Akka after a data-plane failure.</summary>
+    public Counter DataPlaneMessages { get; } = new();
+    public Counter DataPlaneFallbacks { get; } = new();
+
+    /// <summary>Expert side: requests taken from the data plane / data-plane connections closed for a malformed frame.</summary>
+    public Counter DataPlaneRequests { get; } = new();
+    public Counter DataPlaneRejected { get; } = new();
+
     /// <summary>Expert side: requests answered with a result / with a failure.</summary>
     public Counter EntityRequests { get; } = new();
     public Counter EntityFailures { get; } = new();
@@ -38,6 +46,10 @@ public sealed class ClusterCounters
         ["wire_bytes_sent"] = BytesSent.Value,
         ["wire_bytes_received"] = BytesReceived.Value,
         ["wire_rows_sent"] = RowsSent.Value,
+        ["data_plane_messages"] = DataPlaneMessages.Value,
+        ["data_plane_fallbacks"] = DataPlaneFallbacks.Value,
+        ["data_plane_requests"] = DataPlaneRequests.Value,
+        ["data_plane_rejected"] = DataPlaneRejected.Value,
         ["entity_requests"] = EntityRequests.Value,
         ["entity_failures"] = EntityFailures.Value,
         ["entity_starts"] = EntityStarts.Value,

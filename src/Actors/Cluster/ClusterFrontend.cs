@@ -60,11 +60,15 @@ public sealed class ClusterFrontend : IAsyncDisposable
                 var cluster = AkkaCluster.Get(system);
                 if (!cluster.SelfRoles.Contains(settings.FrontendRole))
                     throw new ConfigurationException($"this node's akka.cluster.roles [{string.Join(", ", cluster.SelfRoles)}] lack the frontend role '{settings.FrontendRole}'.");
-                region = cluster.SelfRoles.Contains(settings.ExpertRole)
-                    ? ExpertNode.StartRegion(system, config, options.Experts with { Plan = plan }, counters)
-                    : ExpertGroupSharding.StartProxy(system, settings);
+                string? ownDataEndpoint = null;
+                if (cluster.SelfRoles.Contains(settings.ExpertRole))
+                    (region, ownDataEndpoint) = ExpertNode.StartRegion(system, config, options.Experts with { Plan = plan }, counters);
+                else
+                    region = ExpertGroupSharding.StartProxy(system, settings);
                 if (options.SeedNodes is { Count: > 0 } seeds) cluster.JoinSeedNodes(seeds);
-                return new ClusterGroupTransport(region, settings, model, counters);
+                var transport = new ClusterGroupTransport(region, settings, model, counters, ownDataEndpoint);
+                system.RegisterOnTermination(transport.Dispose);
+                return transport;
             },
         });
         return new ClusterFrontend(engine, region!, settings, counters);

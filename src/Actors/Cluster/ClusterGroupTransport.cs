@@ -1,5 +1,7 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using Akka.Actor;
+using UniPerceiverMoe.Actors.Cluster.DataPlane;
 using UniPerceiverMoe.Actors.Dispatch;
 using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Actors.Serialization;
@@ -17,10 +19,16 @@ namespace UniPerceiverMoe.Actors.Cluster;
 /// within upmoe.cluster.attempt-timeout is resent after a backoff until the caller's timeout (the deadline) has
 /// passed: this covers hand-off, a crashed node's re-homing and the at-most-once delivery of sharding, since
 /// requests are idempotent. A group's own error is not resent here (the dispatcher decides).
+/// With upmoe.cluster.data-plane on, a group's requests go straight to the data plane of the node that answered its
+/// last request (learnt from <see cref="LinearApplied.DataEndpoint"/>); a data-plane failure forgets that endpoint and
+/// the attempt is resent over Akka, so membership changes cost one fallback, never a request.
 /// </summary>
-public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings settings, UniPerceiverConfig model, ClusterCounters counters)
-    : IExpertGroupTransport
+public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings settings, UniPerceiverConfig model, ClusterCounters counters,
+    string? ownDataEndpoint = null) : IExpertGroupTransport, IDisposable
 {
+    private readonly DataPlaneClient? dataPlane = settings.DataPlane ? new DataPlaneClient(settings.MaximumFrameSize) : null;
+    private readonly ConcurrentDictionary<string, string> dataEndpoints = new(StringComparer.Ordinal);
+
     public async Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout)
     {
         var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
@@ -71,9 +79,26 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
             counters.MessagesSent.Increment();
             counters.BytesSent.Add(TensorPayloads.Bytes(chunk));
             IUpmoeWireMessage reply;
+            var attemptTimeout = wait > TimeSpan.Zero ? wait : TimeSpan.FromMilliseconds(1);
             try
             {
-                reply = await region.Ask<IUpmoeWireMessage>(request, wait > TimeSpan.Zero ? wait : TimeSpan.FromMilliseconds(1)).ConfigureAwait(false);
+                if (dataPlane is not null && dataEndpoints.TryGetValue(groupId, out var endpoint))
+                {
+                    try
+                    {
+                        reply = await dataPlane.SendAsync(endpoint, request, attemptTimeout).ConfigureAwait(false);
+                        counters.DataPlaneMessages.Increment();
+                    }
+                    catch (Exception e) when (e is IOException or OperationCanceledException)
+                    {
+                        // The node is gone, slow or refused the frame: forget it and resend this attempt over Akka.
+                        dataEndpoints.TryRemove(new KeyValuePair<string, string>(groupId, endpoint));
+                        counters.DataPlaneFallbacks.Increment();
+                        continue;
+                    }
+                }
+                else
+                    reply = await region.Ask<IUpmoeWireMessage>(request, attemptTimeout).ConfigureAwait(false);
             }
             catch (AskTimeoutException)
             {
@@ -91,6 +116,7 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
             {
                 case LinearApplied applied when applied.Output.Shape is [var r, var o] && r == rows && o == outFeatures:
                     counters.BytesReceived.Add(TensorPayloads.Bytes(applied.Output));
+                    Remember(groupId, applied.DataEndpoint);
                     return applied.Output;
                 case LinearApplied applied:
                     counters.PartsFailed.Increment();
@@ -105,6 +131,17 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
             }
         }
     }
+
+    /// <summary>Where the group's next requests go: the data plane of the node that just answered (not this node's own:
+    /// a local group is reached without serialization through the region).</summary>
+    private void Remember(string groupId, string? endpoint)
+    {
+        if (dataPlane is null) return;
+        if (string.IsNullOrEmpty(endpoint) || endpoint == ownDataEndpoint) dataEndpoints.TryRemove(groupId, out _);
+        else dataEndpoints[groupId] = endpoint;
+    }
+
+    public void Dispose() => dataPlane?.Dispose();
 
     private static TimeSpan Remaining(long deadline) => Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
 

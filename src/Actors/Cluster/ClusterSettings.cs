@@ -16,7 +16,10 @@ public sealed record ClusterSettings(
     TimeSpan RetryBackoffMin,
     TimeSpan RetryBackoffMax,
     long MaximumFrameSize,
-    long FrameHeadroom)
+    long FrameHeadroom,
+    bool DataPlane = false,
+    int DataPlanePort = 0,
+    string Hostname = "127.0.0.1")
 {
     public static ClusterSettings FromConfig(Config config)
     {
@@ -33,7 +36,11 @@ public sealed record ClusterSettings(
             c.GetTimeSpan("retry-backoff-min", TimeSpan.Zero),
             c.GetTimeSpan("retry-backoff-max", TimeSpan.Zero),
             config.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") ?? 0,
-            c.GetByteSize("frame-headroom") ?? 0);
+            c.GetByteSize("frame-headroom") ?? 0,
+            // The data plane carries no TLS: with TLS on the remote transport it stays off (payloads keep Akka's TLS).
+            c.GetBoolean("data-plane.enabled", false) && !config.GetBoolean("akka.remote.dot-netty.tcp.enable-ssl", false),
+            c.GetInt("data-plane.port", 0),
+            config.GetString("akka.remote.dot-netty.tcp.hostname", "127.0.0.1") is { Length: > 0 } host ? host : "127.0.0.1");
         return s.Validate();
     }
 
@@ -45,6 +52,7 @@ public sealed record ClusterSettings(
         if (AttemptTimeout <= TimeSpan.Zero) throw new ConfigurationException("upmoe.cluster.attempt-timeout must be positive.");
         if (RetryBackoffMin <= TimeSpan.Zero || RetryBackoffMax < RetryBackoffMin)
             throw new ConfigurationException("upmoe.cluster.retry-backoff-min must be positive and <= retry-backoff-max.");
+        if (DataPlanePort is < 0 or > 65535) throw new ConfigurationException($"upmoe.cluster.data-plane.port must be in 0..65535 (got {DataPlanePort}).");
         if (FrameHeadroom < 1024) throw new ConfigurationException($"upmoe.cluster.frame-headroom must be >= 1 KiB (got {FrameHeadroom} bytes).");
         if (MaximumFrameSize < FrameHeadroom + 64 * 1024)
             throw new ConfigurationException(

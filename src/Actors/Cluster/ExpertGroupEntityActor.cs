@@ -115,7 +115,7 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
                         : error?.Message ?? "cancelled"));
                 }
                 using var output = t.Result.Output;
-                return new Answered(replyTo, new LinearApplied(TensorPayloads.FromTensor(output, context.WireDtype)));
+                return new Answered(replyTo, new LinearApplied(TensorPayloads.FromTensor(output, context.WireDtype), context.DataEndpoint));
             }, TaskScheduler.Default)
             .PipeTo(Self);
     }

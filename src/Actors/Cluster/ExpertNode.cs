@@ -1,5 +1,7 @@
 using Akka.Actor;
 using Akka.Configuration;
+using Akka.Event;
+using UniPerceiverMoe.Actors.Cluster.DataPlane;
 using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Actors.Placement;
@@ -37,8 +39,9 @@ public sealed record ExpertNodeOptions
 /// </summary>
 public sealed class ExpertNode : IAsyncDisposable
 {
-    private ExpertNode(ActorSystem system, IActorRef region, PlacementPlan plan, ClusterCounters counters)
+    private ExpertNode(ActorSystem system, IActorRef region, PlacementPlan plan, ClusterCounters counters, string? dataEndpoint)
     {
+        DataEndpoint = dataEndpoint;
         System = system;
         Region = region;
         Plan = plan;
@@ -49,6 +52,8 @@ public sealed class ExpertNode : IAsyncDisposable
     public IActorRef Region { get; }
     public PlacementPlan Plan { get; }
     public ClusterCounters Counters { get; }
+    /// <summary>"host:port" of this node's data plane (null when upmoe.cluster.data-plane is off).</summary>
+    public string? DataEndpoint { get; }
     public AkkaCluster Cluster => AkkaCluster.Get(System);
     public Address Address => Cluster.SelfAddress;
 
@@ -62,9 +67,9 @@ public sealed class ExpertNode : IAsyncDisposable
         try
         {
             var counters = new ClusterCounters();
-            var region = StartRegion(system, config, options with { Plan = plan }, counters);
+            var (region, dataEndpoint) = StartRegion(system, config, options with { Plan = plan }, counters);
             if (options.SeedNodes is { Count: > 0 } seeds) AkkaCluster.Get(system).JoinSeedNodes(seeds);
-            return new ExpertNode(system, region, plan, counters);
+            return new ExpertNode(system, region, plan, counters, dataEndpoint);
         }
         catch
         {
@@ -73,8 +78,9 @@ public sealed class ExpertNode : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts the shard region on <paramref name="system"/> (a cluster member whose roles include the expert role).</summary>
-    internal static IActorRef StartRegion(ActorSystem system, Config config, ExpertNodeOptions options, ClusterCounters counters)
+    /// <summary>Starts the shard region on <paramref name="system"/> (a cluster member whose roles include the expert role)
+    /// and, when enabled, the node's data plane; returns the region and the data-plane endpoint (null: none).</summary>
+    internal static (IActorRef Region, string? DataEndpoint) StartRegion(ActorSystem system, Config config, ExpertNodeOptions options, ClusterCounters counters)
     {
         var engine = EngineSettings.FromConfig(config);
         var settings = ClusterSettings.FromConfig(config);
@@ -92,9 +98,29 @@ public sealed class ExpertNode : IAsyncDisposable
             load = spec => CheckpointExpertWeights.Load(engine.Checkpoint, spec, device);
         }
         var plan = options.Plan ?? throw new ArgumentException("a plan is required.", nameof(options));
-        var context = new ExpertNodeContext(plan, load, settings.WireDtype, engine.ExpertAskTimeout, device,
-            options.Faults ?? ExpertGroupFaults.None, counters, cluster.SelfAddress.ToString());
-        return ExpertGroupSharding.StartRegion(system, settings, context);
+        // The data plane is bound before the region starts (entities tell frontends its endpoint) and lives as long
+        // as the actor system.
+        var dataPlane = settings.DataPlane
+            ? DataPlaneServer.Bind(settings.Hostname, settings.DataPlanePort, settings.MaximumFrameSize, settings.AttemptTimeout, system.Log, counters)
+            : null;
+        try
+        {
+            var context = new ExpertNodeContext(plan, load, settings.WireDtype, engine.ExpertAskTimeout, device,
+                options.Faults ?? ExpertGroupFaults.None, counters, cluster.SelfAddress.ToString(), dataPlane?.Endpoint);
+            var region = ExpertGroupSharding.StartRegion(system, settings, context);
+            if (dataPlane is not null)
+            {
+                dataPlane.Serve(region);
+                system.RegisterOnTermination(dataPlane.Dispose);
+                system.Log.Info("expert node {0}: data plane on {1}", cluster.SelfAddress, dataPlane.Endpoint);
+            }
+            return (region, dataPlane?.Endpoint);
+        }
+        catch
+        {
+            dataPlane?.Dispose();
+            throw;
+        }
     }
 
     /// <summary>

@@ -12,6 +12,7 @@ namespace UniPerceiverMoe.Actors.Cluster;
 /// <param name="ComputeTimeout">Safety net for one local computation (the frontend's own timeouts are shorter).</param>
 /// <param name="Device">Where inputs are placed: the device the weights live on.</param>
 /// <param name="Node">This node's address, reported in <see cref="ExpertShardProtocol.GroupStats"/>.</param>
+/// <param name="DataEndpoint">This node's data-plane "host:port" (null: none), sent with every result.</param>
 public sealed record ExpertNodeContext(
     PlacementPlan Plan,
     Func<ExpertGroupSpec, IExpertWeightSource> LoadWeights,
@@ -20,4 +21,5 @@ public sealed record ExpertNodeContext(
     Device Device,
     ExpertGroupFaults Faults,
     ClusterCounters Counters,
-    string Node);
+    string Node,
+    string? DataEndpoint = null);

@@ -55,9 +55,10 @@ public static class ExpertShardProtocol
         }
     }
 
-    /// <summary>Reply to <see cref="ApplyLinear"/>: [rows, out].</summary>
+    /// <summary>Reply to <see cref="ApplyLinear"/>: [rows, out], and the data-plane endpoint ("host:port") of the
+    /// node that computed it (null when it has none), where the frontend sends the group's next requests.</summary>
     [MessagePackObject]
-    public sealed record LinearApplied([property: Key(0)] TensorPayload Output) : IUpmoeWireMessage
+    public sealed record LinearApplied([property: Key(0)] TensorPayload Output, [property: Key(1)] string? DataEndpoint = null) : IUpmoeWireMessage
     {
         public void Validate()
         {
