@@ -26,6 +26,8 @@ public sealed class EngineCounters
     public Counter GroupRestarts { get; } = new();
     /// <summary>Route parts sent to a group that held only part of the route (split routes).</summary>
     public Counter SplitRouteParts { get; } = new();
+    /// <summary>Fused FFN requests (one per segment whose linear1 and linear2 went to one group in one request).</summary>
+    public Counter FusedFfnRequests { get; } = new();
     /// <summary>Token-level routing: (token, expert) assignments decided at gate sites, and those dropped over capacity
     /// (only when upmoe.routing.token.dropless is off).</summary>
     public Counter TokenAssignments { get; } = new();
@@ -41,6 +43,7 @@ public sealed class EngineCounters
         ["expert_failures"] = ExpertFailures.Value,
         ["group_restarts"] = GroupRestarts.Value,
         ["split_route_parts"] = SplitRouteParts.Value,
+        ["fused_ffn_requests"] = FusedFfnRequests.Value,
         ["token_assignments"] = TokenAssignments.Value,
         ["token_dropped_assignments"] = TokenDroppedAssignments.Value,
         ["requests_completed"] = RequestsCompleted.Value,

@@ -1,7 +1,9 @@
 using System.Runtime.Serialization;
 using Akka.Actor;
 using MessagePack;
+using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Actors.Serialization;
+using UniPerceiverMoe.Model.Routing;
 using UniPerceiverMoe.Actors.Settings;
 using UniPerceiverMoe.TestSupport;
 using Xunit.Abstractions;
@@ -31,6 +33,22 @@ public sealed class WireProtocolSpecs(ITestOutputHelper output) : IDisposable
     {
         using var g = new TorchSharp.torch.Generator(7);
         return randn(shape, generator: g);
+    }
+
+    [Fact]
+    public void A_fused_FFN_request_should_round_trip_and_half_a_second_linear_should_be_refused()
+    {
+        using var x = Sample(3, 64);
+        var then = new ThenLinear(new MoeSite(2, Model.Routing.MoeLinearKind.Linear2), new Route([1, 4], [0.5f, 0.5f]));
+        var sent = ApplyLinear.Create("L2", new MoeSite(2, Model.Routing.MoeLinearKind.Linear1), new Route([0, 4], [0.6f, 0.4f]),
+            TensorPayloads.FromTensor(x, WireDtype.Float32), then);
+        var got = RoundTrip(sent);
+        Assert.Equal(then.Site, got.Then!.Site);
+        Assert.Equal(then.SubRoute, got.Then.SubRoute);
+        Assert.Null(RoundTrip(sent with { ThenKind = -1, ThenExperts = null, ThenWeights = null }).Then);
+        var half = MessagePackSerializer.Serialize(sent with { ThenWeights = null });
+        var e = Assert.Throws<System.Runtime.Serialization.SerializationException>(() => UpmoeMessagePackSerializer.Deserialize(half, "upmoe.apply"));
+        Assert.Contains("second linear", e.Message);
     }
 
     [Fact]

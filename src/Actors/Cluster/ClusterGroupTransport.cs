@@ -29,10 +29,10 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
     private readonly DataPlaneClient? dataPlane = settings.DataPlane ? new DataPlaneClient(settings.MaximumFrameSize) : null;
     private readonly ConcurrentDictionary<string, string> dataEndpoints = new(StringComparer.Ordinal);
 
-    public async Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout)
+    public async Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout, ThenLinear? then = null)
     {
         var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
-        long outFeatures = OutFeatures(site);
+        long outFeatures = OutFeatures(then?.Site ?? site);
         long[] outShape;
         Device device;
         TensorPayload[] chunks;
@@ -52,7 +52,7 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
                 chunks[i] = TensorPayloads.FromTensor(part, settings.WireDtype);
             }
         }
-        var replies = await Task.WhenAll(chunks.Select(c => SendAsync(groupId, site, subRoute, c, outFeatures, timeout, deadline))).ConfigureAwait(false);
+        var replies = await Task.WhenAll(chunks.Select(c => SendAsync(groupId, site, subRoute, then, c, outFeatures, timeout, deadline))).ConfigureAwait(false);
         var parts = replies.Select(r => TensorPayloads.ToTensor(r, device)).ToList();
         try
         {
@@ -65,10 +65,10 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
         }
     }
 
-    private async Task<TensorPayload> SendAsync(string groupId, MoeSite site, Route subRoute, TensorPayload chunk, long outFeatures,
+    private async Task<TensorPayload> SendAsync(string groupId, MoeSite site, Route subRoute, ThenLinear? then, TensorPayload chunk, long outFeatures,
         TimeSpan timeout, long deadline)
     {
-        var request = new ApplyLinear(groupId, site.Layer, (int)site.Kind, subRoute.Experts, subRoute.Weights, chunk);
+        var request = ApplyLinear.Create(groupId, site, subRoute, chunk, then);
         long rows = chunk.Shape[0];
         counters.RowsSent.Add(rows);
         var backoff = settings.RetryBackoffMin;

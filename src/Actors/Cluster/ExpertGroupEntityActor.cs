@@ -104,7 +104,7 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
         }
         inFlight++;
         var site = request.Site;
-        group.Ask<Local.LinearApplied>(new Local.ApplyLinear(site, request.SubRoute, input), context.ComputeTimeout)
+        group.Ask<Local.LinearApplied>(new Local.ApplyLinear(site, request.SubRoute, input, request.Then), context.ComputeTimeout)
             .ContinueWith(t =>
             {
                 if (!t.IsCompletedSuccessfully)

@@ -1,5 +1,6 @@
 using Akka.Actor;
 using MessagePack;
+using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Actors.Serialization;
 using UniPerceiverMoe.Model.Routing;
 
@@ -33,8 +34,21 @@ public static class ExpertShardProtocol
         [property: Key(2)] int Kind,
         [property: Key(3)] int[] Experts,
         [property: Key(4)] float[] Weights,
-        [property: Key(5)] TensorPayload Input) : IUpmoeWireMessage, IGroupEnvelope
+        [property: Key(5)] TensorPayload Input,
+        [property: Key(6)] int ThenKind = -1,
+        [property: Key(7)] int[]? ThenExperts = null,
+        [property: Key(8)] float[]? ThenWeights = null) : IUpmoeWireMessage, IGroupEnvelope
     {
+        /// <summary>A fused FFN request: <see cref="ThenLinear"/> of the same layer after GELU (null: a single linear).</summary>
+        public static ApplyLinear Create(string groupId, MoeSite site, Route subRoute, TensorPayload input, ThenLinear? then) =>
+            then is null
+                ? new ApplyLinear(groupId, site.Layer, (int)site.Kind, subRoute.Experts, subRoute.Weights, input)
+                : new ApplyLinear(groupId, site.Layer, (int)site.Kind, subRoute.Experts, subRoute.Weights, input,
+                    (int)then.Site.Kind, then.SubRoute.Experts, then.SubRoute.Weights);
+
+        [IgnoreMember]
+        public ThenLinear? Then => ThenKind < 0 ? null : new ThenLinear(new MoeSite(Layer, (MoeLinearKind)ThenKind), new Route(ThenExperts!, ThenWeights!));
+
         [IgnoreMember]
         public MoeSite Site => new(Layer, (MoeLinearKind)Kind);
 
@@ -52,6 +66,14 @@ public static class ExpertShardProtocol
             if (Input is null) throw new InvalidDataException("ApplyLinear.Input is missing.");
             Input.Validate("ApplyLinear.Input");
             if (Input.Shape.Length != 2) throw new InvalidDataException($"ApplyLinear.Input must be [rows, in]; got rank {Input.Shape.Length}.");
+            if (ThenKind < 0)
+            {
+                if (ThenKind != -1 || ThenExperts is not null || ThenWeights is not null)
+                    throw new InvalidDataException("ApplyLinear: a second linear needs ThenKind, ThenExperts and ThenWeights together.");
+            }
+            else if (!Enum.IsDefined((MoeLinearKind)ThenKind) || ThenExperts is null || ThenWeights is null || ThenExperts.Length == 0
+                || ThenExperts.Length != ThenWeights.Length || ThenExperts.Any(e => e < 0))
+                throw new InvalidDataException("ApplyLinear: the second linear needs a known kind and non-empty experts and weights of equal length.");
         }
     }
 

@@ -11,7 +11,8 @@ namespace UniPerceiverMoe.Actors.Dispatch;
 /// segments (and all parts of split routes) are asked at once; the calling thread then waits for every reply and sums
 /// the partial outputs of split routes (linearity: Σ_parts x·W_partᵀ + b_part = x·W_routeᵀ + b_route). Replicas,
 /// retries and failures are handled by <see cref="ExpertGroupClient"/>. Must run on a thread that may block (a sequence executor's
-/// pinned thread), never on an expert-group dispatcher thread.
+/// pinned thread), never on an expert-group dispatcher thread. With <c>fuseFfn</c>, an FFN whose linear1 and linear2
+/// routes each lie whole in one and the same group set is one request per segment (<see cref="ThenLinear"/>).
 /// </summary>
 public sealed class ActorMoeExecutor : IMoeLinearExecutor
 {
@@ -21,8 +22,11 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
     private readonly EngineCounters counters;
     private readonly ConcurrentDictionary<(int Layer, Route Route), IReadOnlyList<RoutePart>> parts = new();
 
-    public ActorMoeExecutor(PlacementPlan plan, ExpertGroupClient client, RouteTable routes, EngineCounters counters)
+    private readonly bool fuseFfn;
+
+    public ActorMoeExecutor(PlacementPlan plan, ExpertGroupClient client, RouteTable routes, EngineCounters counters, bool fuseFfn = true)
     {
+        this.fuseFfn = fuseFfn;
         this.plan = plan;
         this.client = client;
         this.routes = routes;
@@ -66,6 +70,52 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
         finally
         {
             if (outputs.Count > 1) foreach (var o in outputs) o.Dispose();
+        }
+    }
+
+    public Tensor? TryApplyFfn(int layer, Tensor x, TokenRouting routing)
+    {
+        if (!fuseFfn || routing.Length != x.shape[1]) return null;
+        var first = new MoeSite(layer, MoeLinearKind.Linear1);
+        var second = new MoeSite(layer, MoeLinearKind.Linear2);
+        var segments = routing.Segments;
+        var calls = new (RoutePart First, ThenLinear Then)[segments.Count];
+        for (int s = 0; s < segments.Count; s++)
+        {
+            var route1 = routes.RouteOf(first, segments[s].Attribute);
+            var route2 = routes.RouteOf(second, segments[s].Attribute);
+            var parts1 = parts.GetOrAdd((layer, route1), key => plan.Split(key.Layer, key.Route));
+            var parts2 = parts.GetOrAdd((layer, route2), key => plan.Split(key.Layer, key.Route));
+            // GELU sits between the linears: only a group that holds both routes whole can apply them in one go.
+            if (parts1.Count != 1 || parts2.Count != 1 || !parts1[0].Replicas.SequenceEqual(parts2[0].Replicas)) return null;
+            calls[s] = (parts1[0], new ThenLinear(second, parts2[0].SubRoute));
+        }
+        counters.FusedFfnRequests.Add(segments.Count);
+        var pending = new Task<Tensor>[segments.Count];
+        for (int s = 0; s < segments.Count; s++)
+        {
+            var input = (segments.Count == 1 ? x.alias() : x.narrow(1, segments[s].Start, segments[s].Length)).DetachFromDisposeScope();
+            pending[s] = client.ApplyAsync(first, calls[s].First.Replicas, calls[s].First.SubRoute, input, calls[s].Then);
+        }
+        try
+        {
+            Task.WaitAll(pending);
+        }
+        catch (AggregateException e)
+        {
+            counters.ExpertFailures.Increment();
+            DisposeCompleted([pending.ToList()]);
+            throw e.InnerExceptions.Count == 1 ? e.InnerExceptions[0] : e;
+        }
+        if (pending.Length == 1) return pending[0].Result;
+        var outputs = pending.Select(t => t.Result).ToList();
+        try
+        {
+            return cat(outputs, 1);
+        }
+        finally
+        {
+            foreach (var o in outputs) o.Dispose();
         }
     }
 

@@ -17,7 +17,7 @@ public sealed class ExpertGroupClient(IExpertGroupTransport transport, TimeSpan 
 
     /// <summary>Takes ownership of <paramref name="input"/> (pass an alias detached from any dispose scope: it may be
     /// released on another thread); the result is owned by the caller.</summary>
-    public async Task<Tensor> ApplyAsync(MoeSite site, IReadOnlyList<string> replicas, Route subRoute, Tensor input)
+    public async Task<Tensor> ApplyAsync(MoeSite site, IReadOnlyList<string> replicas, Route subRoute, Tensor input, ThenLinear? then = null)
     {
         Exception? last = null;
         try
@@ -30,7 +30,7 @@ public sealed class ExpertGroupClient(IExpertGroupTransport transport, TimeSpan 
                 try
                 {
                     // The alias goes to another actor (maybe another thread): it must not belong to this thread's dispose scope.
-                    return await transport.ApplyAsync(id, site, subRoute, input.alias().DetachFromDisposeScope(), timeout).ConfigureAwait(false);
+                    return await transport.ApplyAsync(id, site, subRoute, input.alias().DetachFromDisposeScope(), timeout, then).ConfigureAwait(false);
                 }
                 catch (Exception e)
                 {

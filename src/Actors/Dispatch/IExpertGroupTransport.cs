@@ -1,4 +1,5 @@
 using Akka.Actor;
+using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Actors.Placement;
 using UniPerceiverMoe.Model;
 using UniPerceiverMoe.Model.Routing;
@@ -14,9 +15,10 @@ public interface IExpertGroupTransport
     /// Applies <paramref name="subRoute"/> at <paramref name="site"/> in group <paramref name="groupId"/>. Takes
     /// ownership of the <paramref name="input"/> handle (callers pass an alias); the result is owned by the caller and
     /// belongs to no dispose scope (it may have been made on another thread; see ExpertGroupActor).
-    /// Fails with the group's error, or a timeout after <paramref name="timeout"/>.
+    /// Fails with the group's error, or a timeout after <paramref name="timeout"/>. With <paramref name="then"/> the group
+    /// also applies GELU and that linear (a fused FFN); the result then has its output width.
     /// </summary>
-    Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout);
+    Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout, ThenLinear? then = null);
 }
 
 /// <summary>Builds the transport an engine dispatches through, once the engine's actor system exists.</summary>
@@ -25,14 +27,14 @@ public delegate IExpertGroupTransport ExpertTransportFactory(ActorSystem system,
 /// <summary>In-process transport: tensors travel by reference inside <see cref="ApplyLinear"/> messages.</summary>
 public sealed class LocalGroupTransport(IReadOnlyDictionary<string, IActorRef> groups) : IExpertGroupTransport
 {
-    public async Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout)
+    public async Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout, ThenLinear? then = null)
     {
         if (!groups.TryGetValue(groupId, out var group))
         {
             input.Dispose();
             throw new ArgumentException($"no expert group '{groupId}' in this process.");
         }
-        var reply = await group.Ask<LinearApplied>(new ApplyLinear(site, subRoute, input), timeout).ConfigureAwait(false);
+        var reply = await group.Ask<LinearApplied>(new ApplyLinear(site, subRoute, input, then), timeout).ConfigureAwait(false);
         return reply.Output;
     }
 }

@@ -60,7 +60,15 @@ public sealed class ExpertGroupActor : ReceiveActor
             using var noGrad = no_grad();
             // The reply belongs to the sender. With the caller-runs dispatcher this may run on another sequence
             // executor's thread, inside that thread's dispose scope: detach it so that scope cannot release it.
-            var output = nn.functional.linear(input, w, b).DetachFromDisposeScope();
+            var output = nn.functional.linear(input, w, b);
+            if (request.Then is { } then)
+            {
+                var (w2, b2) = Merged(then.Site, then.SubRoute);
+                using var hidden = output;
+                using var activated = nn.functional.gelu(hidden);
+                output = nn.functional.linear(activated, w2, b2);
+            }
+            output = output.DetachFromDisposeScope();
             computeTime += Stopwatch.GetElapsedTime(started);
             requests++;
             tokens += input.NumberOfElements / input.shape[^1];

@@ -13,9 +13,10 @@ public static class ExpertGroupProtocol
     /// <summary>
     /// Apply x·(Σ g_i W_i)ᵀ + Σ g_i b_i over the experts of <paramref name="SubRoute"/> (all held by the group) at
     /// <paramref name="Site"/>. <paramref name="Input"/> [.., in] is a handle the group takes ownership of and disposes
-    /// (the sender passes an alias, so both may release their handles independently). In-process only.
+    /// (the sender passes an alias, so both may release their handles independently). With <paramref name="Then"/>,
+    /// GELU and that second linear follow in the group (a fused FFN). In-process only.
     /// </summary>
-    public sealed record ApplyLinear(MoeSite Site, Route SubRoute, Tensor Input) : IExpertGroupMessage, INoSerializationVerificationNeeded;
+    public sealed record ApplyLinear(MoeSite Site, Route SubRoute, Tensor Input, ThenLinear? Then = null) : IExpertGroupMessage, INoSerializationVerificationNeeded;
 
     /// <summary>Reply to <see cref="ApplyLinear"/>: [.., out], owned by the receiver.</summary>
     public sealed record LinearApplied(Tensor Output) : INoSerializationVerificationNeeded;

@@ -13,7 +13,8 @@ public sealed record EngineSettings(
     string ExpertDispatcher,
     int ExpertRetries,
     string Vocab,
-    string CacheDir)
+    string CacheDir,
+    bool FuseFfn = true)
 {
     public static EngineSettings FromConfig(Config config)
     {
@@ -28,7 +29,8 @@ public sealed record EngineSettings(
             c.GetString("expert-dispatcher", "upmoe-expert-dispatcher"),
             c.GetInt("expert-retries", 1),
             c.GetString("vocab", ""),
-            c.GetString("cache-dir", ""));
+            c.GetString("cache-dir", ""),
+            c.GetBoolean("fuse-ffn", true));
         return s.Validate();
     }
 

@@ -53,9 +53,7 @@ public sealed class MoETransformerEncoderLayer : nn.Module
         using var scaledAttn = attn.mul(gamma_1);
         using var x1 = x.add(scaledAttn);
         using var h2 = norm2.forward(x1);
-        using var f1 = Project(linear1, MoeLinearKind.Linear1, h2, pass);            // [B, N, F]
-        using var act = nn.functional.gelu(f1);
-        using var f2 = Project(linear2, MoeLinearKind.Linear2, act, pass);           // [B, N, D]
+        using var f2 = Ffn(h2, pass);                                                // [B, N, D]
         using var scaledFfn = f2.mul_(gamma_2);
         if (pass.CapturedKv?[layer] is { } kv)
         {
@@ -63,6 +61,15 @@ public sealed class MoETransformerEncoderLayer : nn.Module
             kv.V.MoveToOuterDisposeScope();
         }
         return x1.add(scaledFfn).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>linear2(gelu(linear1(h))): in one executor call when both are MoE and the executor fuses them.</summary>
+    private Tensor Ffn(Tensor h, EncoderPass pass)
+    {
+        if (linear1 is not Linear && linear2 is not Linear && pass.Executor.TryApplyFfn(layer, h, pass.Routing) is { } fused) return fused;
+        using var f1 = Project(linear1, MoeLinearKind.Linear1, h, pass);             // [B, N, F]
+        using var act = nn.functional.gelu(f1);
+        return Project(linear2, MoeLinearKind.Linear2, act, pass);
     }
 
     private Tensor Project(nn.Module linear, MoeLinearKind kind, Tensor x, EncoderPass pass) =>

@@ -13,4 +13,11 @@ public interface IMoeLinearExecutor
     /// where tokens of each segment went through x·(Σ g_i W_i)ᵀ + Σ g_i b_i for the segment's route at <paramref name="site"/>.
     /// </summary>
     Tensor Apply(MoeSite site, Tensor x, TokenRouting routing);
+
+    /// <summary>
+    /// Optionally the whole MoE FFN of <paramref name="layer"/> in one call: linear2(gelu(linear1(x))) with each
+    /// segment's routes, equal to the two <see cref="Apply"/> calls around GELU. Returns null (the default) when this
+    /// executor cannot fuse them; the caller then makes the two calls. Same ownership rules as <see cref="Apply"/>.
+    /// </summary>
+    Tensor? TryApplyFfn(int layer, Tensor x, TokenRouting routing) => null;
 }

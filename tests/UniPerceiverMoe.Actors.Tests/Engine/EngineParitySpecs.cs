@@ -66,6 +66,26 @@ public sealed class EngineParitySpecs(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_fused_FFN_hop_should_give_bit_identical_features_and_be_used_only_where_one_group_holds_both_routes()
+    {
+        var image = GoldenFixture.Input("image.in1k_224");
+        await using var fused = EngineFixture.Start(Plan("per-layer"));
+        await using var twoHops = EngineFixture.Start(Plan("per-layer"), hocon: "upmoe.engine.fuse-ffn = off");
+        await using var split = EngineFixture.Start(Plan("per-expert"));
+        using var a = await fused.EmbedVisualAsync(image, EmbedTask.ImageClassification);
+        using var b = await twoHops.EmbedVisualAsync(image, EmbedTask.ImageClassification);
+        using var c = await split.EmbedVisualAsync(image, EmbedTask.ImageClassification);
+        TensorAssert.Close(output, "fused vs two hops", b, a, 0);
+        TensorAssert.Close(output, "feat.image_cls (fused)", GoldenFixture.Output("feat.image_cls"), a, Tolerances.Features);
+        // The golden model has MoE in 2 layers: one fused request per layer (one segment), two fewer group requests.
+        Assert.Equal(2, fused.Counters.FusedFfnRequests.Value);
+        Assert.Equal(twoHops.Counters.ExpertRequests.Value - 2, fused.Counters.ExpertRequests.Value);
+        Assert.Equal(0, twoHops.Counters.FusedFfnRequests.Value);
+        Assert.Equal(0, split.Counters.FusedFfnRequests.Value);             // routes split over groups: GELU forbids fusing
+        TensorAssert.Close(output, "per-expert (split, unfused)", GoldenFixture.Output("feat.image_cls"), c, Tolerances.Features);
+    }
+
+    [Fact]
     public async Task Groups_on_their_own_threads_should_give_the_same_features_and_caption()
     {
         await using var engine = EngineFixture.Start(Plan("per-expert"), hocon: "upmoe.engine.expert-dispatcher = upmoe-expert-pool-dispatcher");
