@@ -43,7 +43,7 @@ public sealed class UpmoeMetrics
         groupExperts = Factory.CreateGauge("upmoe_expert_group_experts", "(layer, expert) pairs a group holds (placement).", ["group"]);
         groupUp = Factory.CreateGauge("upmoe_expert_group_up", "1 when the group answered the last scrape's stats request.", ["group"]);
         ready = Factory.CreateGauge("upmoe_engine_ready", "1 when the engine is loaded and serving.");
-        clusterMembers = Factory.CreateGauge("upmoe_cluster_members", "Cluster members seen by this node (0: embedded mode, no cluster).");
+        clusterMembers = Factory.CreateGauge("upmoe_cluster_members", "Cluster members Up as seen by this node (0: embedded mode, no cluster).");
         Registry.AddBeforeCollectCallback(CollectEngineAsync);
     }
 
@@ -66,9 +66,11 @@ public sealed class UpmoeMetrics
 
     private async Task CollectEngineAsync(CancellationToken cancellation)
     {
-        clusterMembers.Set(0);
         var engine = runtime.EngineIfReady;
         ready.Set(engine is null ? 0 : 1);
+        clusterMembers.Set(engine?.System is Akka.Actor.ExtendedActorSystem { Provider: Akka.Cluster.ClusterActorRefProvider } system
+            ? Akka.Cluster.Cluster.Get(system).State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up)
+            : 0);
         if (engine is null) return;
         foreach (var (key, value) in engine.Counters.Snapshot())
         {
