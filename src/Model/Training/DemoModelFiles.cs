@@ -16,6 +16,11 @@ public static class DemoModelFiles
     public const string ConfigFile = "config.json";
     public const string ManifestFile = "demo.json";
 
+    /// <summary>Where <c>upmoe demo</c> keeps its model under the cache directory. The suffix names the default
+    /// training recipe: bump it when <see cref="DemoTrainingOptions"/>' defaults change, so that a model trained by an
+    /// older recipe is retrained once instead of being shown.</summary>
+    public const string CacheDirectoryName = "demo-model-r2";
+
     public static void Save(string directory, UniPerceiverMoeModel model, DemoManifest manifest)
     {
         Directory.CreateDirectory(directory);

@@ -41,7 +41,7 @@ public static class DemoCommand
             {
                 TorchSharp.torch.set_num_threads(Math.Max(1, parse.GetValue(threads)));
                 var cache = parse.GetValue(cacheDir) ?? EngineSettings.FromConfig(UpmoeConfig.Reference).ResolvedCacheDir;
-                var dir = parse.GetValue(model) ?? Path.Combine(cache, "demo-model");
+                var dir = parse.GetValue(model) ?? Path.Combine(cache, DemoModelFiles.CacheDirectoryName);
                 await EnsureModelAsync(dir, parse.GetValue(threads), output, error, cancellation).ConfigureAwait(false);
                 return await RunAsync(dir, cache, parse.GetValue(clips), parse.GetValue(seed), !parse.GetValue(fast), parse.GetValue(json),
                     output, error, cancellation).ConfigureAwait(false);
