@@ -48,9 +48,10 @@ public static class TensorPayloads
     public static Tensor ToTensor(TensorPayload payload, Device? device = null)
     {
         var dtype = ParseDtype(payload.Dtype, "payload");
-        using var raw = empty(payload.Shape, Scalar(dtype), CPU);
+        var raw = empty(payload.Shape, Scalar(dtype), CPU);
         if (payload.Data.Length > 0) payload.Data.AsSpan().CopyTo(raw.bytes);
-        return raw.to(ScalarType.Float32, device ?? CPU, copy: true);
+        if (dtype == WireDtype.Float32 && (device is null || device.type == TorchSharp.DeviceType.CPU)) return raw;   // already what we return
+        using (raw) return raw.to(ScalarType.Float32, device ?? CPU, copy: true);
     }
 
     /// <summary>Payload bytes counted for wire accounting (data only; the envelope adds ~100 bytes).</summary>
