@@ -1,14 +1,14 @@
 namespace UniPerceiverMoe.Model.Training;
 
 /// <summary>
-/// Settings of the demo training run. Defaults are the recipe of docs/benchmarks-training.md: 3,000 steps of Adam
+/// Settings of the demo training run. Defaults are the recipe of docs/benchmarks-training.md: 4,000 steps of Adam
 /// (β 0.9/0.98, peak lr 7e-4), linear warm-up then cosine decay to 10 %, gradient clipping at 1, batch 16, 256
 /// distractor words per step, a temporal table started at 4× sin-cos. Changing them: bump
 /// <see cref="DemoModelFiles.CacheDirectoryName"/>.
 /// </summary>
 public sealed record DemoTrainingOptions
 {
-    public int Steps { get; init; } = 3000;
+    public int Steps { get; init; } = 4000;
     public int BatchSize { get; init; } = 16;
     public double LearningRate { get; init; } = 7e-4;
     public int WarmupSteps { get; init; } = 40;

@@ -60,7 +60,7 @@ public static class DemoCommand
     private static async Task EnsureModelAsync(string dir, int threads, TextWriter output, TextWriter error, CancellationToken cancellation)
     {
         if (File.Exists(Path.Combine(dir, DemoModelFiles.ModelFile)) && File.Exists(Path.Combine(dir, DemoModelFiles.ManifestFile))) return;
-        error.WriteLine($"demo: no demo model in {dir}: training one now (first run only; 10–20 minutes on 2 cores)…");
+        error.WriteLine($"demo: no demo model in {dir}: training one now (first run only; about 20–30 minutes on 2 cores)…");
         int code = await Program.InvokeAsync(["train-demo", "--out", dir, "--threads", threads.ToString(CultureInfo.InvariantCulture)],
             error, error, cancellation).ConfigureAwait(false);
         if (code != 0) throw new InvalidOperationException($"training the demo model failed (exit {code}); see above");
