@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Cluster.Sharding;
 using UniPerceiverMoe.Actors.Engine;
+using UniPerceiverMoe.Actors.Serialization;
 using UniPerceiverMoe.Actors.Settings;
 using static TorchSharp.torch;
 
@@ -85,7 +86,8 @@ public static class ClusterBenchmark
             output.WriteLine($"cluster: {clusterRate:0.00} requests/s; wire payload {bytes / (double)(options.Requests + 2) / 1e6:0.00} MB per request, " +
                 $"{bytes / (double)Math.Max(1, rows):0} bytes per token per MoE linear (input + output); {direct} of {messages} messages over the data plane");
 
-            var recovery = await RecoveryAsync(frontend.Engine, image, nodes[0], options.Concurrency, output).ConfigureAwait(false);
+            var victim = await BusiestNodeAsync(frontend, nodes).ConfigureAwait(false);
+            var recovery = await RecoveryAsync(frontend.Engine, image, victim, options.Concurrency, output).ConfigureAwait(false);
             output.WriteLine($"cluster/embedded throughput ratio: {clusterRate / embeddedRate:0.00}, recovery: {recovery.TotalSeconds:0.0} s");
         }
         finally
@@ -124,6 +126,16 @@ public static class ClusterBenchmark
         {
             await load.StopAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>The expert process hosting the most groups now (a kill of a node that hosts none would measure nothing).</summary>
+    private static async Task<ExpertProcess> BusiestNodeAsync(ClusterFrontend frontend, IReadOnlyList<ExpertProcess> nodes)
+    {
+        var homes = await Task.WhenAll(frontend.Engine.Plan.Groups.Select(g =>
+            frontend.Region.Ask<IUpmoeWireMessage>(new ExpertShardProtocol.GetGroupStats(g.Id), TimeSpan.FromSeconds(30)))).ConfigureAwait(false);
+        var counts = homes.OfType<ExpertShardProtocol.GroupStats>().GroupBy(h => h.Node).ToDictionary(g => g.Key, g => g.Count());
+        var addresses = await Task.WhenAll(nodes.Select(n => n.WhenUp(TimeSpan.FromSeconds(1)))).ConfigureAwait(false);
+        return nodes.Zip(addresses).OrderByDescending(p => counts.GetValueOrDefault(p.Second.ToString())).First().First;
     }
 
     /// <summary>A fixed pseudo-random preprocessed image [3, S, S] (throughput does not depend on pixel values).</summary>
