@@ -34,6 +34,19 @@ public sealed class ClusterConfigSpecs
     }
 
     [Fact]
+    public void The_data_plane_should_be_on_by_default_advertise_the_public_hostname_and_stay_off_under_TLS()
+    {
+        var defaults = ClusterSettings.FromConfig(UpmoeConfig.Reference);
+        Assert.True(defaults.DataPlane);
+        Assert.Equal(("127.0.0.1", "127.0.0.1", 0), (defaults.Hostname, defaults.PublicHostname, defaults.DataPlanePort));
+        var nat = ClusterSettings.FromConfig(UpmoeConfig.Parse(
+            "akka.remote.dot-netty.tcp.hostname = 0.0.0.0\nakka.remote.dot-netty.tcp.public-hostname = node7.example\nupmoe.cluster.data-plane.port = 4070"));
+        Assert.Equal(("0.0.0.0", "node7.example", 4070), (nat.Hostname, nat.PublicHostname, nat.DataPlanePort));
+        Assert.False(ClusterSettings.FromConfig(UpmoeConfig.Parse("akka.remote.dot-netty.tcp.enable-ssl = true")).DataPlane);
+        Assert.False(ClusterSettings.FromConfig(UpmoeConfig.Parse("upmoe.cluster.data-plane.enabled = off")).DataPlane);
+    }
+
+    [Fact]
     public void Inline_settings_should_override_files_and_later_files_earlier_ones()
     {
         var config = NodeConfig.Load([TestCluster.HoconFile("experts.conf"), TestCluster.HoconFile("loopback.conf")], ["upmoe.cluster.wire-dtype = bfloat16"]);

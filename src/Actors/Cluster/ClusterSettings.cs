@@ -19,7 +19,8 @@ public sealed record ClusterSettings(
     long FrameHeadroom,
     bool DataPlane = false,
     int DataPlanePort = 0,
-    string Hostname = "127.0.0.1")
+    string Hostname = "127.0.0.1",
+    string PublicHostname = "127.0.0.1")
 {
     public static ClusterSettings FromConfig(Config config)
     {
@@ -40,7 +41,10 @@ public sealed record ClusterSettings(
             // The data plane carries no TLS: with TLS on the remote transport it stays off (payloads keep Akka's TLS).
             c.GetBoolean("data-plane.enabled", false) && !config.GetBoolean("akka.remote.dot-netty.tcp.enable-ssl", false),
             c.GetInt("data-plane.port", 0),
-            config.GetString("akka.remote.dot-netty.tcp.hostname", "127.0.0.1") is { Length: > 0 } host ? host : "127.0.0.1");
+            config.GetString("akka.remote.dot-netty.tcp.hostname", "127.0.0.1") is { Length: > 0 } host ? host : "127.0.0.1",
+            // Frontends dial what remoting advertises: public-hostname behind NAT or a 0.0.0.0 bind, else hostname.
+            config.GetString("akka.remote.dot-netty.tcp.public-hostname", "") is { Length: > 0 } advertised ? advertised
+                : config.GetString("akka.remote.dot-netty.tcp.hostname", "127.0.0.1") is { Length: > 0 } bound ? bound : "127.0.0.1");
         return s.Validate();
     }
 

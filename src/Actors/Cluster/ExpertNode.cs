@@ -101,7 +101,7 @@ public sealed class ExpertNode : IAsyncDisposable
         // The data plane is bound before the region starts (entities tell frontends its endpoint) and lives as long
         // as the actor system.
         var dataPlane = settings.DataPlane
-            ? DataPlaneServer.Bind(settings.Hostname, settings.DataPlanePort, settings.MaximumFrameSize, settings.AttemptTimeout, system.Log, counters)
+            ? DataPlaneServer.Bind(settings.Hostname, settings.PublicHostname, settings.DataPlanePort, settings.MaximumFrameSize, settings.AttemptTimeout, system.Log, counters)
             : null;
         try
         {

@@ -38,14 +38,16 @@ public sealed class DataPlaneServer : IDisposable
     /// <summary>"host:port" as frontends dial it.</summary>
     public string Endpoint { get; }
 
-    /// <summary>Binds <paramref name="hostname"/>:<paramref name="port"/> (0: any free port); serving starts with <see cref="Serve"/>.</summary>
-    public static DataPlaneServer Bind(string hostname, int port, long maxBodyBytes, TimeSpan askTimeout, ILoggingAdapter log, ClusterCounters counters)
+    /// <summary>Binds <paramref name="hostname"/>:<paramref name="port"/> (0: any free port) and advertises
+    /// <paramref name="advertisedHost"/> with the bound port; serving starts with <see cref="Serve"/>.</summary>
+    public static DataPlaneServer Bind(string hostname, string advertisedHost, int port, long maxBodyBytes, TimeSpan askTimeout,
+        ILoggingAdapter log, ClusterCounters counters)
     {
         var address = IPAddress.TryParse(hostname, out var ip) ? ip : Dns.GetHostAddresses(hostname).First();
         var listener = new TcpListener(address, port);
         listener.Start();
         int bound = ((IPEndPoint)listener.LocalEndpoint).Port;
-        return new DataPlaneServer(listener, $"{hostname}:{bound}", maxBodyBytes, askTimeout, log, counters);
+        return new DataPlaneServer(listener, $"{advertisedHost}:{bound}", maxBodyBytes, askTimeout, log, counters);
     }
 
     public void Serve(IActorRef shardRegion)
