@@ -103,7 +103,7 @@ public static class BenchCommands
         var placement = new Option<string>("--placement") { Description = "Expert placement over the two expert nodes.", DefaultValueFactory = _ => "per-layer" };
         var requests = new Option<int>("--requests") { Description = "Image-embedding requests per measurement.", DefaultValueFactory = _ => 32 };
         var cache = new Option<string?>("--cache-dir") { Description = "Where a random-weight checkpoint is written; default $UPMOE_CACHE, then ~/.cache/upmoe." };
-        var concurrency = new Option<int>("--concurrency") { Description = "Requests in flight (and sequence executors) in both modes.", DefaultValueFactory = _ => 2 };
+        var concurrency = new Option<int>("--concurrency") { Description = "Requests in flight (and sequence executors) in both modes.", DefaultValueFactory = _ => 4 };
         var wire = new Option<string>("--wire-dtype") { Description = "Payload dtype on the wire: float32, float16 or bfloat16 (upmoe.cluster.wire-dtype).", DefaultValueFactory = _ => "float32" };
         wire.AcceptOnlyFromAmong("float32", "float16", "bfloat16");
         var command = new Command("cluster", "1 frontend + 2 expert processes on 127.0.0.1 vs embedded: throughput, wire bytes per token, " +
