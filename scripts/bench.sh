@@ -15,4 +15,5 @@ run cluster-tiny bench cluster --config tiny
 if [ "${1:-}" != quick ]; then
   run engine-base bench engine --config base --rounds 5
   run caption-base bench caption --config base --rounds 1
+  run cluster-base bench cluster --config base --requests 24
 fi
