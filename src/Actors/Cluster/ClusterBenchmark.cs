@@ -87,7 +87,7 @@ public static class ClusterBenchmark
                 $"{bytes / (double)Math.Max(1, rows):0} bytes per token per MoE linear (input + output); {direct} of {messages} messages over the data plane");
 
             var victim = await BusiestNodeAsync(frontend, nodes).ConfigureAwait(false);
-            var recovery = await RecoveryAsync(frontend.Engine, image, victim, options.Concurrency, output).ConfigureAwait(false);
+            var recovery = await RecoveryAsync(frontend, image, victim, options.Concurrency, output).ConfigureAwait(false);
             output.WriteLine($"cluster/embedded throughput ratio: {clusterRate / embeddedRate:0.00}, recovery: {recovery.TotalSeconds:0.0} s");
         }
         finally
@@ -107,18 +107,28 @@ public static class ClusterBenchmark
         return load.Completed / load.Timeline.Max(t => t.Completed).TotalSeconds;
     }
 
-    private static async Task<TimeSpan> RecoveryAsync(UniPerceiverEngine engine, Tensor image, ExpertProcess victim, int concurrency, TextWriter output)
+    private static async Task<TimeSpan> RecoveryAsync(ClusterFrontend frontend, Tensor image, ExpertProcess victim, int concurrency, TextWriter output)
     {
-        var load = new BenchmarkLoad(engine, image, concurrency);
+        var load = new BenchmarkLoad(frontend.Engine, image, concurrency);
+        var address = await victim.WhenUp(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
         try
         {
             await WaitAsync(() => load.Completed >= 4, TimeSpan.FromSeconds(60), "requests before the kill").ConfigureAwait(false);
             var killedAt = load.Now;
             victim.Kill();
-            await WaitAsync(() => load.Timeline.Any(t => t.Issued > killedAt), TimeSpan.FromSeconds(120), "a request issued after the kill").ConfigureAwait(false);
+            // Where the time goes: the failure detector, then the split-brain resolver's downing and removal.
+            TimeSpan? unreachable = null, removed = null;
+            await WaitAsync(() =>
+            {
+                var state = frontend.Cluster.State;
+                unreachable ??= state.Unreachable.Any(m => m.Address == address) ? load.Now - killedAt : null;
+                removed ??= state.Members.All(m => m.Address != address) ? load.Now - killedAt : null;
+                return removed is not null && load.Timeline.Any(t => t.Issued > killedAt);
+            }, TimeSpan.FromSeconds(120), "the killed node's removal and a request issued after the kill").ConfigureAwait(false);
             var recovery = load.Timeline.Where(t => t.Issued > killedAt).Min(t => t.Completed) - killedAt;
             await load.StopAsync().ConfigureAwait(false);
-            output.WriteLine($"kill -9 of pid {victim.Id}: first request issued after the kill completed after {recovery.TotalSeconds:0.0} s; " +
+            output.WriteLine($"kill -9 of pid {victim.Id}: unreachable after {unreachable?.TotalSeconds ?? double.NaN:0.0} s, removed after " +
+                $"{removed!.Value.TotalSeconds:0.0} s; first request issued after the kill completed after {recovery.TotalSeconds:0.0} s; " +
                 $"{load.Completed} completed, {load.Failed} failed during the run");
             return recovery;
         }
