@@ -28,6 +28,7 @@ public sealed record ClusterSettings(
         WireDtype dtype;
         try { dtype = TensorPayloads.ParseDtype(c.GetString("wire-dtype", "float32"), "upmoe.cluster.wire-dtype"); }
         catch (InvalidDataException e) { throw new ConfigurationException(e.Message); }
+        string hostname = config.GetString("akka.remote.dot-netty.tcp.hostname", "127.0.0.1") is { Length: > 0 } host ? host : "127.0.0.1";
         var s = new ClusterSettings(
             c.GetString("expert-role", "experts"),
             c.GetString("frontend-role", "frontend"),
@@ -41,10 +42,9 @@ public sealed record ClusterSettings(
             // The data plane carries no TLS: with TLS on the remote transport it stays off (payloads keep Akka's TLS).
             c.GetBoolean("data-plane.enabled", false) && !config.GetBoolean("akka.remote.dot-netty.tcp.enable-ssl", false),
             c.GetInt("data-plane.port", 0),
-            config.GetString("akka.remote.dot-netty.tcp.hostname", "127.0.0.1") is { Length: > 0 } host ? host : "127.0.0.1",
+            hostname,
             // Frontends dial what remoting advertises: public-hostname behind NAT or a 0.0.0.0 bind, else hostname.
-            config.GetString("akka.remote.dot-netty.tcp.public-hostname", "") is { Length: > 0 } advertised ? advertised
-                : config.GetString("akka.remote.dot-netty.tcp.hostname", "127.0.0.1") is { Length: > 0 } bound ? bound : "127.0.0.1");
+            config.GetString("akka.remote.dot-netty.tcp.public-hostname", "") is { Length: > 0 } advertised ? advertised : hostname);
         return s.Validate();
     }
 

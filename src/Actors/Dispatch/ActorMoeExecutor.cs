@@ -20,9 +20,8 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
     private readonly ExpertGroupClient client;
     private readonly RouteTable routes;
     private readonly EngineCounters counters;
-    private readonly ConcurrentDictionary<(int Layer, Route Route), IReadOnlyList<RoutePart>> parts = new();
-
     private readonly bool fuseFfn;
+    private readonly ConcurrentDictionary<(int Layer, Route Route), IReadOnlyList<RoutePart>> parts = new();
 
     public ActorMoeExecutor(PlacementPlan plan, ExpertGroupClient client, RouteTable routes, EngineCounters counters, bool fuseFfn = true)
     {
@@ -45,32 +44,9 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
             var route = routes.RouteOf(site, segment.Attribute);
             var routeParts = parts.GetOrAdd((site.Layer, route), key => plan.Split(key.Layer, key.Route));
             if (routeParts.Count > 1) counters.SplitRouteParts.Add(routeParts.Count);
-            pending[s] = routeParts.Select(part =>
-            {
-                // The group takes its own handle on the input: we may release ours whatever happens to the ask.
-                // Released by the client, possibly on another thread: detached from this thread's dispose scope.
-                var input = (segments.Count == 1 ? x.alias() : x.narrow(1, segment.Start, segment.Length)).DetachFromDisposeScope();
-                return client.ApplyAsync(site, part.Replicas, part.SubRoute, input);
-            }).ToList();
+            pending[s] = routeParts.Select(part => client.ApplyAsync(site, part.Replicas, part.SubRoute, SegmentInput(x, segments, s))).ToList();
         }
-        var outputs = new List<Tensor>(segments.Count);
-        try
-        {
-            Task.WaitAll(pending.SelectMany(p => p).ToArray());
-            foreach (var segmentParts in pending)
-                outputs.Add(Sum(segmentParts.Select(t => t.Result).ToList()));
-            return outputs.Count == 1 ? outputs[0] : cat(outputs, 1);
-        }
-        catch (AggregateException e)
-        {
-            counters.ExpertFailures.Increment();
-            DisposeCompleted(pending);
-            throw e.InnerExceptions.Count == 1 ? e.InnerExceptions[0] : e;
-        }
-        finally
-        {
-            if (outputs.Count > 1) foreach (var o in outputs) o.Dispose();
-        }
+        return Collect(pending);
     }
 
     public Tensor? TryApplyFfn(int layer, Tensor x, TokenRouting routing)
@@ -91,31 +67,41 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
             calls[s] = (parts1[0], new ThenLinear(second, parts2[0].SubRoute));
         }
         counters.FusedFfnRequests.Add(segments.Count);
-        var pending = new Task<Tensor>[segments.Count];
+        var pending = new List<Task<Tensor>>[segments.Count];
         for (int s = 0; s < segments.Count; s++)
-        {
-            var input = (segments.Count == 1 ? x.alias() : x.narrow(1, segments[s].Start, segments[s].Length)).DetachFromDisposeScope();
-            pending[s] = client.ApplyAsync(first, calls[s].First.Replicas, calls[s].First.SubRoute, input, calls[s].Then);
-        }
+            pending[s] = [client.ApplyAsync(first, calls[s].First.Replicas, calls[s].First.SubRoute, SegmentInput(x, segments, s), calls[s].Then)];
+        return Collect(pending);
+    }
+
+    /// <summary>
+    /// The input handle one request of segment <paramref name="s"/> sends. The group takes its own handle on it, so we
+    /// may release ours whatever happens to the ask; it is released by the client, possibly on another thread, so it is
+    /// detached from this thread's dispose scope.
+    /// </summary>
+    private static Tensor SegmentInput(Tensor x, IReadOnlyList<RouteSegment> segments, int s) =>
+        (segments.Count == 1 ? x.alias() : x.narrow(1, segments[s].Start, segments[s].Length)).DetachFromDisposeScope();
+
+    /// <summary>Waits for every request, sums each segment's partial outputs (split routes) and joins the segments
+    /// along the token axis. On a failure, every output that did arrive is released and the (first) error rethrown.</summary>
+    private Tensor Collect(List<Task<Tensor>>[] pending)
+    {
+        var outputs = new List<Tensor>(pending.Length);
         try
         {
-            Task.WaitAll(pending);
+            Task.WaitAll(pending.SelectMany(p => p).ToArray());
+            foreach (var segmentParts in pending)
+                outputs.Add(Sum(segmentParts.Select(t => t.Result).ToList()));
+            return outputs.Count == 1 ? outputs[0] : cat(outputs, 1);
         }
         catch (AggregateException e)
         {
             counters.ExpertFailures.Increment();
-            DisposeCompleted([pending.ToList()]);
+            DisposeCompleted(pending);
             throw e.InnerExceptions.Count == 1 ? e.InnerExceptions[0] : e;
-        }
-        if (pending.Length == 1) return pending[0].Result;
-        var outputs = pending.Select(t => t.Result).ToList();
-        try
-        {
-            return cat(outputs, 1);
         }
         finally
         {
-            foreach (var o in outputs) o.Dispose();
+            if (outputs.Count > 1) foreach (var o in outputs) o.Dispose();
         }
     }
 

@@ -89,7 +89,7 @@ public static class CheckpointLoader
     private static StateDict Normalise(string path, string format, string wrapper, KeyNaming naming, Dictionary<string, Tensor> raw, Device? device)
     {
         bool strip = naming.StripModule, deepSpeed = naming.DeepSpeed;
-        var keys = raw.Keys.ToList().ToDictionary(k => k, naming.Stripped, StringComparer.Ordinal);
+        var keys = raw.Keys.ToDictionary(k => k, naming.Stripped, StringComparer.Ordinal);
         var dtypes = raw.Values.GroupBy(t => t.dtype).ToDictionary(g => g.Key, g => g.Count());
         var dropped = new List<string>();
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
