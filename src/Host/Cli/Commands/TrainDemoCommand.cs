@@ -23,7 +23,7 @@ public static class TrainDemoCommand
         var lr = new Option<double>("--lr") { Description = "Peak Adam learning rate.", DefaultValueFactory = _ => defaults.LearningRate };
         var init = new Option<string?>("--init") { Description = "Continue training the demo model in this directory (fresh clips, new Adam state and schedule)." };
         var temporal = new Option<float>("--temporal-scale") { Description = "Scale of the sin-cos start of the temporal position table (frame-order signal).", DefaultValueFactory = _ => defaults.TemporalInitScale };
-        var shape = new Option<string?>("--config") { Description = "Model shape as a config.json (golden-fixture keys) instead of the demo default (Tiny, patch 32, 4 frames); ignored with --init." };
+        var shape = new Option<string?>("--model-config") { Description = "Model shape as a config.json (golden-fixture keys) instead of the demo default (Tiny, patch 32, 4 frames); ignored with --init." };
         var vocab = new Option<string?>("--vocab") { Description = "CLIP BPE vocabulary (default: the cached bpe_simple_vocab_16e6.txt)." };
         var threads = DemoCommandRunner.ThreadsOption();
         var command = new Command("train-demo", "Train a tiny Uni-Perceiver-MoE that captions and classifies synthetic shape videos.")
