@@ -6,7 +6,8 @@ namespace UniPerceiverMoe.Host.Cli.Commands;
 
 /// <summary>
 /// <c>upmoe node [--role experts|frontend] [--seed ADDRESS]… [--port N] [-c FILE]… [-s HOCON]…</c>: runs a cluster node
-/// until Ctrl+C or SIGTERM, then leaves the cluster gracefully. Role <c>experts</c> (the default) hosts expert-group
+/// until Ctrl+C or SIGTERM, then leaves the cluster gracefully. A node whose roles (from --role or the files) include
+/// the frontend role runs as a frontend; any other hosts expert groups. Role <c>experts</c> hosts expert-group
 /// shard entities and prints <c>node-up ADDRESS</c> on stdout once Up; its groups are handed off on leave without
 /// losing requests. Role <c>frontend</c> runs the engine's sequence executors behind the HTTP API (as <c>upmoe serve</c>,
 /// port <c>upmoe.server.port</c> or --http-port) with its expert groups on the cluster. Configuration: files in order
@@ -45,17 +46,20 @@ public static class NodeCommand
         command.SetAction(async (parse, cancellation) =>
         {
             Akka.Configuration.Config config;
+            bool frontend;
             try
             {
                 config = NodeConfig.Load(parse.GetValue(configs) ?? [],
                     [.. RoleSettings(parse.GetValue(role), parse.GetValue(seeds), parse.GetValue(port), parse.GetValue(httpPort)), .. parse.GetValue(sets) ?? []]);
+                // The configuration decides (--role only sets it): -c hocon/frontend.conf alone runs a frontend too.
+                frontend = (config.GetStringList("akka.cluster.roles") ?? []).Contains(ClusterSettings.FromConfig(config).FrontendRole);
             }
             catch (Exception e) when (e is Akka.Configuration.ConfigurationException or FileNotFoundException or ArgumentException)
             {
                 Console.Error.WriteLine($"upmoe node: {e.Message}");
                 return 2;
             }
-            if (parse.GetValue(role) == "frontend") return await RunFrontendAsync(config, cancellation).ConfigureAwait(false);
+            if (frontend) return await RunFrontendAsync(config, cancellation).ConfigureAwait(false);
             ExpertNode node;
             try
             {
