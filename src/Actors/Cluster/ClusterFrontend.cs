@@ -75,12 +75,7 @@ public sealed class ClusterFrontend : IAsyncDisposable
     }
 
     /// <summary>Completes when this node is Up in the cluster.</summary>
-    public Task WhenUp()
-    {
-        var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Cluster.RegisterOnMemberUp(() => up.TrySetResult());
-        return up.Task;
-    }
+    public Task WhenUp() => Cluster.WhenSelfUp();
 
     /// <summary>Leaves the cluster (coordinated shutdown) and disposes the engine.</summary>
     public ValueTask DisposeAsync() => Engine.DisposeAsync();

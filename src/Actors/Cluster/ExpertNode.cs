@@ -146,12 +146,7 @@ public sealed class ExpertNode : IAsyncDisposable
     }
 
     /// <summary>Completes when this node is Up in the cluster.</summary>
-    public Task WhenUp()
-    {
-        var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Cluster.RegisterOnMemberUp(() => up.TrySetResult());
-        return up.Task;
-    }
+    public Task WhenUp() => Cluster.WhenSelfUp();
 
     /// <summary>Leaves the cluster gracefully (shards handed off) and completes once this node is removed.</summary>
     public Task LeaveAsync() => Cluster.LeaveAsync();
