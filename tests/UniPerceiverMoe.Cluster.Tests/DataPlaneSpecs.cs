@@ -6,6 +6,7 @@ using UniPerceiverMoe.Actors.Serialization;
 using UniPerceiverMoe.Model.Tasks;
 using UniPerceiverMoe.TestSupport;
 using Xunit.Abstractions;
+using UniPerceiverMoe.Model;
 using static TorchSharp.torch;
 using static UniPerceiverMoe.Actors.Cluster.ExpertShardProtocol;
 
@@ -16,7 +17,7 @@ public sealed class DataPlaneFrameSpecs
 {
     private static ApplyLinear Request()
     {
-        using var x = arange(12, ScalarType.Float32).reshape(3, 4);
+        using var x = TorchScalar.Arange(12, CPU).to_type(ScalarType.Float32).reshape(3, 4);
         return new ApplyLinear("L0E1", 0, 2, [1, 3], [0.75f, 0.25f], TensorPayloads.FromTensor(x, WireDtype.Float32));
     }
 

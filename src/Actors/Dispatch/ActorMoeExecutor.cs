@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Actors.Placement;
+using UniPerceiverMoe.Model;
 using UniPerceiverMoe.Model.Routing;
 using static TorchSharp.torch;
 
@@ -111,7 +112,7 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
         var total = partials[0];
         for (int i = 1; i < partials.Count; i++)
         {
-            total.add_(partials[i]);
+            total.PlusInPlace(partials[i]);
             partials[i].Dispose();
         }
         return total;

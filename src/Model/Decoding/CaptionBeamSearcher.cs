@@ -119,7 +119,7 @@ public static class CaptionBeamSearcher
             var feature = runner.Model.Head.Project(queryPass.Final.squeeze(1));                 // [rows, D]
             var logprob = TorchScalar.Use(tau, s => feature.matmul(bankT).mul_(s)).log_softmax(-1);                    // [rows, V]
             var wordLogprob = logprob.view(batch, cur, vocab);
-            var candidate = seqLogprob + wordLogprob;                                            // [B, cur, V]
+            var candidate = seqLogprob.Plus(wordLogprob);                                           // [B, cur, V]
 
             if (t > 0)
             {
@@ -129,7 +129,7 @@ public static class CaptionBeamSearcher
                 wordLogprob = wordLogprob * seqMask;
                 var old = TorchScalar.Use(Finished, f => full(batch, cur, vocab, f, device: device));
                 if (eosRow >= 0) old.narrow(2, eosRow, 1).copy_(seqLogprob.expand(batch, cur, 1));
-                candidate = seqMask * candidate + old * TorchScalar.Use(1L, one => seqMask.neg().add_(one));   // 1 − mask (exact: the mask is 0/1)
+                candidate = (seqMask * candidate).Plus(old * seqMask.neg().PlusInPlace(1));   // 1 − mask (exact: the mask is 0/1)
             }
 
             var (selectedLogprob, selectedIdx) = candidate.view(batch, -1).topk(beam);          // sorted, highest first
@@ -145,7 +145,7 @@ public static class CaptionBeamSearcher
             ReplaceState(ref selectedWords, words);
 
             // 2. Reorder the generated-word cache to the surviving beams' histories.
-            var sourceRows = TorchScalar.Use(batch, cur, (n, c) => arange(n, ScalarType.Int64, device: device).mul_(c)).unsqueeze(1).add(selectedBeam).view(-1);
+            var sourceRows = TorchScalar.Use(cur, c => TorchScalar.Arange(batch, device).mul_(c)).unsqueeze(1).Plus(selectedBeam).view(-1);
             if (generated is not null)
                 for (int l = 0; l < generated.Length; l++)
                 {
@@ -189,7 +189,7 @@ public static class CaptionBeamSearcher
             if (options.LengthPenalty > 0)
             {
                 var steps = TorchScalar.Use(options.EosId, eos => ids.ne(eos)).sum(-1, keepdim: true, type: ScalarType.Float32);
-                TorchScalar.Use(1L, one => steps.add_(one));
+                steps.PlusInPlace(1);
                 score = seqLogprob / TorchScalar.Use(options.LengthPenalty, p => steps.pow(p));
             }
             var (sorted, order) = score.sort(1, descending: true);

@@ -48,7 +48,7 @@ public sealed class UniPerceiverRunner
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        var positions = TorchScalar.Use(ids.shape[1], n => arange(n, ScalarType.Int64, device: Device));
+        var positions = TorchScalar.Arange(ids.shape[1], Device);
         var text = Model.TokenEmbed.Forward(ids.to(Device), positions);
         return PrefixSpe(text).MoveToOuterDisposeScope();
     }

@@ -51,7 +51,7 @@ public sealed class MoETransformerEncoderLayer : nn.Module
         using var h1 = norm1.forward(x);
         using var attn = self_attn.Forward(h1, pass);
         using var scaledAttn = attn.mul(gamma_1);
-        using var x1 = x.add(scaledAttn);
+        using var x1 = x.Plus(scaledAttn);
         using var h2 = norm2.forward(x1);
         using var f2 = Ffn(h2, pass);                                                // [B, N, D]
         using var scaledFfn = f2.mul_(gamma_2);
@@ -60,7 +60,7 @@ public sealed class MoETransformerEncoderLayer : nn.Module
             kv.K.MoveToOuterDisposeScope();
             kv.V.MoveToOuterDisposeScope();
         }
-        return x1.add(scaledFfn).MoveToOuterDisposeScope();
+        return x1.Plus(scaledFfn).MoveToOuterDisposeScope();
     }
 
     /// <summary>linear2(gelu(linear1(h))): in one executor call when both are MoE and the executor fuses them.</summary>

@@ -58,8 +58,8 @@ public sealed class TaskMoE : nn.Module
         {
             using var wi = TorchScalar.Use(route.Weights[i], g => weightOf(route.Experts[i]).mul(g));
             using var bi = TorchScalar.Use(route.Weights[i], g => biasOf(route.Experts[i]).mul(g));
-            w.add_(wi);
-            b.add_(bi);
+            w.PlusInPlace(wi);
+            b.PlusInPlace(bi);
         }
         return (w, b);
     }

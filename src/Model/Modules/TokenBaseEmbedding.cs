@@ -46,7 +46,7 @@ public sealed class TokenBaseEmbedding : nn.Module
         using var pos = embeddings_pos.Lookup(positions);
         using var typeId = zeros(1, ScalarType.Int64, device: ids.device);
         using var type = embeddings_token_type.forward(typeId);                 // [1, D]
-        using var sum = word.add(pos).add_(type);
+        using var sum = word.Plus(pos).PlusInPlace(type);
         return embeddings_norm.forward(sum);
     }
 

@@ -60,9 +60,9 @@ public sealed class VideoBaseEmbedding : nn.Module
         long p = patches.shape[1], d = patches.shape[2];
         using var spatial = embeddings_st_pos.Spatial.narrow(0, 0, p);            // [P, D]
         using var temporal = embeddings_st_pos.Temporal.narrow(0, 0, t);          // [T, D]
-        using var withSpace = patches.reshape(b, t, p, d).add(spatial);           // [B, T, P, D]
-        using var withTime = withSpace.add_(temporal.unsqueeze(1));
-        if (addType) withTime.add_(embeddings_type.weight![0]);
+        using var withSpace = patches.reshape(b, t, p, d).Plus(spatial);           // [B, T, P, D]
+        using var withTime = withSpace.PlusInPlace(temporal.unsqueeze(1));
+        if (addType) withTime.PlusInPlace(embeddings_type.weight![0]);
         using var flat = withTime.reshape(b, t * p, d);
         return sharedNorm.forward(flat);
     }

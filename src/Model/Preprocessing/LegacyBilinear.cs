@@ -18,8 +18,8 @@ internal static class LegacyBilinear
         int inH = (int)x.shape[2], inW = (int)x.shape[3];
         var (w0, w1, wl0, wl1) = Weights(inW, outW, x.device, [1, 1, 1, outW]);
         var (h0, h1, hl0, hl1) = Weights(inH, outH, x.device, [1, 1, outH, 1]);
-        var rows = x.index_select(3, w0).mul(wl0).add(x.index_select(3, w1).mul(wl1));       // [N, C, inH, outW]
-        return rows.index_select(2, h0).mul(hl0).add(rows.index_select(2, h1).mul(hl1));     // [N, C, outH, outW]
+        var rows = x.index_select(3, w0).mul(wl0).Plus(x.index_select(3, w1).mul(wl1));       // [N, C, inH, outW]
+        return rows.index_select(2, h0).mul(hl0).Plus(rows.index_select(2, h1).mul(hl1));     // [N, C, outH, outW]
     }
 
     /// <summary>Per output position o: source indices i0, i1 (int64) and weights l0, l1 (float32, shaped

@@ -45,7 +45,7 @@ public sealed class DemoObjective
         int p = (int)prefix.shape[1];
 
         // Captioning.
-        var positions = TorchScalar.Use(n, count => arange(count, ScalarType.Int64, device: device));
+        var positions = TorchScalar.Arange(n, device);
         var words = model.TokenEmbed.Forward(batch.Words.to(device), positions);                     // [B, n, D]
         var queries = model.TokenEmbed.Forward(TorchScalar.Use(UniPerceiverRunner.SpeId, spe => full(b, n, spe, ScalarType.Int64, device: device)), positions);
         var x = cat([prefix, words, queries], 1);                                                    // [B, P + 2n, D]
@@ -78,11 +78,11 @@ public sealed class DemoObjective
             var targetsOfSet = TrainingEncoder.TextFeatures(model, executor,
                 set.TargetIds.Select(t => (IReadOnlyList<long>)t.Select(i => (long)i).ToArray()).ToArray(), MoeAttribute.ClassNameTarget);
             var setLogits = feature.matmul(targetsOfSet.t()).mul(tau);                               // [B, C]
-            clsLoss = clsLoss.add(nn.functional.cross_entropy(setLogits, labels[s]));
+            clsLoss = clsLoss.Plus(nn.functional.cross_entropy(setLogits, labels[s]));
             using (no_grad()) accuracies[s] = setLogits.argmax(-1).eq(labels[s]).sum().item<long>() / (float)b;
         }
         clsLoss = TorchScalar.Use(corpus.LabelSets.Count, count => clsLoss.div(count));
-        var total = captionLoss.add(clsLoss);
+        var total = captionLoss.Plus(clsLoss);
         return new DemoLosses(total, captionLoss.item<float>(), clsLoss.item<float>(), tokenAccuracy, accuracies);
     }
 }

@@ -27,8 +27,6 @@ public sealed record DemoTrainingResult(UniPerceiverMoeModel Model, IReadOnlyLis
 /// </summary>
 public static class DemoTrainer
 {
-    private const int MaxNativeFailures = 5;
-
     /// <param name="start">Continue from this model instead of a fresh initialisation (taken over: the result's
     /// model is this instance, unfrozen for training and frozen again at the end); its config wins over
     /// <paramref name="config"/>. Clips of a continued run start after <paramref name="firstClip"/>.</param>
@@ -60,15 +58,13 @@ public static class DemoTrainer
         Action<int, UniPerceiverMoeModel>? checkpoint, CancellationToken cancellation)
     {
         var trainable = model.parameters().Where(p => p.requires_grad).ToArray();
-        using var optimizer = optim.Adam(trainable, options.LearningRate, beta1: 0.9, beta2: 0.98, eps: 1e-8);
-        var schedule = optim.lr_scheduler.LambdaLR(optimizer, options.LearningRateFactor);
+        using var optimizer = new HeldScalarAdam(trainable, beta1: 0.9, beta2: 0.98, eps: 1e-8);
         using var noise = new Generator((ulong)options.Seed);
         var objective = new DemoObjective(model, corpus);
         var distractorRng = new Random(SyntheticVideoGenerator.ClipSeed(options.Seed, -1 - firstClip));
         var corpusIds = corpus.WordIds.ToHashSet();
         var history = new List<DemoTrainingProgress>();
         var clock = Stopwatch.StartNew();
-        int failures = 0;
         for (int step = 0; step < options.Steps; step++)
         {
             cancellation.ThrowIfCancellationRequested();
@@ -77,25 +73,11 @@ public static class DemoTrainer
             var distractors = Distractors(distractorRng, corpusIds, options.Distractors, model.Config.VocabSize);
             using var executor = new TrainingMoeExecutor(model, options.GateNoiseStd, noise);
             double lr = options.LearningRate * options.LearningRateFactor(step);
-            DemoLosses losses;
-            try
-            {
-                optimizer.zero_grad();
-                losses = objective.Compute(batch, executor, distractors);
-                losses.Total.backward();
-                nn.utils.clip_grad_norm_(trainable, options.ClipNorm);
-                optimizer.step();
-            }
-            catch (ExternalException e) when (++failures <= MaxNativeFailures)
-            {
-                // A rare libtorch error from a corrupted scalar argument (seen once in a 1,350-step run) should not
-                // cost the run: the step is dropped (at worst half-applied by Adam) and training goes on.
-                string reason = e.Message.Split('\n')[0];
-                Console.Error.WriteLine($"demo training: step {step + 1} failed in libtorch and was skipped ({reason[..Math.Min(160, reason.Length)]})");
-                schedule.step();
-                continue;
-            }
-            schedule.step();
+            optimizer.ZeroGrad();
+            var losses = objective.Compute(batch, executor, distractors);
+            losses.Total.backward();
+            nn.utils.clip_grad_norm_(trainable, options.ClipNorm);
+            optimizer.Step(lr);
             if ((step + 1) % options.LogEvery == 0 || step + 1 == options.Steps || step == 0)
             {
                 var record = new DemoTrainingProgress(step + 1, options.Steps, losses.Total.item<float>(), losses.Caption,

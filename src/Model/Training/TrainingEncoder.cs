@@ -42,7 +42,7 @@ public static class TrainingEncoder
             }
         var device = model.Head.parameters().First().device;
         var idTensor = tensor(ids, [n, length], device: device);
-        var positions = TorchScalar.Use(length, l => arange(l, ScalarType.Int64, device: device));
+        var positions = TorchScalar.Arange(length, device);
         var x = PrefixSpe(model, model.TokenEmbed.Forward(idTensor, positions));                // [n, 1 + L, D]
         var bias = sequences.All(s => s.Count == length) ? null : tensor(pad, [n, 1, 1, length + 1], device: device);
         var h = Encode(model, executor, x, TokenRouting.Uniform(length + 1, attribute), bias);

@@ -48,8 +48,8 @@ public sealed class TrainingMoeExecutor : IMoeLinearExecutor, IDisposable
         Tensor b = moe.Experts[experts[0]].bias!.mul(g[0]);
         for (int i = 1; i < experts.Length; i++)
         {
-            w = w.add(moe.Experts[experts[i]].weight!.mul(g[i]));
-            b = b.add(moe.Experts[experts[i]].bias!.mul(g[i]));
+            w = w.Plus(moe.Experts[experts[i]].weight!.mul(g[i]));
+            b = b.Plus(moe.Experts[experts[i]].bias!.mul(g[i]));
         }
         w.DetachFromDisposeScope();
         b.DetachFromDisposeScope();
@@ -72,7 +72,7 @@ public sealed class TrainingMoeExecutor : IMoeLinearExecutor, IDisposable
         var a = tensor(attribute.ToVector(), device: device).unsqueeze(0);                  // [1, 8]
         var logits = owner.Gate.Logits(a).squeeze(0);                                      // [E]
         if (noiseStd > 0)
-            logits = logits.add(TorchScalar.Use(noiseStd, std => randn(logits.shape, generator: generator, device: device).mul_(std)));
+            logits = logits.Plus(TorchScalar.Use(noiseStd, std => randn(logits.shape, generator: generator, device: device).mul_(std)));
         var probs = logits.softmax(-1);
         var (_, idx) = logits.topk(model.Config.TopK);                                     // highest first
         var chosen = probs.index_select(0, idx);

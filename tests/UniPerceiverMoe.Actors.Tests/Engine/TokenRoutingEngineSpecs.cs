@@ -26,7 +26,7 @@ public sealed class TokenRoutingEngineSpecs(ITestOutputHelper output)
         using var _ = no_grad();
         var state = model.state_dict();
         foreach (var key in state.Keys.Where(k => k.EndsWith(".gate.wg.weight", StringComparison.Ordinal))) state[key].normal_(0, 1);
-        foreach (var key in state.Keys.Where(k => k.EndsWith("gamma_1", StringComparison.Ordinal) || k.EndsWith("gamma_2", StringComparison.Ordinal))) state[key].fill_(1);
+        foreach (var key in state.Keys.Where(k => k.EndsWith("gamma_1", StringComparison.Ordinal) || k.EndsWith("gamma_2", StringComparison.Ordinal))) TorchScalar.Use(1L, one => state[key].fill_(one));
         return model;
     }
 

@@ -33,7 +33,7 @@ public class PthCheckpointReaderSpecs
             Assert.Equal(new float[] { 4, 5, 6, 7 }, tensors["row1"].data<float>().ToArray());
             Assert.Equal(new[] { 3L, 4 }, tensors["whole"].shape);
             // "whole" and "alias" cover the whole storage: they share it, as after torch.load; "row1" is a compact copy.
-            tensors["whole"].mul_(10);
+            TorchScalar.Use(10L, ten => tensors["whole"].mul_(ten));
             Assert.Equal(110f, tensors["alias"][11].item<float>());
             Assert.Equal(4f, tensors["row1"][0].item<float>());
         }

@@ -63,7 +63,7 @@ public sealed class EncoderParitySpecs(ITestOutputHelper output)
         using var encoded = runner.Encode(x, TokenRouting.Uniform((int)x.shape[1], MoeAttribute.Parse(attribute)), bias, keepLayerInputs: true);
         using var layers = stack(encoded.LayerInputs!, 0);                                       // [L+1, B, 1+Lt, D]
         // Compare the spe slot and unpadded tokens only: padded queries are computed but meaningless.
-        using var keep = cat([zeros(pad.shape[0], 1, ScalarType.Int64), pad], 1).eq(0);          // [B, 1+Lt]
+        using var keep = TorchScalar.Use(0L, zero => cat([zeros(pad.shape[0], 1, ScalarType.Int64), pad], 1).eq(zero));          // [B, 1+Lt]
         using var mask = keep.unsqueeze(0).unsqueeze(-1).to_type(ScalarType.Float32);
         var expected = GoldenFixture.Output("hidden." + name);
         using var e = expected * mask;

@@ -60,8 +60,8 @@ public sealed class HeadParitySpecs(ITestOutputHelper output)
         using var classes = TextFeatures(runner, "text.classnames", MoeAttribute.ClassNameTarget);
         using var image = VisualFeature(runner, ImageIn1k, MoeAttribute.VisualInput);
         using var video = VisualFeature(runner, Video, MoeAttribute.VisualInput);
-        using var imageLogits = image.matmul(classes.t()).mul(runner.Model.Head.Temperature("img_cls"));
-        using var videoLogits = video.matmul(classes.t()).mul(runner.Model.Head.Temperature("video_cls"));
+        using var imageLogits = TorchScalar.Use(runner.Model.Head.Temperature("img_cls"), tau => image.matmul(classes.t()).mul(tau));
+        using var videoLogits = TorchScalar.Use(runner.Model.Head.Temperature("video_cls"), tau => video.matmul(classes.t()).mul(tau));
         TensorAssert.Close(output, "logits.image_cls", GoldenFixture.Output("logits.image_cls"), imageLogits, Tolerances.Logits);
         TensorAssert.Close(output, "logits.video_cls", GoldenFixture.Output("logits.video_cls"), videoLogits, Tolerances.Logits);
     }

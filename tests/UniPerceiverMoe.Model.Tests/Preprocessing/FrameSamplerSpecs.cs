@@ -67,7 +67,7 @@ public class FrameSamplerSpecs
     public void SplitViews_should_reshape_clips_like_the_reference_and_agree_with_ViewPositions(MultiViewMode mode)
     {
         // [N = 3 crops, L = 32 frames, 2 values per frame]: value = crop * 1000 + frame.
-        using var video = (arange(3).reshape(3, 1, 1) * 1000 + arange(32).reshape(1, 32, 1)).expand(3, 32, 2).contiguous();
+        using var video = TorchScalar.Use(1000L, k => TorchScalar.Arange(3, CPU).reshape(3, 1, 1).mul(k)).Plus(TorchScalar.Arange(32, CPU).reshape(1, 32, 1)).expand(3, 32, 2).contiguous();
         using var views = FrameSampler.SplitViews(video, 4, mode);
         Assert.Equal([12L, 8, 2], views.shape);
         var positions = FrameSampler.ViewPositions(32, 4, mode);

@@ -93,7 +93,7 @@ public sealed class SyntheticVideoSpecs
         var c = SyntheticPalette.Colours[clip.Colour];
         using var frame = frames[t].to_type(ScalarType.Int32);
         using var target = tensor(new[] { (int)c.R, c.G, c.B });
-        using var match = frame.sub(target).abs().le(20).all(-1);                                 // [H, W]
+        using var match = TorchScalar.Use(20L, tolerance => frame.sub(target).abs().le(tolerance)).all(-1);                                 // [H, W]
         using var idx = match.nonzero().to_type(ScalarType.Float32);                              // [k, 2] (y, x)
         Assert.True(idx.shape[0] > 100, "the shape should cover more than 100 pixels");
         using var mean = idx.mean([0L]);

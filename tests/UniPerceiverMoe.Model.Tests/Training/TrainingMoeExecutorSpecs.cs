@@ -39,7 +39,7 @@ public sealed class TrainingMoeExecutorSpecs
         var site = new MoeSite(0, MoeLinearKind.Linear1);
         var x = randn(2, 5, Config.Hidden);
         var y = executor.Apply(site, x, TokenRouting.Uniform(5, MoeAttribute.VisualInput));
-        y.pow(2).sum().backward();
+        TorchScalar.Use(2L, two => y.pow(two)).sum().backward();
         var moe = model.MoeAt(site)!;
         var chosen = executor.Choices[(0, MoeGateKind.Ffn, MoeAttribute.VisualInput)];
         Assert.Equal(Config.TopK, chosen.Length);

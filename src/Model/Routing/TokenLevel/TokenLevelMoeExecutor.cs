@@ -132,7 +132,7 @@ public sealed class TokenLevelMoeExecutor : IMoeLinearExecutor
         using var gate = tensor(gates.ToArray(), device: output.device).to_type(output.dtype).unsqueeze(1); // [n, 1]
         using var typed = result.to_type(output.dtype);
         using var weighted = typed.mul(gate);                                                             // [n, out]
-        output.index_add_(0, rows, weighted, 1);
+        TorchScalar.Use(1L, one => output.index_add_(0, rows, weighted, one));
     }
 
     /// <summary>(in, out) of a site's linear from the config: the applier may hold the expert weights elsewhere.</summary>

@@ -19,7 +19,7 @@ public sealed class TokenLevelEncoderSpecs(ITestOutputHelper output)
         // LayerScale γ = 1 instead of 1e-3, so a routing error shows in the output at full size.
         using (no_grad())
             foreach (var (name, p) in model.named_parameters())
-                if (name.EndsWith("gamma_1") || name.EndsWith("gamma_2")) p.fill_(1);
+                if (name.EndsWith("gamma_1") || name.EndsWith("gamma_2")) TorchScalar.Use(1L, one => p.fill_(one));
         var executor = new TokenLevelMoeExecutor(model);
         using var ids = randint(0, model.Config.VocabSize - 1, [2, 6], ScalarType.Int64);
         using var x = new UniPerceiverRunner(model, executor).EmbedText(ids);            // [2, 7, 64]

@@ -70,7 +70,7 @@ internal static class TokenReference
                 var expert = moe.Experts[choices[t][r].Expert];
                 var w = expert.weight!.to_type(ScalarType.Float64);
                 var b = expert.bias!.to_type(ScalarType.Float64);
-                y = y + (w.mv(xt) + b) * choices[t][r].Weight;
+                y = y.Plus(TorchScalar.Use(choices[t][r].Weight, g => w.mv(xt).Plus(b).mul(g)));
             }
             rows.Add(y);
         }
