@@ -42,7 +42,7 @@ public sealed partial class UniPerceiverEngine
         {
             5 => views.alias(),
             4 => video ? views.unsqueeze(0) : views.unsqueeze(1),
-            3 when !video => views.unsqueeze(0).unsqueeze(0),
+            3 when !video => views.view([1, 1, .. views.shape]),
             _ => throw new ArgumentException($"classification input of shape [{string.Join(", ", views.shape)}] is not an image, image views, a clip or clip views."),
         };
         string temperature = EmbedTasks.Temperature(video ? EmbedTask.VideoClassification : EmbedTask.ImageClassification);
@@ -108,7 +108,7 @@ public sealed partial class UniPerceiverEngine
 
     private static Tensor AsBatch(Tensor pixels) => pixels.dim() switch
     {
-        3 => pixels.unsqueeze(0).unsqueeze(0),
+        3 => pixels.view([1, 1, .. pixels.shape]),
         4 => pixels.unsqueeze(0),
         5 => pixels.alias(),
         _ => throw new ArgumentException($"pixels must be [3, S, S], [T, 3, S, S] or [B, T, 3, S, S]; got [{string.Join(", ", pixels.shape)}]."),

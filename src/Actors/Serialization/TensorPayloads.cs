@@ -39,7 +39,10 @@ public static class TensorPayloads
     /// <summary>Copies <paramref name="tensor"/> (any device, any float type; not modified, still the caller's) into a payload of <paramref name="dtype"/>.</summary>
     public static TensorPayload FromTensor(Tensor tensor, WireDtype dtype)
     {
-        using var cpu = tensor.detach().to(Scalar(dtype), CPU).contiguous();
+        // Each step held in a using: a TorchSharp temporary outside a dispose scope could be finalized mid-call.
+        using var detached = tensor.detach();
+        using var converted = detached.to(Scalar(dtype), CPU);
+        using var cpu = converted.contiguous();
         var data = cpu.NumberOfElements == 0 ? [] : cpu.bytes.ToArray();
         return new TensorPayload(data, Name(dtype), cpu.shape);
     }
