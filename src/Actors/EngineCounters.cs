@@ -20,6 +20,8 @@ public sealed class EngineCounters
     public Counter ExpertRequests { get; } = new();
     /// <summary>Expert-group requests retried after a failure or timeout.</summary>
     public Counter ExpertRetries { get; } = new();
+    /// <summary>Tries moved on to another replica of the same route part within one pass (see ExpertGroupClient).</summary>
+    public Counter ExpertFailovers { get; } = new();
     /// <summary>Expert-group requests that failed for good (the whole inference request failed).</summary>
     public Counter ExpertFailures { get; } = new();
     /// <summary>Expert-group actors restarted by their supervisor (weights reloaded).</summary>
@@ -40,6 +42,7 @@ public sealed class EngineCounters
     {
         ["expert_requests"] = ExpertRequests.Value,
         ["expert_retries"] = ExpertRetries.Value,
+        ["expert_failovers"] = ExpertFailovers.Value,
         ["expert_failures"] = ExpertFailures.Value,
         ["group_restarts"] = GroupRestarts.Value,
         ["split_route_parts"] = SplitRouteParts.Value,

@@ -25,6 +25,8 @@ public sealed record ClusterBenchmarkOptions
     public string Placement { get; init; } = "per-layer";
     public int Requests { get; init; } = 32;
     public int Concurrency { get; init; } = 2;
+    /// <summary>Replicas of every expert group (upmoe.placement.replicas).</summary>
+    public int Replicas { get; init; } = 1;
     /// <summary>Torch intra-op threads of every process (the frontend and each expert node).</summary>
     public int TorchThreads { get; init; } = 1;
 }
@@ -45,9 +47,10 @@ public static class ClusterBenchmark
             $"upmoe.engine.torch-threads = {options.TorchThreads}",
             $"upmoe.engine.sequence-executors = {options.Concurrency}",
             $"upmoe.placement.strategy = {options.Placement}",
+            $"upmoe.placement.replicas = {options.Replicas}",
             .. options.Settings,
         ];
-        output.WriteLine($"cluster benchmark: {options.Requests} image embeddings, {options.Concurrency} concurrent, placement {options.Placement}, " +
+        output.WriteLine($"cluster benchmark: {options.Requests} image embeddings, {options.Concurrency} concurrent, placement {options.Placement} × {options.Replicas} replica(s), " +
             $"{options.TorchThreads} torch thread(s) per process, 2 expert processes on 127.0.0.1");
 
         double embeddedRate;
@@ -127,9 +130,11 @@ public static class ClusterBenchmark
             }, TimeSpan.FromSeconds(120), "the killed node's removal and a request issued after the kill").ConfigureAwait(false);
             var recovery = load.Timeline.Where(t => t.Issued > killedAt).Min(t => t.Completed) - killedAt;
             await load.StopAsync().ConfigureAwait(false);
+            // Requests already in flight at the kill: the longest one shows what a stream saw at worst.
+            var straddling = load.Timeline.Where(t => t.Issued <= killedAt && t.Completed > killedAt).Select(t => t.Completed - killedAt).DefaultIfEmpty().Max();
             output.WriteLine($"kill -9 of pid {victim.Id}: unreachable after {unreachable?.TotalSeconds ?? double.NaN:0.0} s, removed after " +
                 $"{removed!.Value.TotalSeconds:0.0} s; first request issued after the kill completed after {recovery.TotalSeconds:0.0} s; " +
-                $"{load.Completed} completed, {load.Failed} failed during the run");
+                $"requests in flight at the kill done {straddling.TotalSeconds:0.0} s after it; {load.Completed} completed, {load.Failed} failed during the run");
             return recovery;
         }
         finally

@@ -29,7 +29,7 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
     private readonly DataPlaneClient? dataPlane = settings.DataPlane ? new DataPlaneClient(settings.MaximumFrameSize) : null;
     private readonly ConcurrentDictionary<string, string> dataEndpoints = new(StringComparer.Ordinal);
 
-    public async Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout, ThenLinear? then = null)
+    public async Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout, ThenLinear? then = null, bool failFast = false)
     {
         var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
         long outFeatures = OutFeatures(then?.Site ?? site);
@@ -52,7 +52,7 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
                 chunks[i] = TensorPayloads.FromTensor(part, settings.WireDtype);
             }
         }
-        var replies = await Task.WhenAll(chunks.Select(c => SendAsync(groupId, site, subRoute, then, c, outFeatures, timeout, deadline))).ConfigureAwait(false);
+        var replies = await Task.WhenAll(chunks.Select(c => SendAsync(groupId, site, subRoute, then, c, outFeatures, timeout, deadline, failFast))).ConfigureAwait(false);
         var parts = replies.Select(r => TensorPayloads.ToTensor(r, device)).ToList();
         try
         {
@@ -66,7 +66,7 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
     }
 
     private async Task<TensorPayload> SendAsync(string groupId, MoeSite site, Route subRoute, ThenLinear? then, TensorPayload chunk, long outFeatures,
-        TimeSpan timeout, long deadline)
+        TimeSpan timeout, long deadline, bool failFast)
     {
         var request = ApplyLinear.Create(groupId, site, subRoute, chunk, then);
         long rows = chunk.Shape[0];
@@ -91,9 +91,16 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
                     }
                     catch (Exception e) when (e is IOException or OperationCanceledException)
                     {
-                        // The node is gone, slow or refused the frame: forget it and resend this attempt over Akka.
+                        // The node is gone, slow or refused the frame: forget it and resend this attempt over Akka,
+                        // unless the caller has another replica to ask instead (a closed connection means the
+                        // node is gone, and Akka would only reach the group once it has been re-homed).
                         dataEndpoints.TryRemove(new KeyValuePair<string, string>(groupId, endpoint));
                         counters.DataPlaneFallbacks.Increment();
+                        if (failFast && e is IOException)
+                        {
+                            counters.PartsFailed.Increment();
+                            throw new ExpertGroupUnreachableException($"expert group {groupId} at {endpoint}: {e.Message}", e);
+                        }
                         continue;
                     }
                 }

@@ -1,6 +1,7 @@
 using System.Text;
 using Akka.Actor;
 using Akka.Cluster.Sharding;
+using UniPerceiverMoe.Actors.Placement;
 using static UniPerceiverMoe.Actors.Cluster.ExpertShardProtocol;
 
 namespace UniPerceiverMoe.Actors.Cluster;
@@ -8,7 +9,9 @@ namespace UniPerceiverMoe.Actors.Cluster;
 /// <summary>
 /// Starts the expert-group shard region (expert nodes) or a proxy to it (frontends). Entity id = placement group id;
 /// shard id = a stable hash of the entity id modulo upmoe.cluster.shards, identical in every process (never
-/// <see cref="string.GetHashCode()"/>, which is randomised per process).
+/// <see cref="string.GetHashCode()"/>, which is randomised per process). Replica n of a group (<see cref="ReplicaIds"/>)
+/// goes to shard "{hash of the base id}-r{n}", so the replicas of one group are sibling shards that
+/// <see cref="ReplicaSpreadingAllocationStrategy"/> keeps on different nodes.
 /// </summary>
 public static class ExpertGroupSharding
 {
@@ -18,7 +21,7 @@ public static class ExpertGroupSharding
         var sharding = ClusterSharding.Get(system);
         var shardingSettings = ClusterShardingSettings.Create(system).WithRole(settings.ExpertRole);
         return sharding.Start(TypeName, id => EntityProps(id, context), shardingSettings, new GroupMessageExtractor(settings.Shards),
-            sharding.DefaultShardAllocationStrategy(shardingSettings), StopGroup.Instance);
+            new ReplicaSpreadingAllocationStrategy(sharding.DefaultShardAllocationStrategy(shardingSettings)), StopGroup.Instance);
     }
 
     /// <summary>Routes to entities hosted by expert-role nodes without hosting any here.</summary>
@@ -44,12 +47,14 @@ public static class ExpertGroupSharding
 
         public string ShardId(string entityId, object? messageHint = null) => ShardOf(entityId);
 
-        /// <summary>FNV-1a over the UTF-8 bytes of the id: stable across processes and platforms.</summary>
+        /// <summary>FNV-1a over the UTF-8 bytes of the (base) id: stable across processes and platforms.</summary>
         public string ShardOf(string entityId)
         {
+            bool replica = ReplicaIds.TryParse(entityId, out var baseId, out int n);
             uint hash = 2166136261;
-            foreach (var b in Encoding.UTF8.GetBytes(entityId)) hash = (hash ^ b) * 16777619;
-            return (hash % (uint)shards).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            foreach (var b in Encoding.UTF8.GetBytes(baseId)) hash = (hash ^ b) * 16777619;
+            string shard = (hash % (uint)shards).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return replica ? ReplicaIds.Of(shard, n) : shard;
         }
     }
 }

@@ -132,16 +132,14 @@ public sealed class ExpertNode : IAsyncDisposable
         if (string.IsNullOrWhiteSpace(engine.Checkpoint))
             throw new ConfigurationException("upmoe.engine.checkpoint is not set: the placement is computed from its model config.");
         var model = ModelConfigResolver.Resolve(engine.ModelConfig, engine.Checkpoint);
-        var placement = PlacementSettings.FromConfig(config);
-        switch (placement.Strategy)
+        UniPerceiverMoe.Model.Modules.UniPerceiverMoeModel? loaded = null;
+        try
         {
-            case PlacementStrategy.Single: return PlacementPlanner.Single(model);
-            case PlacementStrategy.PerLayer: return PlacementPlanner.PerLayer(model);
-            case PlacementStrategy.PerExpert: return PlacementPlanner.PerExpert(model);
-            case PlacementStrategy.NPerLayer: return PlacementPlanner.NPerLayer(model, placement.GroupsPerLayer);
-            default:
-                using (var loaded = ModelLoader.Load(engine.Checkpoint, model))
-                    return PlacementPlanner.Plan(placement, model, new RouteTable(loaded));
+            return PlacementPlanner.Plan(PlacementSettings.FromConfig(config), model, () => new RouteTable(loaded = ModelLoader.Load(engine.Checkpoint, model)));
+        }
+        finally
+        {
+            loaded?.Dispose();
         }
     }
 

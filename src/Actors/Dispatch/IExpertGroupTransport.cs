@@ -16,9 +16,11 @@ public interface IExpertGroupTransport
     /// ownership of the <paramref name="input"/> handle (callers pass an alias); the result is owned by the caller and
     /// belongs to no dispose scope (it may have been made on another thread; see ExpertGroupActor).
     /// Fails with the group's error, or a timeout after <paramref name="timeout"/>. With <paramref name="then"/> the group
-    /// also applies GELU and that linear (a fused FFN); the result then has its output width.
+    /// also applies GELU and that linear (a fused FFN); the result then has its output width. With
+    /// <paramref name="failFast"/> (the caller has other replicas) a group whose node is known to be gone fails the call
+    /// at once with <see cref="ExpertGroupUnreachableException"/> instead of waiting for the group to be re-homed.
     /// </summary>
-    Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout, ThenLinear? then = null);
+    Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout, ThenLinear? then = null, bool failFast = false);
 }
 
 /// <summary>Builds the transport an engine dispatches through, once the engine's actor system exists.</summary>
@@ -27,7 +29,7 @@ public delegate IExpertGroupTransport ExpertTransportFactory(ActorSystem system,
 /// <summary>In-process transport: tensors travel by reference inside <see cref="ApplyLinear"/> messages.</summary>
 public sealed class LocalGroupTransport(IReadOnlyDictionary<string, IActorRef> groups) : IExpertGroupTransport
 {
-    public async Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout, ThenLinear? then = null)
+    public async Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout, ThenLinear? then = null, bool failFast = false)
     {
         if (!groups.TryGetValue(groupId, out var group))
         {
@@ -38,3 +40,6 @@ public sealed class LocalGroupTransport(IReadOnlyDictionary<string, IActorRef> g
         return reply.Output;
     }
 }
+
+/// <summary>The node hosting a group is gone (connection refused, reset or closed); another replica may answer.</summary>
+public sealed class ExpertGroupUnreachableException(string message, Exception? inner = null) : Exception(message, inner);

@@ -105,7 +105,7 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
                     groups = host.Ask<ExpertHostProtocol.Groups>(ExpertHostProtocol.GetGroups.Instance, TimeSpan.FromSeconds(30)).GetAwaiter().GetResult().ById;
                     transport = new LocalGroupTransport(groups);
                 }
-                var client = new ExpertGroupClient(transport, settings.ExpertAskTimeout, settings.ExpertRetries, counters);
+                var client = new ExpertGroupClient(transport, settings.ReplicaPolicy, counters);
                 var routing = RoutingSettings.FromConfig(config);
                 var executors = Enumerable.Range(0, settings.SequenceExecutors)
                     .Select(i => system.ActorOf(SequenceExecutorProtocol.Props(

@@ -7,14 +7,29 @@ namespace UniPerceiverMoe.Actors.Placement;
 /// <summary>Builds placement plans (see upmoe.placement in hocon/reference.conf for the strategies).</summary>
 public static class PlacementPlanner
 {
-    public static PlacementPlan Plan(PlacementSettings settings, UniPerceiverConfig config, RouteTable routes) => settings.Strategy switch
+    public static PlacementPlan Plan(PlacementSettings settings, UniPerceiverConfig config, RouteTable routes) => Plan(settings, config, () => routes);
+
+    /// <summary>As above; <paramref name="routes"/> is called only by the strategy that needs the gates (route-aware).</summary>
+    public static PlacementPlan Plan(PlacementSettings settings, UniPerceiverConfig config, Func<RouteTable> routes) => WithReplicas(settings.Strategy switch
     {
         PlacementStrategy.Single => Single(config),
         PlacementStrategy.PerLayer => PerLayer(config),
         PlacementStrategy.PerExpert => PerExpert(config),
         PlacementStrategy.NPerLayer => NPerLayer(config, settings.GroupsPerLayer),
-        _ => RouteAware(config, routes, settings.Attributes, settings.RouteReplicas),
-    };
+        _ => RouteAware(config, routes(), settings.Attributes),
+    }, settings.Replicas);
+
+    /// <summary>Every group of <paramref name="plan"/> <paramref name="replicas"/> times, ids <c>{id}-r{n}</c>
+    /// (<see cref="ReplicaIds"/>): every route part then lists all replicas, so the dispatcher can spread load over them
+    /// and fail over when one's node is gone. One replica keeps the plan as it is.</summary>
+    public static PlacementPlan WithReplicas(PlacementPlan plan, int replicas)
+    {
+        if (replicas < 1) throw new ArgumentOutOfRangeException(nameof(replicas), "replicas must be >= 1.");
+        if (replicas == 1) return plan;
+        return new PlacementPlan(plan.Strategy, plan.Groups
+            .SelectMany(g => Enumerable.Range(0, replicas).Select(r => g with { Id = ReplicaIds.Of(g.Id, r) }))
+            .ToArray());
+    }
 
     /// <summary>One group with every expert of every MoE layer.</summary>
     public static PlacementPlan Single(UniPerceiverConfig config) =>
@@ -38,9 +53,9 @@ public static class PlacementPlanner
     /// <summary>
     /// One group per distinct expert set that some route in use needs (over both gates of each MoE layer and the
     /// given attributes), so every MoE linear is one hop; an expert shared by several routes is replicated into each
-    /// of their groups. Sets contained in a larger set are dropped. Each group is replicated <paramref name="replicas"/> times.
+    /// of their groups. Sets contained in a larger set are dropped.
     /// </summary>
-    public static PlacementPlan RouteAware(UniPerceiverConfig config, RouteTable routes, IEnumerable<MoeAttribute> attributes, int replicas)
+    public static PlacementPlan RouteAware(UniPerceiverConfig config, RouteTable routes, IEnumerable<MoeAttribute> attributes)
     {
         var attributeList = attributes.ToArray();
         var groups = new List<ExpertGroupSpec>();
@@ -55,9 +70,7 @@ public static class PlacementPlanner
                 .ToList();
             var maximal = sets.Where(s => !sets.Any(o => o.Length > s.Length && s.All(o.Contains))).ToList();
             foreach (var set in maximal)
-                for (int r = 0; r < replicas; r++)
-                    groups.Add(new ExpertGroupSpec($"L{layer}E{string.Join("+", set)}" + (replicas > 1 ? $"r{r}" : ""),
-                        set.Select(e => new ExpertKey(layer, e)).ToArray()));
+                groups.Add(new ExpertGroupSpec($"L{layer}E{string.Join("+", set)}", set.Select(e => new ExpertKey(layer, e)).ToArray()));
         }
         // Experts that no route in use touches still need a home (another attribute may need them later).
         var covered = groups.SelectMany(g => g.Experts).ToHashSet();

@@ -14,7 +14,9 @@ public sealed record EngineSettings(
     int ExpertRetries,
     string Vocab,
     string CacheDir,
-    bool FuseFfn = true)
+    bool FuseFfn = true,
+    TimeSpan? ReplicaAttemptTimeout = null,
+    TimeSpan? ReplicaSuspectPeriod = null)
 {
     public static EngineSettings FromConfig(Config config)
     {
@@ -30,7 +32,9 @@ public sealed record EngineSettings(
             c.GetInt("expert-retries", 1),
             c.GetString("vocab", ""),
             c.GetString("cache-dir", ""),
-            c.GetBoolean("fuse-ffn", true));
+            c.GetBoolean("fuse-ffn", true),
+            c.GetTimeSpan("replica-attempt-timeout", TimeSpan.FromSeconds(5)),
+            c.GetTimeSpan("replica-suspect-period", TimeSpan.FromSeconds(10)));
         return s.Validate();
     }
 
@@ -39,9 +43,15 @@ public sealed record EngineSettings(
         if (TorchThreads < 0) throw new ConfigurationException($"upmoe.engine.torch-threads must be >= 0 (got {TorchThreads}).");
         if (SequenceExecutors < 1) throw new ConfigurationException($"upmoe.engine.sequence-executors must be >= 1 (got {SequenceExecutors}).");
         if (ExpertAskTimeout <= TimeSpan.Zero) throw new ConfigurationException("upmoe.engine.expert-ask-timeout must be positive.");
+        if (ReplicaAttemptTimeout is { } attempt && attempt <= TimeSpan.Zero) throw new ConfigurationException("upmoe.engine.replica-attempt-timeout must be positive.");
+        if (ReplicaSuspectPeriod is { } suspect && suspect < TimeSpan.Zero) throw new ConfigurationException("upmoe.engine.replica-suspect-period must be >= 0.");
         if (ExpertRetries < 0) throw new ConfigurationException($"upmoe.engine.expert-retries must be >= 0 (got {ExpertRetries}).");
         return this;
     }
+
+    /// <summary>How the dispatcher uses a route part's replicas (<see cref="Dispatch.ExpertGroupClient"/>).</summary>
+    public Dispatch.ReplicaPolicy ReplicaPolicy => new(
+        ExpertAskTimeout, ExpertRetries, ReplicaAttemptTimeout ?? TimeSpan.FromSeconds(5), ReplicaSuspectPeriod ?? TimeSpan.FromSeconds(10));
 
     /// <summary>The cache directory: the setting, else $UPMOE_CACHE, else ~/.cache/upmoe.</summary>
     public string ResolvedCacheDir =>

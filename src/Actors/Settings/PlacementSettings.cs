@@ -13,7 +13,7 @@ public enum PlacementStrategy
 }
 
 /// <summary>Typed view of <c>upmoe.placement</c>.</summary>
-public sealed record PlacementSettings(PlacementStrategy Strategy, int GroupsPerLayer, int RouteReplicas, IReadOnlyList<MoeAttribute> Attributes)
+public sealed record PlacementSettings(PlacementStrategy Strategy, int GroupsPerLayer, int Replicas, IReadOnlyList<MoeAttribute> Attributes)
 {
     public static PlacementSettings Default { get; } = new(PlacementStrategy.Single, 2, 1, MoeAttribute.Known);
 
@@ -33,9 +33,9 @@ public sealed record PlacementSettings(PlacementStrategy Strategy, int GroupsPer
         var attributes = c.GetStringList("attributes") is { Count: > 0 } list
             ? list.Select(a => Parse(a)).ToArray()
             : (IReadOnlyList<MoeAttribute>)MoeAttribute.Known;
-        int perLayer = c.GetInt("groups-per-layer", 2), replicas = c.GetInt("route-replicas", 1);
+        int perLayer = c.GetInt("groups-per-layer", 2), replicas = c.GetInt("replicas", 1);
         if (perLayer < 1) throw new ConfigurationException($"upmoe.placement.groups-per-layer must be >= 1 (got {perLayer}).");
-        if (replicas < 1) throw new ConfigurationException($"upmoe.placement.route-replicas must be >= 1 (got {replicas}).");
+        if (replicas < 1) throw new ConfigurationException($"upmoe.placement.replicas must be >= 1 (got {replicas}).");
         return new PlacementSettings(strategy, perLayer, replicas, attributes);
     }
 

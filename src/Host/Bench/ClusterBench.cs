@@ -11,7 +11,7 @@ namespace UniPerceiverMoe.Host.Bench;
 /// (with its config.json) so every process serves the same weights.
 /// </summary>
 /// <summary>What the command line chose for <see cref="ClusterBench.RunAsync"/>.</summary>
-public sealed record ClusterBenchSettings(string Placement, int Requests, int Threads, int Concurrency, string WireDtype);
+public sealed record ClusterBenchSettings(string Placement, int Requests, int Threads, int Concurrency, string WireDtype, int Replicas = 1);
 
 public static class ClusterBench
 {
@@ -32,6 +32,7 @@ public static class ClusterBench
             Requests = bench.Requests,
             TorchThreads = bench.Threads,
             Concurrency = bench.Concurrency,
+            Replicas = bench.Replicas,
             Settings = [$"upmoe.cluster.wire-dtype = {bench.WireDtype}"],
         }, output);
     }

@@ -26,7 +26,7 @@ public sealed class EngineParitySpecs(ITestOutputHelper output)
             "per-layer" => PlacementPlanner.PerLayer(config),
             "per-expert" => PlacementPlanner.PerExpert(config),
             "n-per-layer" => PlacementPlanner.NPerLayer(config, 3),
-            _ => PlacementPlanner.RouteAware(config, GoldenModel.Routes, MoeAttribute.Known, replicas: 2),
+            _ => PlacementPlanner.WithReplicas(PlacementPlanner.RouteAware(config, GoldenModel.Routes, MoeAttribute.Known), 2),
         };
     }
 

@@ -16,7 +16,7 @@ public sealed class PlacementPlannerSpecs(ITestOutputHelper output)
     [Trait("Category", "Golden")]
     public void Route_aware_placement_should_serve_every_route_in_one_hop_with_replicas()
     {
-        var plan = PlacementPlanner.RouteAware(GoldenModel.Model.Config, GoldenModel.Routes, MoeAttribute.Known, replicas: 2);
+        var plan = PlacementPlanner.WithReplicas(PlacementPlanner.RouteAware(GoldenModel.Model.Config, GoldenModel.Routes, MoeAttribute.Known), 2);
         output.WriteLine(plan.Describe());
         foreach (var (site, route) in RoutesInUse())
         {
@@ -50,5 +50,22 @@ public sealed class PlacementPlannerSpecs(ITestOutputHelper output)
             foreach (var layer in config.MoeLayers)
                 for (int e = 0; e < config.Experts; e++)
                     Assert.NotEmpty(plan.HoldersOf(new ExpertKey(layer, e)));
+    }
+
+    [Fact]
+    public void Replicas_of_any_plan_should_list_every_replica_of_a_route_part_and_parse_back_to_their_group()
+    {
+        var config = UniPerceiverMoe.Model.UniPerceiverConfig.Base;
+        var plan = PlacementPlanner.WithReplicas(PlacementPlanner.PerLayer(config), 3);
+        Assert.Equal(config.MoeLayers.Count * 3, plan.Groups.Count);
+        var parts = plan.Split(config.MoeLayers[0], new Route([0, 1], [0.5f, 0.5f]));
+        var part = Assert.Single(parts);
+        Assert.Equal(new[] { "L0-r0", "L0-r1", "L0-r2" }, part.Replicas);
+        Assert.True(ReplicaIds.TryParse("L4E1+3-r12", out var baseId, out int replica));
+        Assert.Equal(("L4E1+3", 12), (baseId, replica));
+        Assert.False(ReplicaIds.TryParse("L0", out baseId, out _));
+        Assert.Equal("L0", baseId);
+        Assert.False(ReplicaIds.TryParse("L0-r", out _, out _));
+        Assert.Same(plan, PlacementPlanner.WithReplicas(plan, 1));
     }
 }
