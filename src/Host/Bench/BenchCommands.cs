@@ -105,16 +105,17 @@ public static class BenchCommands
         var cache = new Option<string?>("--cache-dir") { Description = "Where a random-weight checkpoint is written; default $UPMOE_CACHE, then ~/.cache/upmoe." };
         var concurrency = new Option<int>("--concurrency") { Description = "Requests in flight (and sequence executors) in both modes.", DefaultValueFactory = _ => 4 };
         var replicas = new Option<int>("--replicas") { Description = "Replicas of every expert group (upmoe.placement.replicas), kept on different nodes: a crash then costs no re-homing.", DefaultValueFactory = _ => 2 };
+        var sets = new Option<string[]>("--set") { Description = "Extra HOCON for every process, e.g. --set \"upmoe-expert-pool-dispatcher.dedicated-thread-pool.thread-count = 1\" (repeatable)." };
         var wire = new Option<string>("--wire-dtype") { Description = "Payload dtype on the wire: float32, float16 or bfloat16 (upmoe.cluster.wire-dtype).", DefaultValueFactory = _ => "float32" };
         wire.AcceptOnlyFromAmong("float32", "float16", "bfloat16");
         var command = new Command("cluster", "1 frontend + 2 expert processes on 127.0.0.1 vs embedded: throughput, wire bytes per token, " +
-            "recovery after kill -9. Ends with 'cluster/embedded throughput ratio: X.XX, recovery: X.X s'.") { size, threads, checkpoint, placement, replicas, requests, concurrency, wire, cache };
+            "recovery after kill -9. Ends with 'cluster/embedded throughput ratio: X.XX, recovery: X.X s'.") { size, threads, checkpoint, placement, replicas, requests, concurrency, wire, sets, cache };
         command.SetAction(async (parse, _) =>
         {
             var cacheDir = parse.GetValue(cache)
                 ?? UniPerceiverMoe.Actors.Settings.EngineSettings.FromConfig(UniPerceiverMoe.Actors.Settings.UpmoeConfig.Reference).ResolvedCacheDir;
             await ClusterBench.RunAsync(parse.GetValue(checkpoint), parse.GetValue(size)!, cacheDir, Console.Out, new ClusterBenchSettings(
-                parse.GetValue(placement)!, parse.GetValue(requests), parse.GetValue(threads), parse.GetValue(concurrency), parse.GetValue(wire)!, parse.GetValue(replicas)));
+                parse.GetValue(placement)!, parse.GetValue(requests), parse.GetValue(threads), parse.GetValue(concurrency), parse.GetValue(wire)!, parse.GetValue(replicas), parse.GetValue(sets) ?? []));
             return 0;
         });
         return command;

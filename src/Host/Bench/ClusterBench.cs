@@ -11,7 +11,8 @@ namespace UniPerceiverMoe.Host.Bench;
 /// (with its config.json) so every process serves the same weights.
 /// </summary>
 /// <summary>What the command line chose for <see cref="ClusterBench.RunAsync"/>.</summary>
-public sealed record ClusterBenchSettings(string Placement, int Requests, int Threads, int Concurrency, string WireDtype, int Replicas = 1);
+public sealed record ClusterBenchSettings(string Placement, int Requests, int Threads, int Concurrency, string WireDtype, int Replicas = 1,
+    IReadOnlyList<string>? Sets = null);
 
 public static class ClusterBench
 {
@@ -33,7 +34,7 @@ public static class ClusterBench
             TorchThreads = bench.Threads,
             Concurrency = bench.Concurrency,
             Replicas = bench.Replicas,
-            Settings = [$"upmoe.cluster.wire-dtype = {bench.WireDtype}"],
+            Settings = [$"upmoe.cluster.wire-dtype = {bench.WireDtype}", .. bench.Sets ?? []],
         }, output);
     }
 
