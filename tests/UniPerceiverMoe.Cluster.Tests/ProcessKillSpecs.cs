@@ -84,8 +84,8 @@ public sealed class ProcessKillSpecs(ITestOutputHelper output)
             var frontend = cluster.Frontend;
             var load = new RequestLoad(frontend.Engine, workers: 2);
             await TestCluster.AwaitAsync(() => load.Completed >= 4, TimeSpan.FromSeconds(30), "requests before the kill");
-            var killedAt = load.Now;
             cluster.Kill();
+            var killedAt = load.Now;            // the process is gone: later requests cannot be answered by it
             await TestCluster.AwaitAsync(() => cluster.VictimRemoved, TimeSpan.FromSeconds(30), "the killed node downed and removed");
             var removedAt = load.Now;
             await TestCluster.AwaitAsync(() => load.Timeline.Count(t => t.Issued > killedAt) >= 4, TimeSpan.FromSeconds(45),

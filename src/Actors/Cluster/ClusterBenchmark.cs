@@ -117,8 +117,8 @@ public static class ClusterBenchmark
         try
         {
             await WaitAsync(() => load.Completed >= 4, TimeSpan.FromSeconds(60), "requests before the kill").ConfigureAwait(false);
-            var killedAt = load.Now;
             victim.Kill();
+            var killedAt = load.Now;            // the process is gone: later requests cannot be answered by it
             // Where the time goes: the failure detector, then the split-brain resolver's downing and removal.
             TimeSpan? unreachable = null, removed = null;
             await WaitAsync(() =>

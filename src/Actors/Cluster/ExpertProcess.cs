@@ -53,7 +53,13 @@ public sealed class ExpertProcess : IAsyncDisposable
     public Task<Address> WhenUp(TimeSpan timeout) => up.Task.WaitAsync(timeout);
 
     /// <summary>kill -9: no leave; the cluster finds out through its failure detector.</summary>
-    public void Kill() => process.Kill(entireProcessTree: true);
+    /// <summary>kill -9 of the node's process tree; returns once the process is gone (its sockets closed), so a request
+    /// issued after this returns cannot be answered by the dying process.</summary>
+    public void Kill()
+    {
+        process.Kill(entireProcessTree: true);
+        process.WaitForExit(TimeSpan.FromSeconds(10));
+    }
 
     /// <summary>SIGTERM (the node leaves gracefully and exits); killed if it has not exited within <paramref name="timeout"/>.</summary>
     public async Task StopAsync(TimeSpan timeout)

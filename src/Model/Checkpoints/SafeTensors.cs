@@ -98,7 +98,9 @@ public static class SafeTensors
         foreach (var name in tensors.Keys.OrderBy(k => k, StringComparer.Ordinal))
         {
             var t = tensors[name];
-            using var cpu = t.detach().cpu().contiguous();
+            using var detached = t.detach();        // each intermediate held: no finalizer may free it mid-call
+            using var onCpu = detached.cpu();
+            using var cpu = onCpu.contiguous();
             var data = cpu.bytes.ToArray();
             header[name] = new JsonObject
             {
