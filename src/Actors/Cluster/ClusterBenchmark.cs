@@ -86,7 +86,7 @@ public static class ClusterBenchmark
             long rows = after["wire_rows_sent"] - before["wire_rows_sent"];
             long messages = after["wire_messages_sent"] - before["wire_messages_sent"];
             long direct = after["data_plane_messages"] - before["data_plane_messages"];
-            output.WriteLine($"cluster: {clusterRate:0.00} requests/s; wire payload {bytes / (double)(options.Requests + 2) / 1e6:0.00} MB per request, " +
+            output.WriteLine($"cluster: {clusterRate:0.00} requests/s; wire payload {bytes / (double)(options.Requests + WarmUpRequests(options)) / 1e6:0.00} MB per request, " +
                 $"{bytes / (double)Math.Max(1, rows):0} bytes per token per MoE linear (input + output); {direct} of {messages} messages over the data plane");
 
             var victim = await BusiestNodeAsync(frontend, nodes).ConfigureAwait(false);
@@ -100,15 +100,19 @@ public static class ClusterBenchmark
         }
     }
 
-    /// <summary>Requests per second over <see cref="ClusterBenchmarkOptions.Requests"/> requests, after two warm-up requests.</summary>
+    /// <summary>Requests per second over <see cref="ClusterBenchmarkOptions.Requests"/> requests, after a warm-up of two
+    /// requests per request in flight at the same concurrency (every replica's merged routes, every executor's first
+    /// pass and the data-plane connections are made before the clock starts, in both modes).</summary>
     private static async Task<double> ThroughputAsync(UniPerceiverEngine engine, Tensor image, ClusterBenchmarkOptions options)
     {
-        await new BenchmarkLoad(engine, image, 1, limit: 2).Finished.ConfigureAwait(false);
+        await new BenchmarkLoad(engine, image, options.Concurrency, limit: WarmUpRequests(options)).Finished.ConfigureAwait(false);
         var load = new BenchmarkLoad(engine, image, options.Concurrency, options.Requests);
         await load.Finished.ConfigureAwait(false);
         if (load.Failed > 0) throw new InvalidOperationException($"{load.Failed} of {options.Requests} benchmark requests failed; last error: {load.LastError}");
         return load.Completed / load.Timeline.Max(t => t.Completed).TotalSeconds;
     }
+
+    private static int WarmUpRequests(ClusterBenchmarkOptions options) => 2 * options.Concurrency;
 
     private static async Task<TimeSpan> RecoveryAsync(ClusterFrontend frontend, Tensor image, ExpertProcess victim, int concurrency, TextWriter output)
     {
