@@ -96,11 +96,8 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
                         // node is gone, and Akka would only reach the group once it has been re-homed).
                         dataEndpoints.TryRemove(new KeyValuePair<string, string>(groupId, endpoint));
                         counters.DataPlaneFallbacks.Increment();
-                        if (failFast && e is IOException)
-                        {
-                            counters.PartsFailed.Increment();
+                        if (failFast && e is IOException)   // counted by the dispatcher as a failover, not a failed part
                             throw new ExpertGroupUnreachableException($"expert group {groupId} at {endpoint}: {e.Message}", e);
-                        }
                         continue;
                     }
                 }
