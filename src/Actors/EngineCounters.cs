@@ -22,6 +22,8 @@ public sealed class EngineCounters
     public Counter ExpertRetries { get; } = new();
     /// <summary>Tries moved on to another replica of the same route part within one pass (see ExpertGroupClient).</summary>
     public Counter ExpertFailovers { get; } = new();
+    /// <summary>Layer tails (out-projection to layer output) computed in one group request (upmoe.engine.fuse-tail).</summary>
+    public Counter FusedTailRequests { get; } = new();
     /// <summary>Expert-group requests that failed for good (the whole inference request failed).</summary>
     public Counter ExpertFailures { get; } = new();
     /// <summary>Expert-group actors restarted by their supervisor (weights reloaded).</summary>
@@ -43,6 +45,7 @@ public sealed class EngineCounters
         ["expert_requests"] = ExpertRequests.Value,
         ["expert_retries"] = ExpertRetries.Value,
         ["expert_failovers"] = ExpertFailovers.Value,
+        ["fused_tail_requests"] = FusedTailRequests.Value,
         ["expert_failures"] = ExpertFailures.Value,
         ["group_restarts"] = GroupRestarts.Value,
         ["split_route_parts"] = SplitRouteParts.Value,

@@ -52,6 +52,30 @@ public sealed class WireProtocolSpecs(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public void A_layer_tail_request_should_round_trip_its_routes_and_constants_and_a_malformed_one_should_be_refused()
+    {
+        using var x = Sample(3, 2 * 16);
+        using var constants = Sample(4, 16);
+        var tail = new ThenLayerTail(new Route([1, 4], [0.5f, 0.5f]), new Route([2, 4], [0.3f, 0.7f]), new Model.Routing.LayerTail(constants, 1e-6));
+        var sent = ApplyLinear.Create("L2", new MoeSite(2, Model.Routing.MoeLinearKind.Dense), new Route([0, 4], [0.6f, 0.4f]),
+            TensorPayloads.FromTensor(x, WireDtype.Float32), tail);
+        var got = RoundTrip(sent);
+        Assert.True(got.IsLayerTail);
+        Assert.Null(got.Then);
+        Assert.Equal(tail.Linear1, new Route(got.ThenExperts!, got.ThenWeights!));
+        Assert.Equal(tail.Linear2, new Route(got.TailExperts2!, got.TailWeights2!));
+        Assert.Equal(1e-6, got.TailEps);
+        using (var back = TensorPayloads.ToTensor(got.TailParams!)) TensorAssert.Close(output, "tail constants", constants, back, 0);
+
+        string Refusal(ApplyLinear bad) => Assert.Throws<System.Runtime.Serialization.SerializationException>(
+            () => UpmoeMessagePackSerializer.Deserialize(MessagePackSerializer.Serialize(bad), "upmoe.apply")).Message;
+        Assert.Contains("constants [4, D]", Refusal(sent with { Input = TensorPayloads.FromTensor(Sample(3, 16), WireDtype.Float32) }));
+        Assert.Contains("needs its constants", Refusal(sent with { TailParams = null }));
+        Assert.Contains("out-projection", Refusal(sent with { Kind = (int)Model.Routing.MoeLinearKind.Linear1 }));
+        Assert.Contains("not a layer tail", Refusal(sent with { ThenKind = -1, ThenExperts = null, ThenWeights = null }));
+    }
+
+    [Fact]
     public void ApplyLinear_should_round_trip_with_a_bit_exact_float32_input()
     {
         using var x = Sample(5, 64);

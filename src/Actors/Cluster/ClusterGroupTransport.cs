@@ -29,10 +29,15 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
     private readonly DataPlaneClient? dataPlane = settings.DataPlane ? new DataPlaneClient(settings.MaximumFrameSize) : null;
     private readonly ConcurrentDictionary<string, string> dataEndpoints = new(StringComparer.Ordinal);
 
-    public async Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout, ThenLinear? then = null, bool failFast = false)
+    public async Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout, GroupFollowUp? then = null, bool failFast = false)
     {
         var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
-        long outFeatures = OutFeatures(then?.Site ?? site);
+        long outFeatures = then switch
+        {
+            ThenLinear second => OutFeatures(second.Site),
+            ThenLayerTail => model.Hidden,
+            _ => OutFeatures(site),
+        };
         long[] outShape;
         Device device;
         TensorPayload[] chunks;
@@ -65,7 +70,7 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
         }
     }
 
-    private async Task<TensorPayload> SendAsync(string groupId, MoeSite site, Route subRoute, ThenLinear? then, TensorPayload chunk, long outFeatures,
+    private async Task<TensorPayload> SendAsync(string groupId, MoeSite site, Route subRoute, GroupFollowUp? then, TensorPayload chunk, long outFeatures,
         TimeSpan timeout, long deadline, bool failFast)
     {
         var request = ApplyLinear.Create(groupId, site, subRoute, chunk, then);

@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Event;
 using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Actors.Serialization;
+using UniPerceiverMoe.Model.Routing;
 using static UniPerceiverMoe.Actors.Cluster.ExpertShardProtocol;
 using Local = UniPerceiverMoe.Actors.ExpertGroups.ExpertGroupProtocol;
 
@@ -93,18 +94,28 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
             return;
         }
         TorchSharp.torch.Tensor input;
+        TorchSharp.torch.Tensor? tailParams = null;
+        GroupFollowUp? then = request.Then;
         try
         {
+            if (request.IsLayerTail)
+            {
+                tailParams = TensorPayloads.ToTensor(request.TailParams!, context.Device);
+                then = new ThenLayerTail(new Route(request.ThenExperts!, request.ThenWeights!), new Route(request.TailExperts2!, request.TailWeights2!),
+                    new LayerTail(tailParams, request.TailEps));
+            }
             input = TensorPayloads.ToTensor(request.Input, context.Device);
         }
         catch (Exception e)
         {
+            tailParams?.Dispose();
             Reply(replyTo, new GroupFailed(groupId, $"expert group {groupId} could not read its input: {e.Message}"));
             return;
         }
         inFlight++;
         var site = request.Site;
-        group.Ask<Local.LinearApplied>(new Local.ApplyLinear(site, request.SubRoute, input, request.Then), context.ComputeTimeout)
+        // The group owns input and tail constants from here (it releases both when it has computed).
+        group.Ask<Local.LinearApplied>(new Local.ApplyLinear(site, request.SubRoute, input, then), context.ComputeTimeout)
             .ContinueWith(t =>
             {
                 if (!t.IsCompletedSuccessfully)

@@ -37,17 +37,35 @@ public static class ExpertShardProtocol
         [property: Key(5)] TensorPayload Input,
         [property: Key(6)] int ThenKind = -1,
         [property: Key(7)] int[]? ThenExperts = null,
-        [property: Key(8)] float[]? ThenWeights = null) : IUpmoeWireMessage, IGroupEnvelope
+        [property: Key(8)] float[]? ThenWeights = null,
+        [property: Key(9)] int[]? TailExperts2 = null,
+        [property: Key(10)] float[]? TailWeights2 = null,
+        [property: Key(11)] TensorPayload? TailParams = null,
+        [property: Key(12)] double TailEps = 0) : IUpmoeWireMessage, IGroupEnvelope
     {
-        /// <summary>A fused FFN request: <see cref="ThenLinear"/> of the same layer after GELU (null: a single linear).</summary>
-        public static ApplyLinear Create(string groupId, MoeSite site, Route subRoute, TensorPayload input, ThenLinear? then) =>
-            then is null
-                ? new ApplyLinear(groupId, site.Layer, (int)site.Kind, subRoute.Experts, subRoute.Weights, input)
-                : new ApplyLinear(groupId, site.Layer, (int)site.Kind, subRoute.Experts, subRoute.Weights, input,
-                    (int)then.Site.Kind, then.SubRoute.Experts, then.SubRoute.Weights);
+        /// <summary>ThenKind of a layer-tail request: Then* hold linear1's sub-route, Tail* linear2's and the constants.</summary>
+        public const int TailKind = -2;
 
+        /// <summary>A single linear, a fused FFN (<see cref="ThenLinear"/> after GELU) or a fused layer tail
+        /// (<see cref="ThenLayerTail"/>: the constants travel as a [4, D] float32 payload).</summary>
+        public static ApplyLinear Create(string groupId, MoeSite site, Route subRoute, TensorPayload input, GroupFollowUp? then) => then switch
+        {
+            null => new ApplyLinear(groupId, site.Layer, (int)site.Kind, subRoute.Experts, subRoute.Weights, input),
+            ThenLinear second => new ApplyLinear(groupId, site.Layer, (int)site.Kind, subRoute.Experts, subRoute.Weights, input,
+                (int)second.Site.Kind, second.SubRoute.Experts, second.SubRoute.Weights),
+            ThenLayerTail tail => new ApplyLinear(groupId, site.Layer, (int)site.Kind, subRoute.Experts, subRoute.Weights, input,
+                TailKind, tail.Linear1.Experts, tail.Linear1.Weights, tail.Linear2.Experts, tail.Linear2.Weights,
+                TensorPayloads.FromTensor(tail.Tail.Params, WireDtype.Float32), tail.Tail.Eps),
+            _ => throw new ArgumentException($"unknown follow-up {then.GetType().Name}."),
+        };
+
+        /// <summary>The fused FFN's second linear (null for a single linear or a layer tail).</summary>
         [IgnoreMember]
         public ThenLinear? Then => ThenKind < 0 ? null : new ThenLinear(new MoeSite(Layer, (MoeLinearKind)ThenKind), new Route(ThenExperts!, ThenWeights!));
+
+        /// <summary>A layer-tail request: linear1's and linear2's sub-routes.</summary>
+        [IgnoreMember]
+        public bool IsLayerTail => ThenKind == TailKind;
 
         [IgnoreMember]
         public MoeSite Site => new(Layer, (MoeLinearKind)Kind);
@@ -66,7 +84,21 @@ public static class ExpertShardProtocol
             if (Input is null) throw new InvalidDataException("ApplyLinear.Input is missing.");
             Input.Validate("ApplyLinear.Input");
             if (Input.Shape.Length != 2) throw new InvalidDataException($"ApplyLinear.Input must be [rows, in]; got rank {Input.Shape.Length}.");
-            if (ThenKind < 0)
+            if (ThenKind == TailKind)
+            {
+                if ((MoeLinearKind)Kind != MoeLinearKind.Dense)
+                    throw new InvalidDataException("ApplyLinear: a layer tail starts at the attention out-projection (Dense).");
+                if (!ValidRoute(ThenExperts, ThenWeights) || !ValidRoute(TailExperts2, TailWeights2))
+                    throw new InvalidDataException("ApplyLinear: a layer tail needs non-empty linear1 and linear2 sub-routes of equal lengths.");
+                if (TailParams is null) throw new InvalidDataException("ApplyLinear: a layer tail needs its constants.");
+                TailParams.Validate("ApplyLinear.TailParams");
+                if (TailParams.Shape is not [4, var d] || Input.Shape[1] != 2 * d)
+                    throw new InvalidDataException($"ApplyLinear: a layer tail needs constants [4, D] and an input [rows, 2·D]; got [{string.Join(", ", TailParams.Shape)}] and [{string.Join(", ", Input.Shape)}].");
+                if (!(TailEps > 0 && TailEps < 1)) throw new InvalidDataException($"ApplyLinear: layer-tail eps {TailEps} is out of (0, 1).");
+            }
+            else if (TailExperts2 is not null || TailWeights2 is not null || TailParams is not null || TailEps != 0)
+                throw new InvalidDataException("ApplyLinear: layer-tail fields on a request that is not a layer tail.");
+            else if (ThenKind < 0)
             {
                 if (ThenKind != -1 || ThenExperts is not null || ThenWeights is not null)
                     throw new InvalidDataException("ApplyLinear: a second linear needs ThenKind, ThenExperts and ThenWeights together.");
@@ -75,6 +107,9 @@ public static class ExpertShardProtocol
                 || ThenExperts.Length != ThenWeights.Length || ThenExperts.Any(e => e < 0))
                 throw new InvalidDataException("ApplyLinear: the second linear needs a known kind and non-empty experts and weights of equal length.");
         }
+
+        private static bool ValidRoute(int[]? experts, float[]? weights) =>
+            experts is { Length: > 0 } && weights is not null && experts.Length == weights.Length && experts.All(e => e >= 0);
     }
 
     /// <summary>Reply to <see cref="ApplyLinear"/>: [rows, out], and the data-plane endpoint ("host:port") of the

@@ -22,11 +22,14 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
     private readonly RouteTable routes;
     private readonly EngineCounters counters;
     private readonly bool fuseFfn;
+    private readonly bool fuseTail;
     private readonly ConcurrentDictionary<(int Layer, Route Route), IReadOnlyList<RoutePart>> parts = new();
 
-    public ActorMoeExecutor(PlacementPlan plan, ExpertGroupClient client, RouteTable routes, EngineCounters counters, bool fuseFfn = true)
+    public ActorMoeExecutor(PlacementPlan plan, ExpertGroupClient client, RouteTable routes, EngineCounters counters, bool fuseFfn = true,
+        bool fuseTail = true)
     {
         this.fuseFfn = fuseFfn;
+        this.fuseTail = fuseTail;
         this.plan = plan;
         this.client = client;
         this.routes = routes;
@@ -73,6 +76,42 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
             pending[s] = [client.ApplyAsync(first, calls[s].First.Replicas, calls[s].First.SubRoute, SegmentInput(x, segments, s), calls[s].Then)];
         return Collect(pending);
     }
+
+    public Tensor? TryApplyTail(int layer, Tensor context, Tensor x, Func<LayerTail> tail, TokenRouting routing)
+    {
+        if (!fuseTail || routing.Length != x.shape[1]) return null;
+        var dense = new MoeSite(layer, MoeLinearKind.Dense);
+        var segments = routing.Segments;
+        var calls = new (RoutePart Dense, Route Linear1, Route Linear2)[segments.Count];
+        for (int s = 0; s < segments.Count; s++)
+        {
+            var parts0 = Parts(dense, segments[s].Attribute);
+            var parts1 = Parts(new MoeSite(layer, MoeLinearKind.Linear1), segments[s].Attribute);
+            var parts2 = Parts(new MoeSite(layer, MoeLinearKind.Linear2), segments[s].Attribute);
+            // LayerNorm and GELU sit between the linears: only a group that holds all three routes whole can fuse them.
+            if (parts0.Count != 1 || parts1.Count != 1 || parts2.Count != 1
+                || !parts0[0].Replicas.SequenceEqual(parts1[0].Replicas) || !parts0[0].Replicas.SequenceEqual(parts2[0].Replicas)) return null;
+            calls[s] = (parts0[0], parts1[0].SubRoute, parts2[0].SubRoute);
+        }
+        counters.FusedTailRequests.Add(segments.Count);
+        var constants = tail();
+        try
+        {
+            using var joined = cat([context, x], -1);                                             // [B, N, 2D]
+            var pending = new List<Task<Tensor>>[segments.Count];
+            for (int s = 0; s < segments.Count; s++)
+                pending[s] = [client.ApplyAsync(dense, calls[s].Dense.Replicas, calls[s].Dense.SubRoute, SegmentInput(joined, segments, s),
+                    new ThenLayerTail(calls[s].Linear1, calls[s].Linear2, constants))];
+            return Collect(pending);
+        }
+        finally
+        {
+            constants.Params.Dispose();   // every group took its own handle (or a serialized copy) before Collect returned
+        }
+    }
+
+    private IReadOnlyList<RoutePart> Parts(MoeSite site, MoeAttribute attribute) =>
+        parts.GetOrAdd((site.Layer, routes.RouteOf(site, attribute)), key => plan.Split(key.Layer, key.Route));
 
     /// <summary>
     /// The input handle one request of segment <paramref name="s"/> sends. The group takes its own handle on it, so we

@@ -35,7 +35,7 @@ public sealed class ExpertGroupClient(IExpertGroupTransport transport, ReplicaPo
 
     /// <summary>Takes ownership of <paramref name="input"/> (pass an alias detached from any dispose scope: it may be
     /// released on another thread); the result is owned by the caller.</summary>
-    public async Task<Tensor> ApplyAsync(MoeSite site, IReadOnlyList<string> replicas, Route subRoute, Tensor input, ThenLinear? then = null)
+    public async Task<Tensor> ApplyAsync(MoeSite site, IReadOnlyList<string> replicas, Route subRoute, Tensor input, GroupFollowUp? then = null)
     {
         Exception? last = null;
         int tries = 0;

@@ -20,7 +20,7 @@ public interface IExpertGroupTransport
     /// <paramref name="failFast"/> (the caller has other replicas) a group whose node is known to be gone fails the call
     /// at once with <see cref="ExpertGroupUnreachableException"/> instead of waiting for the group to be re-homed.
     /// </summary>
-    Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout, ThenLinear? then = null, bool failFast = false);
+    Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout, GroupFollowUp? then = null, bool failFast = false);
 }
 
 /// <summary>Builds the transport an engine dispatches through, once the engine's actor system exists.</summary>
@@ -29,13 +29,15 @@ public delegate IExpertGroupTransport ExpertTransportFactory(ActorSystem system,
 /// <summary>In-process transport: tensors travel by reference inside <see cref="ApplyLinear"/> messages.</summary>
 public sealed class LocalGroupTransport(IReadOnlyDictionary<string, IActorRef> groups) : IExpertGroupTransport
 {
-    public async Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout, ThenLinear? then = null, bool failFast = false)
+    public async Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout, GroupFollowUp? then = null, bool failFast = false)
     {
         if (!groups.TryGetValue(groupId, out var group))
         {
             input.Dispose();
             throw new ArgumentException($"no expert group '{groupId}' in this process.");
         }
+        // Like the input, a layer tail's constants go to the group as a handle of its own (it releases them).
+        if (then is ThenLayerTail tail) then = tail with { Tail = tail.Tail with { Params = tail.Tail.Params.alias().DetachFromDisposeScope() } };
         var reply = await group.Ask<LinearApplied>(new ApplyLinear(site, subRoute, input, then), timeout).ConfigureAwait(false);
         return reply.Output;
     }

@@ -52,6 +52,7 @@ public sealed class ExpertGroupActor : ReceiveActor
     private void Apply(ApplyLinear request)
     {
         using var input = request.Input;
+        using var tailParams = (request.Then as ThenLayerTail)?.Tail.Params;   // owned by the request, like the input
         try
         {
             faults.ThrowIfInjected(spec.Id);
@@ -60,13 +61,29 @@ public sealed class ExpertGroupActor : ReceiveActor
             using var noGrad = no_grad();
             // The reply belongs to the sender. With the caller-runs dispatcher this may run on another sequence
             // executor's thread, inside that thread's dispose scope: detach it so that scope cannot release it.
-            var output = nn.functional.linear(input, w, b);
-            if (request.Then is { } then)
+            Tensor output;
+            if (request.Then is ThenLayerTail tail)
             {
-                var (w2, b2) = Merged(then.Site, then.SubRoute);
-                using var hidden = output;
-                using var activated = nn.functional.gelu(hidden);
-                output = nn.functional.linear(activated, w2, b2);
+                var layer = request.Site.Layer;
+                var (w1, b1) = Merged(new MoeSite(layer, MoeLinearKind.Linear1), tail.Linear1);
+                var (w2, b2) = Merged(new MoeSite(layer, MoeLinearKind.Linear2), tail.Linear2);
+                output = tail.Tail.Apply(input, context => nn.functional.linear(context, w, b), h =>
+                {
+                    using var hidden = nn.functional.linear(h, w1, b1);
+                    using var activated = nn.functional.gelu(hidden);
+                    return nn.functional.linear(activated, w2, b2);
+                });
+            }
+            else
+            {
+                output = nn.functional.linear(input, w, b);
+                if (request.Then is ThenLinear then)
+                {
+                    var (w2, b2) = Merged(then.Site, then.SubRoute);
+                    using var hidden = output;
+                    using var activated = nn.functional.gelu(hidden);
+                    output = nn.functional.linear(activated, w2, b2);
+                }
             }
             output = output.DetachFromDisposeScope();
             computeTime += Stopwatch.GetElapsedTime(started);

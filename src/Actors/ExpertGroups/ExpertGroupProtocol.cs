@@ -16,7 +16,7 @@ public static class ExpertGroupProtocol
     /// (the sender passes an alias, so both may release their handles independently). With <paramref name="Then"/>,
     /// GELU and that second linear follow in the group (a fused FFN). In-process only.
     /// </summary>
-    public sealed record ApplyLinear(MoeSite Site, Route SubRoute, Tensor Input, ThenLinear? Then = null) : IExpertGroupMessage, INoSerializationVerificationNeeded;
+    public sealed record ApplyLinear(MoeSite Site, Route SubRoute, Tensor Input, GroupFollowUp? Then = null) : IExpertGroupMessage, INoSerializationVerificationNeeded;
 
     /// <summary>Reply to <see cref="ApplyLinear"/>: [.., out], owned by the receiver.</summary>
     public sealed record LinearApplied(Tensor Output) : INoSerializationVerificationNeeded;

@@ -2,9 +2,22 @@ using UniPerceiverMoe.Model.Routing;
 
 namespace UniPerceiverMoe.Actors.ExpertGroups;
 
+/// <summary>What a group computes after its first linear, in the same request (fewer hops, smaller tensors on the
+/// wire). Only sent when one group owns every sub-route involved whole.</summary>
+public abstract record GroupFollowUp;
+
 /// <summary>
 /// A second MoE linear the same group applies after GELU (the encoder's FFN activation): with it, one request computes
 /// a whole MoE FFN, linear2(gelu(linear1(x))), and the [.., ffn] intermediate never leaves the group (one hop instead
-/// of two, and no 4·D-wide tensor on the wire). Only sent when one group owns both sub-routes whole.
+/// of two, and no 4·D-wide tensor on the wire).
 /// </summary>
-public sealed record ThenLinear(MoeSite Site, Route SubRoute);
+public sealed record ThenLinear(MoeSite Site, Route SubRoute) : GroupFollowUp;
+
+/// <summary>
+/// The rest of an encoder layer after the attention out-projection (the first linear, site Dense): LayerScale and
+/// residual, LN2, the MoE FFN (<paramref name="Linear1"/>, GELU, <paramref name="Linear2"/>), LayerScale and residual
+/// (<see cref="LayerTail.Apply"/>). The request's input is [rows, 2D]: the attention context, then the layer input;
+/// the reply is the layer output [rows, D]. One hop per MoE layer instead of two. <see cref="Tail"/>'s Params are
+/// borrowed from the sender for the request's duration.
+/// </summary>
+public sealed record ThenLayerTail(Route Linear1, Route Linear2, LayerTail Tail) : GroupFollowUp;

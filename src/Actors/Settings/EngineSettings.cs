@@ -16,7 +16,8 @@ public sealed record EngineSettings(
     string CacheDir,
     bool FuseFfn = true,
     TimeSpan? ReplicaAttemptTimeout = null,
-    TimeSpan? ReplicaSuspectPeriod = null)
+    TimeSpan? ReplicaSuspectPeriod = null,
+    bool FuseTail = true)
 {
     public static EngineSettings FromConfig(Config config)
     {
@@ -34,7 +35,8 @@ public sealed record EngineSettings(
             c.GetString("cache-dir", ""),
             c.GetBoolean("fuse-ffn", true),
             c.GetTimeSpan("replica-attempt-timeout", TimeSpan.FromSeconds(5)),
-            c.GetTimeSpan("replica-suspect-period", TimeSpan.FromSeconds(10)));
+            c.GetTimeSpan("replica-suspect-period", TimeSpan.FromSeconds(10)),
+            c.GetBoolean("fuse-tail", true));
         return s.Validate();
     }
 

@@ -36,6 +36,17 @@ public sealed class MoEAttentionBlock : nn.Module
     /// <summary>h: [B, N, D] (already normed). Returns [B, N, D], owned by the caller.</summary>
     public Tensor Forward(Tensor h, EncoderPass pass)
     {
+        using var context = Context(h, pass);
+        return OutProjection(context, pass);
+    }
+
+    /// <summary>The out-projection of <paramref name="context"/> [B, N, D] (not modified).</summary>
+    public Tensor OutProjection(Tensor context, EncoderPass pass) => Project(dense, MoeLinearKind.Dense, context, pass);
+
+    /// <summary>Attention up to, not including, the out-projection: the heads' context merged to [B, N, D]. Captures
+    /// this layer's keys and values when the pass asks for them.</summary>
+    public Tensor Context(Tensor h, EncoderPass pass)
+    {
         long b = h.shape[0], n = h.shape[1];
         using var qkv = Project(qkv_proj, MoeLinearKind.QkvProj, h, pass);       // [B, N, 3D]
         using var qkvHeads = qkv.view(b, n, 3, heads, headDim).permute(2, 0, 3, 1, 4); // [3, B, H, N, hd]
@@ -59,8 +70,8 @@ public sealed class MoEAttentionBlock : nn.Module
         using var ctx = nn.functional.scaled_dot_product_attention(q, keys, values, pass.KeyBias);   // [B, H, N, hd]
         keys.Dispose();
         values.Dispose();
-        using var merged = ctx.transpose(1, 2).reshape(b, n, heads * headDim);             // [B, N, D]
-        return Project(dense, MoeLinearKind.Dense, merged, pass);
+        using var transposed = ctx.transpose(1, 2);
+        return transposed.reshape(b, n, heads * headDim);                                   // [B, N, D]
     }
 
     private Tensor Project(nn.Module linear, MoeLinearKind kind, Tensor x, EncoderPass pass) =>

@@ -20,6 +20,7 @@ public sealed class MoETransformerEncoderLayer : nn.Module
     private readonly Parameter gamma_1;
     private readonly Parameter gamma_2;
     private readonly int layer;
+    private readonly double norm2Eps;
 
     public MoETransformerEncoderLayer(int layer, UniPerceiverConfig config) : base(nameof(MoETransformerEncoderLayer))
     {
@@ -28,6 +29,7 @@ public sealed class MoETransformerEncoderLayer : nn.Module
         bool moe = config.IsMoeLayer(layer);
         norm1 = nn.LayerNorm(d, config.LayerNormEps);
         norm2 = nn.LayerNorm(d, config.LayerNormEps);
+        norm2Eps = config.LayerNormEps;
         self_attn = new MoEAttentionBlock(layer, config, moe && config.MoeAttention);
         linear1 = moe && config.MoeFfn ? new TaskMoE(d, config.Ffn, config) : nn.Linear(d, config.Ffn);
         linear2 = moe && config.MoeFfn ? new TaskMoE(config.Ffn, d, config) : nn.Linear(config.Ffn, d);
@@ -49,18 +51,37 @@ public sealed class MoETransformerEncoderLayer : nn.Module
         // keys/values move to the caller's scope (or to none).
         using var scope = NewDisposeScope();
         using var h1 = norm1.forward(x);
-        using var attn = self_attn.Forward(h1, pass);
+        using var context = self_attn.Context(h1, pass);
+        if (pass.CapturedKv?[layer] is { } captured)
+        {
+            captured.K.MoveToOuterDisposeScope();
+            captured.V.MoveToOuterDisposeScope();
+        }
+        if (TailIsMoe && pass.Executor.TryApplyTail(layer, context, x, Tail, pass.Routing) is { } fused)
+            return fused.MoveToOuterDisposeScope();
+        using var attn = self_attn.OutProjection(context, pass);
         using var scaledAttn = attn.mul(gamma_1);
         using var x1 = x.Plus(scaledAttn);
         using var h2 = norm2.forward(x1);
         using var f2 = Ffn(h2, pass);                                                // [B, N, D]
         using var scaledFfn = f2.mul_(gamma_2);
-        if (pass.CapturedKv?[layer] is { } kv)
-        {
-            kv.K.MoveToOuterDisposeScope();
-            kv.V.MoveToOuterDisposeScope();
-        }
         return x1.Plus(scaledFfn).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Out-projection, linear1 and linear2 are all MoE: the tail can go to one expert group.</summary>
+    private bool TailIsMoe => self_attn.DenseProj is not Linear && linear1 is not Linear && linear2 is not Linear;
+
+    /// <summary>A new <see cref="LayerTail"/> of the current γ1, γ2 and LN2 parameters (the caller owns its Params;
+    /// 4·D floats, built only when an executor fuses the tail).</summary>
+    internal LayerTail Tail()
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        using var g1 = gamma_1.detach();
+        using var g2 = gamma_2.detach();
+        using var w = norm2.weight!.detach();
+        using var b = norm2.bias!.detach();
+        return new LayerTail(stack([g1, g2, w, b], 0).DetachFromDisposeScope(), norm2Eps);
     }
 
     /// <summary>linear2(gelu(linear1(h))): in one executor call when both are MoE and the executor fuses them.</summary>

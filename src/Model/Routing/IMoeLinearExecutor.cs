@@ -20,4 +20,14 @@ public interface IMoeLinearExecutor
     /// executor cannot fuse them; the caller then makes the two calls. Same ownership rules as <see cref="Apply"/>.
     /// </summary>
     Tensor? TryApplyFfn(int layer, Tensor x, TokenRouting routing) => null;
+
+    /// <summary>
+    /// Optionally the whole tail of MoE layer <paramref name="layer"/> in one call per segment: the attention
+    /// out-projection, LayerScale and residual, LN2, the MoE FFN, LayerScale and residual (<see cref="LayerTail.Apply"/>).
+    /// <paramref name="context"/> is the attention context [B, N, D] before the out-projection, <paramref name="x"/> the
+    /// layer input [B, N, D] (both not modified); <paramref name="tail"/> builds the layer's constants (called only when
+    /// fusing; the executor owns and releases what it returns). Returns the layer output, or null (the default) when this executor
+    /// cannot fuse the tail; the caller then computes it step by step. Same ownership rules as <see cref="Apply"/>.
+    /// </summary>
+    Tensor? TryApplyTail(int layer, Tensor context, Tensor x, Func<LayerTail> tail, TokenRouting routing) => null;
 }

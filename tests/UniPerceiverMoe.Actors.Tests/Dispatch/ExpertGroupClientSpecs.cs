@@ -17,7 +17,7 @@ public sealed class ExpertGroupClientSpecs
     {
         public ConcurrentQueue<(string Group, TimeSpan Timeout, bool FailFast)> Tries { get; } = new();
 
-        public async Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout, ThenLinear? then = null, bool failFast = false)
+        public async Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout, GroupFollowUp? then = null, bool failFast = false)
         {
             Tries.Enqueue((groupId, timeout, failFast));
             try
