@@ -86,8 +86,10 @@ public static class ClusterBenchmark
             long rows = after["wire_rows_sent"] - before["wire_rows_sent"];
             long messages = after["wire_messages_sent"] - before["wire_messages_sent"];
             long direct = after["data_plane_messages"] - before["data_plane_messages"];
-            output.WriteLine($"cluster: {clusterRate:0.00} requests/s; wire payload {bytes / (double)(options.Requests + WarmUpRequests(options)) / 1e6:0.00} MB per request, " +
-                $"{bytes / (double)Math.Max(1, rows):0} bytes per token per MoE linear (input + output); {direct} of {messages} messages over the data plane");
+            double sent = options.Requests + WarmUpRequests(options);
+            output.WriteLine($"cluster: {clusterRate:0.00} requests/s; wire payload {bytes / sent / 1e6:0.00} MB per request, " +
+                $"{messages / sent:0.#} expert hops per request, {bytes / (double)Math.Max(1, rows):0} bytes per token per hop (input + output); " +
+                $"{direct} of {messages} messages over the data plane");
 
             var victim = await BusiestNodeAsync(frontend, nodes).ConfigureAwait(false);
             var recovery = await RecoveryAsync(frontend, image, victim, options.Concurrency, output).ConfigureAwait(false);
