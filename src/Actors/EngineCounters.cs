@@ -24,6 +24,8 @@ public sealed class EngineCounters
     public Counter ExpertFailovers { get; } = new();
     /// <summary>Layer tails (out-projection to layer output) computed in one group request (upmoe.engine.fuse-tail).</summary>
     public Counter FusedTailRequests { get; } = new();
+    /// <summary>Whole MoE layers computed in one group request (upmoe.engine.fuse-layer).</summary>
+    public Counter FusedLayerRequests { get; } = new();
     /// <summary>Expert-group requests that failed for good (the whole inference request failed).</summary>
     public Counter ExpertFailures { get; } = new();
     /// <summary>Expert-group actors restarted by their supervisor (weights reloaded).</summary>
@@ -46,6 +48,7 @@ public sealed class EngineCounters
         ["expert_retries"] = ExpertRetries.Value,
         ["expert_failovers"] = ExpertFailovers.Value,
         ["fused_tail_requests"] = FusedTailRequests.Value,
+        ["fused_layer_requests"] = FusedLayerRequests.Value,
         ["expert_failures"] = ExpertFailures.Value,
         ["group_restarts"] = GroupRestarts.Value,
         ["split_route_parts"] = SplitRouteParts.Value,

@@ -76,6 +76,29 @@ public sealed class WireProtocolSpecs(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public void A_whole_layer_request_should_round_trip_its_segments_and_constants_and_a_malformed_one_should_be_refused()
+    {
+        using var x = Sample(2 * 5, 16);                                                       // two sequences of 5 tokens
+        using var constants = Sample(6, 16);
+        Route R(int a, int b) => new([a, b], [0.25f, 0.75f]);
+        var segments = new[] { new SegmentRoutes(0, 1, R(0, 1), R(1, 2), R(2, 3), R(3, 4)), new SegmentRoutes(1, 4, R(4, 5), R(5, 6), R(6, 7), R(7, 0)) };
+        var whole = new ThenWholeLayer(segments, new Model.Routing.WholeLayer(constants, 1e-6, Heads: 4), SequenceLength: 5);
+        var sent = ApplyLinear.Create("L0", new MoeSite(0, Model.Routing.MoeLinearKind.QkvProj), segments[0].Qkv, TensorPayloads.FromTensor(x, WireDtype.Float32), whole);
+        var got = RoundTrip(sent);
+        Assert.True(got.IsWholeLayer);
+        Assert.Equal(segments, got.LayerSegments());
+        Assert.Equal((4, 5, 1e-6), (got.LayerHeads, got.SequenceLength, got.TailEps));
+        using (var back = TensorPayloads.ToTensor(got.TailParams!)) TensorAssert.Close(output, "layer constants", constants, back, 0);
+
+        string Refusal(ApplyLinear bad) => Assert.Throws<System.Runtime.Serialization.SerializationException>(
+            () => UpmoeMessagePackSerializer.Deserialize(MessagePackSerializer.Serialize(bad), "upmoe.apply")).Message;
+        Assert.Contains("whole sequences", Refusal(sent with { Input = TensorPayloads.FromTensor(Sample(7, 16), WireDtype.Float32) }));
+        Assert.Contains("tile the sequence", Refusal(sent with { LayerStarts = [0, 2] }));
+        Assert.Contains("heads dividing D", Refusal(sent with { LayerHeads = 3 }));
+        Assert.Contains("not a whole layer", Refusal(sent with { ThenKind = -1 }));
+    }
+
+    [Fact]
     public void ApplyLinear_should_round_trip_with_a_bit_exact_float32_input()
     {
         using var x = Sample(5, 64);

@@ -35,7 +35,7 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
         long outFeatures = then switch
         {
             ThenLinear second => OutFeatures(second.Site),
-            ThenLayerTail => model.Hidden,
+            ThenLayerTail or ThenWholeLayer => model.Hidden,
             _ => OutFeatures(site),
         };
         long[] outShape;
@@ -48,6 +48,8 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
             device = input.device;
             using var rows = input.reshape(-1, inFeatures);
             long perMessage = Math.Max(1, settings.MaxPayloadBytes / (Math.Max(inFeatures, outFeatures) * TensorPayloads.ElementSize(settings.WireDtype)));
+            // A whole layer mixes the tokens of a sequence (attention): messages carry whole sequences.
+            if (then is ThenWholeLayer whole) perMessage = Math.Max(whole.SequenceLength, perMessage / whole.SequenceLength * whole.SequenceLength);
             chunks = new TensorPayload[(int)((rows.shape[0] + perMessage - 1) / perMessage)];
             if (chunks.Length > 1) counters.SplitParts.Increment();
             for (int i = 0; i < chunks.Length; i++)

@@ -98,7 +98,12 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
         GroupFollowUp? then = request.Then;
         try
         {
-            if (request.IsLayerTail)
+            if (request.IsWholeLayer)
+            {
+                tailParams = TensorPayloads.ToTensor(request.TailParams!, context.Device);
+                then = new ThenWholeLayer(request.LayerSegments(), new WholeLayer(tailParams, request.TailEps, request.LayerHeads), request.SequenceLength);
+            }
+            else if (request.IsLayerTail)
             {
                 tailParams = TensorPayloads.ToTensor(request.TailParams!, context.Device);
                 then = new ThenLayerTail(new Route(request.ThenExperts!, request.ThenWeights!), new Route(request.TailExperts2!, request.TailWeights2!),

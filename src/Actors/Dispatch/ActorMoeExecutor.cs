@@ -23,11 +23,13 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
     private readonly EngineCounters counters;
     private readonly bool fuseFfn;
     private readonly bool fuseTail;
+    private readonly bool fuseLayer;
     private readonly ConcurrentDictionary<(int Layer, Route Route), IReadOnlyList<RoutePart>> parts = new();
 
     public ActorMoeExecutor(PlacementPlan plan, ExpertGroupClient client, RouteTable routes, EngineCounters counters, bool fuseFfn = true,
-        bool fuseTail = true)
+        bool fuseTail = true, bool fuseLayer = true)
     {
+        this.fuseLayer = fuseLayer;
         this.fuseFfn = fuseFfn;
         this.fuseTail = fuseTail;
         this.plan = plan;
@@ -103,6 +105,40 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
                 pending[s] = [client.ApplyAsync(dense, calls[s].Dense.Replicas, calls[s].Dense.SubRoute, SegmentInput(joined, segments, s),
                     new ThenLayerTail(calls[s].Linear1, calls[s].Linear2, constants))];
             return Collect(pending);
+        }
+        finally
+        {
+            constants.Params.Dispose();   // every group took its own handle (or a serialized copy) before Collect returned
+        }
+    }
+
+    public Tensor? TryApplyLayer(int layer, Tensor x, Func<WholeLayer> layerConstants, TokenRouting routing)
+    {
+        if (!fuseLayer || routing.Length != x.shape[1]) return null;
+        var segments = routing.Segments;
+        MoeLinearKind[] kinds = [MoeLinearKind.QkvProj, MoeLinearKind.Dense, MoeLinearKind.Linear1, MoeLinearKind.Linear2];
+        IReadOnlyList<string>? replicas = null;
+        var routesOf = new SegmentRoutes[segments.Count];
+        for (int s = 0; s < segments.Count; s++)
+        {
+            var sub = new Route[kinds.Length];
+            for (int k = 0; k < kinds.Length; k++)
+            {
+                var p = Parts(new MoeSite(layer, kinds[k]), segments[s].Attribute);
+                // Attention mixes all segments and LayerNorm/GELU sit between the linears: one group must hold every route whole.
+                if (p.Count != 1 || (replicas is not null && !replicas.SequenceEqual(p[0].Replicas))) return null;
+                replicas ??= p[0].Replicas;
+                sub[k] = p[0].SubRoute;
+            }
+            routesOf[s] = new SegmentRoutes(segments[s].Start, segments[s].Length, sub[0], sub[1], sub[2], sub[3]);
+        }
+        counters.FusedLayerRequests.Increment();
+        var constants = layerConstants();
+        try
+        {
+            var then = new ThenWholeLayer(routesOf, constants, (int)x.shape[1]);
+            var qkv = new MoeSite(layer, MoeLinearKind.QkvProj);
+            return Collect([[client.ApplyAsync(qkv, replicas!, routesOf[0].Qkv, x.alias().DetachFromDisposeScope(), then)]]);
         }
         finally
         {

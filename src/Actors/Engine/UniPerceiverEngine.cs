@@ -109,7 +109,7 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
                 var routing = RoutingSettings.FromConfig(config);
                 var executors = Enumerable.Range(0, settings.SequenceExecutors)
                     .Select(i => system.ActorOf(SequenceExecutorProtocol.Props(
-                        new UniPerceiverRunner(model, MoeExecutor(model, routing, plan, client, routes, counters, settings.FuseFfn, settings.FuseTail)), counters), $"sequence-executor-{i}"))
+                        new UniPerceiverRunner(model, MoeExecutor(model, routing, plan, client, routes, counters, settings.FuseFfn, settings.FuseTail, settings.FuseLayer)), counters), $"sequence-executor-{i}"))
                     .ToArray();
                 options.Log?.Invoke(plan.Describe());
                 return new UniPerceiverEngine(system, model, options.Model is null, checkpoint, tokenizer, routes, plan, groups, executors, settings, counters, options);
@@ -133,9 +133,9 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
     /// linears), dispatching to the groups; every assignment and drop is counted.
     /// </summary>
     private static IMoeLinearExecutor MoeExecutor(UniPerceiverMoeModel model, RoutingSettings routing, PlacementPlan plan,
-        ExpertGroupClient client, RouteTable routes, EngineCounters counters, bool fuseFfn, bool fuseTail)
+        ExpertGroupClient client, RouteTable routes, EngineCounters counters, bool fuseFfn, bool fuseTail, bool fuseLayer)
     {
-        if (routing.Strategy == RoutingStrategy.Attribute) return new ActorMoeExecutor(plan, client, routes, counters, fuseFfn, fuseTail);
+        if (routing.Strategy == RoutingStrategy.Attribute) return new ActorMoeExecutor(plan, client, routes, counters, fuseFfn, fuseTail, fuseLayer);
         var executor = new TokenLevelMoeExecutor(model, routing.Token, new ActorTokenExpertApplier(plan, client));
         executor.Dispatched += (site, dispatch) =>
         {

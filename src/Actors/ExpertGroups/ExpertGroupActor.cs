@@ -53,6 +53,7 @@ public sealed class ExpertGroupActor : ReceiveActor
     {
         using var input = request.Input;
         using var tailParams = (request.Then as ThenLayerTail)?.Tail.Params;   // owned by the request, like the input
+        using var layerParams = (request.Then as ThenWholeLayer)?.Layer.Params;
         try
         {
             faults.ThrowIfInjected(spec.Id);
@@ -62,7 +63,19 @@ public sealed class ExpertGroupActor : ReceiveActor
             // The reply belongs to the sender. With the caller-runs dispatcher this may run on another sequence
             // executor's thread, inside that thread's dispose scope: detach it so that scope cannot release it.
             Tensor output;
-            if (request.Then is ThenLayerTail tail)
+            if (request.Then is ThenWholeLayer whole)
+            {
+                var layer = request.Site.Layer;
+                long d = input.shape[^1];
+                using var sequences = input.reshape(-1, whole.SequenceLength, d);             // rows are whole sequences
+                using var result = whole.Layer.Apply(sequences, whole.Segments.Select(s => (s.Start, s.Length)).ToArray(), (i, kind, part) =>
+                {
+                    var (lw, lb) = Merged(new MoeSite(layer, kind), whole.Segments[i][kind]);
+                    return nn.functional.linear(part, lw, lb);
+                });
+                output = result.reshape(input.shape);
+            }
+            else if (request.Then is ThenLayerTail tail)
             {
                 var layer = request.Site.Layer;
                 var (w1, b1) = Merged(new MoeSite(layer, MoeLinearKind.Linear1), tail.Linear1);

@@ -21,3 +21,24 @@ public sealed record ThenLinear(MoeSite Site, Route SubRoute) : GroupFollowUp;
 /// borrowed from the sender for the request's duration.
 /// </summary>
 public sealed record ThenLayerTail(Route Linear1, Route Linear2, LayerTail Tail) : GroupFollowUp;
+
+/// <summary>One segment of a whole-layer request: its token range and its four sub-routes (qkv, out-projection,
+/// linear1, linear2).</summary>
+public sealed record SegmentRoutes(int Start, int Length, Route Qkv, Route Dense, Route Linear1, Route Linear2)
+{
+    public Route this[MoeLinearKind kind] => kind switch
+    {
+        MoeLinearKind.QkvProj => Qkv,
+        MoeLinearKind.Dense => Dense,
+        MoeLinearKind.Linear1 => Linear1,
+        _ => Linear2,
+    };
+}
+
+/// <summary>
+/// A whole MoE encoder layer in one request (<see cref="WholeLayer.Apply"/>): the input is the layer input of whole
+/// sequences ([B, N, D], or [B·N, D] rows on the wire), the reply the layer output of the same shape. The request's
+/// own site and route are the first segment's qkv. One hop per MoE layer; for passes without key/value cache or key
+/// bias. <see cref="Layer"/>'s Params are owned by the request, like its input.
+/// </summary>
+public sealed record ThenWholeLayer(IReadOnlyList<SegmentRoutes> Segments, WholeLayer Layer, int SequenceLength) : GroupFollowUp;

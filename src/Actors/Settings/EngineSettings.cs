@@ -17,7 +17,8 @@ public sealed record EngineSettings(
     bool FuseFfn = true,
     TimeSpan? ReplicaAttemptTimeout = null,
     TimeSpan? ReplicaSuspectPeriod = null,
-    bool FuseTail = true)
+    bool FuseTail = true,
+    bool FuseLayer = true)
 {
     public static EngineSettings FromConfig(Config config)
     {
@@ -36,7 +37,8 @@ public sealed record EngineSettings(
             c.GetBoolean("fuse-ffn", true),
             c.GetTimeSpan("replica-attempt-timeout", TimeSpan.FromSeconds(5)),
             c.GetTimeSpan("replica-suspect-period", TimeSpan.FromSeconds(10)),
-            c.GetBoolean("fuse-tail", true));
+            c.GetBoolean("fuse-tail", true),
+            c.GetBoolean("fuse-layer", true));
         return s.Validate();
     }
 

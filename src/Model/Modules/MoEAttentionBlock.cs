@@ -31,6 +31,8 @@ public sealed class MoEAttentionBlock : nn.Module
 
     internal nn.Module QkvProj => qkv_proj;
 
+    internal int Heads => heads;
+
     internal nn.Module DenseProj => dense;
 
     /// <summary>h: [B, N, D] (already normed). Returns [B, N, D], owned by the caller.</summary>
@@ -49,6 +51,7 @@ public sealed class MoEAttentionBlock : nn.Module
     {
         long b = h.shape[0], n = h.shape[1];
         using var qkv = Project(qkv_proj, MoeLinearKind.QkvProj, h, pass);       // [B, N, 3D]
+        if (pass.CapturedKv is null && pass.Past?[layer] is null) return Attend(qkv, heads, headDim, pass.KeyBias);
         using var qkvHeads = qkv.view(b, n, 3, heads, headDim).permute(2, 0, 3, 1, 4); // [3, B, H, N, hd]
         using var q = qkvHeads[0];
         var k = qkvHeads[1];
@@ -70,6 +73,21 @@ public sealed class MoEAttentionBlock : nn.Module
         using var ctx = nn.functional.scaled_dot_product_attention(q, keys, values, pass.KeyBias);   // [B, H, N, hd]
         keys.Dispose();
         values.Dispose();
+        using var transposed = ctx.transpose(1, 2);
+        return transposed.reshape(b, n, heads * headDim);                                   // [B, N, D]
+    }
+
+    /// <summary>Multi-head attention of a [B, N, 3D] qkv projection without a key/value cache: scaled dot product with
+    /// the additive key bias, heads merged back to [B, N, D] (the context before the out-projection). The same
+    /// operations as <see cref="Context"/>; expert groups that compute a whole layer call it too.</summary>
+    public static Tensor Attend(Tensor qkv, int heads, int headDim, Tensor? keyBias)
+    {
+        long b = qkv.shape[0], n = qkv.shape[1];
+        using var qkvHeads = qkv.view(b, n, 3, heads, headDim).permute(2, 0, 3, 1, 4); // [3, B, H, N, hd]
+        using var q = qkvHeads[0];
+        using var k = qkvHeads[1];
+        using var v = qkvHeads[2];
+        using var ctx = nn.functional.scaled_dot_product_attention(q, k, v, keyBias);   // [B, H, N, hd]
         using var transposed = ctx.transpose(1, 2);
         return transposed.reshape(b, n, heads * headDim);                                   // [B, N, D]
     }

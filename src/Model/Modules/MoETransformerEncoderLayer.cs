@@ -50,6 +50,9 @@ public sealed class MoETransformerEncoderLayer : nn.Module
         // Every intermediate of the layer (views included) dies with this scope; the output and the captured
         // keys/values move to the caller's scope (or to none).
         using var scope = NewDisposeScope();
+        if (AllMoe && pass.CapturedKv is null && pass.Past is null && pass.KeyBias is null
+            && pass.Executor.TryApplyLayer(layer, x, Whole, pass.Routing) is { } whole)
+            return whole.MoveToOuterDisposeScope();
         using var h1 = norm1.forward(x);
         using var context = self_attn.Context(h1, pass);
         if (pass.CapturedKv?[layer] is { } captured)
@@ -66,6 +69,23 @@ public sealed class MoETransformerEncoderLayer : nn.Module
         using var f2 = Ffn(h2, pass);                                                // [B, N, D]
         using var scaledFfn = f2.mul_(gamma_2);
         return x1.Plus(scaledFfn).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>qkv too: the whole layer can go to one expert group.</summary>
+    private bool AllMoe => TailIsMoe && self_attn.QkvProj is not Linear;
+
+    /// <summary>A new <see cref="WholeLayer"/>: γ1, γ2, LN2 and LN1 parameters [6, D] (the caller owns them).</summary>
+    internal WholeLayer Whole()
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        using var g1 = gamma_1.detach();
+        using var g2 = gamma_2.detach();
+        using var w2 = norm2.weight!.detach();
+        using var b2 = norm2.bias!.detach();
+        using var w1 = norm1.weight!.detach();
+        using var b1 = norm1.bias!.detach();
+        return new WholeLayer(stack([g1, g2, w2, b2, w1, b1], 0).DetachFromDisposeScope(), norm2Eps, self_attn.Heads);
     }
 
     /// <summary>Out-projection, linear1 and linear2 are all MoE: the tail can go to one expert group.</summary>

@@ -30,4 +30,12 @@ public interface IMoeLinearExecutor
     /// cannot fuse the tail; the caller then computes it step by step. Same ownership rules as <see cref="Apply"/>.
     /// </summary>
     Tensor? TryApplyTail(int layer, Tensor context, Tensor x, Func<LayerTail> tail, TokenRouting routing) => null;
+
+    /// <summary>
+    /// Optionally the whole MoE layer <paramref name="layer"/> (LN1, qkv, attention, tail: <see cref="WholeLayer.Apply"/>)
+    /// in one call, for a pass without key/value cache or key bias. <paramref name="x"/>: the layer input [B, N, D], not
+    /// modified; <paramref name="layerConstants"/> is called only when fusing (the executor releases what it returns).
+    /// Returns the layer output, or null (the default) when this executor cannot fuse the layer.
+    /// </summary>
+    Tensor? TryApplyLayer(int layer, Tensor x, Func<WholeLayer> layerConstants, TokenRouting routing) => null;
 }

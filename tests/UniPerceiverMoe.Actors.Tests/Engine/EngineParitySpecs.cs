@@ -69,24 +69,30 @@ public sealed class EngineParitySpecs(ITestOutputHelper output)
     public async Task Fused_hops_should_give_bit_identical_features_and_be_used_only_where_one_group_holds_every_route()
     {
         var image = GoldenFixture.Input("image.in1k_224");
-        await using var tail = EngineFixture.Start(Plan("per-layer"));
-        await using var ffn = EngineFixture.Start(Plan("per-layer"), hocon: "upmoe.engine.fuse-tail = off");
-        await using var unfused = EngineFixture.Start(Plan("per-layer"), hocon: "upmoe.engine.fuse-tail = off\nupmoe.engine.fuse-ffn = off");
+        await using var whole = EngineFixture.Start(Plan("per-layer"));
+        await using var tail = EngineFixture.Start(Plan("per-layer"), hocon: "upmoe.engine.fuse-layer = off");
+        await using var ffn = EngineFixture.Start(Plan("per-layer"), hocon: "upmoe.engine.fuse-layer = off\nupmoe.engine.fuse-tail = off");
+        await using var unfused = EngineFixture.Start(Plan("per-layer"), hocon: "upmoe.engine.fuse-layer = off\nupmoe.engine.fuse-tail = off\nupmoe.engine.fuse-ffn = off");
         await using var split = EngineFixture.Start(Plan("per-expert"));
+        using var w = await whole.EmbedVisualAsync(image, EmbedTask.ImageClassification);
         using var a = await tail.EmbedVisualAsync(image, EmbedTask.ImageClassification);
         using var b = await ffn.EmbedVisualAsync(image, EmbedTask.ImageClassification);
         using var c = await unfused.EmbedVisualAsync(image, EmbedTask.ImageClassification);
         using var d = await split.EmbedVisualAsync(image, EmbedTask.ImageClassification);
+        TensorAssert.Close(output, "fused whole layer vs unfused", c, w, 0);
         TensorAssert.Close(output, "fused tail vs unfused", c, a, 0);
         TensorAssert.Close(output, "fused FFN vs unfused", c, b, 0);
         TensorAssert.Close(output, "feat.image_cls (fused tail)", GoldenFixture.Output("feat.image_cls"), a, Tolerances.Features);
         // The golden model has MoE in 2 layers (one segment each). Unfused: qkv, out, linear1, linear2 per layer; a
-        // fused FFN saves one request per layer, a fused tail two (qkv, then out-projection through the layer output).
+        // fused FFN saves one request per layer, a fused tail two (qkv, then out-projection through the layer output),
+        // a fused whole layer three (the embedding pass has no key/value cache and no padding).
+        Assert.Equal((2, 0, 0), (whole.Counters.FusedLayerRequests.Value, whole.Counters.FusedTailRequests.Value, whole.Counters.FusedFfnRequests.Value));
+        Assert.Equal(unfused.Counters.ExpertRequests.Value - 6, whole.Counters.ExpertRequests.Value);
         Assert.Equal((2, 0), (tail.Counters.FusedTailRequests.Value, tail.Counters.FusedFfnRequests.Value));
         Assert.Equal((0, 2), (ffn.Counters.FusedTailRequests.Value, ffn.Counters.FusedFfnRequests.Value));
         Assert.Equal(unfused.Counters.ExpertRequests.Value - 2, ffn.Counters.ExpertRequests.Value);
         Assert.Equal(unfused.Counters.ExpertRequests.Value - 4, tail.Counters.ExpertRequests.Value);
-        Assert.Equal((0, 0), (split.Counters.FusedTailRequests.Value, split.Counters.FusedFfnRequests.Value));   // routes split over groups
+        Assert.Equal((0, 0, 0), (split.Counters.FusedLayerRequests.Value, split.Counters.FusedTailRequests.Value, split.Counters.FusedFfnRequests.Value));   // split routes
         TensorAssert.Close(output, "per-expert (split, unfused)", GoldenFixture.Output("feat.image_cls"), d, Tolerances.Features);
     }
 
