@@ -18,7 +18,7 @@ public sealed record ThenLinear(MoeSite Site, Route SubRoute) : GroupFollowUp;
 /// residual, LN2, the MoE FFN (<paramref name="Linear1"/>, GELU, <paramref name="Linear2"/>), LayerScale and residual
 /// (<see cref="LayerTail.Apply"/>). The request's input is [rows, 2D]: the attention context, then the layer input;
 /// the reply is the layer output [rows, D]. One hop per MoE layer instead of two. <see cref="Tail"/>'s Params are
-/// borrowed from the sender for the request's duration.
+/// owned by the request, like its input: the group releases them (senders pass a handle of their own per try).
 /// </summary>
 public sealed record ThenLayerTail(Route Linear1, Route Linear2, LayerTail Tail) : GroupFollowUp;
 
