@@ -52,7 +52,7 @@ public sealed class MoETransformerEncoderLayer : nn.Module
         using var scope = NewDisposeScope();
         if (AllMoe && pass.CapturedKv is null && pass.Past is null && pass.KeyBias is null
             && pass.Executor.TryApplyLayer(layer, x, Whole, pass.Routing) is { } whole)
-            return whole.MoveToOuterDisposeScope();
+            return AdoptIntoOuterScope(whole);
         using var h1 = norm1.forward(x);
         using var context = self_attn.Context(h1, pass);
         if (pass.CapturedKv?[layer] is { } captured)
@@ -61,7 +61,7 @@ public sealed class MoETransformerEncoderLayer : nn.Module
             captured.V.MoveToOuterDisposeScope();
         }
         if (TailIsMoe && pass.Executor.TryApplyTail(layer, context, x, Tail, pass.Routing) is { } fused)
-            return fused.MoveToOuterDisposeScope();
+            return AdoptIntoOuterScope(fused);
         using var attn = self_attn.OutProjection(context, pass);
         using var scaledAttn = attn.mul(gamma_1);
         using var x1 = x.Plus(scaledAttn);
@@ -69,6 +69,13 @@ public sealed class MoETransformerEncoderLayer : nn.Module
         using var f2 = Ffn(h2, pass);                                                // [B, N, D]
         using var scaledFfn = f2.mul_(gamma_2);
         return x1.Plus(scaledFfn).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>An executor's result belongs to no dispose scope (it may come from another thread): hand the caller a
+    /// handle in its scope, as the unfused path does, and release the unowned one.</summary>
+    private static Tensor AdoptIntoOuterScope(Tensor unowned)
+    {
+        using (unowned) return unowned.alias().MoveToOuterDisposeScope();
     }
 
     /// <summary>qkv too: the whole layer can go to one expert group.</summary>
