@@ -34,14 +34,6 @@ public static class TorchScalar
         return op(scalar);
     }
 
-    /// <summary>Two Scalars held for one call (e.g. a value and an alpha).</summary>
-    public static T Use<T>(long first, long second, Func<Scalar, Scalar, T> op)
-    {
-        using var a = first.ToScalar();
-        using var b = second.ToScalar();
-        return op(a, b);
-    }
-
     /// <summary>x + y as a new tensor (TorchSharp's <c>x + y</c> and <c>x.add(y)</c> pass an unheld alpha).</summary>
     public static Tensor Plus(this Tensor x, Tensor y) => x.add(y, One);
 

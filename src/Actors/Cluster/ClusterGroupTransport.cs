@@ -59,7 +59,9 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
                 chunks[i] = TensorPayloads.FromTensor(part, settings.WireDtype);
             }
         }
-        var replies = await Task.WhenAll(chunks.Select(c => SendAsync(groupId, site, subRoute, then, c, outFeatures, timeout, deadline, failFast))).ConfigureAwait(false);
+        // One request built (a follow-up's constants serialized once); the chunks differ only in their rows.
+        var request = ApplyLinear.Create(groupId, site, subRoute, chunks[0], then);
+        var replies = await Task.WhenAll(chunks.Select(c => SendAsync(request with { Input = c }, outFeatures, timeout, deadline, failFast))).ConfigureAwait(false);
         var parts = replies.Select(r => TensorPayloads.ToTensor(r, device)).ToList();
         try
         {
@@ -72,10 +74,9 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
         }
     }
 
-    private async Task<TensorPayload> SendAsync(string groupId, MoeSite site, Route subRoute, GroupFollowUp? then, TensorPayload chunk, long outFeatures,
-        TimeSpan timeout, long deadline, bool failFast)
+    private async Task<TensorPayload> SendAsync(ApplyLinear request, long outFeatures, TimeSpan timeout, long deadline, bool failFast)
     {
-        var request = ApplyLinear.Create(groupId, site, subRoute, chunk, then);
+        var (groupId, site, subRoute, chunk) = (request.GroupId, request.Site, request.SubRoute, request.Input);
         long rows = chunk.Shape[0];
         counters.RowsSent.Add(rows);
         var backoff = settings.RetryBackoffMin;

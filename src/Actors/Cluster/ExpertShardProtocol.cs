@@ -136,8 +136,7 @@ public static class ExpertShardProtocol
                 if (ThenKind != -1 || ThenExperts is not null || ThenWeights is not null)
                     throw new InvalidDataException("ApplyLinear: a second linear needs ThenKind, ThenExperts and ThenWeights together.");
             }
-            else if (!Enum.IsDefined((MoeLinearKind)ThenKind) || ThenExperts is null || ThenWeights is null || ThenExperts.Length == 0
-                || ThenExperts.Length != ThenWeights.Length || ThenExperts.Any(e => e < 0))
+            else if (!Enum.IsDefined((MoeLinearKind)ThenKind) || !ValidRoute(ThenExperts, ThenWeights))
                 throw new InvalidDataException("ApplyLinear: the second linear needs a known kind and non-empty experts and weights of equal length.");
         }
 

@@ -32,7 +32,7 @@ public sealed class ReplicaSpreadingAllocationStrategy(IShardAllocationStrategy 
     {
         // One shard per group per round: moving both of a co-located pair would only swap them.
         var misplaced = Misplaced(currentShardAllocations).Where(s => !rebalanceInProgress.Contains(s))
-            .DistinctBy(s => ReplicaIds.TryParse(s, out var group, out _) ? group : s).ToImmutableHashSet();
+            .DistinctBy(s => GroupOf(s) ?? s).ToImmutableHashSet();
         return misplaced.Count > 0 || rebalanceInProgress.Count > 0
             ? Task.FromResult<IImmutableSet<string>>(misplaced)
             : inner.Rebalance(currentShardAllocations, rebalanceInProgress);
@@ -46,11 +46,13 @@ public sealed class ReplicaSpreadingAllocationStrategy(IShardAllocationStrategy 
             {
                 if (!ReplicaIds.TryParse(shard, out var group, out _)) continue;
                 if (!shards.Any(s => IsSiblingOf(s, group, shard))) continue;
-                if (allocations.Any(r => !r.Key.Equals(region) && !r.Value.Any(s => ReplicaIds.TryParse(s, out var g, out _) && g == group)))
+                if (allocations.Any(r => !r.Key.Equals(region) && !r.Value.Any(s => GroupOf(s) == group)))
                     yield return shard;
             }
     }
 
-    private static bool IsSiblingOf(string candidate, string group, string shard) =>
-        candidate != shard && ReplicaIds.TryParse(candidate, out var g, out _) && g == group;
+    private static bool IsSiblingOf(string candidate, string group, string shard) => candidate != shard && GroupOf(candidate) == group;
+
+    /// <summary>The group whose replica a shard holds; null for a shard of unreplicated groups.</summary>
+    private static string? GroupOf(string shard) => ReplicaIds.TryParse(shard, out var group, out _) ? group : null;
 }

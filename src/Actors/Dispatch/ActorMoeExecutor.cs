@@ -46,9 +46,7 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
         var pending = new List<Task<Tensor>>[segments.Count];
         for (int s = 0; s < segments.Count; s++)
         {
-            var segment = segments[s];
-            var route = routes.RouteOf(site, segment.Attribute);
-            var routeParts = parts.GetOrAdd((site.Layer, route), key => plan.Split(key.Layer, key.Route));
+            var routeParts = Parts(site, segments[s].Attribute);
             if (routeParts.Count > 1) counters.SplitRouteParts.Add(routeParts.Count);
             pending[s] = routeParts.Select(part => client.ApplyAsync(site, part.Replicas, part.SubRoute, SegmentInput(x, segments, s))).ToList();
         }
@@ -64,10 +62,8 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
         var calls = new (RoutePart First, ThenLinear Then)[segments.Count];
         for (int s = 0; s < segments.Count; s++)
         {
-            var route1 = routes.RouteOf(first, segments[s].Attribute);
-            var route2 = routes.RouteOf(second, segments[s].Attribute);
-            var parts1 = parts.GetOrAdd((layer, route1), key => plan.Split(key.Layer, key.Route));
-            var parts2 = parts.GetOrAdd((layer, route2), key => plan.Split(key.Layer, key.Route));
+            var parts1 = Parts(first, segments[s].Attribute);
+            var parts2 = Parts(second, segments[s].Attribute);
             // GELU sits between the linears: only a group that holds both routes whole can apply them in one go.
             if (parts1.Count != 1 || parts2.Count != 1 || !parts1[0].Replicas.SequenceEqual(parts2[0].Replicas)) return null;
             calls[s] = (parts1[0], new ThenLinear(second, parts2[0].SubRoute));

@@ -30,9 +30,6 @@ public sealed class ExpertGroupClient(IExpertGroupTransport transport, ReplicaPo
     private readonly ConcurrentDictionary<string, long> suspectUntil = new(StringComparer.Ordinal);
     private int roundRobin;
 
-    public ExpertGroupClient(IExpertGroupTransport transport, TimeSpan timeout, int retries, EngineCounters counters)
-        : this(transport, ReplicaPolicy.Default with { Timeout = timeout, Retries = retries }, counters) { }
-
     /// <summary>Takes ownership of <paramref name="input"/> (pass an alias detached from any dispose scope: it may be
     /// released on another thread); the result is owned by the caller.</summary>
     public async Task<Tensor> ApplyAsync(MoeSite site, IReadOnlyList<string> replicas, Route subRoute, Tensor input, GroupFollowUp? then = null)

@@ -36,9 +36,8 @@ public sealed class LocalGroupTransport(IReadOnlyDictionary<string, IActorRef> g
             input.Dispose();
             throw new ArgumentException($"no expert group '{groupId}' in this process.");
         }
-        // Like the input, a layer tail's constants go to the group as a handle of its own (it releases them).
-        if (then is ThenLayerTail tail) then = tail with { Tail = tail.Tail with { Params = tail.Tail.Params.alias().DetachFromDisposeScope() } };
-        if (then is ThenWholeLayer whole) then = whole with { Layer = whole.Layer with { Params = whole.Layer.Params.alias().DetachFromDisposeScope() } };
+        // Like the input, a follow-up's constants go to the group as a handle of its own (it releases them).
+        then = then?.WithOwnConstants();
         var reply = await group.Ask<LinearApplied>(new ApplyLinear(site, subRoute, input, then), timeout).ConfigureAwait(false);
         return reply.Output;
     }

@@ -52,50 +52,38 @@ public sealed class ExpertGroupActor : ReceiveActor
     private void Apply(ApplyLinear request)
     {
         using var input = request.Input;
-        using var tailParams = (request.Then as ThenLayerTail)?.Tail.Params;   // owned by the request, like the input
-        using var layerParams = (request.Then as ThenWholeLayer)?.Layer.Params;
+        using var constants = request.Then?.Constants;   // owned by the request, like the input
         try
         {
             faults.ThrowIfInjected(spec.Id);
             var started = Stopwatch.GetTimestamp();
-            var (w, b) = Merged(request.Site, request.SubRoute);
             using var noGrad = no_grad();
+            var layer = request.Site.Layer;
             // The reply belongs to the sender. With the caller-runs dispatcher this may run on another sequence
             // executor's thread, inside that thread's dispose scope: detach it so that scope cannot release it.
             Tensor output;
             if (request.Then is ThenWholeLayer whole)
             {
-                var layer = request.Site.Layer;
-                long d = input.shape[^1];
-                using var sequences = input.reshape(-1, whole.SequenceLength, d);             // rows are whole sequences
-                using var result = whole.Layer.Apply(sequences, whole.Segments.Select(s => (s.Start, s.Length)).ToArray(), (i, kind, part) =>
-                {
-                    var (lw, lb) = Merged(new MoeSite(layer, kind), whole.Segments[i][kind]);
-                    return nn.functional.linear(part, lw, lb);
-                });
+                using var sequences = input.reshape(-1, whole.SequenceLength, input.shape[^1]);   // rows are whole sequences
+                using var result = whole.Layer.Apply(sequences, whole.Segments.Select(s => (s.Start, s.Length)).ToArray(),
+                    (i, kind, part) => Linear(new MoeSite(layer, kind), whole.Segments[i][kind], part));
                 output = result.reshape(input.shape);
             }
             else if (request.Then is ThenLayerTail tail)
-            {
-                var layer = request.Site.Layer;
-                var (w1, b1) = Merged(new MoeSite(layer, MoeLinearKind.Linear1), tail.Linear1);
-                var (w2, b2) = Merged(new MoeSite(layer, MoeLinearKind.Linear2), tail.Linear2);
-                output = tail.Tail.Apply(input, context => nn.functional.linear(context, w, b), h =>
+                output = tail.Tail.Apply(input, (kind, part) => Linear(new MoeSite(layer, kind), kind switch
                 {
-                    using var hidden = nn.functional.linear(h, w1, b1);
-                    using var activated = nn.functional.gelu(hidden);
-                    return nn.functional.linear(activated, w2, b2);
-                });
-            }
+                    MoeLinearKind.Dense => request.SubRoute,
+                    MoeLinearKind.Linear1 => tail.Linear1,
+                    _ => tail.Linear2,
+                }, part));
             else
             {
-                output = nn.functional.linear(input, w, b);
+                output = Linear(request.Site, request.SubRoute, input);
                 if (request.Then is ThenLinear then)
                 {
-                    var (w2, b2) = Merged(then.Site, then.SubRoute);
                     using var hidden = output;
                     using var activated = nn.functional.gelu(hidden);
-                    output = nn.functional.linear(activated, w2, b2);
+                    output = Linear(then.Site, then.SubRoute, activated);
                 }
             }
             output = output.DetachFromDisposeScope();
@@ -110,6 +98,13 @@ public sealed class ExpertGroupActor : ReceiveActor
             Sender.Tell(new Status.Failure(new ExpertGroupException($"expert group {spec.Id} failed {request.Site} route {request.SubRoute}: {e.Message}", e)));
             throw;
         }
+    }
+
+    /// <summary>x·Wᵀ + b with the merged weights of <paramref name="subRoute"/> at <paramref name="site"/>.</summary>
+    private Tensor Linear(MoeSite site, Route subRoute, Tensor x)
+    {
+        var (w, b) = Merged(site, subRoute);
+        return nn.functional.linear(x, w, b);
     }
 
     private (Tensor Weight, Tensor Bias) Merged(MoeSite site, Route subRoute)

@@ -1,10 +1,19 @@
 using UniPerceiverMoe.Model.Routing;
+using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Actors.ExpertGroups;
 
 /// <summary>What a group computes after its first linear, in the same request (fewer hops, smaller tensors on the
 /// wire). Only sent when one group owns every sub-route involved whole.</summary>
-public abstract record GroupFollowUp;
+public abstract record GroupFollowUp
+{
+    /// <summary>Tensors the follow-up carries besides the input (owned by the request: the group releases them).</summary>
+    public virtual Tensor? Constants => null;
+
+    /// <summary>This follow-up with a handle of its own on <see cref="Constants"/>, for one in-process request (the
+    /// group releases it; the sender keeps and releases its own).</summary>
+    public virtual GroupFollowUp WithOwnConstants() => this;
+}
 
 /// <summary>
 /// A second MoE linear the same group applies after GELU (the encoder's FFN activation): with it, one request computes
@@ -20,7 +29,12 @@ public sealed record ThenLinear(MoeSite Site, Route SubRoute) : GroupFollowUp;
 /// the reply is the layer output [rows, D]. One hop per MoE layer instead of two. <see cref="Tail"/>'s Params are
 /// owned by the request, like its input: the group releases them (senders pass a handle of their own per try).
 /// </summary>
-public sealed record ThenLayerTail(Route Linear1, Route Linear2, LayerTail Tail) : GroupFollowUp;
+public sealed record ThenLayerTail(Route Linear1, Route Linear2, LayerTail Tail) : GroupFollowUp
+{
+    public override Tensor? Constants => Tail.Params;
+
+    public override GroupFollowUp WithOwnConstants() => this with { Tail = Tail with { Params = Tail.Params.alias().DetachFromDisposeScope() } };
+}
 
 /// <summary>One segment of a whole-layer request: its token range and its four sub-routes (qkv, out-projection,
 /// linear1, linear2).</summary>
@@ -41,4 +55,9 @@ public sealed record SegmentRoutes(int Start, int Length, Route Qkv, Route Dense
 /// own site and route are the first segment's qkv. One hop per MoE layer; for passes without key/value cache or key
 /// bias. <see cref="Layer"/>'s Params are owned by the request, like its input.
 /// </summary>
-public sealed record ThenWholeLayer(IReadOnlyList<SegmentRoutes> Segments, WholeLayer Layer, int SequenceLength) : GroupFollowUp;
+public sealed record ThenWholeLayer(IReadOnlyList<SegmentRoutes> Segments, WholeLayer Layer, int SequenceLength) : GroupFollowUp
+{
+    public override Tensor? Constants => Layer.Params;
+
+    public override GroupFollowUp WithOwnConstants() => this with { Layer = Layer with { Params = Layer.Params.alias().DetachFromDisposeScope() } };
+}

@@ -35,8 +35,8 @@ public sealed record EngineSettings(
             c.GetString("vocab", ""),
             c.GetString("cache-dir", ""),
             c.GetBoolean("fuse-ffn", true),
-            c.GetTimeSpan("replica-attempt-timeout", TimeSpan.FromSeconds(5)),
-            c.GetTimeSpan("replica-suspect-period", TimeSpan.FromSeconds(10)),
+            c.GetTimeSpan("replica-attempt-timeout", Dispatch.ReplicaPolicy.Default.ReplicaAttemptTimeout),
+            c.GetTimeSpan("replica-suspect-period", Dispatch.ReplicaPolicy.Default.SuspectPeriod),
             c.GetBoolean("fuse-tail", true),
             c.GetBoolean("fuse-layer", true));
         return s.Validate();
@@ -55,7 +55,7 @@ public sealed record EngineSettings(
 
     /// <summary>How the dispatcher uses a route part's replicas (<see cref="Dispatch.ExpertGroupClient"/>).</summary>
     public Dispatch.ReplicaPolicy ReplicaPolicy => new(
-        ExpertAskTimeout, ExpertRetries, ReplicaAttemptTimeout ?? TimeSpan.FromSeconds(5), ReplicaSuspectPeriod ?? TimeSpan.FromSeconds(10));
+        ExpertAskTimeout, ExpertRetries, ReplicaAttemptTimeout ?? Dispatch.ReplicaPolicy.Default.ReplicaAttemptTimeout, ReplicaSuspectPeriod ?? Dispatch.ReplicaPolicy.Default.SuspectPeriod);
 
     /// <summary>The cache directory: the setting, else $UPMOE_CACHE, else ~/.cache/upmoe.</summary>
     public string ResolvedCacheDir =>

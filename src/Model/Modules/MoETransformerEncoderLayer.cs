@@ -82,33 +82,22 @@ public sealed class MoETransformerEncoderLayer : nn.Module
     private bool AllMoe => TailIsMoe && self_attn.QkvProj is not Linear;
 
     /// <summary>A new <see cref="WholeLayer"/>: γ1, γ2, LN2 and LN1 parameters [6, D] (the caller owns them).</summary>
-    internal WholeLayer Whole()
-    {
-        using var noGrad = no_grad();
-        using var scope = NewDisposeScope();
-        using var g1 = gamma_1.detach();
-        using var g2 = gamma_2.detach();
-        using var w2 = norm2.weight!.detach();
-        using var b2 = norm2.bias!.detach();
-        using var w1 = norm1.weight!.detach();
-        using var b1 = norm1.bias!.detach();
-        return new WholeLayer(stack([g1, g2, w2, b2, w1, b1], 0).DetachFromDisposeScope(), norm2Eps, self_attn.Heads);
-    }
+    internal WholeLayer Whole() =>
+        new(StackDetached(gamma_1, gamma_2, norm2.weight!, norm2.bias!, norm1.weight!, norm1.bias!), norm2Eps, self_attn.Heads);
 
     /// <summary>Out-projection, linear1 and linear2 are all MoE: the tail can go to one expert group.</summary>
     private bool TailIsMoe => self_attn.DenseProj is not Linear && linear1 is not Linear && linear2 is not Linear;
 
     /// <summary>A new <see cref="LayerTail"/> of the current γ1, γ2 and LN2 parameters (the caller owns its Params;
     /// 4·D floats, built only when an executor fuses the tail).</summary>
-    internal LayerTail Tail()
+    internal LayerTail Tail() => new(StackDetached(gamma_1, gamma_2, norm2.weight!, norm2.bias!), norm2Eps);
+
+    /// <summary>[n, D]: the parameters' current values as rows, in no dispose scope and with no gradient.</summary>
+    private static Tensor StackDetached(params Tensor[] parameters)
     {
         using var noGrad = no_grad();
-        using var scope = NewDisposeScope();
-        using var g1 = gamma_1.detach();
-        using var g2 = gamma_2.detach();
-        using var w = norm2.weight!.detach();
-        using var b = norm2.bias!.detach();
-        return new LayerTail(stack([g1, g2, w, b], 0).DetachFromDisposeScope(), norm2Eps);
+        using var scope = NewDisposeScope();   // releases the detached handles
+        return stack(parameters.Select(p => p.detach()).ToArray(), 0).DetachFromDisposeScope();
     }
 
     /// <summary>linear2(gelu(linear1(h))): in one executor call when both are MoE and the executor fuses them.</summary>

@@ -11,11 +11,11 @@ public sealed record LayerTail(Tensor Params, double Eps)
 {
     /// <summary>
     /// The layer output from the attention context and the layer input, exactly as the unfused layer computes it:
-    /// x1 = x + γ1 ⊙ dense(ctx); out = x1 + γ2 ⊙ ffn(LN2(x1)). <paramref name="contextAndInput"/> is [.., 2D]
-    /// (context, then input); <paramref name="dense"/> and <paramref name="ffn"/> apply the merged linears.
-    /// Returns [.., D] owned by the caller; every intermediate is released here.
+    /// x1 = x + γ1 ⊙ dense(ctx); out = x1 + γ2 ⊙ linear2(gelu(linear1(LN2(x1)))). <paramref name="contextAndInput"/>
+    /// is [.., 2D] (context, then input); <paramref name="linear"/>(kind, input) applies the merged MoE linear of that
+    /// kind (Dense, Linear1, Linear2). Returns [.., D] owned by the caller; every intermediate is released here.
     /// </summary>
-    public Tensor Apply(Tensor contextAndInput, Func<Tensor, Tensor> dense, Func<Tensor, Tensor> ffn)
+    public Tensor Apply(Tensor contextAndInput, Func<MoeLinearKind, Tensor, Tensor> linear)
     {
         long d = Params.shape[1];
         using var scope = NewDisposeScope();
@@ -25,11 +25,13 @@ public sealed record LayerTail(Tensor Params, double Eps)
         using var gamma2 = Params[1];
         using var normWeight = Params[2];
         using var normBias = Params[3];
-        using var attn = dense(context);
+        using var attn = linear(MoeLinearKind.Dense, context);
         using var scaledAttn = attn.mul(gamma1);
         using var x1 = x.Plus(scaledAttn);
         using var h2 = nn.functional.layer_norm(x1, [d], normWeight, normBias, Eps);
-        using var f2 = ffn(h2);
+        using var f1 = linear(MoeLinearKind.Linear1, h2);
+        using var act = nn.functional.gelu(f1);
+        using var f2 = linear(MoeLinearKind.Linear2, act);
         using var scaledFfn = f2.mul_(gamma2);
         return x1.Plus(scaledFfn).MoveToOuterDisposeScope();
     }

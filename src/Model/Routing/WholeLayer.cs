@@ -28,14 +28,7 @@ public sealed record WholeLayer(Tensor Params, double Eps, int Heads)
         using var qkv = PerSegment(h1, segments, (i, part) => linear(i, MoeLinearKind.QkvProj, part));
         using var context = MoEAttentionBlock.Attend(qkv, Heads, (int)(d / Heads), keyBias: null);
         using var joined = cat([context, x], -1);                                          // [B, N, 2D]
-        return PerSegment(joined, segments, (i, part) => tail.Apply(part,
-            c => linear(i, MoeLinearKind.Dense, c),
-            h =>
-            {
-                using var hidden = linear(i, MoeLinearKind.Linear1, h);
-                using var activated = nn.functional.gelu(hidden);
-                return linear(i, MoeLinearKind.Linear2, activated);
-            })).MoveToOuterDisposeScope();
+        return PerSegment(joined, segments, (i, part) => tail.Apply(part, (kind, input) => linear(i, kind, input))).MoveToOuterDisposeScope();
     }
 
     /// <summary>f over each segment's token slice, joined along the tokens (one segment: f of the whole input).</summary>
