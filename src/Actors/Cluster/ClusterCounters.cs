@@ -28,6 +28,14 @@ public sealed class ClusterCounters
     /// <summary>Expert side: requests taken from the data plane / data-plane connections closed for a malformed frame.</summary>
     public Counter DataPlaneRequests { get; } = new();
     public Counter DataPlaneRejected { get; } = new();
+    /// <summary>Expert side: data-plane connections refused (over a connection cap, or not authenticated).</summary>
+    public Counter DataPlaneRefused { get; } = new();
+    /// <summary>Expert side: data-plane connections closed for idling (idle-timeout) or stalling inside a frame (read-timeout).</summary>
+    public Counter DataPlaneTimedOut { get; } = new();
+    /// <summary>Expert side: data-plane requests for a group outside this node's placement (answered with a failure).</summary>
+    public Counter DataPlaneUnknownGroups { get; } = new();
+    /// <summary>Expert side: data-plane requests delivered straight to a running group (the rest went through the region).</summary>
+    public Counter DataPlaneDirect { get; } = new();
 
     /// <summary>Expert side: requests answered with a result / with a failure.</summary>
     public Counter EntityRequests { get; } = new();
@@ -50,6 +58,10 @@ public sealed class ClusterCounters
         ["data_plane_fallbacks"] = DataPlaneFallbacks.Value,
         ["data_plane_requests"] = DataPlaneRequests.Value,
         ["data_plane_rejected"] = DataPlaneRejected.Value,
+        ["data_plane_refused"] = DataPlaneRefused.Value,
+        ["data_plane_timed_out"] = DataPlaneTimedOut.Value,
+        ["data_plane_unknown_groups"] = DataPlaneUnknownGroups.Value,
+        ["data_plane_direct"] = DataPlaneDirect.Value,
         ["entity_requests"] = EntityRequests.Value,
         ["entity_failures"] = EntityFailures.Value,
         ["entity_starts"] = EntityStarts.Value,

@@ -61,7 +61,7 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
         }
         // One request built (a follow-up's constants serialized once); the chunks differ only in their rows.
         var request = ApplyLinear.Create(groupId, site, subRoute, chunks[0], then);
-        var replies = await Task.WhenAll(chunks.Select(c => SendAsync(request with { Input = c }, outFeatures, timeout, deadline, failFast))).ConfigureAwait(false);
+        var replies = await Task.WhenAll(chunks.Select(c => SendAsync(request with { Input = c }, groupId, $"{site} route {subRoute}", c, outFeatures, timeout, deadline, failFast))).ConfigureAwait(false);
         var parts = replies.Select(r => TensorPayloads.ToTensor(r, device)).ToList();
         try
         {
@@ -74,9 +74,22 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
         }
     }
 
-    private async Task<TensorPayload> SendAsync(ApplyLinear request, long outFeatures, TimeSpan timeout, long deadline, bool failFast)
+    /// <summary>
+    /// The identity hop (<see cref="ProbeHop"/>): <paramref name="input"/> [rows, in] travels to the group and back
+    /// through the same path as a linear, and nothing is computed. Used by <c>upmoe bench hop</c>. The input stays the
+    /// caller's; the result is a new tensor equal to it.
+    /// </summary>
+    public async Task<Tensor> ProbeAsync(string groupId, Tensor input, TimeSpan timeout)
     {
-        var (groupId, site, subRoute, chunk) = (request.GroupId, request.Site, request.SubRoute, request.Input);
+        var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        var payload = TensorPayloads.FromTensor(input, settings.WireDtype);
+        var reply = await SendAsync(new ProbeHop(groupId, payload), groupId, "probe", payload, input.shape[^1], timeout, deadline, failFast: false).ConfigureAwait(false);
+        return TensorPayloads.ToTensor(reply, input.device);
+    }
+
+    private async Task<TensorPayload> SendAsync(IUpmoeWireMessage request, string groupId, string site, TensorPayload chunk, long outFeatures,
+        TimeSpan timeout, long deadline, bool failFast)
+    {
         long rows = chunk.Shape[0];
         counters.RowsSent.Add(rows);
         var backoff = settings.RetryBackoffMin;
@@ -94,7 +107,7 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
                 {
                     try
                     {
-                        reply = await dataPlane.SendAsync(endpoint, request, attemptTimeout).ConfigureAwait(false);
+                        reply = await dataPlane.SendAsync(endpoint, groupId, request, attemptTimeout).ConfigureAwait(false);
                         counters.DataPlaneMessages.Increment();
                     }
                     catch (Exception e) when (e is IOException or OperationCanceledException)
@@ -136,7 +149,7 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
                         $"expected [{rows}, {outFeatures}] (do the nodes serve the same checkpoint?)");
                 case GroupFailed failed:
                     counters.PartsFailed.Increment();
-                    throw new ExpertGroupException($"expert group {groupId} failed {site} route {subRoute}: {failed.Reason}");
+                    throw new ExpertGroupException($"expert group {groupId} failed {site}: {failed.Reason}");
                 default:
                     counters.PartsFailed.Increment();
                     throw new ExpertGroupException($"expert group {groupId} answered {site} with an unexpected {reply.GetType().Name}.");

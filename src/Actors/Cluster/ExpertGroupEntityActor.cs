@@ -17,8 +17,12 @@ namespace UniPerceiverMoe.Actors.Cluster;
 /// </summary>
 public sealed class ExpertGroupEntityActor : ReceiveActor
 {
-    /// <summary>The dispatcher of shard-entity groups (defined in hocon/reference.conf).</summary>
+    /// <summary>The dispatcher of shard entities (defined in hocon/reference.conf): requests that come over Akka are
+    /// computed on its threads.</summary>
     public const string PoolDispatcher = "upmoe-expert-pool-dispatcher";
+
+    /// <summary>The dispatcher of an entity's group: caller-runs (defined in hocon/reference.conf).</summary>
+    public const string GroupDispatcher = "upmoe-expert-dispatcher";
 
     private readonly string groupId;
     private readonly ExpertNodeContext context;
@@ -34,18 +38,28 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
         this.groupId = groupId;
         this.context = context;
         Receive<ApplyLinear>(Apply);
+        Receive<ProbeHop>(Apply);
         Receive<GetGroupStats>(_ => Stats());
         Receive<Answered>(Done);
         Receive<StopGroup>(_ =>
         {
             stopping = true;
+            if (group is not null)
+            {
+                // Hand-off: no new data-plane request reaches the group after this, and the stop message queues behind
+                // those that did, so each is answered before the group stops (then Terminated lets this entity stop).
+                context.Direct?.Close(groupId, group);
+                group.Tell(PoisonPill.Instance);
+            }
             StopIfIdle();
         });
         Receive<Terminated>(t =>
         {
             if (!t.ActorRef.Equals(group)) return;
+            context.Direct?.Close(groupId, group);
             group = null;
             if (unavailable.Length == 0) unavailable = $"expert group {groupId} stopped";
+            StopIfIdle();
         });
     }
 
@@ -60,10 +74,11 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
             return;
         }
         // The child calls this at every (re)start; only one child exists at a time, so the field is never raced.
-        // It computes on the expert pool's threads: its requests come from remote frontends, so there is no sender
-        // thread for the caller-runs dispatcher of embedded mode to borrow.
-        group = Context.ActorOf(Local.Props(spec, s => weights ??= context.LoadWeights(s), context.Faults, PoolDispatcher), "group");
+        // It computes on the thread that delivers a request (caller-runs): a data-plane connection's thread, or this
+        // entity's own, which runs on the expert pool (see ExpertGroupSharding), never on Akka's default dispatcher.
+        group = Context.ActorOf(Local.Props(spec, s => weights ??= context.LoadWeights(s), context.Faults, GroupDispatcher), "group");
         Context.Watch(group);
+        context.Direct?.Register(groupId, group);
     }
 
     protected override void PostStop()
@@ -85,7 +100,7 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
         return Directive.Restart;
     });
 
-    private void Apply(ApplyLinear request)
+    private void Apply(IGroupEnvelope request)
     {
         var replyTo = Sender;
         if (group is null)
@@ -93,34 +108,25 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
             Reply(replyTo, new GroupFailed(groupId, unavailable));
             return;
         }
-        TorchSharp.torch.Tensor input;
-        TorchSharp.torch.Tensor? tailParams = null;
-        GroupFollowUp? then = request.Then;
+        Local.IExpertGroupMessage local;
         try
         {
-            if (request.IsWholeLayer)
-            {
-                tailParams = TensorPayloads.ToTensor(request.TailParams!, context.Device);
-                then = new ThenWholeLayer(request.LayerSegments(), new WholeLayer(tailParams, request.TailEps, request.LayerHeads), request.SequenceLength);
-            }
-            else if (request.IsLayerTail)
-            {
-                tailParams = TensorPayloads.ToTensor(request.TailParams!, context.Device);
-                then = new ThenLayerTail(new Route(request.ThenExperts!, request.ThenWeights!), new Route(request.TailExperts2!, request.TailWeights2!),
-                    new LayerTail(tailParams, request.TailEps));
-            }
-            input = TensorPayloads.ToTensor(request.Input, context.Device);
+            local = GroupRequests.ToLocal(request, context.Device);
         }
         catch (Exception e)
         {
-            tailParams?.Dispose();
             Reply(replyTo, new GroupFailed(groupId, $"expert group {groupId} could not read its input: {e.Message}"));
             return;
         }
+        // The group owns the message's tensors from here (it releases them when it has computed).
+        AskGroup(replyTo, local, GroupRequests.Describe(request));
+    }
+
+    /// <summary>Sends one request to the group and replies to <paramref name="replyTo"/> once it has answered.</summary>
+    private void AskGroup(IActorRef replyTo, Local.IExpertGroupMessage request, string site)
+    {
         inFlight++;
-        var site = request.Site;
-        // The group owns input and tail constants from here (it releases both when it has computed).
-        group.Ask<Local.LinearApplied>(new Local.ApplyLinear(site, request.SubRoute, input, then), context.ComputeTimeout)
+        group!.Ask<Local.LinearApplied>(request, context.ComputeTimeout)
             .ContinueWith(t =>
             {
                 if (!t.IsCompletedSuccessfully)
@@ -166,7 +172,7 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
 
     private void StopIfIdle()
     {
-        if (stopping && inFlight == 0) Context.Stop(Self);
+        if (stopping && inFlight == 0 && group is null) Context.Stop(Self);
     }
 
     /// <summary>A finished computation, back on the entity's thread (never crosses nodes).</summary>

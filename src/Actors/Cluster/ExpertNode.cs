@@ -101,16 +101,18 @@ public sealed class ExpertNode : IAsyncDisposable
         // The data plane is bound before the region starts (entities tell frontends its endpoint) and lives as long
         // as the actor system.
         var dataPlane = settings.DataPlane
-            ? DataPlaneServer.Bind(settings.Hostname, settings.PublicHostname, settings.DataPlanePort, settings.MaximumFrameSize, settings.AttemptTimeout, system.Log, counters)
+            ? DataPlaneServer.Bind(settings.Hostname, settings.PublicHostname, settings.DataPlanePort, DataPlaneLimits.FromConfig(config),
+                DataPlaneSecurity.None, settings.AttemptTimeout, system.Log, counters)
             : null;
         try
         {
             var context = new ExpertNodeContext(plan, load, settings.WireDtype, engine.ExpertAskTimeout, device,
-                options.Faults ?? ExpertGroupFaults.None, counters, cluster.SelfAddress.ToString(), dataPlane?.Endpoint);
+                options.Faults ?? ExpertGroupFaults.None, counters, cluster.SelfAddress.ToString(), dataPlane?.Endpoint,
+                dataPlane is null ? null : new DirectGroups());
             var region = ExpertGroupSharding.StartRegion(system, settings, context);
             if (dataPlane is not null)
             {
-                dataPlane.Serve(region);
+                dataPlane.Serve(system, region, context);
                 system.RegisterOnTermination(dataPlane.Dispose);
                 system.Log.Info("expert node {0}: data plane on {1}", cluster.SelfAddress, dataPlane.Endpoint);
             }

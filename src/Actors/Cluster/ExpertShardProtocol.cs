@@ -169,6 +169,23 @@ public static class ExpertShardProtocol
             experts is { Length: > 0 } && weights is not null && experts.Length == weights.Length && experts.All(e => e >= 0);
     }
 
+    /// <summary>
+    /// The identity hop: the group answers its input as <see cref="LinearApplied"/> without computing anything. It
+    /// takes the same path as <see cref="ApplyLinear"/> (data plane or sharding, entity, group actor, tensor in and out),
+    /// so <c>upmoe bench hop</c> measures what one expert hop costs apart from its math. <see cref="Input"/> is [rows, in].
+    /// </summary>
+    [MessagePackObject]
+    public sealed record ProbeHop([property: Key(0)] string GroupId, [property: Key(1)] TensorPayload Input) : IUpmoeWireMessage, IGroupEnvelope
+    {
+        public void Validate()
+        {
+            if (string.IsNullOrEmpty(GroupId)) throw new InvalidDataException("ProbeHop.GroupId is empty.");
+            if (Input is null) throw new InvalidDataException("ProbeHop.Input is missing.");
+            Input.Validate("ProbeHop.Input");
+            if (Input.Shape.Length != 2) throw new InvalidDataException($"ProbeHop.Input must be [rows, in]; got rank {Input.Shape.Length}.");
+        }
+    }
+
     /// <summary>Reply to <see cref="ApplyLinear"/>: [rows, out], and the data-plane endpoint ("host:port") of the
     /// node that computed it (null when it has none), where the frontend sends the group's next requests.</summary>
     [MessagePackObject]
@@ -228,5 +245,5 @@ public static class ExpertShardProtocol
 
     /// <summary>Props of the entity <paramref name="groupId"/> on an expert node.</summary>
     public static Props EntityProps(string groupId, ExpertNodeContext context) =>
-        Props.Create(() => new ExpertGroupEntityActor(groupId, context));
+        Props.Create(() => new ExpertGroupEntityActor(groupId, context)).WithDispatcher(ExpertGroupEntityActor.PoolDispatcher);
 }

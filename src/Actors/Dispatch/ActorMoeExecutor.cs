@@ -160,7 +160,9 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
         var outputs = new List<Tensor>(pending.Length);
         try
         {
-            Task.WaitAll(pending.SelectMany(p => p).ToArray());
+            var all = pending.SelectMany(p => p).ToArray();
+            BlockingWait.All(all);
+            if (all.Any(t => !t.IsCompletedSuccessfully)) Task.WaitAll(all);   // rethrows as WaitAll does (handled below)
             foreach (var segmentParts in pending)
                 outputs.Add(Sum(segmentParts.Select(t => t.Result).ToList()));
             return outputs.Count == 1 ? outputs[0] : cat(outputs, 1);

@@ -33,6 +33,7 @@ public sealed class ExpertGroupActor : ReceiveActor
         this.loadWeights = loadWeights;
         this.faults = faults;
         Receive<ApplyLinear>(Apply);
+        Receive<Echo>(echo => Sender.Tell(new LinearApplied(echo.Input.DetachFromDisposeScope())));
         Receive<GetStats>(_ => Sender.Tell(new GroupStats(spec.Id, requests, tokens, merged.Count,
             merged.Values.Sum(m => m.Weight.NumberOfElements * m.Weight.ElementSize + m.Bias.NumberOfElements * m.Bias.ElementSize), computeTime)));
     }

@@ -21,6 +21,10 @@ public static class ExpertGroupProtocol
     /// <summary>Reply to <see cref="ApplyLinear"/>: [.., out], owned by the receiver.</summary>
     public sealed record LinearApplied(Tensor Output) : INoSerializationVerificationNeeded;
 
+    /// <summary>The identity hop (see <c>ExpertShardProtocol.ProbeHop</c>): replied with <see cref="LinearApplied"/>
+    /// holding <paramref name="Input"/> itself, whose ownership passes back to the sender. No compute.</summary>
+    public sealed record Echo(Tensor Input) : IExpertGroupMessage, INoSerializationVerificationNeeded;
+
     /// <summary>Ask for counters; replied with <see cref="GroupStats"/>.</summary>
     public sealed record GetStats : IExpertGroupMessage
     {

@@ -39,6 +39,9 @@ public static class TensorPayloads
     /// <summary>Copies <paramref name="tensor"/> (any device, any float type; not modified, still the caller's) into a payload of <paramref name="dtype"/>.</summary>
     public static TensorPayload FromTensor(Tensor tensor, WireDtype dtype)
     {
+        // A float32 tensor already in host memory and in row-major order is read as it is (no op, no temporary).
+        if (dtype == WireDtype.Float32 && tensor.dtype == ScalarType.Float32 && tensor.device_type == TorchSharp.DeviceType.CPU && tensor.is_contiguous())
+            return new TensorPayload(tensor.NumberOfElements == 0 ? [] : tensor.bytes.ToArray(), Name(dtype), tensor.shape);
         // Each step held in a using: a TorchSharp temporary outside a dispose scope could be finalized mid-call.
         using var detached = tensor.detach();
         using var converted = detached.to(Scalar(dtype), CPU);

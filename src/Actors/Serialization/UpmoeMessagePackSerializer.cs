@@ -36,8 +36,20 @@ public sealed class UpmoeMessagePackSerializer(ExtendedActorSystem system) : Ser
         return MessagePackSerializer.Serialize(message.GetType(), message, Options);
     }
 
+    /// <summary>Writes a registered wire message into <paramref name="writer"/> (no intermediate array).</summary>
+    public static void Serialize(System.Buffers.IBufferWriter<byte> writer, IUpmoeWireMessage message)
+    {
+        if (!WireTypes.TryGetManifest(message.GetType(), out _))
+            throw new SerializationException($"{message.GetType().FullName} is not a registered upmoe wire message.");
+        MessagePackSerializer.Serialize(message.GetType(), writer, message, Options);
+    }
+
     /// <summary>Reads a message of the type named by <paramref name="manifest"/>; refuses anything else.</summary>
-    public static IUpmoeWireMessage Deserialize(byte[] bytes, string manifest)
+    public static IUpmoeWireMessage Deserialize(byte[] bytes, string manifest) => Deserialize(bytes.AsMemory(), manifest);
+
+    /// <summary>Reads a message of the type named by <paramref name="manifest"/> from a slice (e.g. a pooled buffer,
+    /// which may be reused once this returns: the message holds no reference into it); refuses anything else.</summary>
+    public static IUpmoeWireMessage Deserialize(ReadOnlyMemory<byte> bytes, string manifest)
     {
         if (!WireTypes.TryGetType(manifest, out var type))
             throw new SerializationException($"upmoe wire: unknown manifest '{Printable(manifest)}' ({bytes.Length} bytes refused).");

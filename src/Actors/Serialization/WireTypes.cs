@@ -16,6 +16,7 @@ public static class WireTypes
         ("upmoe.failed", typeof(ExpertShardProtocol.GroupFailed)),
         ("upmoe.get-stats", typeof(ExpertShardProtocol.GetGroupStats)),
         ("upmoe.stats", typeof(ExpertShardProtocol.GroupStats)),
+        ("upmoe.probe", typeof(ExpertShardProtocol.ProbeHop)),
     ];
 
     private static readonly Dictionary<string, Type> ByManifest = All.ToDictionary(x => x.Manifest, x => x.Type, StringComparer.Ordinal);

@@ -12,6 +12,8 @@ public static class BenchCommands
         bench.Add(Caption());
         bench.Add(Streams());
         bench.Add(Cluster());
+        bench.Add(Hop());
+        bench.Add(EchoServer());
         return bench;
     }
 
@@ -119,5 +121,47 @@ public static class BenchCommands
             return 0;
         });
         return command;
+    }
+
+    private static Command Hop()
+    {
+        var seconds = new Option<double>("--seconds") { Description = "Measuring time per payload, in seconds.", DefaultValueFactory = _ => 3 };
+        var sets = new Option<string[]>("--set") { Description = "Extra HOCON for both processes (repeatable)." };
+        var cache = new Option<string?>("--cache-dir") { Description = "Where the random-weight tiny checkpoint (the node's placement) is written; default $UPMOE_CACHE, then ~/.cache/upmoe." };
+        var payloads = new Option<string[]>("--payload") { Description = "Only these payload shapes, e.g. --payload 1x197x64 (repeatable; default: all four)." };
+        var command = new Command("hop", "One expert hop without compute (identity group) to an `upmoe node` process on 127.0.0.1, for payloads " +
+            "[1,1,64] [1,197,64] [1,197,768] [1,785,768]: CPU µs per hop (both processes), p50/p99, against a raw TCP echo of the same frames. " +
+            "Ends with 'hop CPU per request: X µs (raw TCP echo of the same bytes: Y µs, ratio R)'.") { seconds, sets, cache, payloads };
+        command.SetAction(async (parse, _) =>
+        {
+            var cacheDir = parse.GetValue(cache)
+                ?? UniPerceiverMoe.Actors.Settings.EngineSettings.FromConfig(UniPerceiverMoe.Actors.Settings.UpmoeConfig.Reference).ResolvedCacheDir;
+            var checkpoint = ClusterBench.RandomCheckpoint("tiny", cacheDir, Console.Out);
+            await HopBenchmark.RunAsync(new HopBenchmark.Options(checkpoint, ClusterBench.NodeCommand(), ClusterBench.FindHoconDirectory(),
+                TimeSpan.FromSeconds(parse.GetValue(seconds)), parse.GetValue(sets) ?? [],
+                Payloads: parse.GetValue(payloads) is { Length: > 0 } chosen ? chosen.Select(ParseShape).ToArray() : null), Console.Out);
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>The other end of <c>bench hop</c>'s raw echo baseline (started by it; not for direct use).</summary>
+    private static Command EchoServer()
+    {
+        var command = new Command("echo-server", "Internal: the raw TCP echo process of `upmoe bench hop`.") { Hidden = true };
+        command.SetAction(_ =>
+        {
+            RawEcho.Serve(Console.Out);
+            return 0;
+        });
+        return command;
+    }
+
+    private static long[] ParseShape(string text)
+    {
+        var dims = text.Split('x');
+        return dims.All(d => long.TryParse(d, out long n) && n > 0) && dims.Length >= 2
+            ? dims.Select(long.Parse).ToArray()
+            : throw new ArgumentException($"--payload {text}: expected dimensions joined by 'x', e.g. 1x197x64.");
     }
 }

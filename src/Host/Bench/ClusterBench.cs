@@ -20,10 +20,7 @@ public static class ClusterBench
     {
         checkpoint ??= RandomCheckpoint(size, cacheDir, output);
         var hocon = FindHoconDirectory();
-        string self = Environment.ProcessPath ?? "dotnet";
-        IReadOnlyList<string> node = Path.GetFileNameWithoutExtension(self) == "dotnet"
-            ? [self, typeof(ClusterBench).Assembly.Location, "node"]
-            : [self, "node"];
+        var node = NodeCommand();
         await ClusterBenchmark.RunAsync(new ClusterBenchmarkOptions
         {
             Checkpoint = checkpoint,
@@ -38,7 +35,16 @@ public static class ClusterBench
         }, output);
     }
 
-    private static string RandomCheckpoint(string size, string cacheDir, TextWriter output)
+    /// <summary>This program with its leading arguments and "node": how benchmarks start <c>upmoe node</c> processes.</summary>
+    internal static IReadOnlyList<string> NodeCommand()
+    {
+        string self = Environment.ProcessPath ?? "dotnet";
+        return Path.GetFileNameWithoutExtension(self) == "dotnet"
+            ? [self, typeof(ClusterBench).Assembly.Location, "node"]
+            : [self, "node"];
+    }
+
+    internal static string RandomCheckpoint(string size, string cacheDir, TextWriter output)
     {
         var config = UniPerceiverConfig.Named(size);
         var dir = Path.Combine(cacheDir, "bench", $"random-{size}");
@@ -53,7 +59,7 @@ public static class ClusterBench
     }
 
     /// <summary>hocon/ of the checkout this program runs from (role files of the nodes).</summary>
-    private static string FindHoconDirectory()
+    internal static string FindHoconDirectory()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {

@@ -1,83 +1,117 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
 using UniPerceiverMoe.Actors.Serialization;
-using static UniPerceiverMoe.Actors.Cluster.ExpertShardProtocol;
 
 namespace UniPerceiverMoe.Actors.Cluster.DataPlane;
 
 /// <summary>
-/// A frontend's side of the data plane: pooled TCP connections per expert node endpoint, one request in flight per
-/// connection (a request rents one, or opens one). A connection that fails or times out is closed, never reused;
-/// the caller then resends over Akka (see <see cref="ClusterGroupTransport"/>).
+/// A frontend's side of the data plane: one multiplexed connection per (expert node endpoint, expert group). All of a
+/// group's requests share its connection, whatever their number in flight; different groups never share one, so a
+/// slow or hung group cannot hold back another group's replies (no head-of-line blocking across groups), and the
+/// node computes a group's requests in arrival order on the thread that reads them. A request that fails or times
+/// out closes its connection (its other requests fail over too); the caller then resends over Akka
+/// (see <see cref="ClusterGroupTransport"/>).
 /// </summary>
-public sealed class DataPlaneClient(long maxBodyBytes) : IDisposable
+public sealed class DataPlaneClient(long maxBodyBytes, DataPlaneSecurity security) : IDisposable
 {
-    private readonly ConcurrentDictionary<string, ConcurrentBag<TcpClient>> idle = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Endpoint, string Group), DataPlaneConnection> connections = new();
+    private readonly SemaphoreSlim connecting = new(1, 1);
+    private Timer? watchdog;
     private volatile bool disposed;
 
-    /// <summary>Sends <paramref name="request"/> to <paramref name="endpoint"/> ("host:port") and returns the reply.</summary>
-    /// <exception cref="IOException">Connection refused, reset or closed; or a malformed reply.</exception>
+    public DataPlaneClient(long maxBodyBytes) : this(maxBodyBytes, DataPlaneSecurity.None)
+    {
+    }
+
+    /// <summary>Sends <paramref name="request"/> for <paramref name="group"/> to <paramref name="endpoint"/> ("host:port") and returns the reply.</summary>
+    /// <exception cref="IOException">Connection refused, reset, closed or not authenticated; or a malformed reply.</exception>
     /// <exception cref="OperationCanceledException">No reply within <paramref name="timeout"/>.</exception>
-    public async Task<IUpmoeWireMessage> SendAsync(string endpoint, ApplyLinear request, TimeSpan timeout)
+    public async Task<IUpmoeWireMessage> SendAsync(string endpoint, string group, IUpmoeWireMessage request, TimeSpan timeout)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
-        using var deadline = new CancellationTokenSource(timeout);
-        var client = Rent(endpoint) ?? await ConnectAsync(endpoint, deadline.Token).ConfigureAwait(false);
+        var connection = connections.TryGetValue((endpoint, group), out var open) && !open.IsClosed
+            ? open
+            : await ConnectAsync(endpoint, group, timeout).ConfigureAwait(false);
+        EnsureWatchdog();
+        var reply = connection.Send(request, Environment.TickCount64 + (long)Math.Ceiling(timeout.TotalMilliseconds));
         try
         {
-            var stream = client.GetStream();
-            await DataPlaneFrames.WriteAsync(stream, request, deadline.Token).ConfigureAwait(false);
-            var reply = await DataPlaneFrames.ReadAsync(stream, maxBodyBytes, deadline.Token).ConfigureAwait(false)
-                ?? throw new IOException($"data plane {endpoint}: the node closed the connection before replying.");
-            Return(endpoint, client);
-            return reply;
+            return await reply.ConfigureAwait(false);
         }
-        catch (Exception e)
+        catch (TimeoutException e)
         {
-            client.Dispose();
-            if (e is InvalidDataException or System.Runtime.Serialization.SerializationException or EndOfStreamException or SocketException)
-                throw new IOException($"data plane {endpoint}: {e.Message}", e);
-            throw;
+            throw new OperationCanceledException($"data plane {endpoint}: no reply for group {group} within {timeout.TotalSeconds:0.###} s.", e);
         }
     }
 
-    private TcpClient? Rent(string endpoint)
+    /// <summary>One timer for every deadline of this client (a timer per request would cost an allocation, a
+    /// finalizer and a timer-queue entry per hop). Deadlines are met within <see cref="WatchdogPeriod"/>.</summary>
+    private void EnsureWatchdog()
     {
-        if (!idle.TryGetValue(endpoint, out var bag)) return null;
-        while (bag.TryTake(out var client))
-            if (client.Connected) return client;
-            else client.Dispose();
-        return null;
+        if (watchdog is not null) return;
+        var timer = new Timer(_ =>
+        {
+            long now = Environment.TickCount64;
+            foreach (var connection in connections.Values) connection.ExpireOverdue(now);
+        });
+        if (Interlocked.CompareExchange(ref watchdog, timer, null) is null) timer.Change(WatchdogPeriod, WatchdogPeriod);
+        else timer.Dispose();
     }
 
-    private void Return(string endpoint, TcpClient client)
-    {
-        if (disposed) client.Dispose();
-        else idle.GetOrAdd(endpoint, _ => []).Add(client);
-    }
+    /// <summary>How often deadlines are checked: the precision of a data-plane timeout.</summary>
+    public static readonly TimeSpan WatchdogPeriod = TimeSpan.FromMilliseconds(20);
 
-    private static async Task<TcpClient> ConnectAsync(string endpoint, CancellationToken cancellation)
+    /// <summary>Connections open now (for metrics and tests).</summary>
+    public int OpenConnections => connections.Values.Count(c => !c.IsClosed);
+
+    private async Task<DataPlaneConnection> ConnectAsync(string endpoint, string group, TimeSpan timeout)
     {
         int colon = endpoint.LastIndexOf(':');
         if (colon <= 0 || !int.TryParse(endpoint.AsSpan(colon + 1), out int port))
             throw new IOException($"data plane: '{endpoint}' is not host:port.");
-        var client = new TcpClient { NoDelay = true };
+        using var deadline = new CancellationTokenSource(timeout);
+        await connecting.WaitAsync(deadline.Token).ConfigureAwait(false);
+        Socket? socket = null;
         try
         {
-            await client.ConnectAsync(endpoint[..colon], port, cancellation).ConfigureAwait(false);
-            return client;
+            // Another caller may have opened it while this one waited.
+            if (connections.TryGetValue((endpoint, group), out var open) && !open.IsClosed) return open;
+            socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            // Blocking calls only (see BlockingStream): a blocking connect on a pool thread, abandoned at the deadline
+            // (disposing the socket ends it).
+            var dial = socket;
+            await Task.Run(() => dial.Connect(endpoint[..colon], port), deadline.Token).WaitAsync(deadline.Token).ConfigureAwait(false);
+            socket.ReceiveTimeout = (int)Math.Clamp(timeout.TotalMilliseconds, 1, int.MaxValue);
+            var stream = await security.AuthenticateAsClientAsync(new BlockingStream(new NetworkStream(socket, ownsSocket: false)), endpoint[..colon],
+                deadline.Token).ConfigureAwait(false);
+            socket.ReceiveTimeout = 0;   // replies may take as long as their group computes; callers time out themselves
+            var connection = new DataPlaneConnection(endpoint, socket, stream, maxBodyBytes);
+            connections[(endpoint, group)] = connection;
+            if (disposed) connection.Dispose();
+            return connection;
         }
-        catch (SocketException e)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
-            client.Dispose();
+            // Refused, reset, or not authenticated (either side's proof, or TLS): the node cannot be reached here.
+            socket?.Dispose();
             throw new IOException($"data plane {endpoint}: {e.Message}", e);
+        }
+        catch (OperationCanceledException)
+        {
+            socket?.Dispose();
+            throw;
+        }
+        finally
+        {
+            connecting.Release();
         }
     }
 
     public void Dispose()
     {
         disposed = true;
-        foreach (var bag in idle.Values)
-            while (bag.TryTake(out var client)) client.Dispose();
+        watchdog?.Dispose();
+        foreach (var connection in connections.Values) connection.Dispose();
+        connecting.Dispose();
     }
 }

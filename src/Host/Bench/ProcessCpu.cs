@@ -1,0 +1,51 @@
+using System.Globalization;
+
+namespace UniPerceiverMoe.Host.Bench;
+
+/// <summary>
+/// CPU time a process has used so far (user + system, all threads), from <c>/proc/PID/stat</c> (Linux). Ticks are
+/// USER_HZ (100 on Linux), so a measurement needs many events to be precise: benchmarks divide a delta over
+/// thousands of hops.
+/// </summary>
+public static class ProcessCpu
+{
+    private const double TicksPerSecond = 100;
+
+    /// <summary>utime + stime of <paramref name="pid"/> (0: this process), in seconds.</summary>
+    public static double Seconds(int pid = 0)
+    {
+        string stat = File.ReadAllText(pid == 0 ? "/proc/self/stat" : $"/proc/{pid}/stat");
+        // The command name (field 2) is in parentheses and may hold spaces: count fields after the last ')'.
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+        long utime = long.Parse(fields[11], CultureInfo.InvariantCulture), stime = long.Parse(fields[12], CultureInfo.InvariantCulture);
+        return (utime + stime) / TicksPerSecond;
+    }
+
+    /// <summary>CPU seconds of all of <paramref name="pids"/> together.</summary>
+    public static double Seconds(IEnumerable<int> pids) => pids.Sum(p => Seconds(p));
+
+    /// <summary>CPU seconds of each thread of <paramref name="pid"/> (0: this process), keyed "pid/tid name".</summary>
+    public static Dictionary<string, double> Threads(int pid = 0)
+    {
+        string root = pid == 0 ? "/proc/self/task" : $"/proc/{pid}/task";
+        string owner = pid == 0 ? Environment.ProcessId.ToString(CultureInfo.InvariantCulture) : pid.ToString(CultureInfo.InvariantCulture);
+        var threads = new Dictionary<string, double>();
+        foreach (var dir in Directory.EnumerateDirectories(root))
+        {
+            try
+            {
+                string stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                int open = stat.IndexOf('('), close = stat.LastIndexOf(')');
+                var fields = stat[(close + 2)..].Split(' ');
+                double seconds = (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / TicksPerSecond;
+                threads[$"{owner}/{Path.GetFileName(dir)} {stat[(open + 1)..close]}"] = seconds;
+            }
+            catch (IOException)
+            {
+                // the thread ended between the listing and the read
+            }
+        }
+        return threads;
+    }
+}
