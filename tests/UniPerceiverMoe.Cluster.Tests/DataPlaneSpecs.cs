@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.Sockets;
 using System.Runtime.Serialization;
 using System.Text;
@@ -21,47 +22,85 @@ public sealed class DataPlaneFrameSpecs
         return new ApplyLinear("L0E1", 0, 2, [1, 3], [0.75f, 0.25f], TensorPayloads.FromTensor(x, WireDtype.Float32));
     }
 
+    private static byte[] Frames(params (uint Id, IUpmoeWireMessage Message)[] messages)
+    {
+        var writer = new ArrayBufferWriter<byte>();
+        foreach (var (id, message) in messages) DataPlaneFrames.Encode(writer, id, message);
+        return writer.WrittenSpan.ToArray();
+    }
+
     [Fact]
-    public async Task A_frame_should_round_trip_and_a_clean_close_between_frames_should_read_as_null()
+    public void Frames_should_round_trip_with_their_ids_and_a_clean_close_between_frames_should_read_as_null()
     {
         var request = Request();
-        using var stream = new MemoryStream();
-        await DataPlaneFrames.WriteAsync(stream, request, CancellationToken.None);
-        await DataPlaneFrames.WriteAsync(stream, new LinearApplied(request.Input, "127.0.0.1:4060"), CancellationToken.None);
-        stream.Position = 0;
-        var read = Assert.IsType<ApplyLinear>(await DataPlaneFrames.ReadAsync(stream, 1 << 20, CancellationToken.None));
+        var bytes = Frames((7, request), (uint.MaxValue, new LinearApplied(request.Input, "127.0.0.1:4060")));
+        // One byte per read: a frame that arrives in pieces reads the same.
+        using var reader = new DataPlaneFrameReader(new TrickleStream(bytes), 1 << 20);
+        var read = Assert.IsType<ApplyLinear>(reader.Read(out uint first));
+        Assert.Equal(7u, first);
         Assert.Equal((request.GroupId, request.Site), (read.GroupId, read.Site));
         Assert.Equal(request.Experts, read.Experts);
         Assert.Equal(request.Weights, read.Weights);
         Assert.Equal(request.Input.Data, read.Input.Data);
-        var reply = Assert.IsType<LinearApplied>(await DataPlaneFrames.ReadAsync(stream, 1 << 20, CancellationToken.None));
+        var reply = Assert.IsType<LinearApplied>(reader.Read(out uint second));
+        Assert.Equal(uint.MaxValue, second);
         Assert.Equal("127.0.0.1:4060", reply.DataEndpoint);
-        Assert.Null(await DataPlaneFrames.ReadAsync(stream, 1 << 20, CancellationToken.None));
+        Assert.Null(reader.Read(out _));
     }
 
     [Fact]
-    public async Task Bad_magic_oversized_bodies_unknown_manifests_and_truncation_should_be_refused_with_the_reason()
+    public void Bad_magic_oversized_bodies_unknown_manifests_and_truncation_should_be_refused_with_the_reason()
     {
-        using var good = new MemoryStream();
-        await DataPlaneFrames.WriteAsync(good, Request(), CancellationToken.None);
-        byte[] frame = good.ToArray();
+        byte[] frame = Frames((1, Request()));
 
         var badMagic = (byte[])frame.Clone();
         badMagic[0] = (byte)'X';
-        var e1 = await Assert.ThrowsAsync<InvalidDataException>(() => DataPlaneFrames.ReadAsync(new MemoryStream(badMagic), 1 << 20, CancellationToken.None));
+        var e1 = Assert.Throws<InvalidDataException>(() => new DataPlaneFrameReader(new MemoryStream(badMagic), 1 << 20).Read(out _));
         Assert.Contains("bad magic", e1.Message);
 
-        var e2 = await Assert.ThrowsAsync<InvalidDataException>(() => DataPlaneFrames.ReadAsync(new MemoryStream(frame), 16, CancellationToken.None));
+        var e2 = Assert.Throws<InvalidDataException>(() => new DataPlaneFrameReader(new MemoryStream(frame), 16).Read(out _));
         Assert.Contains("refused (limit 16)", e2.Message);
 
-        var unknown = Encoding.ASCII.GetBytes("UPMD").Concat(new byte[] { 11, 0 }).Concat(Encoding.ASCII.GetBytes("System.Type")).Concat(BitConverter.GetBytes(4L))
-            .Concat(new byte[4]).ToArray();
-        var e3 = await Assert.ThrowsAsync<SerializationException>(() => DataPlaneFrames.ReadAsync(new MemoryStream(unknown), 1 << 20, CancellationToken.None));
+        var unknown = DataPlaneFrames.Header(1, "System.Type", 4).Concat(new byte[4]).ToArray();
+        var e3 = Assert.Throws<InvalidDataException>(() => new DataPlaneFrameReader(new MemoryStream(unknown), 1 << 20).Read(out _));
         Assert.Contains("unknown manifest", e3.Message);
 
-        await Assert.ThrowsAnyAsync<EndOfStreamException>(() => DataPlaneFrames.ReadAsync(new MemoryStream(frame[..^5]), 1 << 20, CancellationToken.None));
+        var garbageBody = DataPlaneFrames.Header(1, "upmoe.apply", 64).Concat(Enumerable.Repeat((byte)0xC1, 64)).ToArray();
+        Assert.Throws<SerializationException>(() => new DataPlaneFrameReader(new MemoryStream(garbageBody), 1 << 20).Read(out _));
+
+        Assert.ThrowsAny<EndOfStreamException>(() => new DataPlaneFrameReader(new MemoryStream(frame[..^5]), 1 << 20).Read(out _));
     }
 
+    [Fact]
+    public void A_frame_that_claims_a_large_body_should_cost_memory_for_the_bytes_that_arrive_not_for_the_claim()
+    {
+        // 16 MiB claimed, 100 KiB sent, then the peer stops: the reader's buffer follows what arrived.
+        var claim = DataPlaneFrames.Header(1, "upmoe.apply", 16 << 20).Concat(new byte[100 << 10]).ToArray();
+        var stream = new CountingStream(claim);
+        using var reader = new DataPlaneFrameReader(stream, 16 << 20);
+        Assert.ThrowsAny<EndOfStreamException>(() => reader.Read(out _));
+        Assert.InRange(stream.LargestReadBuffer, 1, 1 << 20);
+    }
+
+    /// <summary>Serves its bytes one at a time.</summary>
+    private sealed class TrickleStream(byte[] bytes) : MemoryStream(bytes)
+    {
+        public override int Read(byte[] buffer, int offset, int count) => base.Read(buffer, offset, Math.Min(count, 1));
+
+        public override int Read(Span<byte> buffer) => base.Read(buffer[..Math.Min(buffer.Length, 1)]);
+    }
+
+    /// <summary>Records the largest buffer a reader offered it.</summary>
+    private sealed class CountingStream(byte[] bytes) : MemoryStream(bytes)
+    {
+        public int LargestReadBuffer { get; private set; }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            LargestReadBuffer = Math.Max(LargestReadBuffer, buffer.Length);
+            return base.Read(buffer, offset, count);
+        }
+    }
 }
 
 /// <summary>Hostile bytes on a live expert node's data port.</summary>
