@@ -87,6 +87,9 @@ public static class ClusterBenchmark
             long messages = after["wire_messages_sent"] - before["wire_messages_sent"];
             long direct = after["data_plane_messages"] - before["data_plane_messages"];
             double sent = options.Requests + WarmUpRequests(options);
+            var dense = frontend.Engine.Model.state_dict().Where(kv => kv.Value.device_type != TorchSharp.DeviceType.META)
+                .Sum(kv => kv.Value.NumberOfElements * kv.Value.ElementSize);
+            output.WriteLine($"frontend: resident memory {ResidentBytes() / 1e6:0} MB; model tensors held {dense / 1e6:0} MB (dense part only: experts are on the expert nodes)");
             output.WriteLine($"cluster: {clusterRate:0.00} requests/s; wire payload {bytes / sent / 1e6:0.00} MB per request, " +
                 $"{messages / sent:0.#} expert hops per request, {bytes / (double)Math.Max(1, rows):0} bytes per token per hop (input + output); " +
                 $"{direct} of {messages} messages over the data plane");
@@ -157,6 +160,14 @@ public static class ClusterBenchmark
         var counts = homes.OfType<ExpertShardProtocol.GroupStats>().GroupBy(h => h.Node).ToDictionary(g => g.Key, g => g.Count());
         var addresses = await Task.WhenAll(nodes.Select(n => n.WhenUp(TimeSpan.FromSeconds(1)))).ConfigureAwait(false);
         return nodes.Zip(addresses).OrderByDescending(p => counts.GetValueOrDefault(p.Second.ToString())).First().First;
+    }
+
+    /// <summary>This process's resident set (VmRSS), in bytes; 0 where /proc is not there.</summary>
+    private static long ResidentBytes()
+    {
+        if (!File.Exists("/proc/self/status")) return 0;
+        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+        return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
     }
 
     /// <summary>A fixed pseudo-random preprocessed image [3, S, S] (throughput does not depend on pixel values).</summary>

@@ -81,7 +81,8 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
         var checkpoint = options.CheckpointPath ?? settings.Checkpoint;
         if (options.Model is null && string.IsNullOrWhiteSpace(checkpoint))
             throw new ConfigurationException("upmoe.engine.checkpoint is not set: give the path of a .pth or .safetensors checkpoint.");
-        var model = options.Model ?? LoadModel(checkpoint, settings, options.Log);
+        // A cluster frontend (its groups reached through an external transport) holds the dense part only.
+        var model = options.Model ?? LoadModel(checkpoint, settings, options.Log, denseOnly: options.ExpertTransport is not null);
         try
         {
             var routes = new RouteTable(model);
@@ -146,17 +147,17 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
         return executor;
     }
 
-    private static UniPerceiverMoeModel LoadModel(string checkpoint, EngineSettings settings, Action<string>? log)
+    private static UniPerceiverMoeModel LoadModel(string checkpoint, EngineSettings settings, Action<string>? log, bool denseOnly)
     {
         var config = ModelConfigResolver.Resolve(settings.ModelConfig, checkpoint);
-        log?.Invoke($"loading {checkpoint} ({config.Layers} layers, hidden {config.Hidden}, {config.Experts} experts)…");
+        log?.Invoke($"loading {checkpoint} ({config.Layers} layers, hidden {config.Hidden}, {config.Experts} experts{(denseOnly ? "; dense part only, experts are on expert nodes" : "")})…");
         int lastDecile = -1;
         var progress = new Progress<double>(p =>
         {
             int decile = (int)(p * 10);
             if (decile != lastDecile) { lastDecile = decile; log?.Invoke($"  checkpoint {p:P0}"); }
         });
-        return ModelLoader.Load(checkpoint, config, new Device(settings.Device), log is null ? null : progress);
+        return ModelLoader.Load(checkpoint, config, new Device(settings.Device), log is null ? null : progress, denseOnly);
     }
 
     /// <summary>Runs <paramref name="work"/> on the next sequence executor and returns its result.</summary>

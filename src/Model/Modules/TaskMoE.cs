@@ -19,6 +19,29 @@ public sealed class FusedExperts : nn.Module
 
     public int Count => deepspeed_experts.Count;
 
+    /// <summary>Whether the experts' weights are held here (false after <see cref="Release"/>).</summary>
+    public bool Held { get; private set; } = true;
+
+    /// <summary>
+    /// Frees the experts' weights, keeping their shapes on the meta device (no storage): a cluster frontend, whose
+    /// experts live on expert nodes, holds the dense part only. Applying a released expert fails.
+    /// </summary>
+    public void Release()
+    {
+        if (!Held) return;
+        using var _ = no_grad();
+        var meta = new Device(DeviceType.META);
+        foreach (var expert in deepspeed_experts)
+        {
+            var (weight, bias) = (expert.weight!, expert.bias);
+            expert.weight = new Parameter(empty(weight.shape, weight.dtype, meta), requires_grad: false);
+            if (bias is not null) expert.bias = new Parameter(empty(bias.shape, bias.dtype, meta), requires_grad: false);
+            weight.Dispose();
+            bias?.Dispose();
+        }
+        Held = false;
+    }
+
     public Linear this[int expert] => deepspeed_experts[expert];
 }
 
