@@ -26,6 +26,7 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
     private IActorRef? group;
     private string unavailable = "";
     private IExpertWeightSource? weights;
+    private TorchSharp.torch.Device device = TorchSharp.torch.CPU;
     private int inFlight;
     private bool stopping;
 
@@ -62,7 +63,9 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
         // The child calls this at every (re)start; only one child exists at a time, so the field is never raced.
         // It computes on the expert pool's threads: its requests come from remote frontends, so there is no sender
         // thread for the caller-runs dispatcher of embedded mode to borrow.
-        group = Context.ActorOf(Local.Props(spec, s => weights ??= context.LoadWeights(s), context.Faults, PoolDispatcher), "group");
+        var deviceName = context.Devices.Acquire(spec);
+        device = new TorchSharp.torch.Device(deviceName);
+        group = Context.ActorOf(Local.Props(spec, s => weights ??= context.LoadWeights(s), deviceName, context.Faults, PoolDispatcher), "group");
         Context.Watch(group);
     }
 
@@ -71,6 +74,7 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
         // Children have stopped by now: nothing reads the weights any more.
         (weights as IDisposable)?.Dispose();
         weights = null;
+        context.Devices.Release(groupId);
     }
 
     protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(e =>
@@ -100,16 +104,16 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
         {
             if (request.IsWholeLayer)
             {
-                tailParams = TensorPayloads.ToTensor(request.TailParams!, context.Device);
+                tailParams = TensorPayloads.ToTensor(request.TailParams!, device);
                 then = new ThenWholeLayer(request.LayerSegments(), new WholeLayer(tailParams, request.TailEps, request.LayerHeads), request.SequenceLength);
             }
             else if (request.IsLayerTail)
             {
-                tailParams = TensorPayloads.ToTensor(request.TailParams!, context.Device);
+                tailParams = TensorPayloads.ToTensor(request.TailParams!, device);
                 then = new ThenLayerTail(new Route(request.ThenExperts!, request.ThenWeights!), new Route(request.TailExperts2!, request.TailWeights2!),
                     new LayerTail(tailParams, request.TailEps));
             }
-            input = TensorPayloads.ToTensor(request.Input, context.Device);
+            input = TensorPayloads.ToTensor(request.Input, device);
         }
         catch (Exception e)
         {
@@ -159,7 +163,7 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
         }
         group.Ask<Local.GroupStats>(Local.GetStats.Instance, context.ComputeTimeout)
             .ContinueWith(t => t.IsCompletedSuccessfully
-                ? (object)new GroupStats(groupId, context.Node, t.Result.Requests, t.Result.Tokens, t.Result.MergedRoutes, t.Result.ComputeTime.TotalSeconds)
+                ? (object)new GroupStats(groupId, context.Node, t.Result.Requests, t.Result.Tokens, t.Result.MergedRoutes, t.Result.ComputeTime.TotalSeconds, t.Result.Device)
                 : new GroupFailed(groupId, t.Exception?.GetBaseException().Message ?? "cancelled"), TaskScheduler.Default)
             .PipeTo(Sender);
     }
