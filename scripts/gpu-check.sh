@@ -75,11 +75,13 @@ report() {
 }
 
 # ---- 1. probe: print every tool, fail clearly on what is missing -------------------------------------------------
+# The Python that has torch: python3, else python (UPMOE_PYTHON overrides).
+PY="${UPMOE_PYTHON:-$(command -v python3 || command -v python || echo python3)}"
 say "probing (output in $OUT/probe.log)"
 {
   echo "== nvidia-smi"; nvidia-smi 2>&1 || echo "nvidia-smi: not available"
-  echo "== python3 / torch"
-  python3 - <<'PY' 2>&1 || echo "python3 with torch: not available"
+  echo "== $PY / torch"
+  "$PY" - <<'PY' 2>&1 || echo "$PY with torch: not available"
 import os, torch
 print("torch", torch.__version__, "cuda", torch.version.cuda, "cuda available", torch.cuda.is_available(),
       "devices", torch.cuda.device_count())
@@ -99,13 +101,13 @@ missing=()
 if [[ -n "${UPMOE_TORCH_LIB:-}" ]]; then
   TORCH_LIB="$UPMOE_TORCH_LIB"; TORCH_INC="${UPMOE_TORCH_INCLUDE:-}"; ABI=1
   echo "libtorch from UPMOE_TORCH_LIB=$TORCH_LIB" > "$OUT/torch.txt"
-elif TORCH_DIR="$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2>/dev/null)"; then
+elif TORCH_DIR="$("$PY" -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2>/dev/null)"; then
   TORCH_LIB="$TORCH_DIR/lib"; TORCH_INC="$TORCH_DIR/include"
-  ABI="$(python3 -c 'import torch; print(int(torch.compiled_with_cxx11_abi()))')"
-  python3 -c 'import torch; print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}")' > "$OUT/torch.txt" 2>&1
+  ABI="$("$PY" -c 'import torch; print(int(torch.compiled_with_cxx11_abi()))')"
+  "$PY" -c 'import torch; print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}")' > "$OUT/torch.txt" 2>&1
   [[ -f "$TORCH_INC/torch/csrc/api/include/torch/torch.h" ]] || missing+=("libtorch C++ headers in $TORCH_INC")
 else
-  missing+=("python3 with torch (or UPMOE_TORCH_LIB)")
+  missing+=("$PY with torch (or UPMOE_TORCH_LIB)")
 fi
 if [[ -z "${UPMOE_LIBTORCHSHARP:-}" ]]; then
   command -v g++ >/dev/null || missing+=("g++")
@@ -113,7 +115,7 @@ if [[ -z "${UPMOE_LIBTORCHSHARP:-}" ]]; then
 fi
 if [[ "$DEVICE" == cuda* ]]; then
   command -v nvidia-smi >/dev/null || missing+=("nvidia-smi")
-  python3 -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null || missing+=("a CUDA device visible to PyTorch")
+  "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null || missing+=("a CUDA device visible to PyTorch")
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | head -1 > "$OUT/gpu.txt"
 fi
 (( ${#missing[@]} == 0 )) || die "missing: $(IFS=';'; echo "${missing[*]}")" 2
@@ -150,6 +152,7 @@ else
   export -f build_native
   export G WORK LIB JOBS ABI TORCH_LIB TORCH_INC
   step build-libtorchsharp 300 build_native || die "LibTorchSharp did not build against $(cat "$OUT/torch.txt") (see build-libtorchsharp.log)"
+  command -v nm >/dev/null || say "warning: no nm: the export check below counts nothing"
   nm -D --defined-only "$LIB/libLibTorchSharp.so" | awk '$2 == "T" { print $3 }' | sort -u > "$WORK/built.exports"
   absent="$(comm -13 "$WORK/built.exports" "$G/LibTorchSharp.exports" | grep -v '^crc32c_' || true)"
   echo "built from TorchSharp $(<"$G/torchsharp-native/COMMIT") in $(awk -F'\t' '$1=="build-libtorchsharp"{print $3}' "$OUT/steps.tsv") s;" \
@@ -161,7 +164,7 @@ fi
 APP="$WORK/upmoe"
 mkdir -p "$APP"
 if command -v xz >/dev/null; then tar -C "$APP" -xJf "$G/upmoe-linux-x64.tar.xz"
-else python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2])' "$G/upmoe-linux-x64.tar.xz" "$APP"; fi
+else "$PY" -c 'import sys, tarfile; tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2])' "$G/upmoe-linux-x64.tar.xz" "$APP"; fi
 cp "$LIB/libLibTorchSharp.so" "$APP/"
 # TorchSharp loads torch_cpu / torch_cuda and LibTorchSharp by name: the app directory, then LD_LIBRARY_PATH.
 export LD_LIBRARY_PATH="$APP:$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -178,9 +181,9 @@ golden_run() {
   upmoe embed --task video-retrieval --tensor "$G/golden/inputs.safetensors:video.clip_224" --out "$RESULTS/$run.video_retrieval.safetensors" "${common[@]}" || return 1
   upmoe caption --json --tensor "$G/golden/inputs.safetensors:image.clip_224" "${common[@]}" > "$RESULTS/$run.caption.json" || return 1
 }
-q() { python3 -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$1"; }
+q() { "$PY" -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$1"; }
 export -f upmoe golden_args golden_run
-export G WORK APP RESULTS JOBS
+export G WORK APP RESULTS JOBS PY
 step golden-device 180 golden_run device "upmoe.engine.device = $(q "$DEVICE")" \
   || say "upmoe on $DEVICE failed (golden-device.log); the benchmark still runs"
 
@@ -198,7 +201,7 @@ if (( $(left) > 90 )); then
     "upmoe.placement.strategy = per-expert" "upmoe.placement.devices = [$(q "$DEVICE"), \"cpu\"]" || true
 fi
 if [[ "$DEVICE" != cpu ]] && (( $(left) > 90 )); then step golden-cpu 90 golden_run cpu 'upmoe.engine.device = "cpu"' || true; fi
-step golden-check 30 python3 scripts/gpu/golden.py check "$G/golden" "$RESULTS" "$OUT/golden.json"
+step golden-check 30 "$PY" scripts/gpu/golden.py check "$G/golden" "$RESULTS" "$OUT/golden.json"
 golden_rc=$?
 cat "$OUT/golden-check.log"
 
