@@ -13,7 +13,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
 
-G=artifacts/gpu
+G="${UPMOE_GPU_ARTIFACTS:-artifacts/gpu}"
 OUT="${OUT:-$G/out}"
 DEVICE="${UPMOE_GPU_CHECK_DEVICE:-cuda:0}"
 BENCH_ARGS="${UPMOE_GPU_CHECK_BENCH:---config base --rounds 5}"
@@ -131,27 +131,42 @@ if [[ -n "${UPMOE_LIBTORCHSHARP:-}" ]]; then
   cp "$UPMOE_LIBTORCHSHARP" "$LIB/libLibTorchSharp.so"
   echo "prebuilt $UPMOE_LIBTORCHSHARP (not built here)" > "$OUT/libtorchsharp.txt"
 else
+  # Objects and the library are kept in artifacts/gpu-build (ignored, outside the carried artifacts/gpu): a second
+  # run on the same machine reuses a finished build, or finishes one that ran out of time.
+  BUILD="$PWD/artifacts/gpu-build"
+  stamp="$(cat "$OUT/torch.txt") / TorchSharp $(<"$G/torchsharp-native/COMMIT") / abi $ABI"
+  [[ "$(cat "$BUILD/stamp" 2>/dev/null)" == "$stamp" ]] || { rm -rf "$BUILD"; mkdir -p "$BUILD/obj"; echo "$stamp" > "$BUILD/stamp"; }
   build_native() {
-    local src="$WORK/native/src/Native" obj="$WORK/obj"
-    mkdir -p "$WORK/native" "$obj"
-    cp -r "$G/torchsharp-native/src" "$WORK/native/"
+    local src="$BUILD/src/Native"
+    rm -rf "$BUILD/src"
+    cp -r "$G/torchsharp-native/src" "$BUILD/"
     # TorchSharp's own flags (src/Native/CMakeLists.txt) minus -Werror: another compiler's warnings must not fail it.
     export CXXFLAGS="-O2 -std=c++17 -fPIC -fvisibility=hidden -fstack-protector-strong -D_GLIBCXX_USE_CXX11_ABI=$ABI -DNDEBUG
       -D__LINUX__ -D_NO_ASYNCRTIMP -D_NO_PPLXIMP -I$src -I$src/LibTorchSharp -isystem $TORCH_INC
       -isystem $TORCH_INC/torch/csrc/api/include -w"
-    export OBJ="$obj"
-    gcc -O2 -fPIC -fvisibility=hidden -w -c "$src/LibTorchSharp/crc32c.c" -o "$obj/crc32c.o" || return 1
-    # Largest sources first: the slowest translation units start at once.
-    ls -S "$src"/LibTorchSharp/*.cpp | xargs -P "$JOBS" -I{} sh -c 'echo "  $(basename {})"; g++ $CXXFLAGS -c {} -o "$OBJ/$(basename {} .cpp).o"' || return 1
+    export OBJ="$BUILD/obj"
+    [[ -f "$OBJ/crc32c.o" ]] || gcc -O2 -fPIC -fvisibility=hidden -w -c "$src/LibTorchSharp/crc32c.c" -o "$OBJ/crc32c.o" || return 1
+    # Largest sources first, so the slowest translation units start at once; an object is written under a temporary
+    # name and renamed when complete, so a build cut short resumes with what it finished.
+    ls -S "$src"/LibTorchSharp/*.cpp | xargs -P "$JOBS" -I{} sh -c 'o="$OBJ/$(basename {} .cpp).o"; [ -f "$o" ] && exit 0;
+      echo "  $(basename {})"; g++ $CXXFLAGS -c {} -o "$o.tmp" && mv "$o.tmp" "$o"' || return 1
     local cuda=()
     [[ -f "$TORCH_LIB/libtorch_cuda.so" ]] && cuda=(-ltorch_cuda -lc10_cuda)
     # --no-as-needed keeps libtorch_cuda a dependency: loading it registers the CUDA kernels.
-    g++ -shared -o "$LIB/libLibTorchSharp.so" "$obj"/*.o -L"$TORCH_LIB" -Wl,-rpath,"$TORCH_LIB" -Wl,--no-as-needed \
-      -ltorch -ltorch_cpu -lc10 "${cuda[@]}" -Wl,-Bsymbolic -Wl,-Bsymbolic-functions -Wl,--build-id=sha1
+    g++ -shared -o "$BUILD/libLibTorchSharp.so.tmp" "$OBJ"/*.o -L"$TORCH_LIB" -Wl,-rpath,"$TORCH_LIB" -Wl,--no-as-needed \
+      -ltorch -ltorch_cpu -lc10 "${cuda[@]}" -Wl,-Bsymbolic -Wl,-Bsymbolic-functions -Wl,--build-id=sha1 || return 1
+    mv "$BUILD/libLibTorchSharp.so.tmp" "$BUILD/libLibTorchSharp.so"
   }
   export -f build_native
-  export G WORK LIB JOBS ABI TORCH_LIB TORCH_INC
-  step build-libtorchsharp 300 build_native || die "LibTorchSharp did not build against $(cat "$OUT/torch.txt") (see build-libtorchsharp.log)"
+  export G BUILD JOBS ABI TORCH_LIB TORCH_INC
+  if [[ -f "$BUILD/libLibTorchSharp.so" ]]; then
+    say "build-libtorchsharp: reusing $BUILD/libLibTorchSharp.so ($stamp)"
+    printf 'build-libtorchsharp\treused\t0\n' >> "$OUT/steps.tsv"
+  else
+    step build-libtorchsharp 300 build_native \
+      || die "LibTorchSharp did not build against $(cat "$OUT/torch.txt") (see build-libtorchsharp.log; a rerun resumes it)"
+  fi
+  cp "$BUILD/libLibTorchSharp.so" "$LIB/libLibTorchSharp.so"
   command -v nm >/dev/null || say "warning: no nm: the export check below counts nothing"
   nm -D --defined-only "$LIB/libLibTorchSharp.so" | awk '$2 == "T" { print $3 }' | sort -u > "$WORK/built.exports"
   absent="$(comm -13 "$WORK/built.exports" "$G/LibTorchSharp.exports" | grep -v '^crc32c_' || true)"
