@@ -137,11 +137,11 @@ public sealed class DataPlaneServerSpecs
             var plan = new PlacementPlan("scripted", [new ExpertGroupSpec("G1", []), new ExpertGroupSpec("G2", [])]);
             var direct = new DirectGroups();
             foreach (var group in plan.Groups)
-                direct.Register(group.Id, system.ActorOf(Props.Create(() => new ScriptedGroup(gate, Hung)).WithDispatcher("upmoe-expert-dispatcher")));
+                direct.Register(group.Id, system.ActorOf(Props.Create(() => new ScriptedGroup(gate, Hung)).WithDispatcher("upmoe-expert-dispatcher")), CPU);
             var region = system.ActorOf(Props.Create(() => new CountingRegion(() => Interlocked.Increment(ref regionRequests))));
             Server = DataPlaneServer.Bind("127.0.0.1", "127.0.0.1", 0, limits ?? Limits(), DataPlaneSecurity.None, TimeSpan.FromSeconds(5), system.Log, Counters);
             Server.Serve(system, region, new ExpertNodeContext(plan, _ => throw new InvalidOperationException("no weights here"), WireDtype.Float32,
-                Long, CPU, ExpertGroupFaults.None, Counters, "scripted", Server.Endpoint, direct));
+                Long, new DeviceBalancer(["cpu"], _ => 0), ExpertGroupFaults.None, Counters, "scripted", Server.Endpoint, direct));
         }
 
         public ClusterCounters Counters { get; } = new();

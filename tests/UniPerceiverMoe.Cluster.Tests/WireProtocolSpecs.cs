@@ -120,7 +120,7 @@ public sealed class WireProtocolSpecs(ITestOutputHelper output) : IDisposable
         using (var back = TensorPayloads.ToTensor(applied.Output)) TensorAssert.Close(output, "output", y, back, 0);
         Assert.Equal(new GroupFailed("L2", "boom"), RoundTrip(new GroupFailed("L2", "boom")));
         Assert.Equal(new GetGroupStats("g0"), RoundTrip(new GetGroupStats("g0")));
-        var stats = new GroupStats("g0", "akka.tcp://upmoe@127.0.0.1:4053", 12, 3400, 5, 0.25);
+        var stats = new GroupStats("g0", "akka.tcp://upmoe@127.0.0.1:4053", 12, 3400, 5, 0.25, "cuda:1");
         Assert.Equal(stats, RoundTrip(stats));
     }
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Akka.Actor;
+using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Actors.Cluster;
 
@@ -14,8 +15,9 @@ public sealed class DirectGroups
 {
     private readonly ConcurrentDictionary<string, Entry> groups = new(StringComparer.Ordinal);
 
-    /// <summary>Makes <paramref name="group"/> reachable as <paramref name="groupId"/> (replacing a closed entry).</summary>
-    public void Register(string groupId, IActorRef group) => groups[groupId] = new Entry(group);
+    /// <summary>Makes <paramref name="group"/> (computing on <paramref name="device"/>) reachable as <paramref name="groupId"/>
+    /// (replacing a closed entry).</summary>
+    public void Register(string groupId, IActorRef group, Device device) => groups[groupId] = new Entry(group, device);
 
     /// <summary>
     /// Closes <paramref name="groupId"/>'s entry if it still names <paramref name="group"/>. When this returns, every
@@ -29,8 +31,15 @@ public sealed class DirectGroups
         groups.TryRemove(new KeyValuePair<string, Entry>(groupId, entry));
     }
 
-    /// <summary>Whether <paramref name="groupId"/> is reachable here now (it may close before a <see cref="TryTell"/>).</summary>
-    public bool Contains(string groupId) => groups.TryGetValue(groupId, out var entry) && !entry.Closed;
+    /// <summary>Whether <paramref name="groupId"/> is reachable here now (it may close before a <see cref="TryTell"/>),
+    /// and the device its inputs go to.</summary>
+    public bool TryGet(string groupId, out Device device)
+    {
+        device = null!;
+        if (!groups.TryGetValue(groupId, out var entry) || entry.Closed) return false;
+        device = entry.Device;
+        return true;
+    }
 
     /// <summary>Delivers <paramref name="message"/> to the group with <paramref name="replyTo"/> as its sender; false
     /// (nothing delivered) when the group is not, or no longer, reachable here.</summary>
@@ -45,9 +54,10 @@ public sealed class DirectGroups
         }
     }
 
-    private sealed class Entry(IActorRef group)
+    private sealed class Entry(IActorRef group, Device device)
     {
         public IActorRef Group { get; } = group;
+        public Device Device { get; } = device;
         public volatile bool Closed;
     }
 }

@@ -30,6 +30,7 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
     private IActorRef? group;
     private string unavailable = "";
     private IExpertWeightSource? weights;
+    private TorchSharp.torch.Device device = TorchSharp.torch.CPU;
     private int inFlight;
     private bool stopping;
 
@@ -76,9 +77,11 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
         // The child calls this at every (re)start; only one child exists at a time, so the field is never raced.
         // It computes on the thread that delivers a request (caller-runs): a data-plane connection's thread, or this
         // entity's own, which runs on the expert pool (see ExpertGroupSharding), never on Akka's default dispatcher.
-        group = Context.ActorOf(Local.Props(spec, s => weights ??= context.LoadWeights(s), context.Faults, GroupDispatcher), "group");
+        var deviceName = context.Devices.Acquire(spec);
+        device = new TorchSharp.torch.Device(deviceName);
+        group = Context.ActorOf(Local.Props(spec, s => weights ??= context.LoadWeights(s), deviceName, context.Faults, GroupDispatcher), "group");
         Context.Watch(group);
-        context.Direct?.Register(groupId, group);
+        context.Direct?.Register(groupId, group, device);
     }
 
     protected override void PostStop()
@@ -86,6 +89,7 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
         // Children have stopped by now: nothing reads the weights any more.
         (weights as IDisposable)?.Dispose();
         weights = null;
+        context.Devices.Release(groupId);
     }
 
     protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(e =>
@@ -111,7 +115,7 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
         Local.IExpertGroupMessage local;
         try
         {
-            local = GroupRequests.ToLocal(request, context.Device);
+            local = GroupRequests.ToLocal(request, device!);
         }
         catch (Exception e)
         {
@@ -165,7 +169,7 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
         }
         group.Ask<Local.GroupStats>(Local.GetStats.Instance, context.ComputeTimeout)
             .ContinueWith(t => t.IsCompletedSuccessfully
-                ? (object)new GroupStats(groupId, context.Node, t.Result.Requests, t.Result.Tokens, t.Result.MergedRoutes, t.Result.ComputeTime.TotalSeconds)
+                ? (object)new GroupStats(groupId, context.Node, t.Result.Requests, t.Result.Tokens, t.Result.MergedRoutes, t.Result.ComputeTime.TotalSeconds, t.Result.Device)
                 : new GroupFailed(groupId, t.Exception?.GetBaseException().Message ?? "cancelled"), TaskScheduler.Default)
             .PipeTo(Sender);
     }

@@ -89,15 +89,15 @@ public sealed class ExpertNode : IAsyncDisposable
         var cluster = AkkaCluster.Get(system);
         if (!cluster.SelfRoles.Contains(settings.ExpertRole))
             throw new ConfigurationException($"this node's akka.cluster.roles [{string.Join(", ", cluster.SelfRoles)}] lack the expert role '{settings.ExpertRole}'.");
-        var device = new Device(engine.Device);
+        var plan = options.Plan ?? throw new ArgumentException("a plan is required.", nameof(options));
+        var devices = NodeDevices(config, engine);
         var load = options.WeightSource;
         if (load is null)
         {
             if (string.IsNullOrWhiteSpace(engine.Checkpoint))
                 throw new ConfigurationException("upmoe.engine.checkpoint is not set: an expert node loads its groups' experts from it.");
-            load = spec => CheckpointExpertWeights.Load(engine.Checkpoint, spec, device);
+            load = spec => CheckpointExpertWeights.Load(engine.Checkpoint, spec, new Device(devices.Of(spec.Id)));
         }
-        var plan = options.Plan ?? throw new ArgumentException("a plan is required.", nameof(options));
         // The data plane is bound before the region starts (entities tell frontends its endpoint) and lives as long
         // as the actor system.
         var dataPlane = settings.DataPlane
@@ -106,7 +106,7 @@ public sealed class ExpertNode : IAsyncDisposable
             : null;
         try
         {
-            var context = new ExpertNodeContext(plan, load, settings.WireDtype, engine.ExpertAskTimeout, device,
+            var context = new ExpertNodeContext(plan, load, settings.WireDtype, engine.ExpertAskTimeout, devices,
                 options.Faults ?? ExpertGroupFaults.None, counters, cluster.SelfAddress.ToString(), dataPlane?.Endpoint,
                 dataPlane is null ? null : new DirectGroups());
             var region = ExpertGroupSharding.StartRegion(system, settings, context);
@@ -123,6 +123,20 @@ public sealed class ExpertNode : IAsyncDisposable
             dataPlane?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The devices this node's groups spread over: upmoe.placement.devices (default: upmoe.engine.device), balanced by
+    /// expert bytes among the groups the node hosts at the time (<see cref="DeviceBalancer"/>). Expert sizes come from
+    /// the checkpoint's model config when there is a checkpoint, else every expert counts the same.
+    /// </summary>
+    internal static DeviceBalancer NodeDevices(Config config, EngineSettings engine)
+    {
+        var devices = PlacementSettings.FromConfig(config).DevicesOr(engine.Device);
+        Func<ExpertKey, long> bytes = devices.Count == 1 || string.IsNullOrWhiteSpace(engine.Checkpoint)
+            ? _ => 1
+            : DeviceAssignment.ExpertBytes(ModelConfigResolver.Resolve(engine.ModelConfig, engine.Checkpoint));
+        return new DeviceBalancer(devices, bytes);
     }
 
     /// <summary>

@@ -1,7 +1,6 @@
 using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Actors.Placement;
 using UniPerceiverMoe.Actors.Serialization;
-using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Actors.Cluster;
 
@@ -10,7 +9,8 @@ namespace UniPerceiverMoe.Actors.Cluster;
 /// <param name="LoadWeights">Loads a group's experts (once per incarnation of the entity, on the expert dispatcher).</param>
 /// <param name="WireDtype">Element type of replies on the wire.</param>
 /// <param name="ComputeTimeout">Safety net for one local computation (the frontend's own timeouts are shorter).</param>
-/// <param name="Device">Where inputs are placed: the device the weights live on.</param>
+/// <param name="Devices">The node's devices: a starting group acquires one (its weights live and its inputs are placed
+/// there) and releases it when it stops (upmoe.placement.devices).</param>
 /// <param name="Node">This node's address, reported in <see cref="ExpertShardProtocol.GroupStats"/>.</param>
 /// <param name="DataEndpoint">This node's data-plane "host:port" (null: none), sent with every result.</param>
 /// <param name="Direct">Where entities register their running groups for the data plane (null: no data plane).</param>
@@ -19,7 +19,7 @@ public sealed record ExpertNodeContext(
     Func<ExpertGroupSpec, IExpertWeightSource> LoadWeights,
     WireDtype WireDtype,
     TimeSpan ComputeTimeout,
-    Device Device,
+    DeviceBalancer Devices,
     ExpertGroupFaults Faults,
     ClusterCounters Counters,
     string Node,

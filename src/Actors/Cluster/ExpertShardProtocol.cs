@@ -218,7 +218,8 @@ public static class ExpertShardProtocol
         }
     }
 
-    /// <summary>Counters of one incarnation of a group (they restart from zero when the group is re-homed).</summary>
+    /// <summary>Counters of one incarnation of a group (they restart from zero when the group is re-homed), with the
+    /// node and the device ("cpu", "cuda:N") it computes on.</summary>
     [MessagePackObject]
     public sealed record GroupStats(
         [property: Key(0)] string GroupId,
@@ -226,11 +227,12 @@ public static class ExpertShardProtocol
         [property: Key(2)] long Requests,
         [property: Key(3)] long Tokens,
         [property: Key(4)] int MergedRoutes,
-        [property: Key(5)] double ComputeSeconds) : IUpmoeWireMessage
+        [property: Key(5)] double ComputeSeconds,
+        [property: Key(6)] string Device) : IUpmoeWireMessage
     {
         public void Validate()
         {
-            if (GroupId is null || Node is null) throw new InvalidDataException("GroupStats with a missing field.");
+            if (GroupId is null || Node is null || Device is null) throw new InvalidDataException("GroupStats with a missing field.");
         }
     }
 

@@ -37,8 +37,9 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
 
     private UniPerceiverEngine(ActorSystem system, UniPerceiverMoeModel model, bool ownsModel, string checkpointPath,
         Lazy<ClipTokenizer> tokenizer, RouteTable routes, PlacementPlan plan, IReadOnlyDictionary<string, IActorRef> groups,
-        IActorRef[] executors, EngineSettings settings, EngineCounters counters, EngineStartOptions options)
+        IActorRef[] executors, EngineSettings settings, EngineCounters counters, EngineStartOptions options, DeviceAssignment devices)
     {
+        Devices = devices;
         System = system;
         Model = model;
         this.ownsModel = ownsModel;
@@ -69,6 +70,9 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
     public RouteTable Routes { get; }
     public PlacementPlan Plan { get; }
     public IReadOnlyDictionary<string, IActorRef> Groups { get; }
+    /// <summary>Where each expert group of <see cref="Plan"/> computes (upmoe.placement.devices). In cluster mode the
+    /// groups live on expert nodes, which assign their own devices: here every group maps to upmoe.engine.device.</summary>
+    public DeviceAssignment Devices { get; }
     public EngineSettings Settings { get; }
     public EngineCounters Counters { get; }
 
@@ -94,15 +98,22 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
             {
                 IReadOnlyDictionary<string, IActorRef> groups;
                 IExpertGroupTransport transport;
+                DeviceAssignment devices;
                 if (options.ExpertTransport is { } external)
                 {
                     // Cluster mode: the groups live elsewhere (shard entities); none are started here.
                     groups = new Dictionary<string, IActorRef>();
                     transport = external(system, plan, model.Config);
+                    devices = DeviceAssignment.All(plan, settings.Device);
                 }
                 else
                 {
-                    var host = system.ActorOf(ExpertHostProtocol.Props(plan.Groups, _ => new ModelExpertWeights(model), counters, options.Faults, settings.ExpertDispatcher), "experts");
+                    // The model (and so the sequence executors' dense part) is on upmoe.engine.device; groups may
+                    // compute on other devices, each merging its routes from the model's experts onto its own.
+                    var expertBytes = DeviceAssignment.ExpertBytes(model.Config);
+                    devices = DeviceAssignment.Balance(plan, PlacementSettings.FromConfig(config).DevicesOr(settings.Device), expertBytes);
+                    if (devices.Devices.Count > 1) options.Log?.Invoke(devices.Describe(plan, expertBytes));
+                    var host = system.ActorOf(ExpertHostProtocol.Props(plan.Groups, _ => new ModelExpertWeights(model), devices, counters, options.Faults, settings.ExpertDispatcher), "experts");
                     groups = host.Ask<ExpertHostProtocol.Groups>(ExpertHostProtocol.GetGroups.Instance, TimeSpan.FromSeconds(30)).GetAwaiter().GetResult().ById;
                     transport = new LocalGroupTransport(groups);
                 }
@@ -113,7 +124,7 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
                         new UniPerceiverRunner(model, MoeExecutor(model, routing, plan, client, routes, counters, settings.FuseFfn, settings.FuseTail, settings.FuseLayer)), counters), $"sequence-executor-{i}"))
                     .ToArray();
                 options.Log?.Invoke(plan.Describe());
-                return new UniPerceiverEngine(system, model, options.Model is null, checkpoint, tokenizer, routes, plan, groups, executors, settings, counters, options);
+                return new UniPerceiverEngine(system, model, options.Model is null, checkpoint, tokenizer, routes, plan, groups, executors, settings, counters, options, devices);
             }
             catch
             {

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
 using UniPerceiverMoe.Actors.Placement;
+using UniPerceiverMoe.Actors.Serialization;
 using UniPerceiverMoe.Model.Modules;
 using UniPerceiverMoe.Model.Routing;
 using static TorchSharp.torch;
@@ -13,13 +14,16 @@ namespace UniPerceiverMoe.Actors.ExpertGroups;
 /// Owns some (layer, expert) pairs and applies merged linears for the routes (or route parts) sent to it. Merged
 /// weights are built on first use per (site, sub-route) and kept until the actor stops or restarts. On an error it
 /// replies <see cref="Status.Failure"/> to the sender and rethrows, so its supervisor restarts it and the weights
-/// are loaded again.
+/// are loaded again. It computes on its device: merged weights are kept there, inputs and follow-up constants are
+/// moved there (no copy when they are there already) and the result goes back to the input's device.
 /// </summary>
 public sealed class ExpertGroupActor : ReceiveActor
 {
     private readonly ExpertGroupSpec spec;
     private readonly Func<ExpertGroupSpec, IExpertWeightSource> loadWeights;
     private readonly ExpertGroupFaults faults;
+    private readonly string deviceName;
+    private readonly Device device;
     private readonly Dictionary<(MoeSite, Route), (Tensor Weight, Tensor Bias)> merged = new();
     private readonly ILoggingAdapter log = Context.GetLogger();
     private IExpertWeightSource? weights;
@@ -27,15 +31,17 @@ public sealed class ExpertGroupActor : ReceiveActor
     private long tokens;
     private TimeSpan computeTime;
 
-    public ExpertGroupActor(ExpertGroupSpec spec, Func<ExpertGroupSpec, IExpertWeightSource> loadWeights, ExpertGroupFaults faults)
+    public ExpertGroupActor(ExpertGroupSpec spec, Func<ExpertGroupSpec, IExpertWeightSource> loadWeights, string device, ExpertGroupFaults faults)
     {
         this.spec = spec;
+        deviceName = DeviceAssignment.Validate(device, $"expert group {spec.Id}");
+        this.device = new Device(device);
         this.loadWeights = loadWeights;
         this.faults = faults;
         Receive<ApplyLinear>(Apply);
         Receive<Echo>(echo => Sender.Tell(new LinearApplied(echo.Input.DetachFromDisposeScope())));
         Receive<GetStats>(_ => Sender.Tell(new GroupStats(spec.Id, requests, tokens, merged.Count,
-            merged.Values.Sum(m => m.Weight.NumberOfElements * m.Weight.ElementSize + m.Bias.NumberOfElements * m.Bias.ElementSize), computeTime)));
+            merged.Values.Sum(m => m.Weight.NumberOfElements * m.Weight.ElementSize + m.Bias.NumberOfElements * m.Bias.ElementSize), computeTime, deviceName)));
     }
 
     protected override void PreStart() => weights = loadWeights(spec);
@@ -52,10 +58,14 @@ public sealed class ExpertGroupActor : ReceiveActor
 
     private void Apply(ApplyLinear request)
     {
-        using var input = request.Input;
+        using var received = request.Input;
         using var constants = request.Then?.Constants;   // owned by the request, like the input
         try
         {
+            var home = received.device;
+            using var input = DeviceStaging.Move(received, device);
+            using var placedConstants = constants is null ? null : DeviceStaging.Move(constants, device);
+            var follow = placedConstants is null ? request.Then : request.Then!.WithConstants(placedConstants);
             faults.ThrowIfInjected(spec.Id);
             var started = Stopwatch.GetTimestamp();
             using var noGrad = no_grad();
@@ -63,14 +73,14 @@ public sealed class ExpertGroupActor : ReceiveActor
             // The reply belongs to the sender. With the caller-runs dispatcher this may run on another sequence
             // executor's thread, inside that thread's dispose scope: detach it so that scope cannot release it.
             Tensor output;
-            if (request.Then is ThenWholeLayer whole)
+            if (follow is ThenWholeLayer whole)
             {
                 using var sequences = input.reshape(-1, whole.SequenceLength, input.shape[^1]);   // rows are whole sequences
                 using var result = whole.Layer.Apply(sequences, whole.Segments.Select(s => (s.Start, s.Length)).ToArray(),
                     (i, kind, part) => Linear(new MoeSite(layer, kind), whole.Segments[i][kind], part));
                 output = result.reshape(input.shape);
             }
-            else if (request.Then is ThenLayerTail tail)
+            else if (follow is ThenLayerTail tail)
                 output = tail.Tail.Apply(input, (kind, part) => Linear(new MoeSite(layer, kind), kind switch
                 {
                     MoeLinearKind.Dense => request.SubRoute,
@@ -80,12 +90,17 @@ public sealed class ExpertGroupActor : ReceiveActor
             else
             {
                 output = Linear(request.Site, request.SubRoute, input);
-                if (request.Then is ThenLinear then)
+                if (follow is ThenLinear then)
                 {
                     using var hidden = output;
                     using var activated = nn.functional.gelu(hidden);
                     output = Linear(then.Site, then.SubRoute, activated);
                 }
+            }
+            if (!DeviceStaging.SameDevice(home, device))
+            {
+                using var computed = output;
+                output = DeviceStaging.Move(computed, home);
             }
             output = output.DetachFromDisposeScope();
             computeTime += Stopwatch.GetElapsedTime(started);
@@ -115,10 +130,13 @@ public sealed class ExpertGroupActor : ReceiveActor
             if (!spec.Holds(site.Layer, e))
                 throw new ArgumentException($"expert group {spec.Id} does not hold expert {e} of layer {site.Layer}.");
         var source = weights ?? throw new InvalidOperationException($"expert group {spec.Id} has no weights loaded.");
-        var (w, b) = TaskMoE.MergeExperts(e => source.Expert(site, e).Weight, e => source.Expert(site, e).Bias, subRoute);
+        var (mergedW, mergedB) = TaskMoE.MergeExperts(e => source.Expert(site, e).Weight, e => source.Expert(site, e).Bias, subRoute);
+        // Merged where the source keeps its experts, kept on the group's device (the same tensors when they are there).
+        using var w = mergedW;
+        using var b = mergedB;
         // With the caller-runs dispatcher this runs inside the caller's dispose scope (thread-local): the cache must
         // not belong to it.
-        var result = (w.DetachFromDisposeScope(), b.DetachFromDisposeScope());
+        var result = (DeviceStaging.Move(w, device).DetachFromDisposeScope(), DeviceStaging.Move(b, device).DetachFromDisposeScope());
         merged[(site, subRoute)] = result;
         return result;
     }

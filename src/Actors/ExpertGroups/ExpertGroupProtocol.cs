@@ -31,12 +31,15 @@ public static class ExpertGroupProtocol
         public static readonly GetStats Instance = new();
     }
 
-    public sealed record GroupStats(string GroupId, long Requests, long Tokens, int MergedRoutes, long MergedBytes, TimeSpan ComputeTime);
+    /// <summary>A group's counters; <paramref name="Device"/> is where it computes ("cpu", "cuda:1").</summary>
+    public sealed record GroupStats(string GroupId, long Requests, long Tokens, int MergedRoutes, long MergedBytes, TimeSpan ComputeTime, string Device);
 
-    /// <summary>Props of a group. <paramref name="loadWeights"/> runs at every (re)start: a restarted group reloads its weights.</summary>
-    public static Props Props(ExpertGroupSpec spec, Func<ExpertGroupSpec, IExpertWeightSource> loadWeights, ExpertGroupFaults? faults = null,
-        string dispatcher = "upmoe-expert-dispatcher") =>
-        Akka.Actor.Props.Create(() => new ExpertGroupActor(spec, loadWeights, faults ?? ExpertGroupFaults.None))
+    /// <summary>Props of a group. <paramref name="loadWeights"/> runs at every (re)start: a restarted group reloads its
+    /// weights. The group computes on <paramref name="device"/> ("cpu", "cuda:N"; <see cref="DeviceAssignment"/>): it
+    /// keeps its merged routes there, moves each input there and its result back to the input's device.</summary>
+    public static Props Props(ExpertGroupSpec spec, Func<ExpertGroupSpec, IExpertWeightSource> loadWeights, string device,
+        ExpertGroupFaults? faults = null, string dispatcher = "upmoe-expert-dispatcher") =>
+        Akka.Actor.Props.Create(() => new ExpertGroupActor(spec, loadWeights, device, faults ?? ExpertGroupFaults.None))
             .WithDispatcher(dispatcher);
 }
 

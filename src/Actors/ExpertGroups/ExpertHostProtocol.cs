@@ -14,9 +14,10 @@ public static class ExpertHostProtocol
 
     public sealed record Groups(IReadOnlyDictionary<string, IActorRef> ById);
 
-    public static Props Props(IReadOnlyList<ExpertGroupSpec> groups, Func<ExpertGroupSpec, IExpertWeightSource> loadWeights,
+    /// <summary>Props of a host of <paramref name="groups"/>, each computing on its device in <paramref name="devices"/>.</summary>
+    public static Props Props(IReadOnlyList<ExpertGroupSpec> groups, Func<ExpertGroupSpec, IExpertWeightSource> loadWeights, DeviceAssignment devices,
         EngineCounters counters, ExpertGroupFaults? faults = null, string dispatcher = "upmoe-expert-dispatcher") =>
-        Akka.Actor.Props.Create(() => new ExpertHostActor(groups, loadWeights, counters, faults ?? ExpertGroupFaults.None, dispatcher));
+        Akka.Actor.Props.Create(() => new ExpertHostActor(groups, loadWeights, devices, counters, faults ?? ExpertGroupFaults.None, dispatcher));
 }
 
 /// <summary>
@@ -27,11 +28,11 @@ public sealed class ExpertHostActor : ReceiveActor
 {
     private readonly EngineCounters counters;
 
-    public ExpertHostActor(IReadOnlyList<ExpertGroupSpec> groups, Func<ExpertGroupSpec, IExpertWeightSource> loadWeights,
+    public ExpertHostActor(IReadOnlyList<ExpertGroupSpec> groups, Func<ExpertGroupSpec, IExpertWeightSource> loadWeights, DeviceAssignment devices,
         EngineCounters counters, ExpertGroupFaults faults, string dispatcher)
     {
         this.counters = counters;
-        var refs = groups.ToDictionary(g => g.Id, g => Context.ActorOf(ExpertGroupProtocol.Props(g, loadWeights, faults, dispatcher), g.Id));
+        var refs = groups.ToDictionary(g => g.Id, g => Context.ActorOf(ExpertGroupProtocol.Props(g, loadWeights, devices.Of(g.Id), faults, dispatcher), g.Id));
         var reply = new ExpertHostProtocol.Groups(refs);
         Receive<ExpertHostProtocol.GetGroups>(_ => Sender.Tell(reply));
     }

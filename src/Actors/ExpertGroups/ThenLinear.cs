@@ -13,6 +13,10 @@ public abstract record GroupFollowUp
     /// <summary>This follow-up with a handle of its own on <see cref="Constants"/>, for one in-process request (the
     /// group releases it; the sender keeps and releases its own).</summary>
     public virtual GroupFollowUp WithOwnConstants() => this;
+
+    /// <summary>This follow-up with <paramref name="constants"/> in place of <see cref="Constants"/> (the same values,
+    /// e.g. on the group's device); the caller keeps owning both.</summary>
+    public virtual GroupFollowUp WithConstants(Tensor constants) => this;
 }
 
 /// <summary>
@@ -34,6 +38,8 @@ public sealed record ThenLayerTail(Route Linear1, Route Linear2, LayerTail Tail)
     public override Tensor? Constants => Tail.Params;
 
     public override GroupFollowUp WithOwnConstants() => this with { Tail = Tail with { Params = Tail.Params.alias().DetachFromDisposeScope() } };
+
+    public override GroupFollowUp WithConstants(Tensor constants) => this with { Tail = Tail with { Params = constants } };
 }
 
 /// <summary>One segment of a whole-layer request: its token range and its four sub-routes (qkv, out-projection,
@@ -60,4 +66,6 @@ public sealed record ThenWholeLayer(IReadOnlyList<SegmentRoutes> Segments, Whole
     public override Tensor? Constants => Layer.Params;
 
     public override GroupFollowUp WithOwnConstants() => this with { Layer = Layer with { Params = Layer.Params.alias().DetachFromDisposeScope() } };
+
+    public override GroupFollowUp WithConstants(Tensor constants) => this with { Layer = Layer with { Params = constants } };
 }

@@ -36,28 +36,34 @@ public static class TensorPayloads
         _ => ScalarType.BFloat16,
     };
 
-    /// <summary>Copies <paramref name="tensor"/> (any device, any float type; not modified, still the caller's) into a payload of <paramref name="dtype"/>.</summary>
+    /// <summary>Copies <paramref name="tensor"/> (any device, any float type; not modified, still the caller's) into a
+    /// payload of <paramref name="dtype"/>. The element type is converted on the tensor's device (a 16-bit wire type
+    /// halves the bytes copied to the host); the one device → host copy goes through <see cref="DeviceStaging"/>.</summary>
     public static TensorPayload FromTensor(Tensor tensor, WireDtype dtype)
     {
-        // A float32 tensor already in host memory and in row-major order is read as it is (no op, no temporary).
-        if (dtype == WireDtype.Float32 && tensor.dtype == ScalarType.Float32 && tensor.device_type == TorchSharp.DeviceType.CPU && tensor.is_contiguous())
-            return new TensorPayload(tensor.NumberOfElements == 0 ? [] : tensor.bytes.ToArray(), Name(dtype), tensor.shape);
+        // A float32 tensor in host memory needs no conversion: skip the detach and type ops (a hop's hot path).
+        if (dtype == WireDtype.Float32 && tensor.dtype == ScalarType.Float32 && tensor.device_type == TorchSharp.DeviceType.CPU)
+        {
+            using var contiguous = DeviceStaging.ToHost(tensor);
+            return new TensorPayload(contiguous.NumberOfElements == 0 ? [] : contiguous.bytes.ToArray(), Name(dtype), contiguous.shape);
+        }
         // Each step held in a using: a TorchSharp temporary outside a dispose scope could be finalized mid-call.
         using var detached = tensor.detach();
-        using var converted = detached.to(Scalar(dtype), CPU);
-        using var cpu = converted.contiguous();
-        var data = cpu.NumberOfElements == 0 ? [] : cpu.bytes.ToArray();
-        return new TensorPayload(data, Name(dtype), cpu.shape);
+        using var converted = detached.to_type(Scalar(dtype));
+        using var host = DeviceStaging.ToHost(converted);
+        var data = host.NumberOfElements == 0 ? [] : host.bytes.ToArray();
+        return new TensorPayload(data, Name(dtype), host.shape);
     }
 
-    /// <summary>A new float32 tensor on <paramref name="device"/> from a validated payload.</summary>
+    /// <summary>A new float32 tensor on <paramref name="device"/> (null: the CPU) from a validated payload: the bytes
+    /// cross to the device once, through <see cref="DeviceStaging"/>, and are converted to float32 there.</summary>
     public static Tensor ToTensor(TensorPayload payload, Device? device = null)
     {
         var dtype = ParseDtype(payload.Dtype, "payload");
-        var raw = empty(payload.Shape, Scalar(dtype), CPU);
+        using var raw = empty(payload.Shape, Scalar(dtype), CPU);
         if (payload.Data.Length > 0) payload.Data.AsSpan().CopyTo(raw.bytes);
-        if (dtype == WireDtype.Float32 && (device is null || device.type == TorchSharp.DeviceType.CPU)) return raw;   // already what we return
-        using (raw) return raw.to(ScalarType.Float32, device ?? CPU, copy: true);
+        using var placed = DeviceStaging.FromHost(raw, device ?? CPU);
+        return placed.to_type(ScalarType.Float32);   // float32 already: the same storage, no further copy
     }
 
     /// <summary>Payload bytes counted for wire accounting (data only; the envelope adds ~100 bytes).</summary>

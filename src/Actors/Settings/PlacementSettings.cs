@@ -12,8 +12,10 @@ public enum PlacementStrategy
     RouteAware,
 }
 
-/// <summary>Typed view of <c>upmoe.placement</c>.</summary>
-public sealed record PlacementSettings(PlacementStrategy Strategy, int GroupsPerLayer, int Replicas, IReadOnlyList<MoeAttribute> Attributes)
+/// <summary>Typed view of <c>upmoe.placement</c>. <paramref name="Devices"/>: the devices a process spreads its expert
+/// groups over (<see cref="Placement.DeviceAssignment"/>); empty = every group on upmoe.engine.device.</summary>
+public sealed record PlacementSettings(PlacementStrategy Strategy, int GroupsPerLayer, int Replicas, IReadOnlyList<MoeAttribute> Attributes,
+    IReadOnlyList<string>? Devices = null)
 {
     public static PlacementSettings Default { get; } = new(PlacementStrategy.Single, 2, 1, MoeAttribute.Known);
 
@@ -36,7 +38,17 @@ public sealed record PlacementSettings(PlacementStrategy Strategy, int GroupsPer
         int perLayer = c.GetInt("groups-per-layer", 2), replicas = c.GetInt("replicas", 1);
         if (perLayer < 1) throw new ConfigurationException($"upmoe.placement.groups-per-layer must be >= 1 (got {perLayer}).");
         if (replicas < 1) throw new ConfigurationException($"upmoe.placement.replicas must be >= 1 (got {replicas}).");
-        return new PlacementSettings(strategy, perLayer, replicas, attributes);
+        var devices = c.GetStringList("devices").Select(d => Device(d)).ToArray();
+        return new PlacementSettings(strategy, perLayer, replicas, attributes, devices);
+    }
+
+    /// <summary>The devices to spread groups over: <see cref="Devices"/>, or <paramref name="engineDevice"/> when none are listed.</summary>
+    public IReadOnlyList<string> DevicesOr(string engineDevice) => Devices is { Count: > 0 } list ? list : [engineDevice];
+
+    private static string Device(string d)
+    {
+        try { return Placement.DeviceAssignment.Validate(d, "upmoe.placement.devices"); }
+        catch (ArgumentException e) { throw new ConfigurationException(e.Message); }
     }
 
     private static MoeAttribute Parse(string a)

@@ -45,12 +45,22 @@ public static class BenchCommands
             Description = "Expert placement: single, per-layer, per-expert, n-per-layer or route-aware.",
             DefaultValueFactory = _ => "single",
         };
+        var device = new Option<string>("--device")
+        {
+            Description = "Torch device of the model, the inputs and the expert groups: cpu, cuda or cuda:N (CUDA needs a CUDA libtorch).",
+            DefaultValueFactory = _ => "cpu",
+        };
+        device.Validators.Add(r =>
+        {
+            try { UniPerceiverMoe.Actors.Placement.DeviceAssignment.Validate(r.GetValueOrDefault<string>(), "--device"); }
+            catch (ArgumentException e) { r.AddError(e.Message); }
+        });
         var command = new Command("engine", "Embedded engine vs monolithic forward (image batch 1 and 8, 4-frame video). " +
-            "Ends with 'embedded/monolithic throughput ratio: X.XX'.") { size, threads, rounds, placement };
+            "Ends with 'embedded/monolithic throughput ratio: X.XX'.") { size, threads, rounds, placement, device };
         command.SetAction(async (parse, _) =>
         {
             await EngineBenchmark.RunAsync(new EngineBenchmark.Options(parse.GetValue(size)!, parse.GetValue(threads),
-                parse.GetValue(rounds), Placement: parse.GetValue(placement)!), Console.Out);
+                parse.GetValue(rounds), Placement: parse.GetValue(placement)!, Device: parse.GetValue(device)!), Console.Out);
             return 0;
         });
         return command;

@@ -13,24 +13,28 @@ namespace UniPerceiverMoe.Host.Bench;
 
 /// <summary>
 /// Embedded engine (experts behind actors) vs a monolithic in-process forward of the same random-weight model:
-/// image features at batch 1 and 8 and a 4-frame video window, medians of interleaved runs, one process.
+/// image features at batch 1 and 8 and a 4-frame video window, medians of interleaved runs, one process. On a GPU
+/// (<see cref="Options.Device"/>) the model, the inputs and every expert group are on that device, and each timed run
+/// ends with a device synchronisation so that queued kernels are counted.
 /// </summary>
 public static class EngineBenchmark
 {
-    public sealed record Options(string Size = "tiny", int Threads = 2, int Rounds = 10, int Warmup = 2, string Placement = "single");
+    public sealed record Options(string Size = "tiny", int Threads = 2, int Rounds = 10, int Warmup = 2, string Placement = "single", string Device = "cpu");
 
     public static async Task<double> RunAsync(Options options, TextWriter output)
     {
         set_num_threads(options.Threads);
         var config = UniPerceiverConfig.Named(options.Size);
         output.WriteLine($"engine benchmark: {options.Size} ({config.Layers} layers, hidden {config.Hidden}, {config.Experts} experts), " +
-                         $"random weights, fp32, cpu, torch threads {options.Threads}, placement {options.Placement}, median of {options.Rounds} interleaved runs");
-        using var model = ModelLoader.Random(config, seed: 0);
+                         $"random weights, fp32, {options.Device}, torch threads {options.Threads}, placement {options.Placement}, median of {options.Rounds} interleaved runs");
+        var device = new Device(options.Device);
+        bool gpu = device.type == TorchSharp.DeviceType.CUDA;
+        using var model = ModelLoader.Random(config, seed: 0, device: gpu ? device : null);
         var routes = new RouteTable(model);
         using var local = new LocalMoeExecutor(model, routes);
         var monolithic = new UniPerceiverRunner(model, local);
         var placement = PlacementSettings.Default with { Strategy = Enum.Parse<PlacementStrategy>(options.Placement.Replace("-", ""), ignoreCase: true) };
-        await using var engine = UniPerceiverEngine.Start(UpmoeConfig.Parse(""), new EngineStartOptions
+        await using var engine = UniPerceiverEngine.Start(UpmoeConfig.Parse($"upmoe.engine.device = {UpmoeConfig.Quote(options.Device)}"), new EngineStartOptions
         {
             Model = model,
             Plan = PlacementPlanner.Plan(placement, config, routes),
@@ -42,10 +46,11 @@ public static class EngineBenchmark
         foreach (var (name, batch, frames) in new[] { ("image, batch 1", 1, 1), ("image, batch 8", 8, 1), ("video 4 frames, batch 1", 1, 4) })
         {
             manual_seed(1);
-            using var pixels = randn([batch, frames, 3, config.ImageSize, config.ImageSize]);
+            using var host = randn([batch, frames, 3, config.ImageSize, config.ImageSize]);
+            using var pixels = host.to(device);
             var (mono, eng) = BenchTiming.MedianInterleaved(
-                () => { using var f = UniPerceiverTasks.VisualFeatures(monolithic, pixels, MoeAttribute.VisualInput); },
-                () => { using var f = engine.RunAsync(r => UniPerceiverTasks.VisualFeatures(r, pixels, MoeAttribute.VisualInput), "bench", default).GetAwaiter().GetResult(); },
+                () => { using var f = UniPerceiverTasks.VisualFeatures(monolithic, pixels, MoeAttribute.VisualInput); Synchronize(); },
+                () => { using var f = engine.RunAsync(r => UniPerceiverTasks.VisualFeatures(r, pixels, MoeAttribute.VisualInput), "bench", default).GetAwaiter().GetResult(); Synchronize(); },
                 options.Warmup, options.Rounds);
             totalMono += mono;
             totalEngine += eng;
@@ -58,6 +63,10 @@ public static class EngineBenchmark
         output.WriteLine($"merged-weight cache: monolithic {local.Cache.Count} routes, {local.Cache.Bytes / 1e6:0.0} MB; " +
                          $"engine {engine.Plan.Groups.Count} group(s), {engineBytes / 1e6:0.0} MB");
         double ratio = totalMono / totalEngine;
+        void Synchronize()
+        {
+            if (gpu) cuda.synchronize(device);
+        }
         output.WriteLine($"embedded/monolithic throughput ratio: {ratio:0.00}");
         return ratio;
     }

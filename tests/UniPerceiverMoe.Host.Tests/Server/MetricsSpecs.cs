@@ -51,6 +51,7 @@ public sealed class MetricsSpecs(ServerFixture server, ITestOutputHelper output)
         Assert.Equal(1, Value(after, "upmoe_engine_ready"));
         Assert.Equal(0, Value(after, "upmoe_cluster_members"));
         Assert.Equal(1, Value(after, "upmoe_expert_group_up{group=\"g0\"}"));
+        Assert.Equal(1, Value(after, "upmoe_expert_group_device{group=\"g0\",device=\"cpu\"}"));   // upmoe.placement.devices
         Assert.True(Value(after, "upmoe_http_requests_total{route=\"/v1/streams\",method=\"POST\",status=\"201\"}") >= 1);
     }
 }

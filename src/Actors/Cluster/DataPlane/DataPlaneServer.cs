@@ -224,12 +224,12 @@ public sealed class DataPlaneServer : IDisposable
             connection.Answer(id, new GroupFailed(request.GroupId, $"expert group '{request.GroupId}' is not in this node's placement ({node.Plan.Strategy}, {node.Plan.Groups.Count} groups)"));
             return;
         }
-        if (node.Direct is { } direct && direct.Contains(request.GroupId))
+        if (node.Direct is { } direct && direct.TryGet(request.GroupId, out var device))
         {
             ExpertGroups.ExpertGroupProtocol.IExpertGroupMessage local;
             try
             {
-                local = GroupRequests.ToLocal(request, node.Device);
+                local = GroupRequests.ToLocal(request, device);
             }
             catch (Exception e)
             {

@@ -18,7 +18,7 @@ public sealed class UpmoeMetrics
     private readonly UniPerceiverMoeRuntime runtime;
     private readonly Dictionary<string, Counter> engineCounters = new();
     private readonly Counter groupRequests, groupTokens, groupComputeSeconds;
-    private readonly Gauge groupMeanCompute, groupMergedRoutes, groupMergedBytes, groupExperts, groupUp, ready, clusterMembers;
+    private readonly Gauge groupMeanCompute, groupMergedRoutes, groupMergedBytes, groupExperts, groupUp, groupDevice, ready, clusterMembers;
 
     public UpmoeMetrics(UniPerceiverMoeRuntime runtime)
     {
@@ -42,6 +42,7 @@ public sealed class UpmoeMetrics
         groupMergedBytes = Factory.CreateGauge("upmoe_expert_group_merged_bytes", "Bytes of merged route weights a group holds.", ["group"]);
         groupExperts = Factory.CreateGauge("upmoe_expert_group_experts", "(layer, expert) pairs a group holds (placement).", ["group"]);
         groupUp = Factory.CreateGauge("upmoe_expert_group_up", "1 when the group answered the last scrape's stats request.", ["group"]);
+        groupDevice = Factory.CreateGauge("upmoe_expert_group_device", "1 for the device an expert group computes on (upmoe.placement.devices).", ["group", "device"]);
         ready = Factory.CreateGauge("upmoe_engine_ready", "1 when the engine is loaded and serving.");
         clusterMembers = Factory.CreateGauge("upmoe_cluster_members", "Cluster members Up as seen by this node (0: embedded mode, no cluster).");
         Registry.AddBeforeCollectCallback(CollectEngineAsync);
@@ -83,6 +84,7 @@ public sealed class UpmoeMetrics
         {
             string id = pair.Key;
             groupExperts.WithLabels(id).Set(experts.GetValueOrDefault(id));
+            groupDevice.WithLabels(id, engine.Devices.Of(id)).Set(1);
             try
             {
                 // Asked from a pool thread: with the caller-runs dispatcher an idle group answers on this thread.
