@@ -194,7 +194,7 @@ golden_run() {
   local common=($(golden_args) --config "$conf" --cache-dir "$WORK/cache-$run")
   upmoe embed --task image-classification --tensor "$G/golden/inputs.safetensors:image.in1k_224" --out "$RESULTS/$run.image_cls.safetensors" "${common[@]}" || return 1
   upmoe embed --task video-retrieval --tensor "$G/golden/inputs.safetensors:video.clip_224" --out "$RESULTS/$run.video_retrieval.safetensors" "${common[@]}" || return 1
-  upmoe caption --json --tensor "$G/golden/inputs.safetensors:image.clip_224" "${common[@]}" > "$RESULTS/$run.caption.json" || return 1
+  upmoe caption --json --verbose --tensor "$G/golden/inputs.safetensors:image.clip_224" "${common[@]}" > "$RESULTS/$run.caption.json" || return 1
 }
 q() { "$PY" -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$1"; }
 export -f upmoe golden_args golden_run

@@ -17,7 +17,6 @@ public sealed class EmbedClsAsRetrievalPredictor : nn.Module
 
     private readonly LayerNorm ln_post;
     private readonly Linear proj;
-    private readonly Dictionary<string, Parameter> logitScales = new(StringComparer.Ordinal);
     private readonly float clamp;
 
     public EmbedClsAsRetrievalPredictor(UniPerceiverConfig config) : base(nameof(EmbedClsAsRetrievalPredictor))
@@ -29,9 +28,7 @@ public sealed class EmbedClsAsRetrievalPredictor : nn.Module
         // The scales are direct scalar parameters of loss_prepare (key loss_prepare.logit_scale_img_cls, shape []).
         foreach (var name in TemperatureNames)
         {
-            var p = nn.Parameter(tensor(MathF.Log(1f / 0.07f)));
-            logitScales["logit_scale_" + name] = p;
-            register_parameter("logit_scale_" + name, p);
+            register_parameter("logit_scale_" + name, nn.Parameter(tensor(MathF.Log(1f / 0.07f))));
         }
     }
 
@@ -46,8 +43,11 @@ public sealed class EmbedClsAsRetrievalPredictor : nn.Module
     /// <summary>τ for a temperature name (e.g. "img_cls", "caption"): min(exp(logit_scale), clamp).</summary>
     public float Temperature(string name)
     {
-        if (!logitScales.TryGetValue("logit_scale_" + name, out var p) || p is null)
+        // Looked up in the module's own registry on every call: moving the module (to a GPU, another dtype) replaces
+        // its parameters with new tensors and frees the old ones, so a reference kept aside would dangle.
+        if (!TemperatureNames.Contains(name) || get_parameter("logit_scale_" + name) is not { } scale)
             throw new ArgumentException($"unknown temperature '{name}' (known: {string.Join(", ", TemperatureNames)}).");
-        return MathF.Min(MathF.Exp(p.item<float>()), clamp);
+        using var value = scale.to_type(ScalarType.Float32);
+        return MathF.Min(MathF.Exp(value.item<float>()), clamp);
     }
 }
