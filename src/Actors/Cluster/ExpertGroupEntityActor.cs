@@ -62,7 +62,7 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
         // The child calls this at every (re)start; only one child exists at a time, so the field is never raced.
         // It computes on the expert pool's threads: its requests come from remote frontends, so there is no sender
         // thread for the caller-runs dispatcher of embedded mode to borrow.
-        group = Context.ActorOf(Local.Props(spec, s => weights ??= context.LoadWeights(s), context.Faults, PoolDispatcher), "group");
+        group = Context.ActorOf(Local.Props(spec, s => weights ??= context.LoadWeights(s), context.Faults, PoolDispatcher, context.MergeCache), "group");
         Context.Watch(group);
     }
 

@@ -61,12 +61,15 @@ public sealed class ExpertNode : IAsyncDisposable
     {
         options ??= new ExpertNodeOptions();
         var engine = EngineSettings.FromConfig(config);
+        // Refuses an unauthenticated node on a reachable address before anything binds a port.
+        var security = ClusterSettings.FromConfig(config).Security!;
         if (engine.TorchThreads > 0) set_num_threads(engine.TorchThreads);
         var plan = options.Plan ?? PlanFromConfig(config, engine);
         var system = ActorSystem.Create(UniPerceiverEngine.SystemName, config);
         try
         {
             var counters = new ClusterCounters();
+            if (security.Warning is { } warning) system.Log.Warning(warning);
             var (region, dataEndpoint) = StartRegion(system, config, options with { Plan = plan }, counters);
             if (options.SeedNodes is { Count: > 0 } seeds) AkkaCluster.Get(system).JoinSeedNodes(seeds);
             return new ExpertNode(system, region, plan, counters, dataEndpoint);
@@ -106,7 +109,8 @@ public sealed class ExpertNode : IAsyncDisposable
         try
         {
             var context = new ExpertNodeContext(plan, load, settings.WireDtype, engine.ExpertAskTimeout, device,
-                options.Faults ?? ExpertGroupFaults.None, counters, cluster.SelfAddress.ToString(), dataPlane?.Endpoint);
+                options.Faults ?? ExpertGroupFaults.None, counters, cluster.SelfAddress.ToString(), dataPlane?.Endpoint,
+                engine.MergeCache(counters.MergeEvictions));
             var region = ExpertGroupSharding.StartRegion(system, settings, context);
             if (dataPlane is not null)
             {

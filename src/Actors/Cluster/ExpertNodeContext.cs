@@ -13,6 +13,7 @@ namespace UniPerceiverMoe.Actors.Cluster;
 /// <param name="Device">Where inputs are placed: the device the weights live on.</param>
 /// <param name="Node">This node's address, reported in <see cref="ExpertShardProtocol.GroupStats"/>.</param>
 /// <param name="DataEndpoint">This node's data-plane "host:port" (null: none), sent with every result.</param>
+/// <param name="MergeCache">Byte budget of each group's merged-weight cache (null: unbounded).</param>
 public sealed record ExpertNodeContext(
     PlacementPlan Plan,
     Func<ExpertGroupSpec, IExpertWeightSource> LoadWeights,
@@ -22,4 +23,5 @@ public sealed record ExpertNodeContext(
     ExpertGroupFaults Faults,
     ClusterCounters Counters,
     string Node,
-    string? DataEndpoint = null);
+    string? DataEndpoint = null,
+    MergeCacheLimit? MergeCache = null);

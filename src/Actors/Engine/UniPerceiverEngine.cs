@@ -101,7 +101,8 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
                 }
                 else
                 {
-                    var host = system.ActorOf(ExpertHostProtocol.Props(plan.Groups, _ => new ModelExpertWeights(model), counters, options.Faults, settings.ExpertDispatcher), "experts");
+                    var host = system.ActorOf(ExpertHostProtocol.Props(plan.Groups, _ => new ModelExpertWeights(model), counters, options.Faults, settings.ExpertDispatcher,
+                        settings.MergeCache(counters.MergeEvictions)), "experts");
                     groups = host.Ask<ExpertHostProtocol.Groups>(ExpertHostProtocol.GetGroups.Instance, TimeSpan.FromSeconds(30)).GetAwaiter().GetResult().ById;
                     transport = new LocalGroupTransport(groups);
                 }

@@ -27,12 +27,14 @@ public static class ExpertGroupProtocol
         public static readonly GetStats Instance = new();
     }
 
-    public sealed record GroupStats(string GroupId, long Requests, long Tokens, int MergedRoutes, long MergedBytes, TimeSpan ComputeTime);
+    /// <summary><paramref name="MergeEvictions"/>: merged routes dropped to keep the cache within upmoe.engine.merge-cache.</summary>
+    public sealed record GroupStats(string GroupId, long Requests, long Tokens, int MergedRoutes, long MergedBytes, TimeSpan ComputeTime, long MergeEvictions = 0);
 
-    /// <summary>Props of a group. <paramref name="loadWeights"/> runs at every (re)start: a restarted group reloads its weights.</summary>
+    /// <summary>Props of a group. <paramref name="loadWeights"/> runs at every (re)start: a restarted group reloads its weights.
+    /// <paramref name="cacheLimit"/> bounds its merged-weight cache (null: unbounded, for tests with a fixed set of routes).</summary>
     public static Props Props(ExpertGroupSpec spec, Func<ExpertGroupSpec, IExpertWeightSource> loadWeights, ExpertGroupFaults? faults = null,
-        string dispatcher = "upmoe-expert-dispatcher") =>
-        Akka.Actor.Props.Create(() => new ExpertGroupActor(spec, loadWeights, faults ?? ExpertGroupFaults.None))
+        string dispatcher = "upmoe-expert-dispatcher", MergeCacheLimit? cacheLimit = null) =>
+        Akka.Actor.Props.Create(() => new ExpertGroupActor(spec, loadWeights, faults ?? ExpertGroupFaults.None, cacheLimit))
             .WithDispatcher(dispatcher);
 }
 

@@ -15,8 +15,8 @@ public static class ExpertHostProtocol
     public sealed record Groups(IReadOnlyDictionary<string, IActorRef> ById);
 
     public static Props Props(IReadOnlyList<ExpertGroupSpec> groups, Func<ExpertGroupSpec, IExpertWeightSource> loadWeights,
-        EngineCounters counters, ExpertGroupFaults? faults = null, string dispatcher = "upmoe-expert-dispatcher") =>
-        Akka.Actor.Props.Create(() => new ExpertHostActor(groups, loadWeights, counters, faults ?? ExpertGroupFaults.None, dispatcher));
+        EngineCounters counters, ExpertGroupFaults? faults = null, string dispatcher = "upmoe-expert-dispatcher", MergeCacheLimit? cacheLimit = null) =>
+        Akka.Actor.Props.Create(() => new ExpertHostActor(groups, loadWeights, counters, faults ?? ExpertGroupFaults.None, dispatcher, cacheLimit));
 }
 
 /// <summary>
@@ -28,10 +28,10 @@ public sealed class ExpertHostActor : ReceiveActor
     private readonly EngineCounters counters;
 
     public ExpertHostActor(IReadOnlyList<ExpertGroupSpec> groups, Func<ExpertGroupSpec, IExpertWeightSource> loadWeights,
-        EngineCounters counters, ExpertGroupFaults faults, string dispatcher)
+        EngineCounters counters, ExpertGroupFaults faults, string dispatcher, MergeCacheLimit? cacheLimit)
     {
         this.counters = counters;
-        var refs = groups.ToDictionary(g => g.Id, g => Context.ActorOf(ExpertGroupProtocol.Props(g, loadWeights, faults, dispatcher), g.Id));
+        var refs = groups.ToDictionary(g => g.Id, g => Context.ActorOf(ExpertGroupProtocol.Props(g, loadWeights, faults, dispatcher, cacheLimit), g.Id));
         var reply = new ExpertHostProtocol.Groups(refs);
         Receive<ExpertHostProtocol.GetGroups>(_ => Sender.Tell(reply));
     }
