@@ -65,7 +65,7 @@ public sealed class ExpertNode : IAsyncDisposable
         var security = ClusterSettings.FromConfig(config).Security!;
         if (engine.TorchThreads > 0) set_num_threads(engine.TorchThreads);
         var plan = options.Plan ?? PlanFromConfig(config, engine);
-        var system = ActorSystem.Create(UniPerceiverEngine.SystemName, config);
+        var system = Security.RemoteTls.CreateActorSystem(UniPerceiverEngine.SystemName, config);
         try
         {
             var counters = new ClusterCounters();

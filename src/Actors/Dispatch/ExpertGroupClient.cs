@@ -74,7 +74,8 @@ public sealed class ExpertGroupClient(IExpertGroupTransport transport, ReplicaPo
                         }
                         stopHedge.Cancel();
                     }
-                    var done = running.First(r => r.Task == answered.Result);
+                    var first = await answered.ConfigureAwait(false);
+                    var done = running.First(r => r.Task == first);
                     running.Remove(done);
                     try
                     {

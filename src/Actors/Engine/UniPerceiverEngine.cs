@@ -88,7 +88,7 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
             var plan = options.Plan ?? PlacementPlanner.Plan(PlacementSettings.FromConfig(config), model.Config, routes);
             var tokenizer = new Lazy<ClipTokenizer>(() => options.Tokenizer ?? ClipTokenizer.Load(settings.Vocab.Length > 0 ? settings.Vocab : null));
             var counters = new EngineCounters();
-            var system = ActorSystem.Create(SystemName, config);
+            var system = Cluster.Security.RemoteTls.CreateActorSystem(SystemName, config);   // with Akka.Remote's TLS setup when enabled
             try
             {
                 IReadOnlyDictionary<string, IActorRef> groups;
