@@ -87,4 +87,20 @@ public sealed class StreamSourcePolicySpecs
         using var list = await client.GetAsync("/v1/streams");
         Assert.Equal("[]", (await list.Content.ReadAsStringAsync()).Trim());
     }
+
+    [Fact]
+    public async Task Every_configured_limit_should_be_shown_on_metrics()
+    {
+        var config = ServerFixture.Config("upmoe.engine.merge-cache = 3MiB\nupmoe.cluster.limits.max-connections = 77");
+        await using var app = UpmoeServer.Build(config, logging: _ => { });
+        await app.StartAsync();
+        using var client = new HttpClient { BaseAddress = new Uri(UpmoeServer.Address(app)), Timeout = ServerFixture.Patience };
+        client.DefaultRequestHeaders.Add("X-Api-Key", ServerFixture.ApiKey);
+        var metrics = await client.GetStringAsync("/metrics");
+        Assert.Contains("upmoe_limit{name=\"merge_cache_bytes\"} 3145728", metrics);
+        Assert.Contains("upmoe_limit{name=\"data_plane_max_connections\"} 77", metrics);
+        foreach (var name in new[] { "data_plane_max_connections_per_peer", "data_plane_handshake_timeout_seconds", "data_plane_read_timeout_seconds",
+                     "data_plane_idle_timeout_seconds", "passivate_idle_after_seconds", "hedge_max_delay_seconds", "http_max_upload_bytes" })
+            Assert.Contains($"upmoe_limit{{name=\"{name}\"}}", metrics);
+    }
 }
