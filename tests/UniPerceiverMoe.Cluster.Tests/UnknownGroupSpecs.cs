@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Cluster.Sharding;
 using UniPerceiverMoe.Actors.Cluster;
 using UniPerceiverMoe.Actors.Serialization;
 using UniPerceiverMoe.Model.Routing;
@@ -37,5 +38,23 @@ public sealed class UnknownGroupSpecs
         Assert.IsType<GroupStats>(stats);
         Assert.Equal(1, node.Counters.EntityStarts.Value);
         Assert.Equal(invented.Length, node.Counters.UnknownGroupsRefused.Value);
+    }
+
+    [Fact]
+    public async Task An_idle_group_should_be_passivated_and_started_again_by_its_next_request()
+    {
+        await using var node = ExpertNode.Start(TestCluster.Config("experts", "per-layer", "akka.cluster.sharding.passivate-idle-entity-after = 1s"));
+        node.Cluster.JoinSeedNodes([node.Address]);
+        await node.WhenUp().WaitAsync(TimeSpan.FromSeconds(30));
+        var planned = node.Plan.Groups[0].Id;
+        async Task<bool> Hosted() =>
+            (await node.Region.Ask<CurrentShardRegionState>(GetShardRegionState.Instance, TimeSpan.FromSeconds(10))).Shards.Any(s => s.EntityIds.Contains(planned));
+
+        Assert.IsType<GroupStats>(await node.Region.Ask<object>(new GetGroupStats(planned), TimeSpan.FromSeconds(60)));
+        Assert.True(await Hosted());
+        await TestCluster.AwaitAsync(async () => !await Hosted(), TimeSpan.FromSeconds(30), "the idle group passivated");
+        Assert.Equal(1, node.Counters.EntityStarts.Value);
+        Assert.IsType<GroupStats>(await node.Region.Ask<object>(new GetGroupStats(planned), TimeSpan.FromSeconds(60)));
+        Assert.Equal(2, node.Counters.EntityStarts.Value);
     }
 }

@@ -26,8 +26,8 @@ public sealed record ReplicaPolicy(TimeSpan Timeout, int Retries, TimeSpan Repli
 /// requests then go to its siblings first instead of each waiting out the same dead node. A group's own error
 /// (<see cref="ExpertGroupException"/>) moves on too but raises no suspicion. With a <see cref="HedgePolicy"/>, a try
 /// that has not answered within the hedge delay (from the group's observed latency) is joined by a try of the next
-/// replica of the pass, and the first answer wins: a hung replica costs the delay, not its attempt timeout. The
-/// loser still runs to its own end (the transport cannot recall a request); its result is released and its failure
+/// replica of the pass, and the first answer wins: a hung replica costs the delay, not its attempt timeout, and when
+/// the hedge wins the replica it beat is suspected like a failed one. The loser still runs to its own end (the transport cannot recall a request); its result is released and its failure
 /// still raises suspicion. When every try failed the call fails with an <see cref="ExpertGroupException"/> naming
 /// the site, the route and the last error. Every try and every hedge is counted. Thread-safe.
 /// </summary>
@@ -81,8 +81,14 @@ public sealed class ExpertGroupClient(IExpertGroupTransport transport, ReplicaPo
                     {
                         var result = await done.Task.ConfigureAwait(false);
                         observed?.Add(done.Elapsed);
-                        if (done.Hedge) counters.ExpertHedgeWins.Increment();
                         suspectUntil.TryRemove(done.Group, out _);
+                        if (done.Hedge)
+                        {
+                            // The replica a hedge beat is treated like a failed one: later requests (the next layers of
+                            // this very request included) go to its siblings first instead of each waiting a hedge delay.
+                            counters.ExpertHedgeWins.Increment();
+                            foreach (var loser in running) Suspect(loser.Group);
+                        }
                         foreach (var loser in running) Abandon(loser, replicas.Count);
                         return result;
                     }
@@ -113,10 +119,12 @@ public sealed class ExpertGroupClient(IExpertGroupTransport transport, ReplicaPo
     /// <summary>The error to report for a failed try; a replica that did not answer or could not be reached is suspected.</summary>
     private Exception Failed(Try t, Exception e, int replicaCount)
     {
-        if (e is not ExpertGroupException && replicaCount > 1)
-            suspectUntil[t.Group] = Stopwatch.GetTimestamp() + (long)(policy.SuspectPeriod.TotalSeconds * Stopwatch.Frequency);
+        if (e is not ExpertGroupException && replicaCount > 1) Suspect(t.Group);
         return e is AskTimeoutException ? new TimeoutException($"expert group {t.Group} did not answer {t.Site} within {t.Timeout.TotalSeconds:0.#} s", e) : e;
     }
+
+    private void Suspect(string group) =>
+        suspectUntil[group] = Stopwatch.GetTimestamp() + (long)(policy.SuspectPeriod.TotalSeconds * Stopwatch.Frequency);
 
     /// <summary>A try that lost the race: its result is released when it comes, its failure still counts against its replica.</summary>
     private void Abandon(Try loser, int replicaCount) => loser.Task.ContinueWith(t =>
