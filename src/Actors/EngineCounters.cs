@@ -38,6 +38,12 @@ public sealed class EngineCounters
     /// (only when upmoe.routing.token.dropless is off).</summary>
     public Counter TokenAssignments { get; } = new();
     public Counter TokenDroppedAssignments { get; } = new();
+    /// <summary>Hedges: a second replica asked because the first had not answered within the hedge delay (duplicate
+    /// work), and those the hedge answered first.</summary>
+    public Counter ExpertHedges { get; } = new();
+    public Counter ExpertHedgeWins { get; } = new();
+    /// <summary>Merged route weights evicted from in-process groups' caches (upmoe.engine.merge-cache).</summary>
+    public Counter MergeEvictions { get; } = new();
     /// <summary>Inference requests completed / failed.</summary>
     public Counter RequestsCompleted { get; } = new();
     public Counter RequestsFailed { get; } = new();
@@ -55,6 +61,9 @@ public sealed class EngineCounters
         ["fused_ffn_requests"] = FusedFfnRequests.Value,
         ["token_assignments"] = TokenAssignments.Value,
         ["token_dropped_assignments"] = TokenDroppedAssignments.Value,
+        ["expert_hedges"] = ExpertHedges.Value,
+        ["expert_hedge_wins"] = ExpertHedgeWins.Value,
+        ["merge_evictions"] = MergeEvictions.Value,
         ["requests_completed"] = RequestsCompleted.Value,
         ["requests_failed"] = RequestsFailed.Value,
     };

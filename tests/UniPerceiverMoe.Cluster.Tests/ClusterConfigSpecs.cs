@@ -40,9 +40,10 @@ public sealed class ClusterConfigSpecs
         Assert.True(defaults.DataPlane);
         Assert.Equal(("127.0.0.1", "127.0.0.1", 0), (defaults.Hostname, defaults.PublicHostname, defaults.DataPlanePort));
         var nat = ClusterSettings.FromConfig(UpmoeConfig.Parse(
-            "akka.remote.dot-netty.tcp.hostname = 0.0.0.0\nakka.remote.dot-netty.tcp.public-hostname = node7.example\nupmoe.cluster.data-plane.port = 4070"));
+            "akka.remote.dot-netty.tcp.hostname = 0.0.0.0\nakka.remote.dot-netty.tcp.public-hostname = node7.example\nupmoe.cluster.data-plane.port = 4070\n" +
+            "upmoe.cluster.insecure = on"));
         Assert.Equal(("0.0.0.0", "node7.example", 4070), (nat.Hostname, nat.PublicHostname, nat.DataPlanePort));
-        Assert.False(ClusterSettings.FromConfig(UpmoeConfig.Parse("akka.remote.dot-netty.tcp.enable-ssl = true")).DataPlane);
+        Assert.False(ClusterSettings.FromConfig(UpmoeConfig.Parse("akka.remote.dot-netty.tcp.enable-ssl = true\nakka.remote.dot-netty.tcp.ssl.certificate.path = /etc/upmoe/node.pfx")).DataPlane);
         Assert.False(ClusterSettings.FromConfig(UpmoeConfig.Parse("upmoe.cluster.data-plane.enabled = off")).DataPlane);
     }
 

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Akka.Actor;
 using UniPerceiverMoe.Actors.Cluster;
 using UniPerceiverMoe.Actors.Cluster.DataPlane;
+using UniPerceiverMoe.Actors.Cluster.Security;
 using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Actors.Placement;
 using UniPerceiverMoe.Actors.Serialization;
@@ -105,7 +106,56 @@ public sealed class DataPlaneServerSpecs
         await TestCluster.AwaitAsync(() => node.Counters.DataPlaneTimedOut.Value == 2 && node.Server.Connections == 0, Long, "both closed and counted");
     }
 
-    internal static DataPlaneLimits Limits() => DataPlaneLimits.FromConfig(UpmoeConfig.Reference);
+    [Fact]
+    public async Task With_a_secret_only_peers_holding_it_should_be_served_and_the_rest_refused_before_any_frame()
+    {
+        var secret = new ClusterSecuritySettings(false, "a cluster secret of 32 bytes ok!"u8.ToArray(), false, "127.0.0.1");
+        using var node = new ScriptedNode(security: DataPlaneSecurity.From(secret));
+        using var member = new DataPlaneClient(1 << 24, DataPlaneSecurity.From(secret));
+        Assert.Equal(3, Value(Assert.IsType<LinearApplied>(await member.SendAsync(node.Endpoint, "G1", Probe("G1", 3), Long))));
+
+        using var stranger = new DataPlaneClient(1 << 24, DataPlaneSecurity.From(secret with { Secret = "another secret of 32 bytes, too!"u8.ToArray() }));
+        await Assert.ThrowsAsync<IOException>(() => stranger.SendAsync(node.Endpoint, "G1", Probe("G1", 4), Long));
+        using var unauthenticated = new DataPlaneClient(1 << 24);   // sends frames without a handshake
+        await Assert.ThrowsAnyAsync<Exception>(() => unauthenticated.SendAsync(node.Endpoint, "G1", Probe("G1", 5), TimeSpan.FromSeconds(10)));
+        await TestCluster.AwaitAsync(() => node.Counters.DataPlaneRefused.Value == 2, Long, "two refusals counted");
+        Assert.Equal(1, node.Counters.DataPlaneDirect.Value);                 // only the member's request reached a group
+    }
+
+    [Fact]
+    public async Task A_flood_of_connections_claiming_16_MiB_bodies_should_cost_little_memory_and_the_node_should_keep_serving()
+    {
+        // Everyone admitted (a cap would make this cheap): the bound under test is the per-connection buffer.
+        using var node = new ScriptedNode(Limits() with { MaxConnections = 400, MaxConnectionsPerPeer = 400 });
+        long before = ResidentBytes();
+        var flood = new List<TcpClient>();
+        try
+        {
+            var claim = DataPlaneFrames.Header(1, "upmoe.apply", 16 << 20).Concat(new byte[10_000]).ToArray();
+            for (int i = 0; i < 300; i++)
+            {
+                var client = Connect(node.Endpoint);
+                flood.Add(client);
+                await client.GetStream().WriteAsync(claim);
+            }
+            await TestCluster.AwaitAsync(() => node.Server.Connections == 300, Long, "300 flooding connections admitted");
+            await Task.Delay(500);                                            // let every connection read what it was sent
+            long grown = ResidentBytes() - before;
+            Assert.InRange(grown, long.MinValue, 300L << 20);
+            Assert.Equal(7, Value(Assert.IsType<LinearApplied>(await node.Client.SendAsync(node.Endpoint, "G1", Probe("G1", 7), Long))));
+        }
+        finally
+        {
+            foreach (var client in flood) client.Dispose();
+        }
+    }
+
+    /// <summary>This process's resident set (VmRSS), in bytes.</summary>
+    private static long ResidentBytes() =>
+        long.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal))
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+
+    internal static DataPlaneLimits Limits() => DataPlaneLimits.From(ClusterSettings.FromConfig(UpmoeConfig.Reference));
 
     private static TcpClient Connect(string endpoint)
     {
@@ -132,14 +182,14 @@ public sealed class DataPlaneServerSpecs
         private readonly ManualResetEventSlim gate = new(false);
         private int regionRequests;
 
-        public ScriptedNode(DataPlaneLimits? limits = null)
+        public ScriptedNode(DataPlaneLimits? limits = null, DataPlaneSecurity? security = null)
         {
             var plan = new PlacementPlan("scripted", [new ExpertGroupSpec("G1", []), new ExpertGroupSpec("G2", [])]);
             var direct = new DirectGroups();
             foreach (var group in plan.Groups)
                 direct.Register(group.Id, system.ActorOf(Props.Create(() => new ScriptedGroup(gate, Hung)).WithDispatcher("upmoe-expert-dispatcher")), CPU);
             var region = system.ActorOf(Props.Create(() => new CountingRegion(() => Interlocked.Increment(ref regionRequests))));
-            Server = DataPlaneServer.Bind("127.0.0.1", "127.0.0.1", 0, limits ?? Limits(), DataPlaneSecurity.None, TimeSpan.FromSeconds(5), system.Log, Counters);
+            Server = DataPlaneServer.Bind("127.0.0.1", "127.0.0.1", 0, limits ?? Limits(), security ?? DataPlaneSecurity.None, TimeSpan.FromSeconds(5), system.Log, Counters);
             Server.Serve(system, region, new ExpertNodeContext(plan, _ => throw new InvalidOperationException("no weights here"), WireDtype.Float32,
                 Long, new DeviceBalancer(["cpu"], _ => 0), ExpertGroupFaults.None, Counters, "scripted", Server.Endpoint, direct));
         }

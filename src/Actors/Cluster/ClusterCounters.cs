@@ -44,6 +44,10 @@ public sealed class ClusterCounters
     public Counter EntityStarts { get; } = new();
     /// <summary>Expert side: group restarts after an error (weights kept, merged routes rebuilt).</summary>
     public Counter EntityRestarts { get; } = new();
+    /// <summary>Expert side: requests for a group id outside this node's placement, refused without starting a group.</summary>
+    public Counter UnknownGroupsRefused { get; } = new();
+    /// <summary>Expert side: merged route weights evicted from groups' caches (upmoe.engine.merge-cache).</summary>
+    public Counter MergeEvictions { get; } = new();
 
     public IReadOnlyDictionary<string, long> Snapshot() => new Dictionary<string, long>
     {
@@ -66,5 +70,7 @@ public sealed class ClusterCounters
         ["entity_failures"] = EntityFailures.Value,
         ["entity_starts"] = EntityStarts.Value,
         ["entity_restarts"] = EntityRestarts.Value,
+        ["unknown_groups_refused"] = UnknownGroupsRefused.Value,
+        ["merge_evictions"] = MergeEvictions.Value,
     };
 }

@@ -26,7 +26,7 @@ namespace UniPerceiverMoe.Actors.Cluster;
 public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings settings, UniPerceiverConfig model, ClusterCounters counters,
     string? ownDataEndpoint = null) : IExpertGroupTransport, IDisposable
 {
-    private readonly DataPlaneClient? dataPlane = settings.DataPlane ? new DataPlaneClient(settings.MaximumFrameSize) : null;
+    private readonly DataPlaneClient? dataPlane = settings.DataPlane ? new DataPlaneClient(settings.MaximumFrameSize, DataPlaneSecurity.From(settings.Security)) : null;
     private readonly ConcurrentDictionary<string, string> dataEndpoints = new(StringComparer.Ordinal);
 
     public async Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout, GroupFollowUp? then = null, bool failFast = false)

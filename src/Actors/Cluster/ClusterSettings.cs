@@ -1,4 +1,5 @@
 using Akka.Configuration;
+using UniPerceiverMoe.Actors.Cluster.Security;
 using UniPerceiverMoe.Actors.Serialization;
 
 namespace UniPerceiverMoe.Actors.Cluster;
@@ -20,7 +21,9 @@ public sealed record ClusterSettings(
     bool DataPlane = false,
     int DataPlanePort = 0,
     string Hostname = "127.0.0.1",
-    string PublicHostname = "127.0.0.1")
+    string PublicHostname = "127.0.0.1",
+    ClusterSecuritySettings? Security = null,
+    ClusterLimits? Limits = null)
 {
     public static ClusterSettings FromConfig(Config config)
     {
@@ -39,12 +42,15 @@ public sealed record ClusterSettings(
             c.GetTimeSpan("retry-backoff-max", TimeSpan.Zero),
             config.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") ?? 0,
             c.GetByteSize("frame-headroom") ?? 0,
-            // The data plane carries no TLS: with TLS on the remote transport it stays off (payloads keep Akka's TLS).
-            c.GetBoolean("data-plane.enabled", false) && !config.GetBoolean("akka.remote.dot-netty.tcp.enable-ssl", false),
+            // With TLS on, the data plane authenticates and encrypts with the remoting certificate (DataPlaneSecurity).
+            c.GetBoolean("data-plane.enabled", false),
             c.GetInt("data-plane.port", 0),
             hostname,
             // Frontends dial what remoting advertises: public-hostname behind NAT or a 0.0.0.0 bind, else hostname.
-            config.GetString("akka.remote.dot-netty.tcp.public-hostname", "") is { Length: > 0 } advertised ? advertised : hostname);
+            config.GetString("akka.remote.dot-netty.tcp.public-hostname", "") is { Length: > 0 } advertised ? advertised : hostname,
+            // A node others could reach and nobody could authenticate never starts (upmoe.cluster.insecure overrides).
+            ClusterSecuritySettings.FromConfig(config).EnsureStartable(),
+            ClusterLimits.FromConfig(config));
         return s.Validate();
     }
 

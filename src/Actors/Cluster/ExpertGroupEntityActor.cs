@@ -79,7 +79,7 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
         // entity's own, which runs on the expert pool (see ExpertGroupSharding), never on Akka's default dispatcher.
         var deviceName = context.Devices.Acquire(spec);
         device = new TorchSharp.torch.Device(deviceName);
-        group = Context.ActorOf(Local.Props(spec, s => weights ??= context.LoadWeights(s), deviceName, context.Faults, GroupDispatcher), "group");
+        group = Context.ActorOf(Local.Props(spec, s => weights ??= context.LoadWeights(s), deviceName, context.Faults, GroupDispatcher, context.MergeCache), "group");
         Context.Watch(group);
         context.Direct?.Register(groupId, group, device);
     }

@@ -11,7 +11,9 @@ namespace UniPerceiverMoe.Actors.Cluster;
 /// shard id = a stable hash of the entity id modulo upmoe.cluster.shards, identical in every process (never
 /// <see cref="string.GetHashCode()"/>, which is randomised per process). Replica n of a group (<see cref="ReplicaIds"/>)
 /// goes to shard "{hash of the base id}-r{n}", so the replicas of one group are sibling shards that
-/// <see cref="ReplicaSpreadingAllocationStrategy"/> keeps on different nodes.
+/// <see cref="ReplicaSpreadingAllocationStrategy"/> keeps on different nodes. An expert node serves only the group ids of
+/// its placement plan: a message for any other id goes to the shard's one <see cref="RefusedEntityId"/> entity, which
+/// answers it with a failure and counts it, so an unknown id never starts a group (nor loads a weight).
 /// </summary>
 public static class ExpertGroupSharding
 {
@@ -20,7 +22,9 @@ public static class ExpertGroupSharding
     {
         var sharding = ClusterSharding.Get(system);
         var shardingSettings = ClusterShardingSettings.Create(system).WithRole(settings.ExpertRole);
-        return sharding.Start(TypeName, id => EntityProps(id, context), shardingSettings, new GroupMessageExtractor(settings.Shards),
+        var served = context.Plan.Groups.Select(g => g.Id).ToHashSet(StringComparer.Ordinal);
+        return sharding.Start(TypeName, id => id == RefusedEntityId ? UnknownGroupRefuser.Props(context) : EntityProps(id, context), shardingSettings,
+            new GroupMessageExtractor(settings.Shards, served),
             new ReplicaSpreadingAllocationStrategy(sharding.DefaultShardAllocationStrategy(shardingSettings)), StopGroup.Instance);
     }
 
@@ -28,12 +32,16 @@ public static class ExpertGroupSharding
     public static IActorRef StartProxy(ActorSystem system, ClusterSettings settings) =>
         ClusterSharding.Get(system).StartProxy(TypeName, settings.ExpertRole, new GroupMessageExtractor(settings.Shards));
 
-    /// <summary>Entity id = <see cref="IGroupEnvelope.GroupId"/>; the message itself is delivered to the entity.</summary>
-    public sealed class GroupMessageExtractor(int shards) : IMessageExtractor
+    /// <summary>The entity of every shard that answers messages for group ids outside the plan (no placement id starts with '~').</summary>
+    public const string RefusedEntityId = "~refused";
+
+    /// <summary>Entity id = <see cref="IGroupEnvelope.GroupId"/>; the message itself is delivered to the entity. With
+    /// <paramref name="served"/> (expert nodes: the plan's group ids) any other id maps to <see cref="RefusedEntityId"/>.</summary>
+    public sealed class GroupMessageExtractor(int shards, IReadOnlySet<string>? served = null) : IMessageExtractor
     {
         public string? EntityId(object message) => message switch
         {
-            IGroupEnvelope e => e.GroupId,
+            IGroupEnvelope e => served is null || served.Contains(e.GroupId) ? e.GroupId : RefusedEntityId,
             _ => null,
         };
 

@@ -61,12 +61,15 @@ public sealed class ExpertNode : IAsyncDisposable
     {
         options ??= new ExpertNodeOptions();
         var engine = EngineSettings.FromConfig(config);
+        // Refuses an unauthenticated node on a reachable address before anything binds a port.
+        var security = ClusterSettings.FromConfig(config).Security!;
         if (engine.TorchThreads > 0) set_num_threads(engine.TorchThreads);
         var plan = options.Plan ?? PlanFromConfig(config, engine);
-        var system = ActorSystem.Create(UniPerceiverEngine.SystemName, config);
+        var system = Security.RemoteTls.CreateActorSystem(UniPerceiverEngine.SystemName, config);
         try
         {
             var counters = new ClusterCounters();
+            if (security.Warning is { } warning) system.Log.Warning(warning);
             var (region, dataEndpoint) = StartRegion(system, config, options with { Plan = plan }, counters);
             if (options.SeedNodes is { Count: > 0 } seeds) AkkaCluster.Get(system).JoinSeedNodes(seeds);
             return new ExpertNode(system, region, plan, counters, dataEndpoint);
@@ -101,14 +104,14 @@ public sealed class ExpertNode : IAsyncDisposable
         // The data plane is bound before the region starts (entities tell frontends its endpoint) and lives as long
         // as the actor system.
         var dataPlane = settings.DataPlane
-            ? DataPlaneServer.Bind(settings.Hostname, settings.PublicHostname, settings.DataPlanePort, DataPlaneLimits.FromConfig(config),
-                DataPlaneSecurity.None, settings.AttemptTimeout, system.Log, counters)
+            ? DataPlaneServer.Bind(settings.Hostname, settings.PublicHostname, settings.DataPlanePort, DataPlaneLimits.From(settings),
+                DataPlaneSecurity.From(settings.Security), settings.AttemptTimeout, system.Log, counters)
             : null;
         try
         {
             var context = new ExpertNodeContext(plan, load, settings.WireDtype, engine.ExpertAskTimeout, devices,
                 options.Faults ?? ExpertGroupFaults.None, counters, cluster.SelfAddress.ToString(), dataPlane?.Endpoint,
-                dataPlane is null ? null : new DirectGroups());
+                dataPlane is null ? null : new DirectGroups(), engine.MergeCache(counters.MergeEvictions));
             var region = ExpertGroupSharding.StartRegion(system, settings, context);
             if (dataPlane is not null)
             {

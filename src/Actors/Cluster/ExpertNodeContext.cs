@@ -14,6 +14,7 @@ namespace UniPerceiverMoe.Actors.Cluster;
 /// <param name="Node">This node's address, reported in <see cref="ExpertShardProtocol.GroupStats"/>.</param>
 /// <param name="DataEndpoint">This node's data-plane "host:port" (null: none), sent with every result.</param>
 /// <param name="Direct">Where entities register their running groups for the data plane (null: no data plane).</param>
+/// <param name="MergeCache">Byte budget of each group's merged-weight cache (null: unbounded).</param>
 public sealed record ExpertNodeContext(
     PlacementPlan Plan,
     Func<ExpertGroupSpec, IExpertWeightSource> LoadWeights,
@@ -24,4 +25,5 @@ public sealed record ExpertNodeContext(
     ClusterCounters Counters,
     string Node,
     string? DataEndpoint = null,
-    DirectGroups? Direct = null);
+    DirectGroups? Direct = null,
+    MergeCacheLimit? MergeCache = null);

@@ -93,7 +93,7 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
             var plan = options.Plan ?? PlacementPlanner.Plan(PlacementSettings.FromConfig(config), model.Config, routes);
             var tokenizer = new Lazy<ClipTokenizer>(() => options.Tokenizer ?? ClipTokenizer.Load(settings.Vocab.Length > 0 ? settings.Vocab : null));
             var counters = new EngineCounters();
-            var system = ActorSystem.Create(SystemName, config);
+            var system = Cluster.Security.RemoteTls.CreateActorSystem(SystemName, config);   // with Akka.Remote's TLS setup when enabled
             try
             {
                 IReadOnlyDictionary<string, IActorRef> groups;
@@ -113,7 +113,8 @@ public sealed partial class UniPerceiverEngine : IAsyncDisposable
                     var expertBytes = DeviceAssignment.ExpertBytes(model.Config);
                     devices = DeviceAssignment.Balance(plan, PlacementSettings.FromConfig(config).DevicesOr(settings.Device), expertBytes);
                     if (devices.Devices.Count > 1) options.Log?.Invoke(devices.Describe(plan, expertBytes));
-                    var host = system.ActorOf(ExpertHostProtocol.Props(plan.Groups, _ => new ModelExpertWeights(model), devices, counters, options.Faults, settings.ExpertDispatcher), "experts");
+                    var host = system.ActorOf(ExpertHostProtocol.Props(plan.Groups, _ => new ModelExpertWeights(model), devices, counters, options.Faults, settings.ExpertDispatcher,
+                        settings.MergeCache(counters.MergeEvictions)), "experts");
                     groups = host.Ask<ExpertHostProtocol.Groups>(ExpertHostProtocol.GetGroups.Instance, TimeSpan.FromSeconds(30)).GetAwaiter().GetResult().ById;
                     transport = new LocalGroupTransport(groups);
                 }

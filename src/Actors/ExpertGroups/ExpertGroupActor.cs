@@ -12,7 +12,8 @@ namespace UniPerceiverMoe.Actors.ExpertGroups;
 
 /// <summary>
 /// Owns some (layer, expert) pairs and applies merged linears for the routes (or route parts) sent to it. Merged
-/// weights are built on first use per (site, sub-route) and kept until the actor stops or restarts. On an error it
+/// weights are built on first use per (site, sub-route) and kept, within the byte budget of a
+/// <see cref="MergedRouteCache"/> (least recently used out), until the actor stops or restarts. On an error it
 /// replies <see cref="Status.Failure"/> to the sender and rethrows, so its supervisor restarts it and the weights
 /// are loaded again. It computes on its device: merged weights are kept there, inputs and follow-up constants are
 /// moved there (no copy when they are there already) and the result goes back to the input's device.
@@ -24,37 +25,30 @@ public sealed class ExpertGroupActor : ReceiveActor
     private readonly ExpertGroupFaults faults;
     private readonly string deviceName;
     private readonly Device device;
-    private readonly Dictionary<(MoeSite, Route), (Tensor Weight, Tensor Bias)> merged = new();
+    private readonly MergedRouteCache merged;
     private readonly ILoggingAdapter log = Context.GetLogger();
     private IExpertWeightSource? weights;
     private long requests;
     private long tokens;
     private TimeSpan computeTime;
 
-    public ExpertGroupActor(ExpertGroupSpec spec, Func<ExpertGroupSpec, IExpertWeightSource> loadWeights, string device, ExpertGroupFaults faults)
+    public ExpertGroupActor(ExpertGroupSpec spec, Func<ExpertGroupSpec, IExpertWeightSource> loadWeights, string device, ExpertGroupFaults faults,
+        MergeCacheLimit? cacheLimit = null)
     {
         this.spec = spec;
         deviceName = DeviceAssignment.Validate(device, $"expert group {spec.Id}");
         this.device = new Device(device);
+        merged = new MergedRouteCache(cacheLimit);
         this.loadWeights = loadWeights;
         this.faults = faults;
         Receive<ApplyLinear>(Apply);
         Receive<Echo>(echo => Sender.Tell(new LinearApplied(echo.Input.DetachFromDisposeScope())));
-        Receive<GetStats>(_ => Sender.Tell(new GroupStats(spec.Id, requests, tokens, merged.Count,
-            merged.Values.Sum(m => m.Weight.NumberOfElements * m.Weight.ElementSize + m.Bias.NumberOfElements * m.Bias.ElementSize), computeTime, deviceName)));
+        Receive<GetStats>(_ => Sender.Tell(new GroupStats(spec.Id, requests, tokens, merged.Count, merged.Bytes, computeTime, deviceName, merged.Evictions)));
     }
 
     protected override void PreStart() => weights = loadWeights(spec);
 
-    protected override void PostStop()
-    {
-        foreach (var (w, b) in merged.Values)
-        {
-            w.Dispose();
-            b.Dispose();
-        }
-        merged.Clear();
-    }
+    protected override void PostStop() => merged.Dispose();
 
     private void Apply(ApplyLinear request)
     {
@@ -123,9 +117,11 @@ public sealed class ExpertGroupActor : ReceiveActor
         return nn.functional.linear(x, w, b);
     }
 
-    private (Tensor Weight, Tensor Bias) Merged(MoeSite site, Route subRoute)
+    /// <summary>The cached merge (valid until the next call: a later merge may evict it).</summary>
+    private (Tensor Weight, Tensor Bias) Merged(MoeSite site, Route subRoute) => merged.GetOrAdd(site, subRoute, () => Merge(site, subRoute));
+
+    private (Tensor Weight, Tensor Bias) Merge(MoeSite site, Route subRoute)
     {
-        if (merged.TryGetValue((site, subRoute), out var cached)) return cached;
         foreach (var e in subRoute.Experts)
             if (!spec.Holds(site.Layer, e))
                 throw new ArgumentException($"expert group {spec.Id} does not hold expert {e} of layer {site.Layer}.");
@@ -136,8 +132,6 @@ public sealed class ExpertGroupActor : ReceiveActor
         using var b = mergedB;
         // With the caller-runs dispatcher this runs inside the caller's dispose scope (thread-local): the cache must
         // not belong to it.
-        var result = (DeviceStaging.Move(w, device).DetachFromDisposeScope(), DeviceStaging.Move(b, device).DetachFromDisposeScope());
-        merged[(site, subRoute)] = result;
-        return result;
+        return (DeviceStaging.Move(w, device).DetachFromDisposeScope(), DeviceStaging.Move(b, device).DetachFromDisposeScope());
     }
 }

@@ -31,15 +31,18 @@ public static class ExpertGroupProtocol
         public static readonly GetStats Instance = new();
     }
 
-    /// <summary>A group's counters; <paramref name="Device"/> is where it computes ("cpu", "cuda:1").</summary>
-    public sealed record GroupStats(string GroupId, long Requests, long Tokens, int MergedRoutes, long MergedBytes, TimeSpan ComputeTime, string Device);
+    /// <summary>A group's counters; <paramref name="Device"/> is where it computes ("cpu", "cuda:1");
+    /// <paramref name="MergeEvictions"/>: merged routes dropped to keep the cache within upmoe.engine.merge-cache.</summary>
+    public sealed record GroupStats(string GroupId, long Requests, long Tokens, int MergedRoutes, long MergedBytes, TimeSpan ComputeTime, string Device,
+        long MergeEvictions = 0);
 
     /// <summary>Props of a group. <paramref name="loadWeights"/> runs at every (re)start: a restarted group reloads its
     /// weights. The group computes on <paramref name="device"/> ("cpu", "cuda:N"; <see cref="DeviceAssignment"/>): it
-    /// keeps its merged routes there, moves each input there and its result back to the input's device.</summary>
+    /// keeps its merged routes there, moves each input there and its result back to the input's device.
+    /// <paramref name="cacheLimit"/> bounds its merged-weight cache (null: unbounded, for tests with a fixed set of routes).</summary>
     public static Props Props(ExpertGroupSpec spec, Func<ExpertGroupSpec, IExpertWeightSource> loadWeights, string device,
-        ExpertGroupFaults? faults = null, string dispatcher = "upmoe-expert-dispatcher") =>
-        Akka.Actor.Props.Create(() => new ExpertGroupActor(spec, loadWeights, device, faults ?? ExpertGroupFaults.None))
+        ExpertGroupFaults? faults = null, string dispatcher = "upmoe-expert-dispatcher", MergeCacheLimit? cacheLimit = null) =>
+        Akka.Actor.Props.Create(() => new ExpertGroupActor(spec, loadWeights, device, faults ?? ExpertGroupFaults.None, cacheLimit))
             .WithDispatcher(dispatcher);
 }
 

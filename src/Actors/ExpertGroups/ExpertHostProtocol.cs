@@ -16,8 +16,8 @@ public static class ExpertHostProtocol
 
     /// <summary>Props of a host of <paramref name="groups"/>, each computing on its device in <paramref name="devices"/>.</summary>
     public static Props Props(IReadOnlyList<ExpertGroupSpec> groups, Func<ExpertGroupSpec, IExpertWeightSource> loadWeights, DeviceAssignment devices,
-        EngineCounters counters, ExpertGroupFaults? faults = null, string dispatcher = "upmoe-expert-dispatcher") =>
-        Akka.Actor.Props.Create(() => new ExpertHostActor(groups, loadWeights, devices, counters, faults ?? ExpertGroupFaults.None, dispatcher));
+        EngineCounters counters, ExpertGroupFaults? faults = null, string dispatcher = "upmoe-expert-dispatcher", MergeCacheLimit? cacheLimit = null) =>
+        Akka.Actor.Props.Create(() => new ExpertHostActor(groups, loadWeights, devices, counters, faults ?? ExpertGroupFaults.None, dispatcher, cacheLimit));
 }
 
 /// <summary>
@@ -29,10 +29,10 @@ public sealed class ExpertHostActor : ReceiveActor
     private readonly EngineCounters counters;
 
     public ExpertHostActor(IReadOnlyList<ExpertGroupSpec> groups, Func<ExpertGroupSpec, IExpertWeightSource> loadWeights, DeviceAssignment devices,
-        EngineCounters counters, ExpertGroupFaults faults, string dispatcher)
+        EngineCounters counters, ExpertGroupFaults faults, string dispatcher, MergeCacheLimit? cacheLimit)
     {
         this.counters = counters;
-        var refs = groups.ToDictionary(g => g.Id, g => Context.ActorOf(ExpertGroupProtocol.Props(g, loadWeights, devices.Of(g.Id), faults, dispatcher), g.Id));
+        var refs = groups.ToDictionary(g => g.Id, g => Context.ActorOf(ExpertGroupProtocol.Props(g, loadWeights, devices.Of(g.Id), faults, dispatcher, cacheLimit), g.Id));
         var reply = new ExpertHostProtocol.Groups(refs);
         Receive<ExpertHostProtocol.GetGroups>(_ => Sender.Tell(reply));
     }

@@ -18,7 +18,9 @@ public sealed record EngineSettings(
     TimeSpan? ReplicaAttemptTimeout = null,
     TimeSpan? ReplicaSuspectPeriod = null,
     bool FuseTail = true,
-    bool FuseLayer = true)
+    bool FuseLayer = true,
+    long? MergeCacheBytes = null,
+    Dispatch.HedgePolicy? Hedge = null)
 {
     public static EngineSettings FromConfig(Config config)
     {
@@ -38,7 +40,9 @@ public sealed record EngineSettings(
             c.GetTimeSpan("replica-attempt-timeout", Dispatch.ReplicaPolicy.Default.ReplicaAttemptTimeout),
             c.GetTimeSpan("replica-suspect-period", Dispatch.ReplicaPolicy.Default.SuspectPeriod),
             c.GetBoolean("fuse-tail", true),
-            c.GetBoolean("fuse-layer", true));
+            c.GetBoolean("fuse-layer", true),
+            c.GetByteSize("merge-cache") ?? throw new ConfigurationException("upmoe.engine.merge-cache is missing."),
+            Dispatch.HedgePolicy.FromConfig(c.GetConfig("hedge") ?? throw new ConfigurationException("missing section upmoe.engine.hedge")));
         return s.Validate();
     }
 
@@ -49,13 +53,21 @@ public sealed record EngineSettings(
         if (ExpertAskTimeout <= TimeSpan.Zero) throw new ConfigurationException("upmoe.engine.expert-ask-timeout must be positive.");
         if (ReplicaAttemptTimeout is { } attempt && attempt <= TimeSpan.Zero) throw new ConfigurationException("upmoe.engine.replica-attempt-timeout must be positive.");
         if (ReplicaSuspectPeriod is { } suspect && suspect < TimeSpan.Zero) throw new ConfigurationException("upmoe.engine.replica-suspect-period must be >= 0.");
+        if (MergeCacheBytes is < 1) throw new ConfigurationException($"upmoe.engine.merge-cache must be positive (got {MergeCacheBytes} bytes).");
         if (ExpertRetries < 0) throw new ConfigurationException($"upmoe.engine.expert-retries must be >= 0 (got {ExpertRetries}).");
         return this;
     }
 
     /// <summary>How the dispatcher uses a route part's replicas (<see cref="Dispatch.ExpertGroupClient"/>).</summary>
     public Dispatch.ReplicaPolicy ReplicaPolicy => new(
-        ExpertAskTimeout, ExpertRetries, ReplicaAttemptTimeout ?? Dispatch.ReplicaPolicy.Default.ReplicaAttemptTimeout, ReplicaSuspectPeriod ?? Dispatch.ReplicaPolicy.Default.SuspectPeriod);
+        ExpertAskTimeout, ExpertRetries, ReplicaAttemptTimeout ?? Dispatch.ReplicaPolicy.Default.ReplicaAttemptTimeout, ReplicaSuspectPeriod ?? Dispatch.ReplicaPolicy.Default.SuspectPeriod)
+    {
+        Hedge = Hedge,
+    };
+
+    /// <summary>The byte budget of each expert group's merged-weight cache, its evictions counted in <paramref name="evictions"/>
+    /// (null when the settings were built without one: unbounded).</summary>
+    public ExpertGroups.MergeCacheLimit? MergeCache(Counter evictions) => MergeCacheBytes is { } bytes ? new(bytes, evictions) : null;
 
     /// <summary>The cache directory: the setting, else $UPMOE_CACHE, else ~/.cache/upmoe.</summary>
     public string ResolvedCacheDir =>

@@ -5,7 +5,7 @@ namespace UniPerceiverMoe.Host.Server;
 
 /// <summary>Typed view of <c>upmoe.server</c> (meanings and units in hocon/reference.conf; no defaults here).</summary>
 public sealed record ServerSettings(string Bind, int Port, long MaxUpload, string? ApiKey, int KeptStreams, int RecentCaptions,
-    TimeSpan StatsInterval)
+    TimeSpan StatsInterval, Streams.StreamSourcePolicy? StreamSources = null)
 {
     /// <summary>Reads and validates the section; an empty api-key falls back to $UPMOE_API_KEY.</summary>
     public static ServerSettings FromConfig(Config config)
@@ -13,14 +13,16 @@ public sealed record ServerSettings(string Bind, int Port, long MaxUpload, strin
         var c = config.GetConfig("upmoe.server") ?? throw new ConfigurationException("missing section upmoe.server");
         string key = c.GetString("api-key", "");
         if (key.Length == 0) key = Environment.GetEnvironmentVariable("UPMOE_API_KEY") ?? "";
+        string bind = c.GetString("bind");
         return new ServerSettings(
-            c.GetString("bind"),
+            bind,
             c.GetInt("port"),
             c.GetByteSize("max-upload") ?? throw new ConfigurationException("upmoe.server.max-upload is not set."),
             key.Length == 0 ? null : key,
             c.GetInt("kept-streams"),
             c.GetInt("recent-captions"),
-            c.GetTimeSpan("stats-interval")).Validate();
+            c.GetTimeSpan("stats-interval"),
+            Streams.StreamSourcePolicy.FromConfig(config, IsLoopback(bind))).Validate();
     }
 
     public ServerSettings Validate()
@@ -33,6 +35,10 @@ public sealed record ServerSettings(string Bind, int Port, long MaxUpload, strin
         Check(StatsInterval >= TimeSpan.FromMilliseconds(50), $"stats-interval must be at least 50ms (got {StatsInterval})");
         return this;
     }
+
+    /// <summary>True when only this machine can reach the server (127.0.0.0/8, ::1, localhost).</summary>
+    public static bool IsLoopback(string bind) =>
+        bind.Equals("localhost", StringComparison.OrdinalIgnoreCase) || (IPAddress.TryParse(bind, out var a) && IPAddress.IsLoopback(a));
 
     /// <summary>The address to listen on: localhost means the IPv4 loopback.</summary>
     public IPAddress? Address() =>

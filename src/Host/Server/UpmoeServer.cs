@@ -53,6 +53,7 @@ public static class UpmoeServer
 
         var app = builder.Build();
         var metrics = app.Services.GetRequiredService<UpmoeMetrics>();
+        metrics.ShowLimits(config, settings.MaxUpload);
         app.Services.GetRequiredService<UniPerceiverMoeOptions>().WrapCaptioner = c => new MeteredCaptioner(c, metrics);
         app.Use(CountRequests(metrics));
         app.UseMiddleware<ErrorMiddleware>();

@@ -89,6 +89,8 @@ public sealed class ClusterHostSpecs(ITestOutputHelper output)
         var error = Assert.Throws<ArgumentException>(() => NodeCommand.RoleSettings(null, ["10.0.0.5:4053"], null, null).ToArray());
         Assert.Contains("--seed 10.0.0.5:4053", error.Message);
         Assert.Empty(NodeCommand.RoleSettings(null, null, null, null));
+        // A TLS node's address (akka.remote.dot-netty.tcp.enable-ssl on) is a seed too.
+        Assert.Contains("akka.ssl.tcp://upmoe@10.0.0.5:4053", Assert.Single(NodeCommand.RoleSettings(null, ["akka.ssl.tcp://upmoe@10.0.0.5:4053"], null, null)));
     }
 
     private static string Hocon(string name) => Path.Combine(GoldenFixture.RepoRoot, "hocon", name);

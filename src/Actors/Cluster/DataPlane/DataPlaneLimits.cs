@@ -1,9 +1,7 @@
-using Akka.Configuration;
-
 namespace UniPerceiverMoe.Actors.Cluster.DataPlane;
 
 /// <summary>
-/// What one expert node's data plane lets peers cost it (upmoe.cluster.data-plane in hocon/reference.conf): every
+/// What one expert node's data plane lets peers cost it (upmoe.cluster.limits in hocon/reference.conf): every
 /// connection holds a thread and at most one body buffer, so connections are capped in all and per peer address,
 /// and a connection that does not authenticate in time, stalls inside a frame, or sends nothing is closed.
 /// </summary>
@@ -16,30 +14,11 @@ public sealed record DataPlaneLimits(
     TimeSpan ReadTimeout,
     TimeSpan IdleTimeout)
 {
-    private const string Section = "upmoe.cluster.data-plane";
-
-    /// <summary>Reads <c>upmoe.cluster.data-plane</c> (every key has its default in hocon/reference.conf) and the frame size.</summary>
-    public static DataPlaneLimits FromConfig(Config config)
+    /// <summary>The data plane's share of <see cref="ClusterSettings.Limits"/> (upmoe.cluster.limits) and the frame size.</summary>
+    public static DataPlaneLimits From(ClusterSettings settings)
     {
-        var limits = new DataPlaneLimits(
-            config.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") ?? throw Missing("akka.remote.dot-netty.tcp.maximum-frame-size"),
-            Int(config, "max-connections"),
-            Int(config, "max-connections-per-peer"),
-            Time(config, "handshake-timeout"),
-            Time(config, "read-timeout"),
-            Time(config, "idle-timeout"));
-        if (limits.MaxConnections < 1 || limits.MaxConnectionsPerPeer < 1)
-            throw new ConfigurationException($"{Section}.max-connections and max-connections-per-peer must be >= 1.");
-        if (limits.HandshakeTimeout <= TimeSpan.Zero || limits.ReadTimeout <= TimeSpan.Zero || limits.IdleTimeout <= TimeSpan.Zero)
-            throw new ConfigurationException($"{Section}.handshake-timeout, read-timeout and idle-timeout must be positive.");
-        return limits;
+        var limits = settings.Limits ?? throw new ArgumentException("cluster settings without limits (read them with ClusterSettings.FromConfig).", nameof(settings));
+        return new DataPlaneLimits(settings.MaximumFrameSize, limits.MaxConnections, limits.MaxConnectionsPerPeer, limits.HandshakeTimeout,
+            limits.ReadTimeout, limits.IdleTimeout);
     }
-
-    private static int Int(Config config, string key) =>
-        config.HasPath($"{Section}.{key}") ? config.GetInt($"{Section}.{key}") : throw Missing($"{Section}.{key}");
-
-    private static TimeSpan Time(Config config, string key) =>
-        config.HasPath($"{Section}.{key}") ? config.GetTimeSpan($"{Section}.{key}") : throw Missing($"{Section}.{key}");
-
-    private static ConfigurationException Missing(string key) => new($"{key} is missing (hocon/reference.conf defines it).");
 }

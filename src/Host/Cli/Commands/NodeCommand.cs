@@ -113,8 +113,9 @@ public static class NodeCommand
         if (seeds is { Length: > 0 })
         {
             foreach (var seed in seeds)
-                if (!seed.StartsWith("akka.tcp://", StringComparison.Ordinal) || !seed.Contains('@'))
-                    throw new ArgumentException($"--seed {seed}: not a node address (expected akka.tcp://SYSTEM@HOST:PORT).");
+                // akka.ssl.tcp:// is the address of a node with akka.remote.dot-netty.tcp.enable-ssl on.
+                if (!(seed.StartsWith("akka.tcp://", StringComparison.Ordinal) || seed.StartsWith("akka.ssl.tcp://", StringComparison.Ordinal)) || !seed.Contains('@'))
+                    throw new ArgumentException($"--seed {seed}: not a node address (expected akka.tcp://SYSTEM@HOST:PORT, or akka.ssl.tcp:// with TLS).");
             yield return $"akka.cluster.seed-nodes = [{string.Join(", ", seeds.Select(UpmoeConfig.Quote))}]";
         }
         if (port is { } p)

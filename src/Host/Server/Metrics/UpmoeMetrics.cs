@@ -59,6 +59,21 @@ public sealed class UpmoeMetrics
     public Histogram Stages { get; }
     public Histogram BatchSize { get; }
 
+    /// <summary>
+    /// Shows the configured resource bounds as <c>upmoe_limit{name=...}</c> (sizes in bytes, durations in seconds):
+    /// upmoe.cluster.limits, the merge cache, idle passivation, hedging and the upload limit. Set once: they do not
+    /// change while the process runs.
+    /// </summary>
+    public void ShowLimits(Akka.Configuration.Config config, long maxUpload)
+    {
+        var limit = Factory.CreateGauge("upmoe_limit", "A configured resource bound (bytes, seconds or a count); see hocon/reference.conf.", ["name"]);
+        foreach (var (name, value) in UniPerceiverMoe.Actors.Cluster.ClusterLimits.FromConfig(config).Snapshot()) limit.WithLabels(name).Set(value);
+        var hedge = UniPerceiverMoe.Actors.Settings.EngineSettings.FromConfig(config).ReplicaPolicy.Hedge;
+        limit.WithLabels("hedge_min_delay_seconds").Set(hedge?.MinDelay.TotalSeconds ?? 0);
+        limit.WithLabels("hedge_max_delay_seconds").Set(hedge?.MaxDelay.TotalSeconds ?? 0);
+        limit.WithLabels("http_max_upload_bytes").Set(maxUpload);
+    }
+
     /// <summary>Times a stage; dispose the result when the stage ends.</summary>
     public IDisposable Time(string stage) => Stages.WithLabels(stage).NewTimer();
 

@@ -41,8 +41,10 @@ public sealed partial class StreamRegistry
 
     public StreamEntry Start(StartStreamRequest request)
     {
-        var hub = runtime.Hub;
         string source = request.Source?.Trim() is { Length: > 0 } s ? s : throw ApiException.BadRequest("'source' is required: a video file path or a URL ffmpeg can open");
+        // Refused (403) before anything is opened: a path outside the allowed roots, a URL off the allow-list.
+        if (settings.StreamSources is { } policy) source = policy.Check(source);
+        var hub = runtime.Hub;
         double fps = request.Fps ?? hub.Settings.DecodeFps;
         if (fps is not (> 0 and <= 240)) throw ApiException.BadRequest($"'fps' must be in (0, 240] (got {fps})");
         bool realtime = request.Realtime ?? hub.Settings.Realtime;
