@@ -71,6 +71,8 @@ public sealed partial class UniPerceiverEngine : IUniPerceiverEngine, IAsyncDisp
 
     /// <summary>The actor system the engine's actors run in: its own (<see cref="Start"/>) or the host's (<see cref="StartIn"/>).</summary>
     public ActorSystem System { get; }
+    /// <summary>True when <see cref="System"/> is the engine's own (<see cref="Start"/>): disposing the engine terminates it.</summary>
+    public bool OwnsSystem => ownsSystem;
     /// <inheritdoc/>
     public string Name { get; }
     /// <summary>The engine's root actor <c>/user/{Name}</c>: parent of its actors, and the peer other actors ask
