@@ -11,7 +11,6 @@ using UniPerceiverMoe.Actors.Cluster;
 using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Actors.Settings;
 using UniPerceiverMoe.Host.Hosting;
-using UniPerceiverMoe.Host.Tests.Server;
 using UniPerceiverMoe.Model.Tasks;
 using UniPerceiverMoe.TestSupport;
 using Xunit.Abstractions;
@@ -24,14 +23,14 @@ namespace UniPerceiverMoe.Host.Tests.Hosting.Samples;
 public static class ClusterFrontendSample
 {
     /// <summary>The app: one actor system (named like the expert nodes' system), one remoting port, the frontend role.</summary>
-    public static IHost Build(string seed, string hocon)
+    public static IHost Build(string seed, string configFile, string hocon)
     {
         var builder = GenericHost.CreateApplicationBuilder();
         builder.Services.AddUniPerceiverMoeEngines();
         builder.Services.AddAkka(UniPerceiverEngine.SystemName, akka => akka
             .WithRemoting("127.0.0.1", 0)
             .WithClustering(new ClusterOptions { Roles = ["frontend"], SeedNodes = [seed] })
-            .WithUniPerceiverMoe(o => { o.Hocon = hocon; o.Streams = false; }));
+            .WithUniPerceiverMoe(o => { o.ConfigFile = configFile; o.Hocon = hocon; o.Streams = false; }));
         return builder.Build();
     }
 }
@@ -39,7 +38,7 @@ public static class ClusterFrontendSample
 // --- end of the sample ---
 
 /// <summary>The frontend sample over a real expert node process (<c>upmoe node --role experts</c>).</summary>
-[Collection(ServerCollection.Name)]
+[Collection(HostingSamplesCollection.Name)]
 [Trait("Category", "Golden")]
 public sealed class ClusterFrontendSampleSpecs(ITestOutputHelper output)
 {
@@ -57,7 +56,7 @@ public sealed class ClusterFrontendSampleSpecs(ITestOutputHelper output)
         var expertAddress = await experts.WhenUp(TimeSpan.FromSeconds(90));
 
         // The one-machine timings (hocon/loopback.conf) come with the engine's configuration, behind the host's own.
-        using var host = ClusterFrontendSample.Build(seed, $"include \"{Hocon("loopback.conf")}\"\n" + SampleSupport.Hocon());
+        using var host = ClusterFrontendSample.Build(seed, Hocon("loopback.conf"), SampleSupport.Hocon());
         await host.StartAsync();
         try
         {

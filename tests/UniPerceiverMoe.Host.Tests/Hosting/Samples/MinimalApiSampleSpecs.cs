@@ -10,7 +10,6 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Host.Hosting;
-using UniPerceiverMoe.Host.Tests.Server;
 using UniPerceiverMoe.Model.Preprocessing;
 using UniPerceiverMoe.Streams.Flows;
 using Xunit.Abstractions;
@@ -74,7 +73,7 @@ public static class MinimalApiSample
 
 // --- end of the sample ---
 
-[Collection(ServerCollection.Name)]
+[Collection(HostingSamplesCollection.Name)]
 public sealed class MinimalApiSampleSpecs(ITestOutputHelper output)
 {
     [Fact]

@@ -5,7 +5,6 @@ using Microsoft.Extensions.Hosting;
 using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Host.Hosting;
 using UniPerceiverMoe.Host.Tests.Cli;
-using UniPerceiverMoe.Host.Tests.Server;
 using UniPerceiverMoe.Model;
 using UniPerceiverMoe.Model.Checkpoints;
 using UniPerceiverMoe.Model.Decoding;
@@ -21,7 +20,7 @@ public sealed class GoldenEngine;
 public sealed class OtherEngine;
 
 /// <summary>Two engines with different checkpoints in one actor system, under two names.</summary>
-[Collection(ServerCollection.Name)]
+[Collection(HostingSamplesCollection.Name)]
 public sealed class MultiEngineSpecs
 {
     /// <summary>A second checkpoint: the golden tiny weights with every matrix scaled by 0.9 (same shape, other outputs).</summary>

@@ -1,6 +1,5 @@
 using UniPerceiverMoe.Actors.Settings;
 using UniPerceiverMoe.Host.Tests.Cli;
-using UniPerceiverMoe.Host.Tests.Server;
 using UniPerceiverMoe.Model.Preprocessing;
 using UniPerceiverMoe.TestSupport;
 using static TorchSharp.torch;
@@ -18,11 +17,18 @@ internal static class SampleSupport
         upmoe.engine.torch-threads = 1
         """;
 
-    /// <summary>A 320x240 test picture written by ffmpeg (a PNG like any camera frame).</summary>
+    /// <summary>A 320x240 PNG picture (colour bars over a gradient), like any camera frame.</summary>
     public static string Picture()
     {
+        const int height = 240, width = 320;
+        var rgb = new byte[height * width * 3];
+        byte[][] bars = [[255, 255, 255], [255, 255, 0], [0, 255, 255], [0, 255, 0], [255, 0, 255], [255, 0, 0], [0, 0, 255], [0, 0, 0]];
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++)
+                for (int c = 0; c < 3; c++)
+                    rgb[(y * width + x) * 3 + c] = (byte)(bars[x * bars.Length / width][c] * (height - y / 2) / height);
         string image = Path.Combine(CliHarness.TempDir(), "photo.png");
-        TestVideos.Ffmpeg("-f", "lavfi", "-i", "testsrc=size=320x240", "-frames:v", "1", image);
+        File.WriteAllBytes(image, PngWriter.EncodeRgb(rgb, height, width));
         return image;
     }
 
@@ -32,4 +38,11 @@ internal static class SampleSupport
         var (rgb, height, width) = ImageDecoder.DecodeRgb(image);
         return ImageTransforms.ClipTransform(rgb, height, width);
     }
+}
+
+/// <summary>The hosting samples run one at a time (each loads the model and owns an actor system).</summary>
+[CollectionDefinition(Name)]
+public sealed class HostingSamplesCollection
+{
+    public const string Name = "Hosting samples";
 }

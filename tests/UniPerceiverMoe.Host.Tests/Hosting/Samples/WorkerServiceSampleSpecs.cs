@@ -5,7 +5,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Host.Hosting;
-using UniPerceiverMoe.Host.Tests.Server;
 using UniPerceiverMoe.TestSupport;
 using Xunit.Abstractions;
 using GenericHost = Microsoft.Extensions.Hosting.Host;
@@ -54,7 +53,7 @@ public static class WorkerServiceSample
 // --- end of the sample ---
 
 /// <summary>The Worker Service sample run as written: the engine and the app's actor share the host's one actor system.</summary>
-[Collection(ServerCollection.Name)]
+[Collection(HostingSamplesCollection.Name)]
 public sealed class WorkerServiceSampleSpecs(ITestOutputHelper output)
 {
     [Fact]
