@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Streams;
 using Akka.Streams.Dsl;
 using UniPerceiverMoe.Actors.Engine;
+using UniPerceiverMoe.Model;
 using UniPerceiverMoe.Model.Tasks;
 using UniPerceiverMoe.Streams.Flows;
 using UniPerceiverMoe.Streams.Tests.Support;
@@ -22,7 +23,7 @@ public sealed class EngineFlowSpecs(StreamEngine host) : IClassFixture<StreamEng
     {
         var image = GoldenFixture.Input("image.clip_224");
         var frames = image.dim() == 3 ? image : image[0];
-        return [frames.expand(4, -1, -1, -1).contiguous(), frames.flip(2).expand(4, -1, -1, -1).contiguous(), (frames * 0.5f).expand(4, -1, -1, -1).contiguous()];
+        return [frames.expand(4, -1, -1, -1).contiguous(), frames.flip(2).expand(4, -1, -1, -1).contiguous(), TorchScalar.Use(0.5, half => frames.mul(half)).expand(4, -1, -1, -1).contiguous()];
     }
 
     [Fact]

@@ -31,7 +31,7 @@ public sealed class MultiEngineSpecs
         using (no_grad())
         {
             var state = GoldenModel.Model.state_dict()
-                .ToDictionary(kv => kv.Key, kv => kv.Value.dim() >= 2 && kv.Value.is_floating_point() ? kv.Value.mul(0.9f) : kv.Value.clone());
+                .ToDictionary(kv => kv.Key, kv => kv.Value.dim() >= 2 && kv.Value.is_floating_point() ? TorchScalar.Use(0.9, scale => kv.Value.mul(scale)) : kv.Value.clone());
             SafeTensors.Save(path, state);
             foreach (var t in state.Values) t.Dispose();
         }
