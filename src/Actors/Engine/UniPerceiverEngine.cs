@@ -212,7 +212,11 @@ public sealed partial class UniPerceiverEngine : IUniPerceiverEngine, IAsyncDisp
         }
         catch
         {
-            if (!ownsSystem) root.GracefulStop(TimeSpan.FromSeconds(30)).Wait(TimeSpan.FromSeconds(30));
+            if (!ownsSystem)
+            {
+                try { root.GracefulStop(TimeSpan.FromSeconds(30)).Wait(TimeSpan.FromSeconds(30)); }
+                catch (AggregateException) { /* the start failure below is the one to report */ }
+            }
             throw;
         }
     }

@@ -47,6 +47,18 @@ public static class UniPerceiverMoeAkkaHostingExtensions
     public static AkkaConfigurationBuilder WithUniPerceiverMoe(this AkkaConfigurationBuilder builder, Action<UniPerceiverMoeOptions> configure) =>
         builder.WithUniPerceiverMoe<UniPerceiverMoeEngineKey>(configure);
 
+    /// <summary>Adds an engine configured from a configuration section (appsettings.json, environment) as
+    /// <see cref="UniPerceiverMoeServiceCollectionExtensions.AddUniPerceiverMoe(IServiceCollection, Microsoft.Extensions.Configuration.IConfiguration, Action{UniPerceiverMoeOptions}?)"/>
+    /// reads it: scalar keys are HOCON keys under <c>upmoe</c>, <c>config-file</c> names a HOCON file.</summary>
+    public static AkkaConfigurationBuilder WithUniPerceiverMoe(this AkkaConfigurationBuilder builder, Microsoft.Extensions.Configuration.IConfiguration section,
+        Action<UniPerceiverMoeOptions>? configure = null) =>
+        builder.WithUniPerceiverMoe<UniPerceiverMoeEngineKey>(o =>
+        {
+            o.ConfigFile = section["config-file"];
+            o.Hocon = UniPerceiverMoeServiceCollectionExtensions.HoconOf(section);
+            configure?.Invoke(o);
+        });
+
     /// <summary>Adds an engine whose root actor is registered under <typeparamref name="TKey"/> (one key type and one
     /// <see cref="UniPerceiverMoeOptions.Name"/> per engine when several share the actor system).</summary>
     public static AkkaConfigurationBuilder WithUniPerceiverMoe<TKey>(this AkkaConfigurationBuilder builder, Action<UniPerceiverMoeOptions> configure)

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.DependencyInjection;
 using Akka.Hosting;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using UniPerceiverMoe.Actors.Engine;
@@ -94,5 +95,28 @@ public sealed class WorkerServiceSampleSpecs(ITestOutputHelper output)
         Assert.Equal(RuntimeState.Stopped, runtime.State);
         Assert.True(system.WhenTerminated.IsCompleted, "the worker's actor system should have stopped with the host");
         Assert.Throws<EngineNotReadyException>(() => runtime.Engine);
+    }
+
+    [Fact]
+    public async Task A_worker_configured_from_a_section_without_a_checkpoint_should_fail_to_start_with_a_clear_reason()
+    {
+        var builder = GenericHost.CreateApplicationBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["UniPerceiverMoe:engine:vocab"] = Cli.CliHarness.Vocab,
+            ["UniPerceiverMoe:engine:torch-threads"] = "1",
+        });
+        builder.Services.AddUniPerceiverMoeEngines();
+        builder.Services.AddAkka("worker", akka => akka.WithUniPerceiverMoe(builder.Configuration.GetSection("UniPerceiverMoe")));
+        using var host = builder.Build();
+
+        var error = await Assert.ThrowsAsync<Akka.Configuration.ConfigurationException>(() => host.StartAsync());
+        Assert.Contains("upmoe.engine.checkpoint is not set", error.Message);
+        var runtime = host.Services.GetRequiredService<UniPerceiverMoeRuntime>();
+        // Akka.Hosting runs the system's coordinated shutdown after a failed start, which stops the runtime too.
+        Assert.Contains(runtime.State, new[] { RuntimeState.Failed, RuntimeState.Stopped });
+        Assert.Contains("upmoe.engine.checkpoint is not set", runtime.Error);
+        var engine = host.Services.GetRequiredService<IUniPerceiverEngine>();
+        Assert.Throws<EngineNotReadyException>(() => engine.Tokenizer);
     }
 }
