@@ -6,9 +6,13 @@ using UniPerceiverMoe.Model.Tokenization;
 
 namespace UniPerceiverMoe.Actors.Engine;
 
-/// <summary>Programmatic extras for <see cref="UniPerceiverEngine.Start"/>; everything else comes from HOCON.</summary>
+/// <summary>Programmatic extras for <see cref="UniPerceiverEngine.Start"/> and <see cref="UniPerceiverEngine.StartIn"/>; everything else comes from HOCON.</summary>
 public sealed record EngineStartOptions
 {
+    /// <summary>The engine's name: its root actor is <c>/user/{Name}</c>, so engines sharing an actor system need
+    /// different names; null = <see cref="UniPerceiverEngine.DefaultName"/>.</summary>
+    public string? Name { get; init; }
+
     /// <summary>An already loaded model to serve (shared, not disposed by the engine); null = load upmoe.engine.checkpoint.</summary>
     public UniPerceiverMoeModel? Model { get; init; }
 

@@ -12,24 +12,26 @@ public sealed partial class UniPerceiverEngine
     /// <summary>The vocabulary bank (built once per checkpoint and cached on disk; loaded on first use).</summary>
     public Task<VocabularyBank> VocabularyBankAsync() => bank.Value;
 
-    /// <summary>Captions one image or clip with the reference beam search.</summary>
-    public async Task<CaptionResult> CaptionAsync(Tensor pixels, CaptionOptions? options = null, VocabularyBank? restrictTo = null,
+    /// <summary>Captions one image or clip with the reference beam search; the beams' texts are decoded here, once.</summary>
+    public async Task<EngineCaption> CaptionAsync(Tensor pixels, CaptionOptions? options = null, VocabularyBank? restrictTo = null,
         CancellationToken cancellation = default)
     {
         options ??= new CaptionOptions();
         var vocabulary = restrictTo ?? await VocabularyBankAsync().ConfigureAwait(false);
         using var batch = AsBatch(pixels);
-        return await RunAsync(r => CaptionBeamSearcher.Decode(r, batch, vocabulary, options, cancellation: cancellation)[0],
+        var result = await RunAsync(r => CaptionBeamSearcher.Decode(r, batch, vocabulary, options, cancellation: cancellation)[0],
             "caption", cancellation).ConfigureAwait(false);
+        return EngineCaption.Decode(result, Tokenizer);
     }
 
     /// <summary>Captions several clips [B, T, 3, S, S] in one batched beam search (cross-stream micro-batching).</summary>
-    public async Task<IReadOnlyList<CaptionResult>> CaptionBatchAsync(Tensor clips, CaptionOptions? options = null, CancellationToken cancellation = default)
+    public async Task<IReadOnlyList<EngineCaption>> CaptionBatchAsync(Tensor clips, CaptionOptions? options = null, CancellationToken cancellation = default)
     {
         options ??= new CaptionOptions();
         var vocabulary = await VocabularyBankAsync().ConfigureAwait(false);
-        return await RunAsync(r => CaptionBeamSearcher.Decode(r, clips, vocabulary, options, cancellation: cancellation), "caption batch", cancellation)
+        var results = await RunAsync(r => CaptionBeamSearcher.Decode(r, clips, vocabulary, options, cancellation: cancellation), "caption batch", cancellation)
             .ConfigureAwait(false);
+        return results.Select(r => EngineCaption.Decode(r, Tokenizer)).ToArray();
     }
 
     /// <summary>Zero-shot classification against <paramref name="labels"/> (class-name features cached per label set).</summary>

@@ -10,6 +10,10 @@ namespace UniPerceiverMoe.Host.Hosting;
 /// <see cref="ConfigFile"/>, then <see cref="Hocon"/>, then <see cref="Config"/>.</summary>
 public sealed class UniPerceiverMoeOptions
 {
+    /// <summary>The engine's name: its root actor is <c>/user/{Name}</c> and, with Akka.Hosting, its key in dependency
+    /// injection (keyed services). Engines sharing an actor system need different names.</summary>
+    public string Name { get; set; } = UniPerceiverEngine.DefaultName;
+
     /// <summary>A HOCON file (e.g. with upmoe.engine.checkpoint); null = none.</summary>
     public string? ConfigFile { get; set; }
 

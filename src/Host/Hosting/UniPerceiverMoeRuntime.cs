@@ -1,3 +1,4 @@
+using Akka.Actor;
 using Akka.Configuration;
 using UniPerceiverMoe.Actors.Cluster;
 using UniPerceiverMoe.Actors.Engine;
@@ -57,18 +58,40 @@ public sealed class UniPerceiverMoeRuntime(UniPerceiverMoeOptions options)
 
     public CaptionStreamHub? HubIfReady => state == RuntimeState.Ready ? hub : null;
 
-    /// <summary>Starts the engine once (later calls return the same task); the task completes when it is ready.</summary>
-    public Task StartAsync()
+    /// <summary>Starts the engine once, in an actor system of its own (later calls return the same task); the task
+    /// completes when it is ready.</summary>
+    public Task StartAsync() => Start((config, start) => EngineLauncher.Start(config, start));
+
+    /// <summary>Starts the engine once inside <paramref name="system"/> (a host's, which the runtime never terminates);
+    /// <paramref name="proxy"/>: the host's expert-group region proxy in cluster mode (null = started by the engine).
+    /// The engine's settings are the options' configuration, except the transport keys, which are the system's.</summary>
+    public Task StartInAsync(ActorSystem system, IActorRef? proxy = null) =>
+        Start((config, start) => EngineLauncher.StartIn(system, WithSystemTransport(config, system.Settings.Config), start, proxy));
+
+    private Task Start(Func<Config, EngineStartOptions, UniPerceiverEngine> launch)
     {
         lock (gate)
         {
             if (state == RuntimeState.Stopped) throw new ObjectDisposedException(nameof(UniPerceiverMoeRuntime));
-            starting ??= Task.Run(StartCoreAsync);
+            starting ??= Task.Run(() => StartCoreAsync(launch));
             return starting;
         }
     }
 
-    private async Task StartCoreAsync()
+    /// <summary>The remote transport keys the engine reads (frame size, advertised host, TLS) as the running system
+    /// has them: the host's remoting configuration wins over the options' defaults.</summary>
+    private static Config WithSystemTransport(Config config, Config system)
+    {
+        const string tcp = "akka.remote.dot-netty.tcp";
+        var lines = new List<string>();
+        if (system.GetByteSize($"{tcp}.maximum-frame-size") is { } frame) lines.Add($"{tcp}.maximum-frame-size = {frame}b");
+        foreach (var key in new[] { "hostname", "public-hostname" })
+            if (system.GetString($"{tcp}.{key}", "") is { Length: > 0 } value) lines.Add($"{tcp}.{key} = {UpmoeConfig.Quote(value)}");
+        lines.Add($"{tcp}.enable-ssl = {(system.GetBoolean($"{tcp}.enable-ssl", false) ? "on" : "off")}");
+        return ConfigurationFactory.ParseString(string.Join("\n", lines)).WithFallback(config);
+    }
+
+    private async Task StartCoreAsync(Func<Config, EngineStartOptions, UniPerceiverEngine> launch)
     {
         state = RuntimeState.Starting;
         try
@@ -76,16 +99,16 @@ public sealed class UniPerceiverMoeRuntime(UniPerceiverMoeOptions options)
             var config = options.BuildConfig();
             Config = config;
             var streamSettings = options.Streams ? StreamSettings.FromConfig(config) : null;
-            var start = (options.Engine ?? new EngineStartOptions()) with { Log = options.Log ?? options.Engine?.Log };
+            var start = (options.Engine ?? new EngineStartOptions()) with { Log = options.Log ?? options.Engine?.Log, Name = options.Name };
             if (start.Tokenizer is null && start.Model is null && LimitedTokenizer(config, start.CheckpointPath) is { } limited) start = start with { Tokenizer = limited };
-            var started = EngineLauncher.Start(config, start);
+            var started = launch(config, start);
             engine = started;
             if (options.WarmVocabularyBank) await started.VocabularyBankAsync().ConfigureAwait(false);
             if (streamSettings is not null)
             {
                 IWindowCaptioner captioner = new EngineCaptioner(started);
                 if (options.WrapCaptioner is { } wrap) captioner = wrap(captioner);
-                hub = new CaptionStreamHub(started.System, captioner, started.Tokenizer, streamSettings, new Device(started.Settings.Device));
+                hub = new CaptionStreamHub(started.System, captioner, streamSettings, new Device(started.Settings.Device));
             }
             state = RuntimeState.Ready;                     // StopAsync waits for this task, so it cannot interleave
             options.Log?.Invoke("engine ready");

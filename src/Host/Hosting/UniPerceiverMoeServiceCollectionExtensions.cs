@@ -15,8 +15,9 @@ namespace UniPerceiverMoe.Host.Hosting;
 /// builder.Services.AddUniPerceiverMoe(o => o.Hocon = "upmoe.engine.checkpoint = \"model.pth\"");
 /// // later: var caption = await runtime.Engine.CaptionAsync(pixels);
 /// </code>
-/// A plain <see cref="IHostedService"/> rather than Akka.Hosting: the engine creates and owns its ActorSystem
-/// (<see cref="Actors.Engine.UniPerceiverEngine.Start"/>), so Akka.Hosting's system would be a second, unused one.
+/// For apps without Akka: the engine creates and owns its ActorSystem (<see cref="Actors.Engine.UniPerceiverEngine.Start"/>).
+/// Apps with an actor system of their own (Akka.Hosting) use <see cref="UniPerceiverMoeAkkaHostingExtensions.WithUniPerceiverMoe(Akka.Hosting.AkkaConfigurationBuilder, Action{UniPerceiverMoeOptions})"/>
+/// instead: the same options and <see cref="UniPerceiverMoeRuntime"/>, the engine inside that system.
 /// </summary>
 public static class UniPerceiverMoeServiceCollectionExtensions
 {

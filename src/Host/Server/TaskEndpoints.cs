@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Host.Cli;
 using UniPerceiverMoe.Host.Cli.Commands;
 using UniPerceiverMoe.Host.Cli.Inputs;
@@ -33,9 +34,9 @@ public static class TaskEndpoints
                 LengthPenalty = FormFields.Double(form, "length_penalty", 2.0, 0, 10),
             }.Validate());
             using var input = await LoadAsync(form, ImagePipeline.Clip, frames: 4, views: 1, metrics, http.RequestAborted);
-            CaptionResult result;
+            EngineCaption result;
             using (metrics.Time("caption")) result = await engine.CaptionAsync(input.Pixels, options, cancellation: http.RequestAborted);
-            var beams = result.Beams.Select(b => new CaptionCommand.BeamJson(b.Tokens, engine.Tokenizer.Decode(b.Tokens.Select(t => (int)t)).Trim(), b.Score)).ToArray();
+            var beams = CaptionCommand.BeamJson.Of(result);
             return Results.Json(new CaptionCommand.CaptionJson(input.Name, beams[0].Ids, beams[0].Text, beams[0].Score, beams), ServerJson.Options);
         });
 

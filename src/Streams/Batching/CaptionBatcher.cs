@@ -1,15 +1,17 @@
 using System.Threading.Channels;
-using Akka;
 using Akka.Streams;
 using Akka.Streams.Dsl;
+using UniPerceiverMoe.Model.Routing;
+using UniPerceiverMoe.Streams.Flows;
 using UniPerceiverMoe.Streams.Metrics;
 using UniPerceiverMoe.Streams.Windows;
+using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Streams.Batching;
 
 /// <summary>
 /// The cross-stream micro-batcher. Streams submit tagged windows from their own graphs; a bounded channel merges
-/// them (writers wait when it is full) into one shared graph, <see cref="BatchFlows.Batches"/> groups up to
+/// them (writers wait when it is full) into one shared graph, <see cref="EngineFlows.CaptionEach{T}"/> groups up to
 /// max-batch windows or whatever arrived within max-delay, and each group becomes one engine call. Windows in
 /// flight are bounded by streams × in-flight-per-stream; the channel holds at most max-batch of them.
 /// Every submitted job is settled exactly once (captioned, failed or dropped), whatever happens to its stream.
@@ -25,14 +27,16 @@ public sealed class CaptionBatcher : IAsyncDisposable
             FullMode = BoundedChannelFullMode.Wait,
             SingleReader = true,
         });
-        Completion = BatchFlows.Batches(jobs.Reader, settings.MaxBatch, settings.MaxDelay)
-            .SelectAsync(settings.BatchesInFlight, async batch =>
-            {
-                await BatchFlows.RunAsync(captioner, batch).ConfigureAwait(false);
-                return NotUsed.Instance;
-            })
-            .RunWith(Sink.Ignore<NotUsed>(), materializer);
+        // Batches settle as soon as they are done (unordered): a stream's own order is restored by its SelectAsync.
+        Completion = ChannelSource.FromReader(jobs.Reader)
+            .Via(EngineFlows.CaptionEach<CaptionJob>(captioner.CaptionAsync, CaptionPixels, settings.BatchesInFlight, settings.MaxBatch, settings.MaxDelay,
+                ordered: false, skip: job => job.StreamStopped.IsCancellationRequested, partition: job => job.Window.Attribute))
+            .RunWith(Sink.ForEach<Captioned<CaptionJob>>(c => c.Item.Settle(c.Caption, c.Error)), materializer);
     }
+
+    /// <summary>A job's pixels; the batcher only runs caption windows.</summary>
+    private static Tensor CaptionPixels(CaptionJob job) => job.Window.Attribute == MoeAttribute.CaptionVisual ? job.Window.Pixels
+        : throw new InvalidOperationException($"the caption batcher only runs caption windows (attribute {MoeAttribute.CaptionVisual}), got {job.Window.Attribute}");
 
     /// <summary>Completes when the batcher's graph has stopped (after <see cref="DisposeAsync"/>).</summary>
     public Task Completion { get; }

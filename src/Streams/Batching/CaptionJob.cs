@@ -1,11 +1,11 @@
-using UniPerceiverMoe.Model.Decoding;
+using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Streams.Metrics;
 using UniPerceiverMoe.Streams.Windows;
 
 namespace UniPerceiverMoe.Streams.Batching;
 
 /// <summary>How a window submitted to the batcher ended: exactly one of a caption, an error, or a drop.</summary>
-public sealed record WindowOutcome(FrameWindow Window, CaptionResult? Result, Exception? Error)
+public sealed record WindowOutcome(FrameWindow Window, EngineCaption? Result, Exception? Error)
 {
     public bool Captioned => Result is not null;
     public bool Dropped => Result is null && Error is null;
@@ -37,7 +37,7 @@ internal sealed class CaptionJob
 
     public Task<WindowOutcome> Outcome => outcome.Task;
 
-    public void Settle(CaptionResult? result, Exception? error)
+    public void Settle(EngineCaption? result, Exception? error)
     {
         if (Interlocked.Exchange(ref settled, 1) != 0) return;
         Window.Dispose();

@@ -9,12 +9,12 @@ namespace UniPerceiverMoe.Streams.Batching;
 public interface IWindowCaptioner
 {
     /// <summary>Captions <paramref name="clips"/> [B, T, 3, 224, 224] (not consumed); one result per clip, in order.</summary>
-    Task<IReadOnlyList<CaptionResult>> CaptionAsync(Tensor clips, CancellationToken cancellation);
+    Task<IReadOnlyList<EngineCaption>> CaptionAsync(Tensor clips, CancellationToken cancellation);
 }
 
-/// <summary>The embedded engine's batched beam search (<see cref="UniPerceiverEngine.CaptionBatchAsync"/>).</summary>
-public sealed class EngineCaptioner(UniPerceiverEngine engine, CaptionOptions? options = null) : IWindowCaptioner
+/// <summary>An engine's batched beam search (<see cref="IUniPerceiverEngine.CaptionBatchAsync"/>).</summary>
+public sealed class EngineCaptioner(IUniPerceiverEngine engine, CaptionOptions? options = null) : IWindowCaptioner
 {
-    public Task<IReadOnlyList<CaptionResult>> CaptionAsync(Tensor clips, CancellationToken cancellation) =>
+    public Task<IReadOnlyList<EngineCaption>> CaptionAsync(Tensor clips, CancellationToken cancellation) =>
         engine.CaptionBatchAsync(clips, options, cancellation);
 }

@@ -1,14 +1,13 @@
 using System.Diagnostics;
 using Akka;
 using Akka.Streams.Dsl;
-using UniPerceiverMoe.Model.Tokenization;
 using UniPerceiverMoe.Streams.Batching;
 using UniPerceiverMoe.Streams.Metrics;
 using UniPerceiverMoe.Streams.Windows;
 
 namespace UniPerceiverMoe.Streams.Flows;
 
-/// <summary>Caption-level stages: submission to the shared batcher, caption decoding, smoothing.</summary>
+/// <summary>Caption-level stages: submission to the shared batcher, stream captions, smoothing.</summary>
 public static class CaptionFlows
 {
     /// <summary>Submits windows to <paramref name="batcher"/>, at most <paramref name="inFlight"/> at a time, and
@@ -18,19 +17,18 @@ public static class CaptionFlows
         CancellationToken streamStopped) =>
         Flow.Create<TaggedWindow>().SelectAsync(inFlight, w => batcher.SubmitAsync(w, stats, streamStopped));
 
-    /// <summary>Captioned windows as text (failed and dropped ones are already counted and end here); records each
-    /// caption's end-to-end latency.</summary>
-    public static Flow<WindowOutcome, StreamCaption, NotUsed> Decode(ClipTokenizer tokenizer, StreamStats stats) =>
+    /// <summary>Captioned windows as stream captions, with the text the engine decoded (failed and dropped ones are
+    /// already counted and end here); records each caption's end-to-end latency.</summary>
+    public static Flow<WindowOutcome, StreamCaption, NotUsed> ToStreamCaptions(StreamStats stats) =>
         Flow.Create<WindowOutcome>()
             .Where(o => o.Captioned)
             .Select(o =>
             {
-                var best = o.Result!.Best;
-                var ids = best.Tokens;
+                var caption = o.Result!;
                 var latency = Stopwatch.GetElapsedTime(o.Window.ReadyTicks);
                 stats.Latency.Record(latency);
                 return new StreamCaption(o.Window.StreamId, o.Window.Sequence, o.Window.Start, o.Window.End,
-                    o.Window.FrameIndices.ToArray(), ids, tokenizer.Decode(ids.Select(id => (int)id)).Trim(), best.Score, latency);
+                    o.Window.FrameIndices.ToArray(), caption.Ids, caption.Text, caption.Score, latency);
             });
 
     /// <summary>Emits a caption only when its text differs from the previous one of the stream (the caption history

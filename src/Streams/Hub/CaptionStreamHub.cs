@@ -5,7 +5,6 @@ using Akka.Streams;
 using Akka.Streams.Dsl;
 using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Model.Decoding;
-using UniPerceiverMoe.Model.Tokenization;
 using UniPerceiverMoe.Streams.Batching;
 using UniPerceiverMoe.Streams.Flows;
 using UniPerceiverMoe.Streams.Sources;
@@ -15,8 +14,8 @@ namespace UniPerceiverMoe.Streams;
 
 /// <summary>
 /// Runs many caption streams over one engine. Streams are added and removed at run time; each runs its own graph
-/// (<see cref="StreamFlows.Caption"/>) and all of them feed one cross-stream micro-batcher, so windows from
-/// different streams share engine calls. A stream that fails (corrupt data, ffmpeg exit, unreachable URL, idle)
+/// (<see cref="StreamFlows.Caption"/>) and all of them feed one cross-stream micro-batcher, built on the engine's
+/// caption flow stage (<see cref="EngineFlows.CaptionEach{T}"/>), so windows from different streams share engine calls. A stream that fails (corrupt data, ffmpeg exit, unreachable URL, idle)
 /// stops alone, is removed from the hub and faults its <see cref="CaptionStream.Completion"/>; the rest go on.
 /// <code>
 /// await using var hub = CaptionStreamHub.Start(engine, StreamSettings.FromConfig(config));
@@ -28,17 +27,14 @@ public sealed class CaptionStreamHub : IAsyncDisposable
     private readonly ConcurrentDictionary<string, CaptionStream> streams = new();
     private readonly ActorMaterializer materializer;
     private readonly CaptionBatcher batcher;
-    private readonly ClipTokenizer tokenizer;
     private readonly Device? device;
 
     /// <param name="system">Hosts the stream graphs (the engine's system in embedded use).</param>
     /// <param name="captioner">Captions the micro-batches.</param>
-    /// <param name="tokenizer">Turns caption ids into text.</param>
     /// <param name="device">Where window pixels are preprocessed (the engine's device; null = CPU).</param>
-    public CaptionStreamHub(ActorSystem system, IWindowCaptioner captioner, ClipTokenizer tokenizer, StreamSettings settings, Device? device = null)
+    public CaptionStreamHub(ActorSystem system, IWindowCaptioner captioner, StreamSettings settings, Device? device = null)
     {
         Settings = settings.Validate();
-        this.tokenizer = tokenizer;
         this.device = device;
         // Input buffers of one element at async boundaries: a window waits in the overload buffer, where the policy
         // applies, not in a hidden 16-element boundary buffer.
@@ -48,7 +44,7 @@ public sealed class CaptionStreamHub : IAsyncDisposable
 
     /// <summary>A hub over <paramref name="engine"/>'s batched beam search.</summary>
     public static CaptionStreamHub Start(UniPerceiverEngine engine, StreamSettings settings, CaptionOptions? options = null) =>
-        new(engine.System, new EngineCaptioner(engine, options), engine.Tokenizer, settings, new Device(engine.Settings.Device));
+        new(engine.System, new EngineCaptioner(engine, options), settings, new Device(engine.Settings.Device));
 
     public StreamSettings Settings { get; }
 
@@ -64,7 +60,7 @@ public sealed class CaptionStreamHub : IAsyncDisposable
         if (!streams.TryAdd(id, stream)) throw new ArgumentException($"a stream named '{id}' is already running", nameof(id));
         try
         {
-            var (killSwitch, done) = StreamFlows.Caption(id, source, Settings, stream.Stats, batcher, tokenizer, device, stream.StreamStopped)
+            var (killSwitch, done) = StreamFlows.Caption(id, source, Settings, stream.Stats, batcher, device, stream.StreamStopped)
                 .ToMaterialized(sink, Keep.Both)
                 .Run(materializer);
             stream.Run(killSwitch, done, () => streams.TryRemove(new KeyValuePair<string, CaptionStream>(id, stream)));

@@ -1,6 +1,5 @@
 using Akka.Streams;
 using Akka.Streams.Dsl;
-using UniPerceiverMoe.Model.Tokenization;
 using UniPerceiverMoe.Streams.Batching;
 using UniPerceiverMoe.Streams.Flows;
 using UniPerceiverMoe.Streams.Metrics;
@@ -15,13 +14,13 @@ public static class StreamFlows
 {
     /// <summary>
     /// frames → arrival (paced?) → idle eviction → sampler → count in → overload buffer → kill switch ‖ preprocess +
-    /// route tag → batcher (cross-stream) → decode → smoothing? → count emitted. The materialized kill switch stops
+    /// route tag → batcher (cross-stream) → captions → smoothing? → count emitted. The materialized kill switch stops
     /// the stream (its buffered windows are counted dropped, the reader is cancelled). ‖ is an async boundary whose
     /// input buffer holds one window, so at most buffer-size + 2 sampled windows wait per stream, plus
     /// in-flight-per-stream at the batcher. Errors surface as <see cref="CaptionStreamException"/>.
     /// </summary>
     public static Source<StreamCaption, UniqueKillSwitch> Caption(string id, FrameSource source, StreamSettings settings, StreamStats stats,
-        CaptionBatcher batcher, ClipTokenizer tokenizer, Device? device, CancellationToken streamStopped)
+        CaptionBatcher batcher, Device? device, CancellationToken streamStopped)
     {
         var windows = source.Frames
             .Via(FrameFlows.Arrive(source.Paced))
@@ -34,7 +33,7 @@ public static class StreamFlows
         var captions = windows
             .Via(WindowFlows.PreprocessAndTag(stats, device))
             .Via(CaptionFlows.Submit(batcher, settings.InFlightPerStream, stats, streamStopped))
-            .Via(CaptionFlows.Decode(tokenizer, stats));
+            .Via(CaptionFlows.ToStreamCaptions(stats));
         if (settings.Smoothing) captions = captions.Via(CaptionFlows.Smooth());
         return captions
             .Via(CaptionFlows.CountEmitted(stats))

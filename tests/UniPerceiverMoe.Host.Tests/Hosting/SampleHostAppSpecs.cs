@@ -41,7 +41,7 @@ public sealed class SampleHostAppSpecs(ITestOutputHelper output)
         var (rgb, height, width) = ImageDecoder.DecodeRgb(image);
         using var pixels = ImageTransforms.ClipTransform(rgb, height, width);
         var caption = await runtime.Engine.CaptionAsync(pixels);
-        string text = runtime.Engine.Tokenizer.Decode(caption.Best.Tokens.Select(t => (int)t));
+        string text = caption.Text;                               // decoded by the engine
         var engine = runtime.Engine;
         await host.StopAsync();                                   // streams settle, the actor system stops, the model is freed
         // --- end of the sample ---

@@ -15,7 +15,7 @@ public sealed class CaptionStreamHubSpecs(StreamEngine host, ITestOutputHelper o
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
 
     private CaptionStreamHub Hub(StreamSettings settings, IWindowCaptioner captioner) =>
-        new(host.Engine.System, captioner, host.Engine.Tokenizer, settings);
+        new(host.Engine.System, captioner, settings);
 
     private InstrumentedCaptioner Captioner(TimeSpan delay = default, Func<int, Exception?>? failCall = null) =>
         new(new EngineCaptioner(host.Engine), delay, failCall);

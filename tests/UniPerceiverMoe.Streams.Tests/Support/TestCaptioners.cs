@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using UniPerceiverMoe.Model.Decoding;
+using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Streams.Batching;
 using static TorchSharp.torch;
 
@@ -16,7 +16,7 @@ public sealed class InstrumentedCaptioner(IWindowCaptioner inner, TimeSpan delay
     /// <summary>The longest call, injected delay included (milliseconds).</summary>
     public double MaxCallMs { get; private set; }
 
-    public async Task<IReadOnlyList<CaptionResult>> CaptionAsync(Tensor clips, CancellationToken cancellation)
+    public async Task<IReadOnlyList<EngineCaption>> CaptionAsync(Tensor clips, CancellationToken cancellation)
     {
         int call = Interlocked.Increment(ref calls);
         BatchSizes.Enqueue((int)clips.shape[0]);

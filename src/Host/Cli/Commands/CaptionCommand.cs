@@ -1,7 +1,7 @@
 using System.CommandLine;
 using UniPerceiverMoe.Host.Cli.Inputs;
 using UniPerceiverMoe.Model.Decoding;
-using UniPerceiverMoe.Model.Tokenization;
+using UniPerceiverMoe.Actors.Engine;
 
 namespace UniPerceiverMoe.Host.Cli.Commands;
 
@@ -9,7 +9,12 @@ namespace UniPerceiverMoe.Host.Cli.Commands;
 public static class CaptionCommand
 {
     /// <summary>One beam in --json output: token ids up to (not including) the first EOS, decoded text, penalised score.</summary>
-    public sealed record BeamJson(long[] Ids, string Text, float Score);
+    public sealed record BeamJson(long[] Ids, string Text, float Score)
+    {
+        /// <summary>Every beam of <paramref name="caption"/>, best first, with the text the engine decoded.</summary>
+        public static BeamJson[] Of(EngineCaption caption) =>
+            caption.Beams.Select((b, i) => new BeamJson(b.Tokens, caption.BeamTexts[i], b.Score)).ToArray();
+    }
 
     /// <summary>--json output: the best beam's fields, then every beam best first.</summary>
     public sealed record CaptionJson(string Input, long[] Ids, string Text, float Score, IReadOnlyList<BeamJson> Beams);
@@ -45,7 +50,7 @@ public static class CaptionCommand
             using var input = await visual.LoadAsync(context, ImagePipeline.Clip, maxRank: 4, cancellation).ConfigureAwait(false);
             var engine = await context.EngineAsync(cancellation).ConfigureAwait(false);
             var result = await engine.CaptionAsync(input.Pixels, options, cancellation: cancellation).ConfigureAwait(false);
-            var beams = result.Beams.Select(b => new BeamJson(b.Tokens, Decode(engine.Tokenizer, b.Tokens), b.Score)).ToArray();
+            var beams = BeamJson.Of(result);
             var best = beams[0];
             if (context.Json)
             {
@@ -60,6 +65,4 @@ public static class CaptionCommand
         });
         return command;
     }
-
-    private static string Decode(ClipTokenizer tokenizer, long[] ids) => tokenizer.Decode(ids.Select(id => (int)id)).Trim();
 }

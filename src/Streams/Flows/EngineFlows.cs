@@ -1,0 +1,153 @@
+using Akka;
+using Akka.Streams.Dsl;
+using UniPerceiverMoe.Actors.Engine;
+using UniPerceiverMoe.Model.Decoding;
+using UniPerceiverMoe.Model.Tasks;
+using static TorchSharp.torch;
+
+namespace UniPerceiverMoe.Streams.Flows;
+
+/// <summary>Calls an engine with one batch of clips [B, T, 3, S, S] (not consumed); one caption per clip, in order.</summary>
+public delegate Task<IReadOnlyList<EngineCaption>> BatchCaptioner(Tensor clips, CancellationToken cancellation);
+
+/// <summary>How one element of a caption flow ended: exactly one of a caption, an error, or skipped (neither).</summary>
+public sealed record Captioned<T>(T Item, EngineCaption? Caption, Exception? Error)
+{
+    public bool Skipped => Caption is null && Error is null;
+}
+
+/// <summary>
+/// Akka.Streams stages over an <see cref="IUniPerceiverEngine"/> for host apps' own graphs. Every stage back-pressures
+/// (at most <c>parallelism</c> engine calls in flight, each of at most <c>maxBatch</c> elements), emits in input order,
+/// and never takes ownership of the tensors it is given: an element's pixels must stay alive until its result has
+/// been emitted. Results the flows emit (embeddings) belong to the receiver. A failed engine call fails the stream,
+/// except in <see cref="CaptionEach{T}"/>, which reports errors per element (the caption-stream hub is built on it).
+/// <code>
+/// var captions = frames.Via(engine.CaptionFlow(maxBatch: 8, maxDelay: TimeSpan.FromMilliseconds(20))).Select(c => c.Text);
+/// </code>
+/// </summary>
+public static class EngineFlows
+{
+    /// <summary>Captions images [3, S, S] or clips [T, 3, S, S]; up to <paramref name="maxBatch"/> elements that arrive
+    /// within <paramref name="maxDelay"/> share one batched beam search (elements of different shapes are captioned in
+    /// separate calls), and up to <paramref name="parallelism"/> such calls run at once.</summary>
+    public static Flow<Tensor, EngineCaption, NotUsed> CaptionFlow(this IUniPerceiverEngine engine, int parallelism = 1, int maxBatch = 1,
+        TimeSpan maxDelay = default, CaptionOptions? options = null) =>
+        engine.CaptionFlow<Tensor>(pixels => pixels, parallelism, maxBatch, maxDelay, options).Select(c => c.Caption);
+
+    /// <summary><see cref="CaptionFlow(IUniPerceiverEngine, int, int, TimeSpan, CaptionOptions?)"/> with its knobs from
+    /// upmoe.streams (max-batch, max-delay, batches-in-flight).</summary>
+    public static Flow<Tensor, EngineCaption, NotUsed> CaptionFlow(this IUniPerceiverEngine engine, StreamSettings settings, CaptionOptions? options = null) =>
+        engine.CaptionFlow(settings.BatchesInFlight, settings.MaxBatch, settings.MaxDelay, options);
+
+    /// <summary>Captions any element that carries pixels (a frame with its metadata, a request with its reply
+    /// address) and emits it with its caption.</summary>
+    public static Flow<T, (T Item, EngineCaption Caption), NotUsed> CaptionFlow<T>(this IUniPerceiverEngine engine, Func<T, Tensor> pixels,
+        int parallelism = 1, int maxBatch = 1, TimeSpan maxDelay = default, CaptionOptions? options = null) =>
+        CaptionEach((clips, cancellation) => engine.CaptionBatchAsync(clips, options, cancellation), pixels, parallelism, maxBatch, maxDelay, ordered: true)
+            .Select(c => c.Error is { } error ? throw error : (c.Item, c.Caption!));
+
+    /// <summary>Zero-shot classification of each element (an image, image views [V, 3, S, S], a clip, or clip views
+    /// [V, T, 3, S, S] with <paramref name="video"/>) against <paramref name="labels"/>, whose features are computed once.</summary>
+    public static Flow<Tensor, ClassificationResult, NotUsed> ClassifyFlow(this IUniPerceiverEngine engine, IReadOnlyList<string> labels,
+        bool video = false, int parallelism = 1)
+    {
+        if (labels.Count == 0) throw new ArgumentException("no labels given.", nameof(labels));
+        var fixedLabels = labels.ToArray();
+        return Flow.Create<Tensor>().SelectAsync(Positive(parallelism, nameof(parallelism)), views => engine.ClassifyAsync(views, fixedLabels, video));
+    }
+
+    /// <summary>Normalised features [1, D] of visual inputs for a visual <paramref name="task"/> (classification,
+    /// retrieval). The receiver owns (and disposes) each feature.</summary>
+    public static Flow<Tensor, Tensor, NotUsed> EmbedFlow(this IUniPerceiverEngine engine, EmbedTask task, int parallelism = 1)
+    {
+        if (EmbedTasks.IsText(task)) throw new ArgumentException($"{EmbedTasks.Name(task)} embeds text: use EmbedTextFlow.", nameof(task));
+        return Flow.Create<Tensor>().SelectAsync(Positive(parallelism, nameof(parallelism)), pixels => engine.EmbedVisualAsync(pixels, task));
+    }
+
+    /// <summary>Normalised features [1, D] of texts for a text <paramref name="task"/> (class names, retrieval
+    /// targets). The receiver owns (and disposes) each feature.</summary>
+    public static Flow<string, Tensor, NotUsed> EmbedTextFlow(this IUniPerceiverEngine engine, EmbedTask task, int parallelism = 1)
+    {
+        if (!EmbedTasks.IsText(task)) throw new ArgumentException($"{EmbedTasks.Name(task)} embeds pixels: use EmbedFlow.", nameof(task));
+        return Flow.Create<string>().SelectAsync(Positive(parallelism, nameof(parallelism)), text => engine.EmbedTextAsync(text, task));
+    }
+
+    /// <summary>
+    /// The batching stage under every caption flow. Elements are grouped (up to <paramref name="maxBatch"/>, a batch
+    /// closing <paramref name="maxDelay"/> after it opened; no waiting when maxBatch is 1); in each batch, elements
+    /// for which <paramref name="skip"/> holds when the batch starts are emitted skipped, and the rest are captioned
+    /// in one call per (<paramref name="partition"/>, pixel shape) group, groups one after another. A failing call
+    /// (or a failing <paramref name="pixels"/>) fails only its group's elements. At most
+    /// <paramref name="parallelism"/> batches run at once; <paramref name="ordered"/> = false emits each batch as soon
+    /// as it is done instead of in input order.
+    /// </summary>
+    public static Flow<T, Captioned<T>, NotUsed> CaptionEach<T>(BatchCaptioner captioner, Func<T, Tensor> pixels, int parallelism, int maxBatch,
+        TimeSpan maxDelay, bool ordered, Func<T, bool>? skip = null, Func<T, object>? partition = null)
+    {
+        Positive(parallelism, nameof(parallelism));
+        Positive(maxBatch, nameof(maxBatch));
+        if (maxBatch > 1 && maxDelay <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(maxDelay), $"a batch of up to {maxBatch} needs a positive max delay to wait for its elements (got {maxDelay}).");
+        var batches = maxBatch == 1
+            ? Flow.Create<T>().Select(item => (IEnumerable<T>)[item])
+            : Flow.Create<T>().GroupedWithin(maxBatch, maxDelay);
+        Func<IEnumerable<T>, Task<IReadOnlyList<Captioned<T>>>> run = batch => RunBatchAsync(captioner, pixels, batch.ToArray(), skip, partition);
+        var results = ordered ? batches.SelectAsync(parallelism, run) : batches.SelectAsyncUnordered(parallelism, run);
+        return results.SelectMany(r => r);
+    }
+
+    private static async Task<IReadOnlyList<Captioned<T>>> RunBatchAsync<T>(BatchCaptioner captioner, Func<T, Tensor> pixels, T[] batch,
+        Func<T, bool>? skip, Func<T, object>? partition)
+    {
+        var results = new Captioned<T>[batch.Length];
+        var live = new List<int>();
+        for (int i = 0; i < batch.Length; i++)
+        {
+            if (skip?.Invoke(batch[i]) == true) results[i] = new Captioned<T>(batch[i], null, null);
+            else live.Add(i);
+        }
+        foreach (var group in live.GroupBy(i => (partition?.Invoke(batch[i]), Shape: ShapeKey(pixels, batch[i]))))
+        {
+            var members = group.ToArray();
+            var views = new List<Tensor>(members.Length);
+            try
+            {
+                foreach (int i in members) views.Add(AsClip(pixels(batch[i])));
+                // [B, T, 3, S, S]: a copy owned here; the elements keep their own pixels.
+                using var clips = stack(views, 0);
+                var captions = await captioner(clips, CancellationToken.None).ConfigureAwait(false);
+                if (captions.Count != members.Length)
+                    throw new InvalidOperationException($"the captioner returned {captions.Count} results for {members.Length} clips");
+                for (int k = 0; k < members.Length; k++) results[members[k]] = new Captioned<T>(batch[members[k]], captions[k], null);
+            }
+            catch (Exception e)
+            {
+                foreach (int i in members) results[i] = new Captioned<T>(batch[i], null, e);
+            }
+            finally
+            {
+                foreach (var view in views) view.Dispose();
+            }
+        }
+        return results;
+    }
+
+    /// <summary>The pixel shape as a grouping key ("" when the pixels cannot be read: the group's call reports why).</summary>
+    private static string ShapeKey<T>(Func<T, Tensor> pixels, T item)
+    {
+        try { return string.Join("x", pixels(item).shape); }
+        catch (Exception) { return ""; }
+    }
+
+    /// <summary>An image [3, S, S] as a one-frame clip; clips [T, 3, S, S] as they are (a view either way).</summary>
+    private static Tensor AsClip(Tensor pixels) => pixels.dim() switch
+    {
+        3 => pixels.unsqueeze(0),
+        4 => pixels.alias(),
+        _ => throw new ArgumentException($"a caption flow element must be an image [3, S, S] or a clip [T, 3, S, S]; got [{string.Join(", ", pixels.shape)}]."),
+    };
+
+    private static int Positive(int value, string name) =>
+        value >= 1 ? value : throw new ArgumentOutOfRangeException(name, $"{name} must be at least 1 (got {value}).");
+}
