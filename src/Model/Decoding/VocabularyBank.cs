@@ -16,6 +16,10 @@ public sealed class VocabularyBank : IDisposable
 {
     public const long EndOfText = 49407;
 
+    /// <summary>Tokens of each bank sequence the last encoder layer computes past its qkv projection (for
+    /// <see cref="CaptionCost.BankFlops"/>): all 3.</summary>
+    public const int LastLayerQueries = 3;
+
     public VocabularyBank(Tensor rows, long[] ids)
     {
         if (rows.shape[0] != ids.Length) throw new ArgumentException($"bank has {rows.shape[0]} rows but {ids.Length} ids.");
