@@ -33,7 +33,7 @@ public static class CaptionBenchmark
         var bandwidth = MachineProbe.MeasureBandwidth();
         double gemm = MachineProbe.MeasureGemm();
         output.WriteLine($"machine: STREAM copy {bandwidth.CopyBytesPerSecond / 1e9:0.0} GB/s, triad {bandwidth.TriadBytesPerSecond / 1e9:0.0} GB/s " +
-                         $"(128 MiB buffers); GEMM probe [197x768]x[768x3072] {gemm / 1e9:0.0} GFLOP/s");
+                         $"(512 MiB buffers); GEMM probe [197x768]x[768x3072] {gemm / 1e9:0.0} GFLOP/s");
 
         var ids = Enumerable.Range(0, Math.Min(options.BankWords, config.VocabSize)).Select(i => (long)i)
             .Append(VocabularyBank.EndOfText).Distinct().ToArray();
@@ -77,7 +77,7 @@ public static class CaptionBenchmark
         int prefixTokens = 1 + config.PatchesPerFrame;
         double step = imageDecode / captionOptions.MaxLength;
         double floor = CaptionCost.MeanDecodeStepBytes(config, 1, captionOptions.BeamSize, prefixTokens, captionOptions.MaxLength, bank.Count) / bandwidth.Best;
-        output.WriteLine($"decode step: {step * 1e3:0.0} ms (memory floor {floor * 1e3:0.0} ms, ratio {step / floor:0.00})");
+        output.WriteLine($"decode step: {step * 1e3:0.00} ms (memory floor {floor * 1e3:0.000} ms, ratio {step / floor:0.00})");
         if (perCaption.TryGetValue(1, out var single))
             foreach (var (b, cost) in perCaption.Where(p => p.Key != 1))
                 output.WriteLine($"batched decode B={b}: {cost:0.000} s per caption ({cost / single:0.00}x of B=1)");
