@@ -48,6 +48,11 @@ public sealed class EncoderPass
     /// <summary>Per layer: keys/values of earlier tokens to attend to (batch 1 is broadcast to B). Null = none.</summary>
     public IReadOnlyList<LayerKv>? Past { get; init; }
 
+    /// <summary>When set, every layer writes the current tokens' keys/values into this cache after its kept slots and
+    /// attends to the kept slots plus the current tokens (see <see cref="KvCache"/>); <see cref="Past"/> must be null.
+    /// Owned by the creator of the pass.</summary>
+    public KvCache? Cache { get; init; }
+
     /// <summary>When set, each layer stores the keys/values of the current tokens here (index = layer). Caller owns them.</summary>
     public LayerKv?[]? CapturedKv { get; init; }
 

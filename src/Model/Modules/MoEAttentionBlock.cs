@@ -51,7 +51,7 @@ public sealed class MoEAttentionBlock : nn.Module
     {
         long b = h.shape[0], n = h.shape[1];
         using var qkv = Project(qkv_proj, MoeLinearKind.QkvProj, h, pass);       // [B, N, 3D]
-        if (pass.CapturedKv is null && pass.Past?[layer] is null) return Attend(qkv, heads, headDim, pass.KeyBias);
+        if (pass.CapturedKv is null && pass.Past?[layer] is null && pass.Cache is null) return Attend(qkv, heads, headDim, pass.KeyBias);
         using var qkvHeads = qkv.view(b, n, 3, heads, headDim).permute(2, 0, 3, 1, 4); // [3, B, H, N, hd]
         using var q = qkvHeads[0];
         var k = qkvHeads[1];
@@ -60,7 +60,18 @@ public sealed class MoEAttentionBlock : nn.Module
 
         Tensor keys = k, values = v;
         var past = pass.Past?[layer];
-        if (past is not null)
+        if (pass.Cache is { } cache)
+        {
+            if (past is not null) throw new ArgumentException("a pass takes either a key/value cache or past keys/values, not both.");
+            var slots = cache[layer];
+            using (var kSlot = slots.K.narrow(2, cache.Length, n)) kSlot.copy_(k);
+            using (var vSlot = slots.V.narrow(2, cache.Length, n)) vSlot.copy_(v);
+            keys = slots.K.narrow(2, 0, cache.Length + n);                                  // [B, H, kept + N, hd]
+            values = slots.V.narrow(2, 0, cache.Length + n);
+            k.Dispose();
+            v.Dispose();
+        }
+        else if (past is not null)
         {
             using var pk = past.K.shape[0] == b ? past.K.alias() : past.K.expand(b, -1, -1, -1);
             using var pv = past.V.shape[0] == b ? past.V.alias() : past.V.expand(b, -1, -1, -1);

@@ -50,7 +50,7 @@ public sealed class MoETransformerEncoderLayer : nn.Module
         // Every intermediate of the layer (views included) dies with this scope; the output and the captured
         // keys/values move to the caller's scope (or to none).
         using var scope = NewDisposeScope();
-        if (AllMoe && pass.CapturedKv is null && pass.Past is null && pass.KeyBias is null
+        if (AllMoe && pass.CapturedKv is null && pass.Past is null && pass.Cache is null && pass.KeyBias is null
             && pass.Executor.TryApplyLayer(layer, x, Whole, pass.Routing) is { } whole)
             return AdoptIntoOuterScope(whole);
         using var h1 = norm1.forward(x);
