@@ -16,7 +16,7 @@ namespace UniPerceiverMoe.Host.Bench;
 /// </summary>
 public static class CaptionBenchmark
 {
-    public sealed record Options(string Size = "tiny", int Threads = 2, int Rounds = 3, int BankWords = 2000, int[]? DecodeBatches = null);
+    public sealed record Options(string Size = "tiny", int Threads = 2, int Rounds = 3, int BankWords = 2000, int[]? DecodeBatches = null, int BankBatch = VocabularyBank.DefaultBatchSize);
 
     public static async Task RunAsync(Options options, TextWriter output)
     {
@@ -39,10 +39,10 @@ public static class CaptionBenchmark
             .Append(VocabularyBank.EndOfText).Distinct().ToArray();
         VocabularyBank.Build(monolithic, ids.Take(16).ToArray()).Dispose();     // warm-up: merges the bank route's weights
         var watch = Stopwatch.StartNew();
-        using var bank = VocabularyBank.Build(monolithic, ids);
+        using var bank = VocabularyBank.Build(monolithic, ids, options.BankBatch);
         double build = watch.Elapsed.TotalSeconds;
         double bankRate = CaptionCost.BankFlops(config, ids.Length, VocabularyBank.LastLayerQueries) / build;
-        output.WriteLine($"vocabulary bank build: {ids.Length} words in {build:0.00} s ({build * 1000 / ids.Length:0.00} s per 1,000 words; " +
+        output.WriteLine($"vocabulary bank build: {ids.Length} words in batches of {options.BankBatch} in {build:0.00} s ({build * 1000 / ids.Length:0.00} s per 1,000 words; " +
                          $"≈ {build * config.VocabSize / ids.Length:0} s for all {config.VocabSize}: built once per checkpoint, then cached)");
         output.WriteLine($"vocabulary bank load (all {config.VocabSize} rows from the disk cache): {MeasureFullBankLoad(config):0} ms");
 

@@ -2,6 +2,7 @@ using UniPerceiverMoe.Model.Decoding;
 using UniPerceiverMoe.Model.Inference;
 using UniPerceiverMoe.Model.Modules;
 using UniPerceiverMoe.Model.Routing;
+using UniPerceiverMoe.Model.Training;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
@@ -16,14 +17,12 @@ public sealed class BatchedDecodeSpecs(ITestOutputHelper output)
 {
     private static readonly UniPerceiverConfig Small = UniPerceiverConfig.Tiny with { Patch = 32, Layers = 2, MoeLayerIndices = [0] };
 
-    /// <summary>A random model whose LayerScales are 1 instead of 1e-3, so the caption depends on the picture and
-    /// different windows get different captions.</summary>
+    /// <summary>A random model (its own generator: tests run in parallel) whose LayerScales start at 1 instead of 1e-3,
+    /// so the caption depends on the picture and different windows get different captions.</summary>
     private static UniPerceiverMoeModel PictureSensitiveModel(int seed)
     {
-        var model = ModelLoader.Random(Small, seed);
-        using var _ = no_grad();
-        foreach (var (name, p) in model.named_parameters())
-            if (name.EndsWith("gamma_1") || name.EndsWith("gamma_2")) TorchScalar.Use(1.0, one => p.fill_(one));
+        var model = DemoModelInit.Create(Small, seed, gammaInit: 1f);
+        model.eval();
         return model;
     }
 
@@ -62,12 +61,12 @@ public sealed class BatchedDecodeSpecs(ITestOutputHelper output)
     [Fact]
     public void A_search_whose_beams_have_all_ended_should_give_the_ids_and_scores_of_the_search_that_runs_every_pass()
     {
-        using var model = ModelLoader.Random(Small, seed: 21);
+        using var model = PictureSensitiveModel(22);
         using var executor = new LocalMoeExecutor(model, new RouteTable(model));
         var runner = new UniPerceiverRunner(model, executor);
         using var bank = VocabularyBank.Build(runner, [320, 1746, VocabularyBank.EndOfText]);
-        manual_seed(6);
-        using var windows = randn([3, 1, 3, Small.ImageSize, Small.ImageSize]);
+        using var generator = new Generator(6);
+        using var windows = randn([3, 1, 3, Small.ImageSize, Small.ImageSize], generator: generator);
         var options = new CaptionOptions { BeamSize = 2, MaxLength = 16 };
 
         var shortcut = CaptionBeamSearcher.Decode(runner, windows, bank, options);
