@@ -76,12 +76,25 @@ public static class BenchCommands
             Description = "Vocabulary bank size for the decode timing (the reference's speed figure uses 2,000).",
             DefaultValueFactory = _ => 2000,
         };
+        var batches = new Option<int[]>("--decode-batches")
+        {
+            Description = "Batch sizes B for the batched-decode cost per caption (B image windows decoded as one [B x beam] step).",
+            DefaultValueFactory = _ => [1, 8, 32],
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var bankBatch = new Option<int>("--bank-batch")
+        {
+            Description = "Words per encoder pass when building the vocabulary bank.",
+            DefaultValueFactory = _ => UniPerceiverMoe.Model.Decoding.VocabularyBank.DefaultBatchSize,
+        };
         var command = new Command("caption", "Caption latency (encode / decode split) for one image and one 4-frame video, " +
-            "and vocabulary-bank build and load times.") { size, threads, rounds, words };
+            "batched decode, vocabulary-bank build and load times, and the machine's memory and GEMM roofs. Ends with " +
+            "'decode step: X ms (memory floor Y ms, ratio R)' and 'vocabulary bank: X GFLOP/s (GEMM probe Y GFLOP/s, ratio R)'.")
+            { size, threads, rounds, words, batches, bankBatch };
         command.SetAction(async (parse, _) =>
         {
             await CaptionBenchmark.RunAsync(new CaptionBenchmark.Options(parse.GetValue(size)!, parse.GetValue(threads),
-                parse.GetValue(rounds), parse.GetValue(words)), Console.Out);
+                parse.GetValue(rounds), parse.GetValue(words), parse.GetValue(batches), parse.GetValue(bankBatch)), Console.Out);
             return 0;
         });
         return command;

@@ -16,7 +16,7 @@ namespace UniPerceiverMoe.Host.Bench;
 /// </summary>
 public static class CaptionBenchmark
 {
-    public sealed record Options(string Size = "tiny", int Threads = 2, int Rounds = 3, int BankWords = 2000);
+    public sealed record Options(string Size = "tiny", int Threads = 2, int Rounds = 3, int BankWords = 2000, int[]? DecodeBatches = null, int BankBatch = VocabularyBank.DefaultBatchSize);
 
     public static async Task RunAsync(Options options, TextWriter output)
     {
@@ -30,16 +30,24 @@ public static class CaptionBenchmark
         using var local = new LocalMoeExecutor(model, routes);
         var monolithic = new UniPerceiverRunner(model, local);
 
+        var bandwidth = MachineProbe.MeasureBandwidth();
+        double gemm = MachineProbe.MeasureGemm();
+        output.WriteLine($"machine: STREAM copy {bandwidth.CopyBytesPerSecond / 1e9:0.0} GB/s, triad {bandwidth.TriadBytesPerSecond / 1e9:0.0} GB/s " +
+                         $"(512 MiB buffers); GEMM probe [197x768]x[768x3072] {gemm / 1e9:0.0} GFLOP/s");
+
         var ids = Enumerable.Range(0, Math.Min(options.BankWords, config.VocabSize)).Select(i => (long)i)
             .Append(VocabularyBank.EndOfText).Distinct().ToArray();
+        VocabularyBank.Build(monolithic, ids.Take(16).ToArray()).Dispose();     // warm-up: merges the bank route's weights
         var watch = Stopwatch.StartNew();
-        using var bank = VocabularyBank.Build(monolithic, ids);
+        using var bank = VocabularyBank.Build(monolithic, ids, options.BankBatch);
         double build = watch.Elapsed.TotalSeconds;
-        output.WriteLine($"vocabulary bank build: {ids.Length} words in {build:0.00} s " +
-                         $"(≈ {build * config.VocabSize / ids.Length:0} s for all {config.VocabSize}: built once per checkpoint, then cached)");
+        double bankRate = CaptionCost.BankFlops(config, ids.Length, VocabularyBank.LastLayerQueries) / build;
+        output.WriteLine($"vocabulary bank build: {ids.Length} words in batches of {options.BankBatch} in {build:0.00} s ({build * 1000 / ids.Length:0.00} s per 1,000 words; " +
+                         $"≈ {build * config.VocabSize / ids.Length:0} s for all {config.VocabSize}: built once per checkpoint, then cached)");
         output.WriteLine($"vocabulary bank load (all {config.VocabSize} rows from the disk cache): {MeasureFullBankLoad(config):0} ms");
 
         await using var engine = UniPerceiverEngine.Start(UpmoeConfig.Parse(""), new EngineStartOptions { Model = model });
+        double imageDecode = 0;
         output.WriteLine("| input | path | encode s | decode s | total s |");
         output.WriteLine("|---|---|---|---|---|");
         foreach (var (name, frames) in new[] { ("image", 1), ("video 4 frames", 4) })
@@ -61,7 +69,50 @@ public static class CaptionBenchmark
             var eng = Median(engRuns);
             output.WriteLine($"| {name} | monolithic | {mono.Encode:0.000} | {mono.Decode:0.000} | {mono.Encode + mono.Decode:0.000} |");
             output.WriteLine($"| {name} | embedded engine | {eng.Encode:0.000} | {eng.Decode:0.000} | {eng.Encode + eng.Decode:0.000} |");
+            if (frames == 1) imageDecode = mono.Decode;
         }
+
+        var perCaption = BatchedDecode(monolithic, config, bank, captionOptions, options.DecodeBatches ?? [1, 8, 32], output);
+
+        int prefixTokens = 1 + config.PatchesPerFrame;
+        double step = imageDecode / captionOptions.MaxLength;
+        double floor = CaptionCost.MeanDecodeStepBytes(config, 1, captionOptions.BeamSize, prefixTokens, captionOptions.MaxLength, bank.Count) / bandwidth.Best;
+        output.WriteLine($"decode step: {step * 1e3:0.00} ms (memory floor {floor * 1e3:0.000} ms, ratio {step / floor:0.00})");
+        if (perCaption.TryGetValue(1, out var single))
+            foreach (var (b, cost) in perCaption.Where(p => p.Key != 1))
+                output.WriteLine($"batched decode B={b}: {cost:0.000} s per caption ({cost / single:0.00}x of B=1)");
+        output.WriteLine($"vocabulary bank: {bankRate / 1e9:0.0} GFLOP/s (GEMM probe {gemm / 1e9:0.0} GFLOP/s, ratio {bankRate / gemm:0.00})");
+    }
+
+    /// <summary>Decode seconds per caption when <c>B</c> image prefixes decode as one batch (one timed run per B, after
+    /// the single-input runs above warmed every route).</summary>
+    private static SortedDictionary<int, double> BatchedDecode(UniPerceiverRunner runner, UniPerceiverConfig config, VocabularyBank bank,
+        CaptionOptions options, int[] batches, TextWriter output)
+    {
+        var perCaption = new SortedDictionary<int, double>();
+        output.WriteLine("| decode batch B | decode s | s per caption |");
+        output.WriteLine("|---|---|---|");
+        foreach (int b in batches.Distinct().Order())
+        {
+            if (b < 1) throw new ArgumentException($"decode batch sizes must be at least 1 (got {b}).");
+            manual_seed(3);
+            using var pixels = randn([b, 1, 3, config.ImageSize, config.ImageSize]);
+            LayerKv[] prefix;
+            using (var x = runner.EmbedVisual(pixels))
+            using (var encoded = runner.Encode(x, TokenRouting.Uniform((int)x.shape[1], MoeAttribute.CaptionVisual), captureKv: true))
+                prefix = encoded.DetachKv();
+            try
+            {
+                double seconds = BenchTiming.Time(() => CaptionBeamSearcher.DecodeFromPrefix(runner, prefix, bank, options));
+                perCaption[b] = seconds / b;
+                output.WriteLine($"| {b} | {seconds:0.000} | {seconds / b:0.000} |");
+            }
+            finally
+            {
+                foreach (var kv in prefix) kv.Dispose();
+            }
+        }
+        return perCaption;
     }
 
     private static (double Encode, double Decode) Measure(UniPerceiverRunner runner, Tensor pixels, VocabularyBank bank, CaptionOptions options)

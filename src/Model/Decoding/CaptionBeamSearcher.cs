@@ -13,7 +13,11 @@ namespace UniPerceiverMoe.Model.Decoding;
 /// the prefix and the words chosen so far, its feature is scored τ·cos against the vocabulary bank, beams are
 /// selected by cumulative log-prob (finished beams may only continue with EOS at no cost), then the chosen words are
 /// encoded at position t and their keys/values appended. The reference recomputes history K/V from stored layer
-/// inputs at every step; caching K/V is the same arithmetic done once.
+/// inputs at every step and runs two passes per step (words, then the next query); here K/V live in a preallocated
+/// cache and the chosen words of step t share one pass with the query of step t + 1 (a key bias keeps the word from
+/// seeing the query), so each step reads the weights once. Rows of a batch never interact: B inputs decode as one
+/// [B·beam]-row step with the ids each would get alone. Once every beam of every input has ended, the remaining steps
+/// only append EOS, as the reference's masked arithmetic does, without running the encoder.
 /// </summary>
 public static class CaptionBeamSearcher
 {
@@ -69,6 +73,7 @@ public static class CaptionBeamSearcher
         private readonly CaptionOptions options;
         private readonly int batch;
         private readonly int beam;
+        private readonly int prefixLength;
         private readonly long eosRow;
         private readonly float tau;
         private readonly Tensor bankT;            // [D, V]
@@ -78,7 +83,11 @@ public static class CaptionBeamSearcher
         private Tensor? selectedWords;            // [B, beam] bank rows chosen at the last step
         private Tensor? outputs;                  // [B, beam, t] bank rows
         private Tensor? logProbs;                 // [B, beam, t] per-token log-probs (0 after EOS)
-        private LayerKv[]? generated;             // per layer [B·beam, H, t, hd]
+        private KvCache? cache;                   // per layer [B·beam, H, P + MaxLength, hd]: prefix, then the chosen words
+        private Tensor? nextFeature;              // [B·beam, D] the next step's query feature, from the last pass
+        private Tensor? nextQueryEmbedding;       // trace only: [B·beam, D]
+        private Tensor? nextQueryLayers;          // trace only: [L, B·beam, D]
+        private bool allFinished;                 // every beam of every input has ended: later steps need no pass
 
         public BeamState(UniPerceiverRunner runner, IReadOnlyList<LayerKv> prefix, VocabularyBank bank, CaptionOptions options)
         {
@@ -87,6 +96,7 @@ public static class CaptionBeamSearcher
             this.bank = bank;
             this.options = options;
             batch = (int)prefix[0].K.shape[0];
+            prefixLength = (int)prefix[0].K.shape[2];
             beam = options.BeamSize;
             eosRow = Array.IndexOf(bank.Ids, options.EosId);
             // Finished beams may only continue with EOS: a bank without it (a subset that forgot it) cannot end captions.
@@ -101,24 +111,55 @@ public static class CaptionBeamSearcher
             seqMask = ones(batch, beam, 1, device: device);
         }
 
+        /// <summary>
+        /// Step t scores the query at position t, selects the beams, and then runs one encoder pass over
+        /// [chosen word at t, &lt;|spe|&gt; at t + 1] per beam: the word attends to its history and itself (the reference's
+        /// word pass of step t), the query to the history and the word and itself (the reference's query pass of step
+        /// t + 1). Rows and positions are the reference's, and no token sees a later one, so each token computes what
+        /// its own pass computed; the word's keys/values stay in the cache, the query's slot is overwritten next step.
+        /// </summary>
         public void Step(int t, Action<CaptionStepTrace>? trace)
         {
             using var scope = NewDisposeScope();
             var device = runner.Device;
             int cur = t == 0 ? 1 : beam;
-            int rows = batch * cur;
             long vocab = bank.Count;
-            var position = tensor(new long[] { t }, device: device);
+            bool last = t == options.MaxLength - 1;
 
-            // 1. The query pass: <|spe|> at position t attends to prefix + chosen words.
-            var query = runner.EmbedTokens(TorchScalar.Use(UniPerceiverRunner.SpeId, spe => full(rows, 1, spe, ScalarType.Int64, device: device)), position);
-            var past = Past(cur);
-            using var queryPass = runner.Encode(query, TokenRouting.Uniform(1, MoeAttribute.CaptionText),
-                keepLayerInputs: trace is not null, past: past);
-            foreach (var kv in past) kv.Dispose();
-            var feature = runner.Model.Head.Project(queryPass.Final.squeeze(1));                 // [rows, D]
-            var logprob = TorchScalar.Use(tau, s => feature.matmul(bankT).mul_(s)).log_softmax(-1);                    // [rows, V]
-            var wordLogprob = logprob.view(batch, cur, vocab);
+            Tensor feature, wordLogprob, logprob;
+            Tensor? queryEmbedding = null, queryLayers = null;
+            if (t == 0)
+            {
+                // The first query attends to the visual prefix only: one pass over B rows, no cache yet.
+                using var position = tensor(new long[] { 0 }, device: device);
+                queryEmbedding = runner.EmbedTokens(TorchScalar.Use(UniPerceiverRunner.SpeId, spe => full(batch, 1, spe, ScalarType.Int64, device: device)), position);
+                var past = prefix.Select(kv => new LayerKv(kv.K.alias(), kv.V.alias())).ToList();
+                using var queryPass = runner.Encode(queryEmbedding, TokenRouting.Uniform(1, MoeAttribute.CaptionText),
+                    keepLayerInputs: trace is not null, past: past);
+                foreach (var kv in past) kv.Dispose();
+                feature = runner.Model.Head.Project(queryPass.Final.squeeze(1));                // [B, D]
+                if (trace is not null) queryLayers = LayerOutputs(queryPass, 0);
+                queryEmbedding = queryEmbedding.squeeze(1);
+            }
+            else
+            {
+                feature = Adopt(ref nextFeature);
+                queryEmbedding = nextQueryEmbedding is null ? null : Adopt(ref nextQueryEmbedding);
+                queryLayers = nextQueryLayers is null ? null : Adopt(ref nextQueryLayers);
+            }
+
+            if (allFinished)
+            {
+                // Every beam is finished: the reference's word log-probs are multiplied by a zero mask, so they are
+                // 0 whatever the model says, and the selection below does not depend on them.
+                logprob = zeros(batch * cur, vocab, device: device);
+                wordLogprob = logprob.view(batch, cur, vocab);
+            }
+            else
+            {
+                logprob = TorchScalar.Use(tau, s => feature!.matmul(bankT).mul_(s)).log_softmax(-1);  // [rows, V]
+                wordLogprob = logprob.view(batch, cur, vocab);
+            }
             var candidate = seqLogprob.Plus(wordLogprob);                                           // [B, cur, V]
 
             if (t > 0)
@@ -143,42 +184,49 @@ public static class CaptionBeamSearcher
             ReplaceState(ref outputs, outputs is null ? words.unsqueeze(-1) : cat([outputs.gather(1, beamIndex.expand(-1, -1, outputs.shape[2])), words.unsqueeze(-1)], 2));
             ReplaceState(ref logProbs, logProbs is null ? chosen : cat([logProbs.gather(1, beamIndex.expand(-1, -1, logProbs.shape[2])), chosen], 2));
             ReplaceState(ref selectedWords, words);
-
-            // 2. Reorder the generated-word cache to the surviving beams' histories.
-            var sourceRows = TorchScalar.Use(cur, c => TorchScalar.Arange(batch, device).mul_(c)).unsqueeze(1).Plus(selectedBeam).view(-1);
-            if (generated is not null)
-                for (int l = 0; l < generated.Length; l++)
-                {
-                    var old = generated[l];
-                    generated[l] = new LayerKv(old.K.index_select(0, sourceRows).DetachFromDisposeScope(), old.V.index_select(0, sourceRows).DetachFromDisposeScope());
-                    old.Dispose();
-                }
-
-            // 3. The word pass: each chosen word at position t, attending to its beam's history + itself.
-            var wordIds = bankIds.index_select(0, words.view(-1)).view(batch * beam, 1);
-            var wordEmbedding = runner.EmbedTokens(wordIds, position);
-            var wordPast = Past(beam);
-            using var wordPass = runner.Encode(wordEmbedding, TokenRouting.Uniform(1, MoeAttribute.CaptionText),
-                keepLayerInputs: trace is not null, captureKv: true, past: wordPast);
-            foreach (var kv in wordPast) kv.Dispose();
-            var added = wordPass.DetachKv();
-            foreach (var kv in added)
+            // Finished from the next step on: ended before (mask 0) or ended now (EOS chosen). A traced search keeps
+            // running the passes, so that every step's trace shows what the model computes.
+            if (trace is null)
             {
-                kv.K.DetachFromDisposeScope();
-                kv.V.DetachFromDisposeScope();
+                var stillLive = seqMask.squeeze(-1) * TorchScalar.Use(eosRow, eos => words.ne(eos)).to_type(ScalarType.Float32);
+                allFinished = stillLive.sum().item<float>() == 0;
             }
-            if (generated is null) generated = added;
-            else
-                for (int l = 0; l < generated.Length; l++)
+
+            // Reorder the words' keys/values to the surviving beams' histories (the prefix is the same for all beams of an input).
+            if (cache is null) cache = NewCache();
+            else ReorderWords(t, TorchScalar.Use(cur, c => TorchScalar.Arange(batch, device).mul_(c)).unsqueeze(1).Plus(selectedBeam).view(-1));
+
+            Tensor? wordLayers = null;
+            if (!allFinished && !last || trace is not null)
+            {
+                // The chosen word at t and, unless this is the last step, the next query at t + 1. At the last step
+                // the word pass only serves the trace.
+                int tokens = last ? 1 : 2;
+                var wordIds = bankIds.index_select(0, words.view(-1)).view(batch * beam, 1);
+                var ids = tokens == 1 ? wordIds
+                    : cat([wordIds, TorchScalar.Use(UniPerceiverRunner.SpeId, spe => full(batch * beam, 1, spe, ScalarType.Int64, device: device))], 1);
+                var positions = TorchScalar.Arange(tokens, device).PlusInPlace(t);
+                var embedded = runner.EmbedTokens(ids, positions);                                     // [B·beam, tokens, D]
+                using var bias = tokens == 1 ? null : WordCannotSeeQuery(cache.Length + tokens, device);
+                using var pass = runner.Encode(embedded, TokenRouting.Uniform(tokens, MoeAttribute.CaptionText), bias,
+                    keepLayerInputs: trace is not null, cache: cache);
+                cache.Length += 1;                                                                      // keep the word, drop the query
+                if (trace is not null) wordLayers = LayerOutputs(pass, 0);
+                if (tokens == 2)
                 {
-                    var old = generated[l];
-                    generated[l] = new LayerKv(cat([old.K, added[l].K], 2).DetachFromDisposeScope(), cat([old.V, added[l].V], 2).DetachFromDisposeScope());
-                    old.Dispose();
-                    added[l].Dispose();
+                    using var query = pass.Final.select(1, 1);
+                    nextFeature = runner.Model.Head.Project(query).DetachFromDisposeScope();           // [B·beam, D]
+                    if (trace is not null)
+                    {
+                        nextQueryEmbedding = embedded.select(1, 1).contiguous().DetachFromDisposeScope();
+                        nextQueryLayers = LayerOutputs(pass, 1).DetachFromDisposeScope();
+                    }
                 }
+            }
+            else if (!last) nextFeature = zeros(batch * beam, runner.Model.Config.Hidden, device: device).DetachFromDisposeScope();  // unused once all finished
 
             if (trace is not null)
-                trace(new CaptionStepTrace(t, query.squeeze(1), LayerOutputs(queryPass), feature, logprob, LayerOutputs(wordPass)));
+                trace(new CaptionStepTrace(t, queryEmbedding!, queryLayers!, feature, logprob, wordLayers!));
         }
 
         public IReadOnlyList<CaptionResult> Finish()
@@ -211,27 +259,60 @@ public static class CaptionBeamSearcher
             return results;
         }
 
-        /// <summary>Per layer: prefix K/V repeated for <paramref name="perInput"/> beams, then the generated words' K/V.</summary>
-        private List<LayerKv> Past(int perInput)
+        /// <summary>Additive bias [1, 1, 2, keys]: the word (query row 0) must not see the next query's key (the last).</summary>
+        private static Tensor WordCannotSeeQuery(int keys, Device device)
         {
-            var past = new List<LayerKv>(prefix.Count);
-            for (int l = 0; l < prefix.Count; l++)
-            {
-                var pk = perInput == 1 ? prefix[l].K.alias() : prefix[l].K.repeat_interleave(perInput, 0);
-                var pv = perInput == 1 ? prefix[l].V.alias() : prefix[l].V.repeat_interleave(perInput, 0);
-                if (generated is null) past.Add(new LayerKv(pk, pv));
-                else
-                {
-                    past.Add(new LayerKv(cat([pk, generated[l].K], 2), cat([pv, generated[l].V], 2)));
-                    pk.Dispose();
-                    pv.Dispose();
-                }
-            }
-            return past;
+            var bias = zeros(1, 1, 2, keys, device: device);
+            using var wordRowLastKey = bias.narrow(2, 0, 1).narrow(3, keys - 1, 1);
+            TorchScalar.Use(float.NegativeInfinity, inf => wordRowLastKey.fill_(inf));
+            return bias;
         }
 
-        private static Tensor LayerOutputs(EncodedSequence pass) =>
-            stack(pass.LayerInputs!.Skip(1).Select(t => t.squeeze(1)).ToArray(), 0);                // [L, rows, D]
+        /// <summary>A cache of B·beam rows holding each input's visual keys/values in its beams' rows.</summary>
+        private KvCache NewCache()
+        {
+            var k0 = prefix[0].K;
+            var kv = new KvCache(prefix.Count, batch * beam, (int)k0.shape[1], prefixLength + options.MaxLength, (int)k0.shape[3], k0.device);
+            for (int l = 0; l < prefix.Count; l++)
+            {
+                CopyPrefix(kv[l].K, prefix[l].K);
+                CopyPrefix(kv[l].V, prefix[l].V);
+            }
+            kv.Length = prefixLength;
+            return kv;
+        }
+
+        private void CopyPrefix(Tensor slots, Tensor visual)
+        {
+            using var perInput = slots.view(batch, beam, slots.shape[1], slots.shape[2], slots.shape[3]).narrow(3, 0, prefixLength);
+            using var source = visual.unsqueeze(1);                                           // broadcast over beams
+            perInput.copy_(source);
+        }
+
+        /// <summary>Rows of the <paramref name="t"/> cached words follow their beams: row r takes row sourceRows[r].</summary>
+        private void ReorderWords(int t, Tensor sourceRows)
+        {
+            if (t == 0) return;
+            for (int l = 0; l < cache!.LayerCount; l++)
+                foreach (var slots in new[] { cache[l].K, cache[l].V })
+                {
+                    using var words = slots.narrow(2, prefixLength, t);
+                    using var moved = words.index_select(0, sourceRows);
+                    words.copy_(moved);
+                }
+        }
+
+        /// <summary>A tensor kept from the last step, as a handle in the current step's dispose scope (the kept one is released).</summary>
+        private static Tensor Adopt(ref Tensor? field)
+        {
+            var kept = field ?? throw new InvalidOperationException("the previous step left no query for this step.");
+            field = null;
+            using (kept) return kept.alias();
+        }
+
+        /// <summary>[L, rows, D]: every layer's output for token <paramref name="token"/> of a pass.</summary>
+        private static Tensor LayerOutputs(EncodedSequence pass, int token) =>
+            stack(pass.LayerInputs!.Skip(1).Select(t => t.select(1, token)).ToArray(), 0);
 
         /// <summary>Swaps a long-lived state tensor: keeps <paramref name="next"/> beyond the step scope, frees the old one.</summary>
         private static void Swap(ref Tensor field, Tensor next)
@@ -257,7 +338,10 @@ public static class CaptionBeamSearcher
             selectedWords?.Dispose();
             outputs?.Dispose();
             logProbs?.Dispose();
-            if (generated is not null) foreach (var kv in generated) kv.Dispose();
+            cache?.Dispose();
+            nextFeature?.Dispose();
+            nextQueryEmbedding?.Dispose();
+            nextQueryLayers?.Dispose();
         }
     }
 }

@@ -16,6 +16,13 @@ public sealed class VocabularyBank : IDisposable
 {
     public const long EndOfText = 49407;
 
+    /// <summary>Tokens of each bank sequence the last encoder layer computes past its qkv projection (for
+    /// <see cref="CaptionCost.BankFlops"/>): only the spe row, the one the bank keeps.</summary>
+    public const int LastLayerQueries = 1;
+
+    /// <summary>Words per encoder pass: 3 tokens each, so GEMMs of M = 3·batch rows.</summary>
+    public const int DefaultBatchSize = 2048;
+
     public VocabularyBank(Tensor rows, long[] ids)
     {
         if (rows.shape[0] != ids.Length) throw new ArgumentException($"bank has {rows.shape[0]} rows but {ids.Length} ids.");
@@ -30,9 +37,11 @@ public sealed class VocabularyBank : IDisposable
     public int Count => Ids.Length;
 
     /// <summary>Encodes the bank for <paramref name="ids"/> (all words when null) in batches, reporting progress.</summary>
-    public static VocabularyBank Build(UniPerceiverRunner runner, long[]? ids = null, int batchSize = 2048,
+    /// <exception cref="ArgumentException">A batch size below 1.</exception>
+    public static VocabularyBank Build(UniPerceiverRunner runner, long[]? ids = null, int batchSize = DefaultBatchSize,
         IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellation = default)
     {
+        if (batchSize < 1) throw new ArgumentException($"the bank batch size must be at least 1 (got {batchSize}).", nameof(batchSize));
         ids ??= Enumerable.Range(0, runner.Model.Config.VocabSize).Select(i => (long)i).ToArray();
         var parts = new List<Tensor>();
         try
@@ -49,7 +58,7 @@ public sealed class VocabularyBank : IDisposable
                 }
                 using var tokens = tensor(pairs, [n, 2]);
                 using var x = runner.EmbedText(tokens);                                        // [n, 3, D]
-                using var encoded = runner.Encode(x, TokenRouting.Uniform(3, MoeAttribute.VocabWord));
+                using var encoded = runner.Encode(x, TokenRouting.Uniform(3, MoeAttribute.VocabWord), outputTokens: LastLayerQueries);
                 parts.Add(runner.SpeFeature(encoded.Final));                                   // [n, D]
                 progress?.Report((start + n, ids.Length));
             }

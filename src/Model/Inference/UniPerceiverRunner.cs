@@ -79,12 +79,12 @@ public sealed class UniPerceiverRunner
 
     /// <summary>Runs the encoder over an embedded sequence x [B, N, D]. The caller owns the result.</summary>
     public EncodedSequence Encode(Tensor x, TokenRouting routing, Tensor? keyBias = null,
-        bool keepLayerInputs = false, bool captureKv = false, IReadOnlyList<LayerKv>? past = null)
+        bool keepLayerInputs = false, bool captureKv = false, IReadOnlyList<LayerKv>? past = null, KvCache? cache = null, int? outputTokens = null)
     {
         using var _ = no_grad();
         var inputs = keepLayerInputs ? new List<Tensor>() : null;
         var kv = captureKv ? new LayerKv?[Model.Config.Layers] : null;
-        var pass = new EncoderPass(routing, Executor) { KeyBias = keyBias, LayerInputs = inputs, CapturedKv = kv, Past = past };
+        var pass = new EncoderPass(routing, Executor) { KeyBias = keyBias, LayerInputs = inputs, CapturedKv = kv, Past = past, Cache = cache, OutputTokens = outputTokens };
         var final = Model.Encoder.Forward(x, pass);
         return new EncodedSequence(final, inputs, kv);
     }

@@ -48,8 +48,24 @@ public sealed class EncoderPass
     /// <summary>Per layer: keys/values of earlier tokens to attend to (batch 1 is broadcast to B). Null = none.</summary>
     public IReadOnlyList<LayerKv>? Past { get; init; }
 
+    /// <summary>When set, every layer writes the current tokens' keys/values into this cache after its kept slots and
+    /// attends to the kept slots plus the current tokens (see <see cref="KvCache"/>); <see cref="Past"/> must be null.
+    /// Owned by the creator of the pass.</summary>
+    public KvCache? Cache { get; init; }
+
     /// <summary>When set, each layer stores the keys/values of the current tokens here (index = layer). Caller owns them.</summary>
     public LayerKv?[]? CapturedKv { get; init; }
+
+    /// <summary>When set, the last layer computes its output for only the first this-many tokens (their attention still
+    /// sees every token): for passes that keep only the spe row, like the vocabulary bank. The final output is then
+    /// [B, OutputTokens, D].</summary>
+    public int? OutputTokens { get; init; }
+
+    /// <summary>This pass for the first <paramref name="tokens"/> tokens only (routing narrowed; everything else shared).</summary>
+    internal EncoderPass ForFirstTokens(int tokens) => new(Routing.Narrow(tokens), Executor)
+    {
+        KeyBias = KeyBias, Past = Past, Cache = Cache, CapturedKv = CapturedKv, LayerInputs = LayerInputs,
+    };
 
     /// <summary>When set, receives the input of every layer plus the final output (L+1 tensors). Caller owns them.</summary>
     public List<Tensor>? LayerInputs { get; init; }

@@ -46,12 +46,19 @@ public sealed class MoEAttentionBlock : nn.Module
     public Tensor OutProjection(Tensor context, EncoderPass pass) => Project(dense, MoeLinearKind.Dense, context, pass);
 
     /// <summary>Attention up to, not including, the out-projection: the heads' context merged to [B, N, D]. Captures
-    /// this layer's keys and values when the pass asks for them.</summary>
-    public Tensor Context(Tensor h, EncoderPass pass)
+    /// this layer's keys and values when the pass asks for them. With <paramref name="queries"/> set (a pass without
+    /// cache, past or capture), only the first that-many tokens query: [B, queries, D].</summary>
+    public Tensor Context(Tensor h, EncoderPass pass, int? queries = null)
     {
         long b = h.shape[0], n = h.shape[1];
         using var qkv = Project(qkv_proj, MoeLinearKind.QkvProj, h, pass);       // [B, N, 3D]
-        if (pass.CapturedKv is null && pass.Past?[layer] is null) return Attend(qkv, heads, headDim, pass.KeyBias);
+        if (queries is { } kept)
+        {
+            if (pass.CapturedKv is not null || pass.Past is not null || pass.Cache is not null)
+                throw new ArgumentException("only a pass without key/value cache, past or capture can narrow its queries.");
+            return AttendFirst(qkv, kept, heads, headDim, pass.KeyBias);
+        }
+        if (pass.CapturedKv is null && pass.Past?[layer] is null && pass.Cache is null) return Attend(qkv, heads, headDim, pass.KeyBias);
         using var qkvHeads = qkv.view(b, n, 3, heads, headDim).permute(2, 0, 3, 1, 4); // [3, B, H, N, hd]
         using var q = qkvHeads[0];
         var k = qkvHeads[1];
@@ -60,7 +67,18 @@ public sealed class MoEAttentionBlock : nn.Module
 
         Tensor keys = k, values = v;
         var past = pass.Past?[layer];
-        if (past is not null)
+        if (pass.Cache is { } cache)
+        {
+            if (past is not null) throw new ArgumentException("a pass takes either a key/value cache or past keys/values, not both.");
+            var slots = cache[layer];
+            using (var kSlot = slots.K.narrow(2, cache.Length, n)) kSlot.copy_(k);
+            using (var vSlot = slots.V.narrow(2, cache.Length, n)) vSlot.copy_(v);
+            keys = slots.K.narrow(2, 0, cache.Length + n);                                  // [B, H, kept + N, hd]
+            values = slots.V.narrow(2, 0, cache.Length + n);
+            k.Dispose();
+            v.Dispose();
+        }
+        else if (past is not null)
         {
             using var pk = past.K.shape[0] == b ? past.K.alias() : past.K.expand(b, -1, -1, -1);
             using var pv = past.V.shape[0] == b ? past.V.alias() : past.V.expand(b, -1, -1, -1);
@@ -90,6 +108,20 @@ public sealed class MoEAttentionBlock : nn.Module
         using var ctx = nn.functional.scaled_dot_product_attention(q, k, v, keyBias);   // [B, H, N, hd]
         using var transposed = ctx.transpose(1, 2);
         return transposed.reshape(b, n, heads * headDim);                                   // [B, N, D]
+    }
+
+    /// <summary>As <see cref="Attend"/> for the first <paramref name="queries"/> tokens' queries: [B, queries, D].</summary>
+    private static Tensor AttendFirst(Tensor qkv, int queries, int heads, int headDim, Tensor? keyBias)
+    {
+        long b = qkv.shape[0], n = qkv.shape[1];
+        using var qkvHeads = qkv.view(b, n, 3, heads, headDim).permute(2, 0, 3, 1, 4); // [3, B, H, N, hd]
+        using var allQ = qkvHeads[0];
+        using var q = allQ.narrow(2, 0, queries);                                          // [B, H, queries, hd]
+        using var k = qkvHeads[1];
+        using var v = qkvHeads[2];
+        using var ctx = nn.functional.scaled_dot_product_attention(q, k, v, keyBias);      // [B, H, queries, hd]
+        using var transposed = ctx.transpose(1, 2);
+        return transposed.reshape(b, queries, heads * headDim);                             // [B, queries, D]
     }
 
     private Tensor Project(nn.Module linear, MoeLinearKind kind, Tensor x, EncoderPass pass) =>

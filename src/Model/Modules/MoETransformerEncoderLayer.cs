@@ -44,21 +44,28 @@ public sealed class MoETransformerEncoderLayer : nn.Module
 
     internal nn.Module Linear2 => linear2;
 
-    /// <summary>x: [B, N, D] (not modified). Returns the layer output [B, N, D], owned by the caller.</summary>
-    public Tensor Forward(Tensor x, EncoderPass pass)
+    /// <summary>x: [B, N, D] (not modified). Returns the layer output [B, N, D], owned by the caller; with
+    /// <paramref name="outputTokens"/> set, only the first that-many tokens' outputs [B, outputTokens, D] (their
+    /// attention still sees all N tokens).</summary>
+    public Tensor Forward(Tensor x, EncoderPass pass, int? outputTokens = null)
     {
         // Every intermediate of the layer (views included) dies with this scope; the output and the captured
         // keys/values move to the caller's scope (or to none).
         using var scope = NewDisposeScope();
-        if (AllMoe && pass.CapturedKv is null && pass.Past is null && pass.KeyBias is null
+        if (outputTokens is null && AllMoe && pass.CapturedKv is null && pass.Past is null && pass.Cache is null && pass.KeyBias is null
             && pass.Executor.TryApplyLayer(layer, x, Whole, pass.Routing) is { } whole)
             return AdoptIntoOuterScope(whole);
         using var h1 = norm1.forward(x);
-        using var context = self_attn.Context(h1, pass);
+        using var context = self_attn.Context(h1, pass, outputTokens);
         if (pass.CapturedKv?[layer] is { } captured)
         {
             captured.K.MoveToOuterDisposeScope();
             captured.V.MoveToOuterDisposeScope();
+        }
+        if (outputTokens is { } kept)
+        {
+            pass = pass.ForFirstTokens(kept);
+            x = x.narrow(1, 0, kept);                                                 // [B, kept, D], a view in this scope
         }
         if (TailIsMoe && pass.Executor.TryApplyTail(layer, context, x, Tail, pass.Routing) is { } fused)
             return AdoptIntoOuterScope(fused);

@@ -28,7 +28,7 @@ public sealed class UnifiedBertEncoder : nn.Module
         for (int i = 0; i < layers.Count; i++)
         {
             pass.LayerInputs?.Add(h.clone());
-            var next = layers[i].Forward(h, pass);
+            var next = layers[i].Forward(h, pass, i == layers.Count - 1 ? pass.OutputTokens : null);
             h.Dispose();
             h = next;
         }

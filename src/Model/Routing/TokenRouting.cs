@@ -65,5 +65,12 @@ public sealed class TokenRouting
         }
     }
 
+    /// <summary>The routing of the first <paramref name="length"/> tokens.</summary>
+    public TokenRouting Narrow(int length)
+    {
+        if (length < 1 || length > Length) throw new ArgumentException($"cannot narrow a routing of {Length} tokens to {length}.");
+        return new(Segments.Where(s => s.Start < length).Select(s => s with { Length = Math.Min(s.End, length) - s.Start }).ToArray());
+    }
+
     public override string ToString() => string.Join(" ", Segments.Select(s => $"[{s.Start},{s.End}):{s.Attribute}"));
 }

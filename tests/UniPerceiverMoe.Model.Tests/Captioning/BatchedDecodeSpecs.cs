@@ -1,0 +1,89 @@
+using UniPerceiverMoe.Model.Decoding;
+using UniPerceiverMoe.Model.Inference;
+using UniPerceiverMoe.Model.Modules;
+using UniPerceiverMoe.Model.Routing;
+using UniPerceiverMoe.Model.Training;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace UniPerceiverMoe.Model.Tests.Captioning;
+
+/// <summary>
+/// Windows decoded together as one [B·beam]-row search get the ids each gets alone, and a search whose beams have all
+/// ended gives what the full search gives. A small bank that holds EOS makes captions end early and at different steps;
+/// each spec checks that premise, so a change of seed or model cannot silently turn it into a test of nothing.
+/// </summary>
+public sealed class BatchedDecodeSpecs(ITestOutputHelper output)
+{
+    private static readonly UniPerceiverConfig Small = UniPerceiverConfig.Tiny with { Patch = 32, Layers = 2, MoeLayerIndices = [0] };
+
+    /// <summary>A random model (its own generator: tests run in parallel) whose LayerScales start at 1 instead of 1e-3,
+    /// so the caption depends on the picture and different windows get different captions.</summary>
+    private static UniPerceiverMoeModel PictureSensitiveModel(int seed)
+    {
+        var model = DemoModelInit.Create(Small, seed, gammaInit: 1f);
+        model.eval();
+        return model;
+    }
+
+    [Fact]
+    public void Batched_decode_should_give_each_window_the_ids_it_gets_alone_when_windows_end_at_different_steps()
+    {
+        const int beam = 2;
+        using var model = PictureSensitiveModel(21);
+        using var executor = new LocalMoeExecutor(model, new RouteTable(model));
+        var runner = new UniPerceiverRunner(model, executor);
+        using var bank = VocabularyBank.Build(runner, [320, 1746, 2866, 539, 4160, VocabularyBank.EndOfText]);
+        // Plain pictures of 8 brightnesses: each window's patches are alike, so its caption follows its brightness.
+        using var levels = tensor(new[] { -2f, -1.4f, -0.8f, -0.3f, 0.3f, 0.8f, 1.4f, 2f });
+        using var windows = levels.view(8, 1, 1, 1, 1).expand(8, 1, 3, Small.ImageSize, Small.ImageSize).contiguous();
+        var options = new CaptionOptions { BeamSize = beam, MaxLength = 12 };
+
+        var together = CaptionBeamSearcher.Decode(runner, windows, bank, options);
+        Assert.Equal(8, together.Count);
+        var ends = new List<int>();
+        for (int i = 0; i < 8; i++)
+        {
+            using var window = windows.narrow(0, i, 1);
+            var alone = CaptionBeamSearcher.Decode(runner, window, bank, options)[0];
+            for (int j = 0; j < beam; j++)
+            {
+                Assert.Equal(alone.Beams[j].Ids, together[i].Beams[j].Ids);
+                Assert.Equal(alone.Beams[j].Score, together[i].Beams[j].Score, 1e-4f);
+            }
+            ends.Add(together[i].Best.Tokens.Length);
+        }
+        output.WriteLine($"best-caption lengths: {string.Join(", ", ends)} (max {options.MaxLength})");
+        Assert.True(ends.Distinct().Count() >= 2, "premise: the windows' captions end at different steps");
+        Assert.Contains(ends, e => e < options.MaxLength);
+    }
+
+    [Fact]
+    public void A_search_whose_beams_have_all_ended_should_give_the_ids_and_scores_of_the_search_that_runs_every_pass()
+    {
+        using var model = PictureSensitiveModel(22);
+        using var executor = new LocalMoeExecutor(model, new RouteTable(model));
+        var runner = new UniPerceiverRunner(model, executor);
+        using var bank = VocabularyBank.Build(runner, [320, 1746, VocabularyBank.EndOfText]);
+        using var generator = new Generator(6);
+        using var windows = randn([3, 1, 3, Small.ImageSize, Small.ImageSize], generator: generator);
+        var options = new CaptionOptions { BeamSize = 2, MaxLength = 16 };
+
+        var shortcut = CaptionBeamSearcher.Decode(runner, windows, bank, options);
+        int stepsRun = 0;
+        // A traced search runs the encoder at every step (its trace shows every step's log-probs).
+        var full = CaptionBeamSearcher.Decode(runner, windows, bank, options, trace: _ => stepsRun++);
+        Assert.Equal(options.MaxLength, stepsRun);
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 2; j++)
+            {
+                Assert.Equal(full[i].Beams[j].Ids, shortcut[i].Beams[j].Ids);
+                Assert.Equal(full[i].Beams[j].Score, shortcut[i].Beams[j].Score, 1e-6f);
+                Assert.Equal(full[i].Beams[j].TokenLogProbs, shortcut[i].Beams[j].TokenLogProbs);
+            }
+        // Premise: every beam of every window ended well before the last step, so the shortcut was taken.
+        int longest = shortcut.SelectMany(r => r.Beams).Max(b => b.Tokens.Length);
+        output.WriteLine($"longest beam: {longest} tokens (max {options.MaxLength})");
+        Assert.True(longest < options.MaxLength - 2, $"premise: all beams end before step {options.MaxLength - 2} (longest {longest})");
+    }
+}
