@@ -82,7 +82,7 @@ public sealed class ClusterSecuritySettingsSpecs
     {
         var limits = ClusterLimits.FromConfig(UpmoeConfig.Reference);
         Assert.Equal(256, limits.MaxConnections);
-        Assert.Equal(16, limits.MaxConnectionsPerPeer);
+        Assert.Equal(64, limits.MaxConnectionsPerPeer);   // a frontend opens one connection per expert group on a node
         Assert.Equal(TimeSpan.FromSeconds(5), limits.HandshakeTimeout);
         Assert.Equal(2L << 30, limits.MergeCacheBytes);
         Assert.Equal(TimeSpan.FromMinutes(30), limits.PassivateIdleAfter);
