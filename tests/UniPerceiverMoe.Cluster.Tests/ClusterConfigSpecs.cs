@@ -34,7 +34,7 @@ public sealed class ClusterConfigSpecs
     }
 
     [Fact]
-    public void The_data_plane_should_be_on_by_default_advertise_the_public_hostname_and_stay_off_under_TLS()
+    public void The_data_plane_should_be_on_by_default_advertise_the_public_hostname_and_stay_on_under_TLS_with_its_certificate()
     {
         var defaults = ClusterSettings.FromConfig(UpmoeConfig.Reference);
         Assert.True(defaults.DataPlane);
@@ -43,7 +43,10 @@ public sealed class ClusterConfigSpecs
             "akka.remote.dot-netty.tcp.hostname = 0.0.0.0\nakka.remote.dot-netty.tcp.public-hostname = node7.example\nupmoe.cluster.data-plane.port = 4070\n" +
             "upmoe.cluster.insecure = on"));
         Assert.Equal(("0.0.0.0", "node7.example", 4070), (nat.Hostname, nat.PublicHostname, nat.DataPlanePort));
-        Assert.False(ClusterSettings.FromConfig(UpmoeConfig.Parse("akka.remote.dot-netty.tcp.enable-ssl = true\nakka.remote.dot-netty.tcp.ssl.certificate.path = /etc/upmoe/node.pfx")).DataPlane);
+        // Under TLS the data plane authenticates with the remoting certificate instead of switching itself off.
+        var tls = ClusterSettings.FromConfig(UpmoeConfig.Parse("akka.remote.dot-netty.tcp.enable-ssl = true\nakka.remote.dot-netty.tcp.ssl.certificate.path = /etc/upmoe/node.pfx"));
+        Assert.True(tls.DataPlane);
+        Assert.True(tls.Security!.Tls);
         Assert.False(ClusterSettings.FromConfig(UpmoeConfig.Parse("upmoe.cluster.data-plane.enabled = off")).DataPlane);
     }
 
