@@ -86,6 +86,8 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
 
     protected override void PostStop()
     {
+        // However this entity stopped, the data plane must not deliver to its (now stopped) group any more.
+        if (group is not null) context.Direct?.Close(groupId, group);
         // Children have stopped by now: nothing reads the weights any more.
         (weights as IDisposable)?.Dispose();
         weights = null;
