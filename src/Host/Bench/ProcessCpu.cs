@@ -22,9 +22,6 @@ public static class ProcessCpu
         return (utime + stime) / TicksPerSecond;
     }
 
-    /// <summary>CPU seconds of all of <paramref name="pids"/> together.</summary>
-    public static double Seconds(IEnumerable<int> pids) => pids.Sum(p => Seconds(p));
-
     /// <summary>CPU seconds of each thread of <paramref name="pid"/> (0: this process), keyed "pid/tid name".</summary>
     public static Dictionary<string, double> Threads(int pid = 0)
     {

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net.Sockets;
 using UniPerceiverMoe.Actors.Serialization;
@@ -20,7 +19,7 @@ internal sealed class DataPlaneConnection : IDisposable
     private readonly long maxBodyBytes;
     private readonly ConcurrentDictionary<uint, Pending> pending = new();
     private readonly Lock writeGate = new();
-    private ArrayBufferWriter<byte> frame = new(64 * 1024);
+    private readonly DataPlaneFrameWriter writer;
     private uint nextId;
     private volatile Exception? closed;
 
@@ -30,15 +29,13 @@ internal sealed class DataPlaneConnection : IDisposable
         this.socket = socket;
         this.stream = stream;
         this.maxBodyBytes = maxBodyBytes;
+        writer = new DataPlaneFrameWriter(stream);
         new Thread(ReadLoop) { IsBackground = true, Name = $"upmoe-data-plane-client {endpoint}" }.Start();
     }
 
     public string Endpoint { get; }
 
     public bool IsClosed => closed is not null;
-
-    /// <summary>Requests waiting for their reply.</summary>
-    public int InFlight => pending.Count;
 
     /// <summary>
     /// Sends <paramref name="request"/>; the task completes with its reply (on the reader thread), or fails with
@@ -55,11 +52,7 @@ internal sealed class DataPlaneConnection : IDisposable
             pending[id] = reply;
             try
             {
-                frame.ResetWrittenCount();
-                DataPlaneFrames.Encode(frame, id, request);
-                stream.Write(frame.WrittenSpan);
-                // A reused buffer would keep the largest tensor ever sent: let a big one go once it is written.
-                if (frame.Capacity > 4 << 20) frame = new(64 * 1024);
+                writer.Write(id, request);
             }
             catch (Exception e)
             {
@@ -97,9 +90,9 @@ internal sealed class DataPlaneConnection : IDisposable
     /// <summary>
     /// Fails the requests whose deadline has passed with <see cref="TimeoutException"/> and closes the connection: a
     /// node that lets one request wait that long is hung or overloaded, and its other requests here would wait as
-    /// long (they fail with <see cref="IOException"/> and are resent elsewhere). Returns whether it closed.
+    /// long (they fail with <see cref="IOException"/> and are resent elsewhere).
     /// </summary>
-    public bool ExpireOverdue(long now)
+    public void ExpireOverdue(long now)
     {
         bool expired = false;
         foreach (var (id, request) in pending)
@@ -109,7 +102,6 @@ internal sealed class DataPlaneConnection : IDisposable
                 expired = true;
             }
         if (expired) Close(new TimeoutException("a request on this connection timed out"));
-        return expired;
     }
 
     /// <summary>Closes the connection and fails every pending request with <paramref name="reason"/>.</summary>

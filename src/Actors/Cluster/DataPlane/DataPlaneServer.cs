@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
@@ -264,7 +263,7 @@ public sealed class DataPlaneServer : IDisposable
     private sealed class Connection(Stream stream)
     {
         private readonly Lock gate = new();
-        private ArrayBufferWriter<byte> frame = new(64 * 1024);
+        private readonly DataPlaneFrameWriter writer = new(stream);
         private bool closed;
 
         private long since = Environment.TickCount64;
@@ -297,10 +296,7 @@ public sealed class DataPlaneServer : IDisposable
                 if (closed) return;
                 try
                 {
-                    frame.ResetWrittenCount();
-                    DataPlaneFrames.Encode(frame, id, reply);
-                    stream.Write(frame.WrittenSpan);
-                    if (frame.Capacity > 4 << 20) frame = new(64 * 1024);
+                    writer.Write(id, reply);
                 }
                 catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
                 {
