@@ -237,11 +237,11 @@ public sealed class DataPlaneServer : IDisposable
             }
             var sink = new ReplySink(provider!, connection.SinkPath ??= provider!.TempPath(), reply => connection.Answer(id, reply), request.GroupId,
                 GroupRequests.Describe(request), node.WireDtype, node.DataEndpoint);
-            if (direct.TryTell(request.GroupId, local, sink))
-            {
-                counters.DataPlaneDirect.Increment();
-                return;
-            }
+            // Counted before the hand-off: a caller-runs group may compute and answer before TryTell returns, and a
+            // reader of the counter who has seen the answer must see the hop counted too.
+            counters.DataPlaneDirect.Increment();
+            if (direct.TryTell(request.GroupId, local, sink)) return;
+            counters.DataPlaneDirect.Add(-1);
             GroupRequests.Release(local);                                       // handed off meanwhile: the region knows where
         }
         region!.Ask<IUpmoeWireMessage>(message, askTimeout).ContinueWith(t =>
