@@ -15,9 +15,16 @@ public sealed class StreamCommandSpecs(ITestOutputHelper output)
         var run = await CliHarness.RunAsync(["stream", .. CliHarness.Engine(), "--video", video, "--json", "--hop", "1s"]);
         output.WriteLine(run.ToString());
         Assert.Equal(0, run.ExitCode);
-        var lines = run.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var all = run.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        var lines = all.Where(e => !e.TryGetProperty("summary", out _)).ToArray();
         Assert.True(lines.Length >= 1, "at least one window of a 2 s video must be captioned");
-        var starts = lines.Select(l => JsonDocument.Parse(l).RootElement).Select(e => e.GetProperty("window").GetInt64()).ToArray();
+        Assert.All(lines, e => Assert.Equal("caption", e.GetProperty("task").GetString()));
+        Assert.All(lines, e => Assert.False(string.IsNullOrEmpty(e.GetProperty("caption").GetString())));
+        var summary = Assert.Single(all, e => e.TryGetProperty("summary", out _)).GetProperty("summary");
+        Assert.Equal(summary.GetProperty("windows_in").GetInt64(),
+            summary.GetProperty("done").GetInt64() + summary.GetProperty("dropped").GetInt64() + summary.GetProperty("failed").GetInt64());
+        Assert.Equal(lines.Length, summary.GetProperty("done").GetInt64());
+        var starts = lines.Select(e => e.GetProperty("window").GetInt64()).ToArray();
         Assert.Equal(starts.Order(), starts);
         Assert.Contains(run.ErrLines, l => l.Contains("failed 0", StringComparison.Ordinal) && l.Contains("dropped 0", StringComparison.Ordinal));
     }
