@@ -42,4 +42,45 @@ public sealed class StreamCommandSpecs(ITestOutputHelper output)
         Assert.Single(run.ErrLines, l => l.StartsWith("upmoe: error:", StringComparison.Ordinal) && l.Contains("corrupt.mp4", StringComparison.Ordinal));
         Assert.NotEmpty(run.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
+
+    [Fact]
+    public async Task Stream_classify_and_watch_should_print_the_json_contract_and_a_balanced_summary()
+    {
+        var video = CliHarness.TestVideo(CliHarness.TempDir());          // 2 s testsrc at 25 fps
+        // Threshold -1: every cosine reaches it, so each query's alert starts on the first window and never stops.
+        var run = await CliHarness.RunAsync(["stream", .. CliHarness.Engine(), "--video", video, "--json", "--hop", "1s",
+            "--task", "classify", "--task", "watch", "--labels", "a test pattern,a dog,a cat", "--query", "a clock", "--query", "a person falls",
+            "--threshold=-1"]);
+        output.WriteLine(run.ToString());
+        Assert.Equal(0, run.ExitCode);
+        var all = run.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        var classified = all.Where(e => e.TryGetProperty("task", out var t) && t.GetString() == "classify").ToArray();
+        Assert.NotEmpty(classified);
+        foreach (var e in classified)
+        {
+            Assert.Equal("0", e.GetProperty("stream").GetString());
+            var labels = e.GetProperty("labels").EnumerateArray().ToArray();
+            Assert.Equal(3, labels.Length);
+            Assert.Equal(1.0, labels.Sum(l => l.GetProperty("score").GetDouble()), 4);
+            Assert.Equal(labels.Select(l => l.GetProperty("score").GetDouble()).OrderDescending(), labels.Select(l => l.GetProperty("score").GetDouble()));
+        }
+        var alerts = Assert.Single(all, e => e.TryGetProperty("task", out var t) && t.GetString() == "watch");
+        Assert.Equal(0, alerts.GetProperty("window").GetInt64());
+        Assert.Equal(["a clock", "a person falls"], alerts.GetProperty("alerts").EnumerateArray().Select(a => a.GetProperty("query").GetString()));
+        Assert.All(alerts.GetProperty("alerts").EnumerateArray(), a => Assert.Equal("start", a.GetProperty("event").GetString()));
+        var summary = Assert.Single(all, e => e.TryGetProperty("summary", out _)).GetProperty("summary");
+        Assert.Equal(classified.Length, summary.GetProperty("done").GetInt64());
+        Assert.Equal(summary.GetProperty("windows_in").GetInt64(),
+            summary.GetProperty("done").GetInt64() + summary.GetProperty("dropped").GetInt64() + summary.GetProperty("failed").GetInt64());
+    }
+
+    [Fact]
+    public async Task Stream_classify_without_labels_should_be_a_clear_argument_error()
+    {
+        var video = CliHarness.TestVideo(CliHarness.TempDir());
+        var run = await CliHarness.RunAsync(["stream", .. CliHarness.Engine(), "--video", video, "--task", "classify"]);
+        output.WriteLine(run.ToString());
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains(run.ErrLines, l => l.Contains("--task", StringComparison.Ordinal) && l.Contains("labels", StringComparison.Ordinal));
+    }
 }
