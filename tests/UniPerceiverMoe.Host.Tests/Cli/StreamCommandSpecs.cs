@@ -83,4 +83,32 @@ public sealed class StreamCommandSpecs(ITestOutputHelper output)
         Assert.Equal(2, run.ExitCode);
         Assert.Contains(run.ErrLines, l => l.Contains("--task", StringComparison.Ordinal) && l.Contains("labels", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task An_image_folder_feed_should_be_classified_end_to_end_while_a_bad_folder_fails_alone()
+    {
+        var dir = CliHarness.TempDir();
+        var good = Directory.CreateDirectory(Path.Combine(dir, "good")).FullName;
+        for (int i = 0; i < 6; i++)
+        {
+            var rgb = new byte[32 * 32 * 3];
+            for (int p = 0; p < rgb.Length; p++) rgb[p] = (byte)(p * (i + 3) % 251);
+            await File.WriteAllBytesAsync(Path.Combine(good, $"frame{i:D2}.png"), UniPerceiverMoe.TestSupport.PngWriter.EncodeRgb(rgb, 32, 32));
+        }
+        var bad = Directory.CreateDirectory(Path.Combine(dir, "bad")).FullName;
+        await File.WriteAllBytesAsync(Path.Combine(bad, "broken.png"), [1, 2, 3, 4]);
+        // 1 fps, window 4 (stride 8 at 30 fps is 1 frame at 1 fps), hop 1 s: six images make three windows.
+        var run = await CliHarness.RunAsync(["stream", .. CliHarness.Engine(), "--images", good, "--images", bad, "--fps", "1", "--json",
+            "--task", "classify", "--labels", "a pattern,a dog"]);
+        output.WriteLine(run.ToString());
+        Assert.Equal(1, run.ExitCode);
+        Assert.Single(run.ErrLines, l => l.StartsWith("upmoe: error:", StringComparison.Ordinal) && l.Contains("broken.png", StringComparison.Ordinal));
+        var all = run.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        Assert.Equal([0L, 1L, 2L], all.Where(e => e.TryGetProperty("task", out _) && e.GetProperty("stream").GetString() == "0")
+            .Select(e => e.GetProperty("window").GetInt64()));
+        var summaries = all.Where(e => e.TryGetProperty("summary", out _)).Select(e => e.GetProperty("summary")).ToArray();
+        Assert.Equal(2, summaries.Length);
+        Assert.Equal((3L, 3L), (summaries[0].GetProperty("windows_in").GetInt64(), summaries[0].GetProperty("done").GetInt64()));
+        Assert.Contains("broken.png", summaries[1].GetProperty("error").GetString());
+    }
 }

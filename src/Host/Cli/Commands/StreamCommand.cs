@@ -25,6 +25,12 @@ public static class StreamCommand
         var engineOptions = new EngineOptions();
         var videos = new Option<string[]>("--video") { Description = "Video file to caption (repeatable)", HelpName = "PATH", AllowMultipleArgumentsPerToken = true };
         var urls = new Option<string[]>("--url") { Description = "URL ffmpeg can open, e.g. rtsp://… (repeatable)", HelpName = "URL", AllowMultipleArgumentsPerToken = true };
+        var images = new Option<string[]>("--images")
+        {
+            Description = "Folder of PNG/JPEG images (all one size), read in name order as frames at --fps (repeatable)",
+            HelpName = "DIR",
+            AllowMultipleArgumentsPerToken = true,
+        };
         var stdin = new Option<bool>("--stdin") { Description = "Read raw rgb24 frames from stdin (e.g. ffmpeg -i X -f rawvideo -pix_fmt rgb24 -s 320x240 -r 30 -)" };
         var size = new Option<string>("--size") { Description = "Frame size of --stdin frames", HelpName = "WIDTHxHEIGHT", DefaultValueFactory = _ => "320x240" };
         var fps = new Option<double?>("--fps") { Description = "Frame rate of --stdin frames, and the decode rate of files and URLs (default upmoe.streams.decode-fps)" };
@@ -48,7 +54,7 @@ public static class StreamCommand
         };
         var command = new Command("stream", "Caption, classify or watch video streams as they play")
         {
-            videos, urls, stdin, size, fps, realtime, window, stride, hop, tasks, labels, labelsFile, queries, threshold,
+            videos, urls, images, stdin, size, fps, realtime, window, stride, hop, tasks, labels, labelsFile, queries, threshold,
         };
         command.Validators.Add(r =>
         {
@@ -59,12 +65,14 @@ public static class StreamCommand
 
         CliAction.Bind(command, engineOptions, async (context, cancellation) =>
         {
-            string[] files = context.Value(videos) ?? [], links = context.Value(urls) ?? [];
-            if (files.Length + links.Length == 0 && !context.Value(stdin))
-                throw new InputException("--video/--url/--stdin", "give at least one stream");
+            string[] files = context.Value(videos) ?? [], links = context.Value(urls) ?? [], folders = context.Value(images) ?? [];
+            if (files.Length + links.Length + folders.Length == 0 && !context.Value(stdin))
+                throw new InputException("--video/--url/--images/--stdin", "give at least one stream");
             context.Settings();
             foreach (var file in files)
                 if (!File.Exists(file)) throw new InputException(file, "video not found");
+            foreach (var folder in folders)
+                if (!Directory.Exists(folder)) throw new InputException(folder, "image folder not found");
             var overrides = new StringBuilder();
             if (context.Value(window) is { } w) overrides.AppendLine(CultureInfo.InvariantCulture, $"upmoe.streams.window = {w}");
             if (context.Value(stride) is { } s) overrides.AppendLine(CultureInfo.InvariantCulture, $"upmoe.streams.stride = {s}");
@@ -74,7 +82,8 @@ public static class StreamCommand
                 StreamSettings.FromConfig(ConfigurationFactory.ParseString(overrides.ToString()).WithFallback(context.BuildConfig())));
             double rate = context.Value(fps) ?? settings.DecodeFps;
             var sources = files.Select(v => FrameSources.VideoFile(v, rate, settings.Realtime))
-                .Concat(links.Select(u => FrameSources.Url(u, rate, settings.Realtime))).ToList();
+                .Concat(links.Select(u => FrameSources.Url(u, rate, settings.Realtime)))
+                .Concat(folders.Select(d => FrameSources.ImageFolder(d, rate, settings.Realtime))).ToList();
             if (context.Value(stdin))
             {
                 var (width, height) = ParseSize(context.Value(size)!);
