@@ -75,6 +75,14 @@ public sealed class CaptionStreamHub : IAsyncDisposable
         CancellationToken cancellation = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(id);
+        var (labels, queries) = await TargetsAsync(tasks, cancellation).ConfigureAwait(false);
+        return AddStream(id, source, tasks, labels, queries, sink);
+    }
+
+    /// <summary>The text targets <paramref name="tasks"/>' heads score windows against: class-name features of the labels
+    /// (τ of video classification) and retrieval-target features of the queries; null for a task the stream does not run.</summary>
+    public async Task<(TextTargets? Labels, TextTargets? Queries)> TargetsAsync(StreamTasks tasks, CancellationToken cancellation = default)
+    {
         tasks.Validate();
         var labels = tasks.Classify
             ? await engine.TargetsAsync(tasks.Labels, EmbedTask.ClassNameTarget, EmbedTask.VideoClassification, cancellation).ConfigureAwait(false)
@@ -82,6 +90,14 @@ public sealed class CaptionStreamHub : IAsyncDisposable
         var queries = tasks.Watch
             ? await engine.TargetsAsync(tasks.Queries, EmbedTask.RetrievalTarget, EmbedTask.VideoRetrieval, cancellation).ConfigureAwait(false)
             : null;
+        return (labels, queries);
+    }
+
+    /// <summary><see cref="AddStreamAsync"/> with the targets already computed (<see cref="TargetsAsync"/>).</summary>
+    public CaptionStream AddStream(string id, FrameSource source, StreamTasks tasks, TextTargets? labels, TextTargets? queries, Sink<IStreamEvent, Task> sink)
+    {
+        tasks.Validate();
+        _ = TaskFlows.Heads(tasks, labels, queries, new Metrics.StreamStats(), false);   // the targets fit the tasks (fails now, not at run time)
         return Start(id, source, tasks, stream => StreamFlows.Run(id, source, tasks, labels, queries, Settings, stream.Stats, batcher, device, stream.StreamStopped)
             .ToMaterialized(sink, Keep.Both)
             .Run(materializer));
