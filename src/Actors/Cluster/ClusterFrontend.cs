@@ -94,7 +94,7 @@ public sealed class ClusterFrontend : IAsyncDisposable
         if (options.SeedNodes is { Count: > 0 } seeds) cluster.JoinSeedNodes(seeds);
         var transport = new ClusterGroupTransport(region, settings, model, counters, ownDataEndpoint);
         system.RegisterOnTermination(transport.Dispose);
-        return transport;
+        return settings.HopBatching ? new HopBatchingTransport(transport, settings.HopBatchMaxRows, counters.HopBatches, counters.HopBatchedRequests) : transport;
     };
 
     /// <summary>Completes when this node is Up in the cluster.</summary>
