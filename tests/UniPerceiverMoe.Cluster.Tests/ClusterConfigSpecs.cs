@@ -84,4 +84,42 @@ public sealed class ClusterConfigSpecs
             UpmoeConfig.Parse(TestCluster.Common("single")), new ExpertNodeOptions { Plan = Actors.Placement.PlacementPlanner.Single(Model.UniPerceiverConfig.Tiny) }));
         Assert.Contains("akka.actor.provider = cluster", e.Message);
     }
+
+    private const string ConfigDiscovery = """
+        akka.remote.dot-netty.tcp.port = 4100
+        upmoe.cluster.discovery { method = config, endpoints = ["127.0.0.1:4100", "127.0.0.1:4101"] }
+        """;
+
+    [Fact]
+    public void Config_discovery_should_become_akka_discovery_settings_and_seeds_should_leave_the_config_alone()
+    {
+        var reference = UpmoeConfig.Parse("");
+        Assert.Equal(DiscoveryMethod.Seeds, DiscoverySettings.FromConfig(reference).Method);
+        Assert.Same(reference, ClusterFormation.Prepare(reference));
+
+        var prepared = ClusterFormation.Prepare(UpmoeConfig.Parse(ConfigDiscovery));
+        Assert.Equal("config", prepared.GetString("akka.discovery.method"));
+        Assert.Equal(["127.0.0.1:4100", "127.0.0.1:4101"], prepared.GetStringList("akka.discovery.config.services.upmoe.endpoints"));
+        // An explicit akka.discovery key in the node's own settings wins over the derived one.
+        var own = ClusterFormation.Prepare(UpmoeConfig.Parse(ConfigDiscovery + "\nakka.discovery.config.services.upmoe.endpoints = [\"10.0.0.1:4053\"]"));
+        Assert.Equal(["10.0.0.1:4053"], own.GetStringList("akka.discovery.config.services.upmoe.endpoints"));
+
+        var kubernetes = ClusterFormation.Prepare(UpmoeConfig.Parse("akka.remote.dot-netty.tcp.port = 4053\nupmoe.cluster.discovery.method = kubernetes"));
+        Assert.Equal("kubernetes-api", kubernetes.GetString("akka.discovery.method"));
+        Assert.Equal("app={0}", kubernetes.GetString("akka.discovery.kubernetes-api.pod-label-selector"));
+        Assert.StartsWith("Akka.Discovery.KubernetesApi.", kubernetes.GetString("akka.discovery.kubernetes-api.class"));
+    }
+
+    [Theory]
+    [InlineData("upmoe.cluster.discovery.method = dns", "expected seeds, config or kubernetes")]
+    [InlineData("akka.cluster.seed-nodes = [\"akka.tcp://upmoe@127.0.0.1:4053\"]", "akka.cluster.seed-nodes must be empty")]
+    [InlineData("akka.remote.dot-netty.tcp.port = 0", "port must be fixed")]
+    [InlineData("upmoe.cluster.discovery.endpoints = [\"127.0.0.1\", \"127.0.0.1:4101\"]", "endpoint '127.0.0.1' is not")]
+    [InlineData("upmoe.cluster.discovery.required-contact-points = 3", "fewer than required-contact-points")]
+    [InlineData("upmoe.cluster.discovery.service-name = \"\"", "service-name is empty")]
+    public void Invalid_discovery_settings_should_fail_naming_the_setting(string hocon, string message)
+    {
+        var e = Assert.Throws<ConfigurationException>(() => DiscoverySettings.FromConfig(UpmoeConfig.Parse(ConfigDiscovery + "\n" + hocon)));
+        Assert.Contains(message, e.Message);
+    }
 }
