@@ -104,10 +104,9 @@ public sealed class ClusterConfigSpecs
         var own = ClusterFormation.Prepare(UpmoeConfig.Parse(ConfigDiscovery + "\nakka.discovery.config.services.upmoe.endpoints = [\"10.0.0.1:4053\"]"));
         Assert.Equal(["10.0.0.1:4053"], own.GetStringList("akka.discovery.config.services.upmoe.endpoints"));
 
-        var kubernetes = ClusterFormation.Prepare(UpmoeConfig.Parse("akka.remote.dot-netty.tcp.port = 4053\nupmoe.cluster.discovery.method = kubernetes"));
-        Assert.Equal("kubernetes-api", kubernetes.GetString("akka.discovery.method"));
-        Assert.Equal("app={0}", kubernetes.GetString("akka.discovery.kubernetes-api.pod-label-selector"));
-        Assert.StartsWith("Akka.Discovery.KubernetesApi.", kubernetes.GetString("akka.discovery.kubernetes-api.class"));
+        // Kubernetes discovery reads the API itself (KubernetesPods): nothing to derive.
+        var kubernetes = UpmoeConfig.Parse("akka.remote.dot-netty.tcp.port = 4053\nupmoe.cluster.discovery.method = kubernetes");
+        Assert.Same(kubernetes, ClusterFormation.Prepare(kubernetes));
     }
 
     [Theory]
@@ -121,5 +120,58 @@ public sealed class ClusterConfigSpecs
     {
         var e = Assert.Throws<ConfigurationException>(() => DiscoverySettings.FromConfig(UpmoeConfig.Parse(ConfigDiscovery + "\n" + hocon)));
         Assert.Contains(message, e.Message);
+    }
+
+    [Fact]
+    public void The_deploy_config_should_select_kubernetes_discovery_with_no_seed_list()
+    {
+        var config = ClusterFormation.Prepare(NodeConfig.Load(
+            [TestCluster.HoconFile("experts.conf"), Path.Combine(TestSupport.GoldenFixture.RepoRoot, "deploy", "cluster.conf")]));
+        var discovery = DiscoverySettings.FromConfig(config);
+        Assert.Equal(DiscoveryMethod.Kubernetes, discovery.Method);
+        Assert.Equal("app={0}", discovery.KubernetesLabelSelector);
+        Assert.Equal("remoting", discovery.KubernetesPortName);
+        Assert.Empty(config.GetStringList("akka.cluster.seed-nodes"));
+        // Every section of the file arrives (the environment substitutions at its end drop nothing).
+        Assert.True(config.GetBoolean("akka.remote.dot-netty.tcp.enable-ssl"));
+        Assert.Equal("/models/uni-perceiver-moe-b.pth", config.GetString("upmoe.engine.checkpoint"));
+        Assert.Equal(2, config.GetInt("upmoe.placement.replicas"));
+    }
+
+    [Fact]
+    public async Task Kubernetes_discovery_should_list_running_pods_of_the_selector_with_their_remoting_port()
+    {
+        // A stand-in for the API server on loopback: one pod list, as the Kubernetes API answers it.
+        using var listener = new System.Net.HttpListener();
+        int port = 0;
+        for (int attempt = 0; ; attempt++)
+        {
+            port = System.Random.Shared.Next(20000, 60000);
+            listener.Prefixes.Clear();
+            listener.Prefixes.Add($"http://127.0.0.1:{port}/");
+            try { listener.Start(); break; }
+            catch (System.Net.HttpListenerException) when (attempt < 10) { }
+        }
+        string? query = null;
+        var served = Task.Run(async () =>
+        {
+            var context = await listener.GetContextAsync();
+            query = context.Request.Url!.PathAndQuery;
+            var body = System.Text.Encoding.UTF8.GetBytes("""
+                {"kind":"PodList","apiVersion":"v1","metadata":{},"items":[
+                 {"metadata":{"name":"a"},"spec":{"containers":[{"name":"upmoe","ports":[{"name":"remoting","containerPort":4053},{"name":"http","containerPort":8080}]}]},"status":{"phase":"Running","podIP":"10.1.0.7"}},
+                 {"metadata":{"name":"b"},"spec":{"containers":[{"name":"upmoe"}]},"status":{"phase":"Running","podIP":"10.1.0.9"}},
+                 {"metadata":{"name":"c"},"spec":{"containers":[{"name":"upmoe"}]},"status":{"phase":"Pending"}},
+                 {"metadata":{"name":"d","deletionTimestamp":"2026-01-01T00:00:00Z"},"spec":{"containers":[{"name":"upmoe"}]},"status":{"phase":"Running","podIP":"10.1.0.3"}}]}
+                """);
+            context.Response.ContentType = "application/json";
+            await context.Response.OutputStream.WriteAsync(body);
+            context.Response.Close();
+        });
+        using var pods = new KubernetesPods($"http://127.0.0.1:{port}", "upmoe", "app=upmoe", "remoting");
+        var found = await pods.LookupAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+        await served;
+        Assert.StartsWith("/api/v1/namespaces/upmoe/pods?labelSelector=app%3Dupmoe", query);
+        Assert.Equal([("10.1.0.7", (int?)4053), ("10.1.0.9", (int?)null)], found);
     }
 }

@@ -14,7 +14,7 @@ public enum DiscoveryMethod
     Seeds,
     /// <summary>The remoting endpoints listed in upmoe.cluster.discovery.endpoints (Akka.Discovery's config method).</summary>
     Config,
-    /// <summary>The pods the Kubernetes API lists for a label selector (Akka.Discovery.KubernetesApi).</summary>
+    /// <summary>The pods the Kubernetes API lists for a label selector (<see cref="KubernetesPods"/>).</summary>
     Kubernetes,
 }
 
@@ -29,7 +29,8 @@ public sealed record DiscoverySettings(
     IReadOnlyList<string> Endpoints,
     string KubernetesNamespace,
     string KubernetesLabelSelector,
-    string KubernetesPortName)
+    string KubernetesPortName,
+    string KubernetesApiServer = "")
 {
     public static DiscoverySettings FromConfig(Config config)
     {
@@ -51,7 +52,8 @@ public sealed record DiscoverySettings(
             (c.GetStringList("endpoints") ?? []).ToArray(),
             c.GetString("kubernetes.namespace", ""),
             c.GetString("kubernetes.pod-label-selector", ""),
-            c.GetString("kubernetes.port-name", ""));
+            c.GetString("kubernetes.port-name", ""),
+            c.GetString("kubernetes.api-server", ""));
         return s.Validate(config);
     }
 
@@ -88,7 +90,8 @@ public sealed record DiscoverySettings(
 
 /// <summary>
 /// Cluster formation without a seed list. <see cref="Prepare"/> turns <c>upmoe.cluster.discovery</c> into the
-/// akka.discovery settings of the node's actor system; <see cref="Start"/> then looks the service up (Akka.Discovery)
+/// akka.discovery settings of the node's actor system; <see cref="Start"/> then looks the service up (Akka.Discovery's
+/// config method, or <see cref="KubernetesPods"/>)
 /// until at least <see cref="DiscoverySettings.RequiredContactPoints"/> remoting endpoints are found and the answer
 /// has not changed for the stable margin, and joins them as seed nodes in one order every node computes alike (by host,
 /// then port). Akka's seed-node join then decides: the first of them forms the cluster only when none of the others
@@ -97,34 +100,23 @@ public sealed record DiscoverySettings(
 /// </summary>
 /// <remarks>
 /// Akka.Management's cluster bootstrap would do the same over an HTTP probe endpoint, but the served packages cannot
-/// start that endpoint (see Directory.Packages.props), so the nodes agree through Akka's own seed-node protocol
+/// start that endpoint, nor Akka.Discovery.KubernetesApi list pods (see Directory.Packages.props), so the nodes agree through Akka's own seed-node protocol
 /// over the (authenticated) remoting port instead. Two nodes can only both form a cluster when they see different
 /// first endpoints at the same moment: a config list is the same everywhere; with Kubernetes, start at least
 /// required-contact-points pods together and keep the stable margin above the time pods take to be listed.
 /// </remarks>
 public static class ClusterFormation
 {
-    /// <summary><paramref name="config"/> with the akka.discovery settings the method needs (akka.discovery keys set in
-    /// the node's own files win); unchanged for method seeds.</summary>
+    /// <summary><paramref name="config"/> with the akka.discovery settings method config needs (akka.discovery keys set
+    /// in the node's own files win); unchanged for methods seeds and kubernetes.</summary>
     public static Config Prepare(Config config)
     {
         var d = DiscoverySettings.FromConfig(config);
-        if (d.Method == DiscoveryMethod.Seeds) return config;
-        var lines = new List<string>();
-        Config defaults = DiscoveryProvider.DefaultConfiguration();
-        if (d.Method == DiscoveryMethod.Config)
-        {
-            lines.Add("akka.discovery.method = config");
-            lines.Add($"akka.discovery.config.services.{UpmoeConfig.Quote(d.ServiceName)}.endpoints = [{string.Join(", ", d.Endpoints.Select(UpmoeConfig.Quote))}]");
-        }
-        else
-        {
-            lines.Add("akka.discovery.method = kubernetes-api");
-            lines.Add($"akka.discovery.kubernetes-api.pod-label-selector = {UpmoeConfig.Quote(d.KubernetesLabelSelector)}");
-            if (d.KubernetesNamespace.Length > 0) lines.Add($"akka.discovery.kubernetes-api.pod-namespace = {UpmoeConfig.Quote(d.KubernetesNamespace)}");
-            defaults = Akka.Discovery.KubernetesApi.KubernetesDiscovery.DefaultConfiguration().WithFallback(defaults);
-        }
-        return config.WithFallback(ConfigurationFactory.ParseString(string.Join("\n", lines))).WithFallback(defaults);
+        if (d.Method != DiscoveryMethod.Config) return config;     // kubernetes: KubernetesPods reads the API itself
+        var derived = ConfigurationFactory.ParseString(
+            "akka.discovery.method = config\n"
+            + $"akka.discovery.config.services.{UpmoeConfig.Quote(d.ServiceName)}.endpoints = [{string.Join(", ", d.Endpoints.Select(UpmoeConfig.Quote))}]");
+        return config.WithFallback(derived).WithFallback(DiscoveryProvider.DefaultConfiguration());
     }
 
     /// <summary>Starts the discovery and join in the background on <paramref name="system"/> when <paramref name="config"/>
@@ -133,19 +125,31 @@ public static class ClusterFormation
     {
         var d = DiscoverySettings.FromConfig(config);
         if (d.Method == DiscoveryMethod.Seeds) return;
-        string expected = d.Method == DiscoveryMethod.Config ? "config" : "kubernetes-api";
-        if (system.Settings.Config.GetString("akka.discovery.method", "") != expected)
-            throw new ConfigurationException(
-                $"upmoe.cluster.discovery.method = {d.Name}, but this actor system's akka.discovery.method is not '{expected}': create it from ClusterFormation.Prepare(config).");
-        var discovery = Discovery.Get(system).Default;    // fails here, at startup, when the method cannot be loaded
         var cluster = AkkaCluster.Get(system);
-        var lookup = new Lookup(d.ServiceName, d.Method == DiscoveryMethod.Kubernetes && d.KubernetesPortName.Length > 0 ? d.KubernetesPortName : null, "tcp");
+        Func<CancellationToken, Task<IReadOnlyList<(string Host, int? Port)>>> lookup;
+        if (d.Method == DiscoveryMethod.Config)
+        {
+            if (system.Settings.Config.GetString("akka.discovery.method", "") != "config")
+                throw new ConfigurationException(
+                    "upmoe.cluster.discovery.method = config, but this actor system's akka.discovery.method is not 'config': create it from ClusterFormation.Prepare(config).");
+            var discovery = Discovery.Get(system).Default;
+            var query = new Lookup(d.ServiceName, null, "tcp");
+            lookup = async _ => (await discovery.Lookup(query, d.ResolveTimeout).ConfigureAwait(false)).Addresses.Select(t => (t.Host, t.Port)).ToArray();
+        }
+        else
+        {
+            var pods = new KubernetesPods(d.KubernetesApiServer, d.KubernetesNamespace, d.KubernetesLabelSelector.Replace("{0}", d.ServiceName, StringComparison.Ordinal), d.KubernetesPortName);
+            system.RegisterOnTermination(pods.Dispose);
+            lookup = pods.LookupAsync;
+        }
         system.Log.Info("cluster formation: {0} discovery of service '{1}', joining once {2} endpoint(s) are found and stable for {3}",
             d.Name, d.ServiceName, d.RequiredContactPoints, d.StableMargin);
-        _ = Task.Run(() => JoinAsync(system, cluster, discovery, lookup, d));
+        _ = Task.Run(() => JoinAsync(system, cluster, lookup, d));
     }
 
-    private static async Task JoinAsync(ActorSystem system, AkkaCluster cluster, ServiceDiscovery discovery, Lookup lookup, DiscoverySettings d)
+    /// <summary>Looks up until the answer has at least RequiredContactPoints endpoints and has been the same for the stable
+    /// margin, then joins them as seed nodes (sorted by host, then port); retries failed lookups every interval.</summary>
+    internal static async Task JoinAsync(ActorSystem system, AkkaCluster cluster, Func<CancellationToken, Task<IReadOnlyList<(string Host, int? Port)>>> lookup, DiscoverySettings d)
     {
         var self = cluster.SelfAddress;
         IReadOnlyList<Address> seen = [];
@@ -154,9 +158,10 @@ public static class ClusterFormation
         {
             try
             {
-                var resolved = await discovery.Lookup(lookup, d.ResolveTimeout).ConfigureAwait(false);
+                using var timeout = new CancellationTokenSource(d.ResolveTimeout);
+                var targets = await lookup(timeout.Token).WaitAsync(d.ResolveTimeout).ConfigureAwait(false);
                 // A target without a port (a pod without the named port) is reached on the remoting port all nodes share.
-                var found = resolved.Addresses
+                var found = targets
                     .Select(t => new Address(self.Protocol, self.System, t.Host, t.Port ?? self.Port))
                     .Distinct()
                     .OrderBy(a => a.Host, StringComparer.Ordinal).ThenBy(a => a.Port)
