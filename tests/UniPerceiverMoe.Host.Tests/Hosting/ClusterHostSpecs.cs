@@ -97,7 +97,9 @@ public sealed class ClusterHostSpecs(ITestOutputHelper output)
     public void Node_discovery_options_should_become_discovery_settings_and_bad_contact_points_should_be_named()
     {
         var lines = NodeCommand.DiscoveryOptions("config", "upmoe-a", ["127.0.0.1:4100", "127.0.0.1:4101"]).ToArray();
-        var config = NodeConfig.Load([], ["akka.remote.dot-netty.tcp.port = 4100", .. lines]);
+        // Over a role file that names the local recipe's seed: --discovery config clears it.
+        var config = NodeConfig.Load([Hocon("experts.conf")], ["akka.remote.dot-netty.tcp.port = 4100", .. lines]);
+        Assert.Empty(config.GetStringList("akka.cluster.seed-nodes"));
         var discovery = DiscoverySettings.FromConfig(config);
         Assert.Equal(DiscoveryMethod.Config, discovery.Method);
         Assert.Equal("upmoe-a", discovery.ServiceName);

@@ -67,6 +67,8 @@ public static class NodeCommand
             bool frontend;
             try
             {
+                if (parse.GetValue(seeds) is { Length: > 0 } && parse.GetValue(discovery) is "config" or "kubernetes")
+                    throw new ArgumentException("--seed and --discovery config|kubernetes exclude each other: discovery finds the cluster.");
                 config = NodeConfig.Load(parse.GetValue(configs) ?? [],
                     [.. RoleSettings(parse.GetValue(role), parse.GetValue(seeds), parse.GetValue(port), parse.GetValue(httpPort)),
                         .. DiscoveryOptions(parse.GetValue(discovery), parse.GetValue(serviceName), parse.GetValue(contactPoints)),
@@ -153,7 +155,12 @@ public static class NodeCommand
     /// <summary>HOCON lines for --discovery, --service-name and --contact-point (none given: the files decide).</summary>
     internal static IEnumerable<string> DiscoveryOptions(string? method, string? serviceName, string[]? contactPoints)
     {
-        if (method is not null) yield return $"upmoe.cluster.discovery.method = {method}";
+        if (method is not null)
+        {
+            yield return $"upmoe.cluster.discovery.method = {method}";
+            // The role files name the local recipe's seed; --discovery config|kubernetes means no seed list.
+            if (method != "seeds") yield return "akka.cluster.seed-nodes = []";
+        }
         if (serviceName is not null)
         {
             if (string.IsNullOrWhiteSpace(serviceName)) throw new ArgumentException("--service-name: must not be empty.");
