@@ -14,7 +14,9 @@ namespace UniPerceiverMoe.Actors.Dispatch;
 /// request of an idle group goes at once, so batching adds no latency to a lone sequence; under load one hop carries
 /// the rows of several sequences (one request, one reply, one group computation instead of several).
 /// <para>Invariants: every caller gets exactly its own rows back, in its own shape, or an exception (the batch's error,
-/// or a timeout when its own deadline passes while it waits). Rows are independent under every request kind (a whole
+/// or a timeout when its own deadline passes, waiting or in flight). A batch never mixes fail-fast requests (the caller
+/// has another replica to try) with patient ones (the last replica, which rides out a re-homing), so neither waits on
+/// the other's terms. Rows are independent under every request kind (a whole
 /// layer's rows are whole sequences of one length), so a batched result equals the unbatched one row for row. A
 /// failed batch fails each of its members (their dispatcher retries or fails over each on its own) and the group's
 /// next batch goes as usual.</para>
@@ -36,7 +38,8 @@ public sealed class HopBatchingTransport(IExpertGroupTransport inner, int maxRow
             if (lane.Busy)
             {
                 lane.Queue.Add(waiting);
-                // Its own deadline holds while it waits: a hung batch ahead of it does not hold it past its timeout.
+                // Its own deadline holds while it waits and while its batch is in flight: a hung request ahead of it,
+                // or a more patient member of its batch, does not hold it past its timeout.
                 waiting.Expiry = new Timer(_ => Expire(lane, waiting), null, timeout, Timeout.InfiniteTimeSpan);
                 return waiting.Reply.Task;
             }
@@ -48,12 +51,15 @@ public sealed class HopBatchingTransport(IExpertGroupTransport inner, int maxRow
 
     private void Expire(Lane lane, Waiting waiting)
     {
+        bool queued;
         lock (lane)
         {
-            if (!lane.Queue.Remove(waiting)) return;   // already taken into a batch
+            queued = lane.Queue.Remove(waiting);
         }
-        waiting.Input.Dispose();
-        waiting.Reply.TrySetException(new TimeoutException($"no expert-group answer within {waiting.Timeout.TotalSeconds:0.#} s (waited behind a request in flight)"));
+        if (queued) waiting.Input.Dispose();   // in a batch, the batch owns (and has released) its input
+        waiting.Reply.TrySetException(new TimeoutException(queued
+            ? $"no expert-group answer within {waiting.Timeout.TotalSeconds:0.#} s (waited behind a request in flight)"
+            : $"no expert-group answer within {waiting.Timeout.TotalSeconds:0.#} s (its batch is still in flight)"));
     }
 
     /// <summary>Sends <paramref name="batch"/> as one request, answers its members, then sends the next batch of the lane
@@ -72,7 +78,10 @@ public sealed class HopBatchingTransport(IExpertGroupTransport inner, int maxRow
                     return;
                 }
             }
-            foreach (var w in batch) w.Expiry?.Dispose();
+            // Never send from the thread that completed the previous request: a transport may complete replies on its
+            // connection's reader thread, and a blocking write from that thread into a connection whose peer is itself
+            // blocked writing replies to it is a deadlock (both socket buffers full; seen with MoE-B batches).
+            await Task.Yield();
         }
     }
 
@@ -87,7 +96,7 @@ public sealed class HopBatchingTransport(IExpertGroupTransport inner, int maxRow
         for (int i = 0; i < lane.Queue.Count; i++)
         {
             var w = lane.Queue[i];
-            if (!w.Key.Equals(head.Key) || (batch.Count > 0 && rows + w.Rows > maxRows)) continue;
+            if (!w.Key.Equals(head.Key) || w.FailFast != head.FailFast || (batch.Count > 0 && rows + w.Rows > maxRows)) continue;
             batch.Add(w);
             rows += w.Rows;
         }
@@ -97,12 +106,24 @@ public sealed class HopBatchingTransport(IExpertGroupTransport inner, int maxRow
 
     private async Task SendBatchAsync(string groupId, List<Waiting> batch)
     {
+        try
+        {
+            await SendMembersAsync(groupId, batch).ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (var w in batch) w.Expiry?.Dispose();
+        }
+    }
+
+    private async Task SendMembersAsync(string groupId, List<Waiting> batch)
+    {
         if (batch.Count == 1)
         {
             var only = batch[0];
             try
             {
-                only.Reply.TrySetResult(await inner.ApplyAsync(groupId, only.Key.Site, only.Key.SubRoute, only.Input, Remaining(only), only.Then, only.FailFast)
+                Answer(only, await inner.ApplyAsync(groupId, only.Key.Site, only.Key.SubRoute, only.Input, Remaining(only), only.Then, only.FailFast)
                     .ConfigureAwait(false));
             }
             catch (Exception e)
@@ -132,9 +153,10 @@ public sealed class HopBatchingTransport(IExpertGroupTransport inner, int maxRow
         {
             foreach (var w in batch) w.Input.Dispose();
         }
-        // The batch waits as long as its most patient member may, and fails fast only if every member may.
+        // The batch waits as long as its most patient member may (each member still times out at its own deadline);
+        // its members are all fail-fast or all patient (TakeBatch).
         var timeout = batch.Max(Remaining);
-        bool failFast = batch.All(w => w.FailFast);
+        bool failFast = head.FailFast;
         Tensor output;
         try
         {
@@ -152,9 +174,15 @@ public sealed class HopBatchingTransport(IExpertGroupTransport inner, int maxRow
             {
                 using var part = output.narrow(0, start, w.Rows);
                 start += w.Rows;
-                w.Reply.TrySetResult(part.reshape([.. w.Shape[..^1], outFeatures]).contiguous().DetachFromDisposeScope());
+                Answer(w, part.reshape([.. w.Shape[..^1], outFeatures]).contiguous().DetachFromDisposeScope());
             }
         }
+    }
+
+    /// <summary>Hands <paramref name="result"/> to its caller, or releases it when the caller has already timed out.</summary>
+    private static void Answer(Waiting waiting, Tensor result)
+    {
+        if (!waiting.Reply.TrySetResult(result)) result.Dispose();
     }
 
     private static TimeSpan Remaining(Waiting w)

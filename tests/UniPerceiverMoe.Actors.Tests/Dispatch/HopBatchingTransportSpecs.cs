@@ -91,6 +91,102 @@ public sealed class HopBatchingTransportSpecs
         Assert.Equal([2], inner.Calls);                               // the expired request was never sent
     }
 
+    [Fact]
+    public async Task A_fail_fast_request_should_never_share_a_batch_with_a_patient_one()
+    {
+        using var inner = new GatedLinear();
+        var batching = new HopBatchingTransport(inner, maxRows: 1000, new Counter(), new Counter());
+        using var x = Rows(1, [2, 4]);
+        var first = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30), failFast: true);
+        await inner.Arrived(1);
+        var a = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30), failFast: true);
+        var b = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30), failFast: false);
+        var c = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30), failFast: true);
+        inner.Release();
+        foreach (var t in await Task.WhenAll(first, a, b, c)) t.Dispose();
+        Assert.Equal([2, 4, 2], inner.Calls);                          // a and c together, b on its own terms
+        Assert.Equal([true, true, false], inner.FailFasts);
+    }
+
+    [Fact]
+    public async Task A_member_should_time_out_at_its_own_deadline_while_its_batch_is_in_flight()
+    {
+        using var inner = new GatedLinear();
+        var batching = new HopBatchingTransport(inner, maxRows: 1000, new Counter(), new Counter());
+        using var x = Rows(1, [2, 4]);
+        var first = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
+        await inner.Arrived(1);
+        var quick = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(2));
+        var patient = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
+        inner.ReleaseOne();                                           // the first answers; quick and patient go as one batch
+        (await first).Dispose();
+        await inner.Arrived(1);
+        Assert.Equal([2, 4], inner.Calls);
+        var timedOut = await Assert.ThrowsAsync<TimeoutException>(() => quick.WaitAsync(TimeSpan.FromSeconds(20)));
+        Assert.Contains("in flight", timedOut.Message);
+        Assert.False(patient.IsCompleted);
+        inner.Release();
+        using var result = await patient;
+        using var alone = inner.Compute(x);
+        Assert.True(Same(alone, result));
+    }
+
+    [Fact]
+    public async Task The_next_batch_should_never_be_sent_from_the_thread_that_completed_the_previous_reply()
+    {
+        using var inner = new ReaderThreadLinear();
+        var batching = new HopBatchingTransport(inner, maxRows: 1000, new Counter(), new Counter());
+        using var x = Rows(1, [2, 4]);
+        var first = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
+        await inner.Sent.WaitAsync(TimeSpan.FromSeconds(20));
+        var queued = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
+        inner.CompleteOnReaderThread();                               // as a data-plane connection's reader does
+        (await first).Dispose();
+        (await queued.WaitAsync(TimeSpan.FromSeconds(20))).Dispose();
+        Assert.Equal(2, inner.CallerThreads.Count);
+        Assert.DoesNotContain(inner.ReaderThreadId, inner.CallerThreads);
+    }
+
+    /// <summary>Completes its first request synchronously on a thread of its own (the way a data-plane connection's reader
+    /// completes replies); later requests complete at once. Records the thread each request was sent from.</summary>
+    private sealed class ReaderThreadLinear : IExpertGroupTransport, IDisposable
+    {
+        private readonly Tensor weight = Rows(99, [4, 6]);
+        private readonly TaskCompletionSource<Tensor> held = new();   // synchronous continuations, on purpose
+        private readonly TaskCompletionSource sent = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private Tensor? heldInput;
+
+        public List<int> CallerThreads { get; } = [];
+        public int ReaderThreadId { get; private set; } = -1;
+        public Task Sent => sent.Task;
+
+        public Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout, GroupFollowUp? then = null, bool failFast = false)
+        {
+            lock (CallerThreads) CallerThreads.Add(Environment.CurrentManagedThreadId);
+            if (heldInput is null)
+            {
+                heldInput = input;
+                sent.TrySetResult();
+                return held.Task;
+            }
+            using (input) return Task.FromResult(input.matmul(weight));
+        }
+
+        public void CompleteOnReaderThread()
+        {
+            var reader = new Thread(() =>
+            {
+                using var input = heldInput!;
+                held.SetResult(input.matmul(weight));
+            });
+            reader.Start();
+            ReaderThreadId = reader.ManagedThreadId;
+            reader.Join();
+        }
+
+        public void Dispose() => weight.Dispose();
+    }
+
     /// <summary>Bit for bit equal.</summary>
     private static bool Same(Tensor a, Tensor b)
     {
@@ -112,10 +208,11 @@ public sealed class HopBatchingTransportSpecs
     {
         private readonly Tensor weight = Rows(99, [4, 6]);
         private readonly SemaphoreSlim arrivals = new(0);
-        private readonly TaskCompletionSource gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly SemaphoreSlim gate = new(0);
 
         public List<long> Calls { get; } = [];
         public List<Route> Routes { get; } = [];
+        public List<bool> FailFasts { get; } = [];
         /// <summary>The call (1-based) that fails; 0 = none.</summary>
         public volatile int FailCall;
 
@@ -124,7 +221,11 @@ public sealed class HopBatchingTransportSpecs
             for (int i = 0; i < n; i++) Assert.True(await arrivals.WaitAsync(TimeSpan.FromSeconds(20)), "no request reached the group");
         }
 
-        public void Release() => gate.TrySetResult();
+        /// <summary>Lets every request through, held or yet to come.</summary>
+        public void Release() => gate.Release(int.MaxValue / 2);
+
+        /// <summary>Lets one held request through.</summary>
+        public void ReleaseOne() => gate.Release();
 
         public Tensor Compute(Tensor input) => input.matmul(weight);
 
@@ -137,10 +238,11 @@ public sealed class HopBatchingTransportSpecs
                 {
                     Calls.Add(input.NumberOfElements / input.shape[^1]);
                     Routes.Add(subRoute);
+                    FailFasts.Add(failFast);
                     call = Calls.Count;
                 }
                 arrivals.Release();
-                await gate.Task;
+                await gate.WaitAsync();
                 if (call == FailCall) throw new ExpertGroupException("group failed on purpose");
                 return Compute(input);
             }
