@@ -97,7 +97,7 @@ public sealed class ClusterFrontend : IAsyncDisposable
         ClusterFormation.Start(system, config);
         var transport = new ClusterGroupTransport(region, settings, model, counters, ownDataEndpoint);
         system.RegisterOnTermination(transport.Dispose);
-        return settings.HopBatching ? new HopBatchingTransport(transport, settings.HopBatchMaxRows, counters.HopBatches, counters.HopBatchedRequests) : transport;
+        return settings.HopBatching ? new HopBatchingTransport(transport, settings.HopBatchMaxRows, settings.HopBatchMaxWait, counters.HopBatches, counters.HopBatchedRequests) : transport;
     };
 
     /// <summary>Completes when this node is Up in the cluster.</summary>

@@ -24,7 +24,8 @@ public sealed record ClusterSettings(
     string PublicHostname = "127.0.0.1",
     ClusterSecuritySettings? Security = null,
     ClusterLimits? Limits = null,
-    int HopBatchMaxRows = 0)
+    int HopBatchMaxRows = 0,
+    TimeSpan HopBatchMaxWait = default)
 {
     /// <summary>Hop batching is on (upmoe.cluster.hop-batching.max-rows above 0).</summary>
     public bool HopBatching => HopBatchMaxRows > 0;
@@ -55,7 +56,8 @@ public sealed record ClusterSettings(
             // A node others could reach and nobody could authenticate never starts (upmoe.cluster.insecure overrides).
             ClusterSecuritySettings.FromConfig(config).EnsureStartable(),
             ClusterLimits.FromConfig(config),
-            c.GetBoolean("hop-batching.enabled", false) ? c.GetInt("hop-batching.max-rows", 0) : 0);
+            c.GetBoolean("hop-batching.enabled", false) ? c.GetInt("hop-batching.max-rows", 0) : 0,
+            c.GetTimeSpan("hop-batching.max-wait", TimeSpan.Zero));
         return s.Validate();
     }
 
@@ -69,6 +71,8 @@ public sealed record ClusterSettings(
             throw new ConfigurationException("upmoe.cluster.retry-backoff-min must be positive and <= retry-backoff-max.");
         if (DataPlanePort is < 0 or > 65535) throw new ConfigurationException($"upmoe.cluster.data-plane.port must be in 0..65535 (got {DataPlanePort}).");
         if (HopBatchMaxRows < 0) throw new ConfigurationException($"upmoe.cluster.hop-batching.max-rows must be positive (got {HopBatchMaxRows}).");
+        if (HopBatching && HopBatchMaxWait <= TimeSpan.Zero)
+            throw new ConfigurationException($"upmoe.cluster.hop-batching.max-wait must be positive (got {HopBatchMaxWait}).");
         if (FrameHeadroom < 1024) throw new ConfigurationException($"upmoe.cluster.frame-headroom must be >= 1 KiB (got {FrameHeadroom} bytes).");
         if (MaximumFrameSize < FrameHeadroom + 64 * 1024)
             throw new ConfigurationException(

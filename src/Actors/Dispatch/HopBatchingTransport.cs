@@ -12,7 +12,9 @@ namespace UniPerceiverMoe.Actors.Dispatch;
 /// when it answers, those that compute the same thing (<see cref="BatchKey"/>: site, sub-route, follow-up and its
 /// constants, width) go as one request whose rows are theirs concatenated; the reply is split back by rows. The first
 /// request of an idle group goes at once, so batching adds no latency to a lone sequence; under load one hop carries
-/// the rows of several sequences (one request, one reply, one group computation instead of several).
+/// the rows of several sequences (one request, one reply, one group computation instead of several). No request waits
+/// behind the one in flight for longer than <c>maxWait</c>: then the waiting ones go anyway, as a second request in flight
+/// (a request in flight to a node that just crashed may take seconds to fail over; the others must not wait for it).
 /// <para>Invariants: every caller gets exactly its own rows back, in its own shape, or an exception (the batch's error,
 /// or a timeout when its own deadline passes, waiting or in flight). A batch never mixes fail-fast requests (the caller
 /// has another replica to try) with patient ones (the last replica, which rides out a re-homing), so neither waits on
@@ -22,7 +24,8 @@ namespace UniPerceiverMoe.Actors.Dispatch;
 /// next batch goes as usual.</para>
 /// Thread-safe. Counts the batches of two or more requests, and the requests that went in them.
 /// </summary>
-public sealed class HopBatchingTransport(IExpertGroupTransport inner, int maxRows, Counter batches, Counter batchedRequests) : IExpertGroupTransport
+public sealed class HopBatchingTransport(IExpertGroupTransport inner, int maxRows, TimeSpan maxWait, Counter batches, Counter batchedRequests)
+    : IExpertGroupTransport
 {
     private readonly ConcurrentDictionary<string, Lane> lanes = new(StringComparer.Ordinal);
 
@@ -35,18 +38,34 @@ public sealed class HopBatchingTransport(IExpertGroupTransport inner, int maxRow
             Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency));
         lock (lane)
         {
-            if (lane.Busy)
+            if (lane.InFlight > 0)
             {
                 lane.Queue.Add(waiting);
                 // Its own deadline holds while it waits and while its batch is in flight: a hung request ahead of it,
                 // or a more patient member of its batch, does not hold it past its timeout.
                 waiting.Expiry = new Timer(_ => Expire(lane, waiting), null, timeout, Timeout.InfiniteTimeSpan);
+                lane.Flush ??= new Timer(_ => Flush(groupId, lane), null, maxWait, Timeout.InfiniteTimeSpan);
                 return waiting.Reply.Task;
             }
-            lane.Busy = true;
+            lane.InFlight = 1;
         }
         _ = SendAsync(groupId, lane, [waiting]);
         return waiting.Reply.Task;
+    }
+
+    /// <summary><c>maxWait</c> after a request started waiting, the lane's request in flight has not answered: every
+    /// waiting request goes now, in batches by key, each batch one more request in flight on the lane.</summary>
+    private void Flush(string groupId, Lane lane)
+    {
+        var batches = new List<List<Waiting>>();
+        lock (lane)
+        {
+            lane.Flush?.Dispose();
+            lane.Flush = null;
+            for (var batch = TakeBatch(lane); batch.Count > 0; batch = TakeBatch(lane)) batches.Add(batch);
+            lane.InFlight += batches.Count;
+        }
+        foreach (var batch in batches) _ = SendAsync(groupId, lane, batch);
     }
 
     private void Expire(Lane lane, Waiting waiting)
@@ -74,8 +93,13 @@ public sealed class HopBatchingTransport(IExpertGroupTransport inner, int maxRow
                 batch = TakeBatch(lane);
                 if (batch.Count == 0)
                 {
-                    lane.Busy = false;
+                    lane.InFlight--;
                     return;
+                }
+                if (lane.Queue.Count == 0)
+                {
+                    lane.Flush?.Dispose();   // nothing is waiting any more
+                    lane.Flush = null;
                 }
             }
             // Never send from the thread that completed the previous request: a transport may complete replies on its
@@ -193,8 +217,11 @@ public sealed class HopBatchingTransport(IExpertGroupTransport inner, int maxRow
 
     private sealed class Lane
     {
-        public bool Busy;
+        /// <summary>Requests of this lane in flight now (0: idle; the next request goes at once).</summary>
+        public int InFlight;
         public readonly List<Waiting> Queue = [];
+        /// <summary>Sends the waiting requests if they are still waiting <c>maxWait</c> after the first of them came.</summary>
+        public Timer? Flush;
     }
 
     private sealed class Waiting(BatchKey key, Tensor input, GroupFollowUp? then, TimeSpan timeout, bool failFast, long deadline)

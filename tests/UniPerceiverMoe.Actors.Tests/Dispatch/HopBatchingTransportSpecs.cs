@@ -18,7 +18,7 @@ public sealed class HopBatchingTransportSpecs
     public async Task Requests_that_wait_behind_one_in_flight_should_share_one_request_and_each_get_its_own_rows()
     {
         using var inner = new GatedLinear();
-        var batching = new HopBatchingTransport(inner, maxRows: 1000, new Counter(), new Counter());
+        var batching = new HopBatchingTransport(inner, maxRows: 1000, TimeSpan.FromSeconds(30), new Counter(), new Counter());
         var inputs = new[] { Rows(1, [1, 5, 4]), Rows(2, [2, 3, 4]), Rows(3, [7, 4]), Rows(4, [1, 1, 4]) };
 
         var first = batching.ApplyAsync("g", Site, RouteA, inputs[0].alias(), TimeSpan.FromSeconds(30));
@@ -43,7 +43,7 @@ public sealed class HopBatchingTransportSpecs
     public async Task Requests_computing_different_things_should_never_share_a_batch()
     {
         using var inner = new GatedLinear();
-        var batching = new HopBatchingTransport(inner, maxRows: 1000, new Counter(), new Counter());
+        var batching = new HopBatchingTransport(inner, maxRows: 1000, TimeSpan.FromSeconds(30), new Counter(), new Counter());
         using var x = Rows(1, [3, 4]);
         var first = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
         await inner.Arrived(1);
@@ -60,7 +60,7 @@ public sealed class HopBatchingTransportSpecs
     public async Task A_group_failing_in_the_middle_of_a_batch_should_fail_each_member_and_serve_the_next_request()
     {
         using var inner = new GatedLinear();
-        var batching = new HopBatchingTransport(inner, maxRows: 1000, new Counter(), new Counter());
+        var batching = new HopBatchingTransport(inner, maxRows: 1000, TimeSpan.FromSeconds(30), new Counter(), new Counter());
         using var x = Rows(1, [2, 4]);
         var first = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
         await inner.Arrived(1);
@@ -79,7 +79,7 @@ public sealed class HopBatchingTransportSpecs
     public async Task A_request_waiting_behind_a_hung_one_should_time_out_at_its_own_deadline()
     {
         using var inner = new GatedLinear();
-        var batching = new HopBatchingTransport(inner, maxRows: 1000, new Counter(), new Counter());
+        var batching = new HopBatchingTransport(inner, maxRows: 1000, TimeSpan.FromSeconds(30), new Counter(), new Counter());
         using var x = Rows(1, [2, 4]);
         var hung = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
         await inner.Arrived(1);
@@ -92,10 +92,29 @@ public sealed class HopBatchingTransportSpecs
     }
 
     [Fact]
+    public async Task Requests_waiting_behind_a_hung_one_should_go_together_after_max_wait()
+    {
+        using var inner = new GatedLinear();
+        var batching = new HopBatchingTransport(inner, maxRows: 1000, TimeSpan.FromMilliseconds(100), new Counter(), new Counter());
+        using var x = Rows(1, [2, 4]);
+        var hung = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
+        await inner.Arrived(1);
+        var a = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
+        var b = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
+        await inner.Arrived(1);                                       // sent while the first is still in flight
+        Assert.False(hung.IsCompleted);
+        Assert.Equal([2, 4], inner.Calls);
+        inner.Release();
+        using var alone = inner.Compute(x);
+        foreach (var result in await Task.WhenAll(hung, a, b))
+            using (result) Assert.True(Same(alone, result));
+    }
+
+    [Fact]
     public async Task A_fail_fast_request_should_never_share_a_batch_with_a_patient_one()
     {
         using var inner = new GatedLinear();
-        var batching = new HopBatchingTransport(inner, maxRows: 1000, new Counter(), new Counter());
+        var batching = new HopBatchingTransport(inner, maxRows: 1000, TimeSpan.FromSeconds(30), new Counter(), new Counter());
         using var x = Rows(1, [2, 4]);
         var first = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30), failFast: true);
         await inner.Arrived(1);
@@ -112,7 +131,7 @@ public sealed class HopBatchingTransportSpecs
     public async Task A_member_should_time_out_at_its_own_deadline_while_its_batch_is_in_flight()
     {
         using var inner = new GatedLinear();
-        var batching = new HopBatchingTransport(inner, maxRows: 1000, new Counter(), new Counter());
+        var batching = new HopBatchingTransport(inner, maxRows: 1000, TimeSpan.FromSeconds(30), new Counter(), new Counter());
         using var x = Rows(1, [2, 4]);
         var first = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
         await inner.Arrived(1);
@@ -135,7 +154,7 @@ public sealed class HopBatchingTransportSpecs
     public async Task The_next_batch_should_never_be_sent_from_the_thread_that_completed_the_previous_reply()
     {
         using var inner = new ReaderThreadLinear();
-        var batching = new HopBatchingTransport(inner, maxRows: 1000, new Counter(), new Counter());
+        var batching = new HopBatchingTransport(inner, maxRows: 1000, TimeSpan.FromSeconds(30), new Counter(), new Counter());
         using var x = Rows(1, [2, 4]);
         var first = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
         await inner.Sent.WaitAsync(TimeSpan.FromSeconds(20));
