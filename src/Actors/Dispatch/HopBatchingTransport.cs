@@ -240,7 +240,10 @@ public sealed class HopBatchingTransport(IExpertGroupTransport inner, int maxRow
 
     /// <summary>
     /// What a request computes, apart from its rows: requests with equal keys give, row for row, the same result alone or
-    /// concatenated. A follow-up's constants (the layer's LayerNorm and LayerScale parameters) are compared by value.
+    /// concatenated. A follow-up's constants (the layer's LayerNorm and LayerScale parameters) are not compared by value:
+    /// they are a function of the layer alone (one transport serves one model, whose weights never change at inference),
+    /// so equal sites carry equal constants; only their shape and type are checked. Reading values would cost a device
+    /// synchronisation and a device → host read per comparison (HostCopySpecs).
     /// </summary>
     private sealed record BatchKey
     {
@@ -267,18 +270,14 @@ public sealed class HopBatchingTransport(IExpertGroupTransport inner, int maxRow
 
         public override int GetHashCode() => HashCode.Combine(Site, SubRoute, InFeatures);
 
-        /// <summary>Equal values (the members are alive: their callers hold them until answered). A few vectors per layer.</summary>
+        /// <summary>Same shape, type and device (the values follow from the site; see the type's summary).</summary>
         private static bool SameConstants(Tensor? a, Tensor? b)
         {
             if (a is null || b is null) return a is null && b is null;
-            if (ReferenceEquals(a, b)) return true;
-            if (!a.shape.SequenceEqual(b.shape) || a.dtype != b.dtype || a.device_type != b.device_type) return false;
-            using var equal = a.eq(b);
-            using var all = equal.all();
-            return all.item<bool>();
+            return ReferenceEquals(a, b) || (a.shape.SequenceEqual(b.shape) && a.dtype == b.dtype && a.device_type == b.device_type);
         }
 
-        /// <summary>Same kind and same routes (constants are compared by storage above).</summary>
+        /// <summary>Same kind and same routes (constants: see SameConstants).</summary>
         private static bool SameFollowUp(GroupFollowUp? a, GroupFollowUp? b) => (a, b) switch
         {
             (null, null) => true,
