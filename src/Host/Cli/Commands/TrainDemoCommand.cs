@@ -69,9 +69,10 @@ public static class TrainDemoCommand
             var clock = System.Diagnostics.Stopwatch.StartNew();
             float lastLoss = float.NaN;
             var lines = new Lines(stderr, p => lastLoss = p.Loss);
+            var storage = parse.GetValue(store) == "float16" ? TorchSharp.torch.ScalarType.Float16 : TorchSharp.torch.ScalarType.Float32;
             void Checkpoint(int done, Model.Modules.UniPerceiverMoeModel m)
             {
-                DemoModelFiles.Save(dir, m, Manifest(done, clock.Elapsed.TotalSeconds, lastLoss));
+                DemoModelFiles.Save(dir, m, Manifest(done, clock.Elapsed.TotalSeconds, lastLoss), storage);
                 stderr.WriteLine($"train-demo: checkpoint after step {done} in {dir}");
             }
             var result = DemoTrainer.Train(options, corpus, start?.Config ?? config, generator, lines, cancellation,
@@ -79,8 +80,7 @@ public static class TrainDemoCommand
             using var model = result.Model;
             var last = result.History[^1];
             var manifest = Manifest(options.Steps, result.Elapsed.TotalSeconds, last.Loss);
-            DemoModelFiles.Save(dir, model, manifest,
-                parse.GetValue(store) == "float16" ? TorchSharp.torch.ScalarType.Float16 : TorchSharp.torch.ScalarType.Float32);
+            DemoModelFiles.Save(dir, model, manifest, storage);
             long parameters = model.parameters().Sum(p => p.numel());
             stdout.WriteLine($"wrote {Path.Combine(dir, DemoModelFiles.ModelFile)} ({parameters:N0} parameters), {DemoModelFiles.ConfigFile}, {DemoModelFiles.ManifestFile}");
             stdout.WriteLine($"training time: {result.Elapsed.TotalSeconds:F0} s; last step: loss {last.Loss:F4}, caption-token accuracy {100 * last.CaptionTokenAccuracy:F1} %, " +
