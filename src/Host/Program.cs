@@ -10,10 +10,22 @@ public static class Program
 {
     public static Task<int> Main(string[] args) => InvokeAsync(args, Console.Out, Console.Error);
 
+    /// <summary>What <c>upmoe --help</c> opens with: what a new user runs first.</summary>
+    public const string FirstSteps = """
+        upmoe: zero-shot captioning, classification, retrieval and embeddings with Uni-Perceiver-MoE.
+
+        Start here:  upmoe demo
+          captions a generated live video with the demo model that ships with upmoe (no checkpoint, no download).
+        Then:        upmoe demo-eval                  score the demo model on fresh clips
+                     upmoe caption --video clip.mp4   any command without --checkpoint uses the demo model
+                     upmoe serve                      HTTP API and live caption page on http://127.0.0.1:8080
+        With a real Uni-Perceiver-MoE checkpoint add --checkpoint model.pth (and --model-config base or large).
+        """;
+
     /// <summary>The root command with every command of the catalog (fresh instances on every call).</summary>
     public static RootCommand BuildRoot()
     {
-        var root = new RootCommand("upmoe: zero-shot captioning, classification, retrieval and embeddings with Uni-Perceiver-MoE.");
+        var root = new RootCommand(FirstSteps);
         foreach (var command in CommandCatalog.All) root.Add(command);
         return root;
     }

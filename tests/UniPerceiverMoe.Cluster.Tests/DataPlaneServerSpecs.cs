@@ -4,6 +4,7 @@ using Akka.Actor;
 using UniPerceiverMoe.Actors.Cluster;
 using UniPerceiverMoe.Actors.Cluster.DataPlane;
 using UniPerceiverMoe.Actors.Cluster.Security;
+using UniPerceiverMoe.Actors.Diagnostics;
 using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Actors.Placement;
 using UniPerceiverMoe.Actors.Serialization;
@@ -127,7 +128,7 @@ public sealed class DataPlaneServerSpecs
     {
         // Everyone admitted (a cap would make this cheap): the bound under test is the per-connection buffer.
         using var node = new ScriptedNode(Limits() with { MaxConnections = 400, MaxConnectionsPerPeer = 400 });
-        long before = ResidentBytes();
+        long before = ProcessCpu.ResidentBytes();
         var flood = new List<TcpClient>();
         try
         {
@@ -140,7 +141,7 @@ public sealed class DataPlaneServerSpecs
             }
             await TestCluster.AwaitAsync(() => node.Server.Connections == 300, Long, "300 flooding connections admitted");
             await Task.Delay(500);                                            // let every connection read what it was sent
-            long grown = ResidentBytes() - before;
+            long grown = ProcessCpu.ResidentBytes() - before;
             Assert.InRange(grown, long.MinValue, 300L << 20);
             Assert.Equal(7, Value(Assert.IsType<LinearApplied>(await node.Client.SendAsync(node.Endpoint, "G1", Probe("G1", 7), Long))));
         }
@@ -149,11 +150,6 @@ public sealed class DataPlaneServerSpecs
             foreach (var client in flood) client.Dispose();
         }
     }
-
-    /// <summary>This process's resident set (VmRSS), in bytes.</summary>
-    private static long ResidentBytes() =>
-        long.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal))
-            .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
 
     internal static DataPlaneLimits Limits() => DataPlaneLimits.From(ClusterSettings.FromConfig(UpmoeConfig.Reference));
 

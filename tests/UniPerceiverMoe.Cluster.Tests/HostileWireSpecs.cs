@@ -24,7 +24,7 @@ public sealed class HostileWireSpecs(InProcessClusterFixture cluster, ITestOutpu
                 .ResolveOne(TimeSpan.FromSeconds(10));
             var garbage = new byte[256];
             new Random(11).NextBytes(garbage);
-            var lying = MessagePackSerializer.Serialize(new ApplyLinear("L0E0", 0, 0, [0], [1f], new TensorPayload(new byte[12], "float32", [64, 64])));
+            var lying = MessagePackSerializer.Serialize(new ApplyLinear("L0E0", 0, 0, [0], [1f], new TensorPayload(new byte[12], "float32", [GoldenFacts.Hidden, GoldenFacts.Hidden])));
             RawWire[] hostile =
             [
                 new("System.Diagnostics.Process, System", garbage),

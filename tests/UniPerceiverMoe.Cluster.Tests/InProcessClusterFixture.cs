@@ -5,7 +5,7 @@ using UniPerceiverMoe.TestSupport;
 namespace UniPerceiverMoe.Cluster.Tests;
 
 /// <summary>
-/// One frontend (seed) and two expert nodes in this process, per-expert placement (16 groups, every top-2 route split
+/// One frontend (seed) and two expert nodes in this process, per-expert placement (a group per expert of every MoE layer, every top-2 route split
 /// over two groups) and a remote frame of 192 KiB so the wider MoE linears are split over several messages. The
 /// vocabulary bank is prebuilt into the cache directory, which the cluster frontend loads.
 /// </summary>

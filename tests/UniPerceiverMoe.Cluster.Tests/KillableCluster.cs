@@ -23,7 +23,8 @@ public sealed class KillableCluster : IAsyncDisposable
     /// <summary>group id → node address once formed (before any kill).</summary>
     public IReadOnlyDictionary<string, string> HomesBefore { get; }
 
-    public static async Task<KillableCluster> StartAsync(string placement, int replicas)
+    /// <param name="victimExtra">HOCON for the victim only (e.g. a fixed data-plane port).</param>
+    public static async Task<KillableCluster> StartAsync(string placement, int replicas, string victimExtra = "")
     {
         string extra = $"upmoe.placement.replicas = {replicas}";
         var frontend = TestCluster.StartFrontend(placement, extra);
@@ -35,7 +36,7 @@ public sealed class KillableCluster : IAsyncDisposable
         ExpertProcess? victim = null, survivor = null;
         try
         {
-            victim = ExpertProcess.Start(TestCluster.NodeCommand(), arguments);
+            victim = ExpertProcess.Start(TestCluster.NodeCommand(), victimExtra.Length == 0 ? arguments : [.. arguments, "--set", victimExtra]);
             var victimAddress = await victim.WhenUp(TimeSpan.FromSeconds(60));
             survivor = ExpertProcess.Start(TestCluster.NodeCommand(), arguments);
             var survivorAddress = await survivor.WhenUp(TimeSpan.FromSeconds(60));

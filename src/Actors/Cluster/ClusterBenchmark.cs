@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Cluster.Sharding;
+using UniPerceiverMoe.Actors.Diagnostics;
 using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Actors.Serialization;
 using UniPerceiverMoe.Actors.Settings;
@@ -32,9 +33,10 @@ public sealed record ClusterBenchmarkOptions
 }
 
 /// <summary>
-/// Embedded engine vs one frontend + two expert processes on 127.0.0.1 (loopback timings): throughput of image
-/// embeddings, payload bytes on the wire, and recovery after kill -9 of an expert process (time until the first
-/// request issued after the kill completes). Ends with <c>cluster/embedded throughput ratio: X.XX, recovery: X.X s</c>.
+/// One frontend (this process) + two expert processes on 127.0.0.1 (loopback timings), then the embedded engine:
+/// throughput of image embeddings, payload bytes on the wire, the frontend's resident memory against the dense part
+/// it holds, and recovery after kill -9 of an expert process (time until the first request issued after the kill
+/// completes). Ends with <c>cluster/embedded throughput ratio: X.XX, recovery: X.X s</c>.
 /// </summary>
 public static class ClusterBenchmark
 {
@@ -53,14 +55,26 @@ public static class ClusterBenchmark
         output.WriteLine($"cluster benchmark: {options.Requests} image embeddings, {options.Concurrency} concurrent, placement {options.Placement} × {options.Replicas} replica(s), " +
             $"{options.TorchThreads} torch thread(s) per process, 2 expert processes on 127.0.0.1");
 
-        double embeddedRate;
+        // The cluster runs first: the frontend's resident memory is measured in a process that has never held a whole
+        // model (memory freed by an embedded engine is not always returned to the OS, and would be counted).
+        using (ones(1)) { }   // libtorch loaded and initialised: part of the baseline, not of the model
+        long baseline = ProcessCpu.ResidentBytes();
+        var (clusterRate, recovery) = await ClusterPhaseAsync(options, common, hocon, baseline, output).ConfigureAwait(false);
+
         await using (var embedded = UniPerceiverEngine.Start(NodeConfig.Load([hocon("embedded.conf")], common)))
         {
             using var image = Image(embedded);
-            embeddedRate = await ThroughputAsync(embedded, image, options).ConfigureAwait(false);
-            output.WriteLine($"embedded: {embeddedRate:0.00} requests/s");
+            var run = await ThroughputAsync(embedded, image, options, []).ConfigureAwait(false);
+            output.WriteLine($"embedded: {run.Rate:0.00} requests/s; CPU {run.LocalCpuMs:0.00} ms per request (after {run.WarmUp} warm-up requests)");
+            output.WriteLine($"cluster/embedded throughput ratio: {clusterRate / run.Rate:0.00}, recovery: {recovery.TotalSeconds:0.0} s");
         }
+    }
 
+    /// <summary>One frontend (this process) and two expert processes: throughput, wire traffic, the frontend's memory
+    /// against <paramref name="baseline"/> (this process before the frontend started), then recovery after kill -9.</summary>
+    private static async Task<(double Rate, TimeSpan Recovery)> ClusterPhaseAsync(ClusterBenchmarkOptions options, string[] common,
+        Func<string, string> hocon, long baseline, TextWriter output)
+    {
         var frontend = ClusterFrontend.Start(NodeConfig.Load([hocon("frontend.conf"), hocon("loopback.conf")],
             [.. common, "akka.remote.dot-netty.tcp.port = 0", "akka.cluster.seed-nodes = []"]));
         var nodes = new List<ExpertProcess>();
@@ -80,23 +94,30 @@ public static class ClusterBenchmark
             await AwaitRegionsAsync(frontend, 2).ConfigureAwait(false);
             using var image = Image(frontend.Engine);
             var before = frontend.Counters.Snapshot();
-            double clusterRate = await ThroughputAsync(frontend.Engine, image, options).ConfigureAwait(false);
+            var cluster = await ThroughputAsync(frontend.Engine, image, options, nodes.Select(n => n.Id).ToArray()).ConfigureAwait(false);
             var after = frontend.Counters.Snapshot();
             long bytes = after["wire_bytes_sent"] + after["wire_bytes_received"] - before["wire_bytes_sent"] - before["wire_bytes_received"];
             long rows = after["wire_rows_sent"] - before["wire_rows_sent"];
             long messages = after["wire_messages_sent"] - before["wire_messages_sent"];
             long direct = after["data_plane_messages"] - before["data_plane_messages"];
-            double sent = options.Requests + WarmUpRequests(options);
+            long batches = after["hop_batches"] - before["hop_batches"], batched = after["hop_batched_requests"] - before["hop_batched_requests"];
+            double sent = options.Requests + cluster.WarmUp;
             var dense = frontend.Engine.Model.state_dict().Where(kv => kv.Value.device_type != TorchSharp.DeviceType.META)
                 .Sum(kv => kv.Value.NumberOfElements * kv.Value.ElementSize);
-            output.WriteLine($"frontend: resident memory {ResidentBytes() / 1e6:0} MB; model tensors held {dense / 1e6:0} MB (dense part only: experts are on the expert nodes)");
-            output.WriteLine($"cluster: {clusterRate:0.00} requests/s; wire payload {bytes / sent / 1e6:0.00} MB per request, " +
+            long resident = ProcessCpu.ResidentBytes();
+            var heap = GC.GetGCMemoryInfo();
+            output.WriteLine($"frontend: resident memory {resident / 1e6:0} MB, {(resident - baseline) / 1e6:0} MB more than before it started " +
+                $"({baseline / 1e6:0} MB: runtime and libtorch); model tensors held {dense / 1e6:0} MB (dense part only: experts are on the expert nodes); " +
+                $"growth / dense part = {(resident - baseline) / (double)Math.Max(1, dense):0.00}; .NET heap {heap.HeapSizeBytes / 1e6:0} MB " +
+                $"({heap.TotalCommittedBytes / 1e6:0} MB committed)");
+            output.WriteLine($"cluster: {cluster.Rate:0.00} requests/s; wire payload {bytes / sent / 1e6:0.00} MB per request, " +
                 $"{messages / sent:0.#} expert hops per request, {bytes / (double)Math.Max(1, rows):0} bytes per token per hop (input + output); " +
-                $"{direct} of {messages} messages over the data plane");
+                $"{direct} of {messages} messages over the data plane; {batched} requests went in {batches} batched hops; " +
+                $"CPU {cluster.LocalCpuMs + cluster.PeerCpuMs:0.00} ms per request (frontend {cluster.LocalCpuMs:0.00}, expert nodes {cluster.PeerCpuMs:0.00}; after {cluster.WarmUp} warm-up requests)");
 
             var victim = await BusiestNodeAsync(frontend, nodes).ConfigureAwait(false);
             var recovery = await RecoveryAsync(frontend, image, victim, options.Concurrency, output).ConfigureAwait(false);
-            output.WriteLine($"cluster/embedded throughput ratio: {clusterRate / embeddedRate:0.00}, recovery: {recovery.TotalSeconds:0.0} s");
+            return (cluster.Rate, recovery);
         }
         finally
         {
@@ -107,17 +128,50 @@ public static class ClusterBenchmark
 
     /// <summary>Requests per second over <see cref="ClusterBenchmarkOptions.Requests"/> requests, after a warm-up of two
     /// requests per request in flight at the same concurrency (every replica's merged routes, every executor's first
-    /// pass and the data-plane connections are made before the clock starts, in both modes).</summary>
-    private static async Task<double> ThroughputAsync(UniPerceiverEngine engine, Tensor image, ClusterBenchmarkOptions options)
+    /// pass and the data-plane connections are made before the clock starts, in both modes), and the CPU milliseconds
+    /// per request of this process and of <paramref name="peers"/> (the expert processes) over the same requests.</summary>
+    private static async Task<Throughput> ThroughputAsync(UniPerceiverEngine engine, Tensor image,
+        ClusterBenchmarkOptions options, IReadOnlyList<int> peers)
     {
-        await new BenchmarkLoad(engine, image, options.Concurrency, limit: WarmUpRequests(options)).Finished.ConfigureAwait(false);
+        int warmUp = await WarmUpAsync(engine, image, options, peers).ConfigureAwait(false);
+        double localBefore = ProcessCpu.Seconds(), peersBefore = peers.Sum(pid => ProcessCpu.Seconds(pid));
         var load = new BenchmarkLoad(engine, image, options.Concurrency, options.Requests);
         await load.Finished.ConfigureAwait(false);
+        double local = ProcessCpu.Seconds() - localBefore, peer = peers.Sum(pid => ProcessCpu.Seconds(pid)) - peersBefore;
         if (load.Failed > 0) throw new InvalidOperationException($"{load.Failed} of {options.Requests} benchmark requests failed; last error: {load.LastError}");
-        return load.Completed / load.Timeline.Max(t => t.Completed).TotalSeconds;
+        return new Throughput(load.Completed / load.Timeline.Max(t => t.Completed).TotalSeconds, 1e3 * local / load.Completed, 1e3 * peer / load.Completed, warmUp);
     }
 
     private static int WarmUpRequests(ClusterBenchmarkOptions options) => 2 * options.Concurrency;
+
+    /// <param name="Rate">Requests per second.</param>
+    /// <param name="LocalCpuMs">This process's CPU per request.</param>
+    /// <param name="PeerCpuMs">The peer processes' CPU per request.</param>
+    /// <param name="WarmUp">Requests sent before the clock started.</param>
+    private sealed record Throughput(double Rate, double LocalCpuMs, double PeerCpuMs, int WarmUp);
+
+    /// <summary>Rounds of warm-up requests until the JIT is quiet in every process (tiered compilation promotes the hot
+    /// paths over the first thousands of calls: on tiny it took a quarter of the frontend's CPU in a 400-request run),
+    /// at most <see cref="MaxWarmUpRounds"/>. Returns the requests sent.</summary>
+    private static async Task<int> WarmUpAsync(UniPerceiverEngine engine, Tensor image, ClusterBenchmarkOptions options, IReadOnlyList<int> peers)
+    {
+        int[] pids = [0, .. peers];
+        int sent = 0;
+        for (int round = 0; round < MaxWarmUpRounds; round++)
+        {
+            var jitBefore = ProcessCpu.JitThreads(pids);
+            int requests = Math.Max(WarmUpRequests(options), WarmUpRoundRequests);
+            await new BenchmarkLoad(engine, image, options.Concurrency, limit: requests).Finished.ConfigureAwait(false);
+            sent += requests;
+            if (ProcessCpu.JitSeconds(jitBefore, ProcessCpu.JitThreads(pids)) <= QuietJitSeconds) break;
+        }
+        return sent;
+    }
+
+    private const int WarmUpRoundRequests = 50, MaxWarmUpRounds = 40;
+
+    /// <summary>JIT CPU in one warm-up round that counts as quiet: two clock ticks of /proc (USER_HZ = 100).</summary>
+    private const double QuietJitSeconds = 0.02;
 
     private static async Task<TimeSpan> RecoveryAsync(ClusterFrontend frontend, Tensor image, ExpertProcess victim, int concurrency, TextWriter output)
     {
@@ -160,14 +214,6 @@ public static class ClusterBenchmark
         var counts = homes.OfType<ExpertShardProtocol.GroupStats>().GroupBy(h => h.Node).ToDictionary(g => g.Key, g => g.Count());
         var addresses = await Task.WhenAll(nodes.Select(n => n.WhenUp(TimeSpan.FromSeconds(1)))).ConfigureAwait(false);
         return nodes.Zip(addresses).OrderByDescending(p => counts.GetValueOrDefault(p.Second.ToString())).First().First;
-    }
-
-    /// <summary>This process's resident set (VmRSS), in bytes; 0 where /proc is not there.</summary>
-    private static long ResidentBytes()
-    {
-        if (!File.Exists("/proc/self/status")) return 0;
-        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
-        return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
     }
 
     /// <summary>A fixed pseudo-random preprocessed image [3, S, S] (throughput does not depend on pixel values).</summary>

@@ -36,6 +36,10 @@ public sealed class ClusterCounters
     public Counter DataPlaneUnknownGroups { get; } = new();
     /// <summary>Expert side: data-plane requests delivered straight to a running group (the rest went through the region).</summary>
     public Counter DataPlaneDirect { get; } = new();
+    /// <summary>Hop batches (upmoe.cluster.hop-batching): requests of two or more sequences to one group sent as one,
+    /// and the requests that went in them.</summary>
+    public Counter HopBatches { get; } = new();
+    public Counter HopBatchedRequests { get; } = new();
 
     /// <summary>Expert side: requests answered with a result / with a failure.</summary>
     public Counter EntityRequests { get; } = new();
@@ -66,6 +70,8 @@ public sealed class ClusterCounters
         ["data_plane_timed_out"] = DataPlaneTimedOut.Value,
         ["data_plane_unknown_groups"] = DataPlaneUnknownGroups.Value,
         ["data_plane_direct"] = DataPlaneDirect.Value,
+        ["hop_batches"] = HopBatches.Value,
+        ["hop_batched_requests"] = HopBatchedRequests.Value,
         ["entity_requests"] = EntityRequests.Value,
         ["entity_failures"] = EntityFailures.Value,
         ["entity_starts"] = EntityStarts.Value,

@@ -50,6 +50,8 @@ public sealed class ClusterFrontend : IAsyncDisposable
     public static ClusterFrontend Start(Config config, ClusterFrontendOptions? options = null)
     {
         options ??= new ClusterFrontendOptions();
+        // upmoe.cluster.discovery → Akka.Management / Akka.Discovery settings (unchanged for method seeds).
+        config = ClusterFormation.Prepare(config);
         var settings = ClusterSettings.FromConfig(config);
         var counters = new ClusterCounters();
         IActorRef? region = null;
@@ -92,9 +94,10 @@ public sealed class ClusterFrontend : IAsyncDisposable
             region = proxy ?? ExpertGroupSharding.StartProxy(system, settings);
         started(region);
         if (options.SeedNodes is { Count: > 0 } seeds) cluster.JoinSeedNodes(seeds);
+        ClusterFormation.Start(system, config);
         var transport = new ClusterGroupTransport(region, settings, model, counters, ownDataEndpoint);
         system.RegisterOnTermination(transport.Dispose);
-        return transport;
+        return settings.HopBatching ? new HopBatchingTransport(transport, settings.HopBatchMaxRows, settings.HopBatchMaxWait, counters.HopBatches, counters.HopBatchedRequests) : transport;
     };
 
     /// <summary>Completes when this node is Up in the cluster.</summary>

@@ -23,8 +23,13 @@ public sealed record ClusterSettings(
     string Hostname = "127.0.0.1",
     string PublicHostname = "127.0.0.1",
     ClusterSecuritySettings? Security = null,
-    ClusterLimits? Limits = null)
+    ClusterLimits? Limits = null,
+    int HopBatchMaxRows = 0,
+    TimeSpan HopBatchMaxWait = default)
 {
+    /// <summary>Hop batching is on (upmoe.cluster.hop-batching.max-rows above 0).</summary>
+    public bool HopBatching => HopBatchMaxRows > 0;
+
     public static ClusterSettings FromConfig(Config config)
     {
         var c = config.GetConfig("upmoe.cluster") ?? throw new ConfigurationException("missing section upmoe.cluster");
@@ -50,7 +55,9 @@ public sealed record ClusterSettings(
             config.GetString("akka.remote.dot-netty.tcp.public-hostname", "") is { Length: > 0 } advertised ? advertised : hostname,
             // A node others could reach and nobody could authenticate never starts (upmoe.cluster.insecure overrides).
             ClusterSecuritySettings.FromConfig(config).EnsureStartable(),
-            ClusterLimits.FromConfig(config));
+            ClusterLimits.FromConfig(config),
+            c.GetBoolean("hop-batching.enabled", false) ? c.GetInt("hop-batching.max-rows", 0) : 0,
+            c.GetTimeSpan("hop-batching.max-wait", TimeSpan.Zero));
         return s.Validate();
     }
 
@@ -63,6 +70,9 @@ public sealed record ClusterSettings(
         if (RetryBackoffMin <= TimeSpan.Zero || RetryBackoffMax < RetryBackoffMin)
             throw new ConfigurationException("upmoe.cluster.retry-backoff-min must be positive and <= retry-backoff-max.");
         if (DataPlanePort is < 0 or > 65535) throw new ConfigurationException($"upmoe.cluster.data-plane.port must be in 0..65535 (got {DataPlanePort}).");
+        if (HopBatchMaxRows < 0) throw new ConfigurationException($"upmoe.cluster.hop-batching.max-rows must be positive (got {HopBatchMaxRows}).");
+        if (HopBatching && HopBatchMaxWait <= TimeSpan.Zero)
+            throw new ConfigurationException($"upmoe.cluster.hop-batching.max-wait must be positive (got {HopBatchMaxWait}).");
         if (FrameHeadroom < 1024) throw new ConfigurationException($"upmoe.cluster.frame-headroom must be >= 1 KiB (got {FrameHeadroom} bytes).");
         if (MaximumFrameSize < FrameHeadroom + 64 * 1024)
             throw new ConfigurationException(

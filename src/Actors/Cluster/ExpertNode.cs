@@ -60,6 +60,10 @@ public sealed class ExpertNode : IAsyncDisposable
     public static ExpertNode Start(Config config, ExpertNodeOptions? options = null)
     {
         options ??= new ExpertNodeOptions();
+        // upmoe.cluster.discovery → Akka.Management / Akka.Discovery settings (unchanged for method seeds).
+        config = ClusterFormation.Prepare(config);
+        if (options.SeedNodes is { Count: > 0 } && DiscoverySettings.FromConfig(config).Method != DiscoveryMethod.Seeds)
+            throw new ConfigurationException("seed nodes were given, but upmoe.cluster.discovery.method is not seeds: the cluster bootstrap finds the cluster.");
         var engine = EngineSettings.FromConfig(config);
         // Refuses an unauthenticated node on a reachable address before anything binds a port.
         var security = ClusterSettings.FromConfig(config).Security!;
@@ -72,6 +76,7 @@ public sealed class ExpertNode : IAsyncDisposable
             if (security.Warning is { } warning) system.Log.Warning(warning);
             var (region, dataEndpoint) = StartRegion(system, config, options with { Plan = plan }, counters);
             if (options.SeedNodes is { Count: > 0 } seeds) AkkaCluster.Get(system).JoinSeedNodes(seeds);
+            ClusterFormation.Start(system, config);
             return new ExpertNode(system, region, plan, counters, dataEndpoint);
         }
         catch

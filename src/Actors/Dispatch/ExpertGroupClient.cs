@@ -44,7 +44,7 @@ public sealed class ExpertGroupClient(IExpertGroupTransport transport, ReplicaPo
         Exception? last = null;
         int tries = 0;
         // Latency is tracked per replica set (its first id names it): replicas of one group do the same work.
-        var observed = policy.Hedge is { } hedge && replicas.Count > 1 ? latencies.GetOrAdd(replicas[0], _ => new LatencyWindow(hedge.Window)) : null;
+        var observed = policy.Hedge is { } hedge && replicas.Count > 1 ? latencies.GetOrAdd(replicas[0], _ => hedge.NewWindow()) : null;
         try
         {
             for (int pass = 0; pass <= policy.Retries; pass++)

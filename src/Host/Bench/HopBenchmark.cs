@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Akka.Actor;
 using UniPerceiverMoe.Actors.Cluster;
 using UniPerceiverMoe.Actors.Cluster.DataPlane;
+using UniPerceiverMoe.Actors.Diagnostics;
 using UniPerceiverMoe.Actors.Dispatch;
 using UniPerceiverMoe.Actors.Serialization;
 using UniPerceiverMoe.Actors.Settings;
@@ -126,18 +127,18 @@ public static class HopBenchmark
         // Until both processes' JIT has tiered up the hop's code (tier-1 with PGO takes thousands of calls and a
         // background compile, slow on a loaded machine): a hop measured earlier would count the compiler's CPU.
         var warmUp = Stopwatch.StartNew();
-        var compiled = JitThreads(peer);
+        var compiled = ProcessCpu.JitThreads(0, peer);
         for (int n = 0; ; n++)
         {
             hop();
             if (n % 500 != 499 || warmUp.Elapsed < MinWarmUp) continue;
-            var now = JitThreads(peer);
-            if ((JitSeconds(compiled, now) == 0 && n >= 2000) || warmUp.Elapsed > MaxWarmUp) break;
+            var now = ProcessCpu.JitThreads(0, peer);
+            if ((ProcessCpu.JitSeconds(compiled, now) == 0 && n >= 2000) || warmUp.Elapsed > MaxWarmUp) break;
             compiled = now;
         }
         var latencies = new List<double>();
         double cpuBefore = ProcessCpu.Seconds() + ProcessCpu.Seconds(peer);
-        var jitBefore = JitThreads(peer);
+        var jitBefore = ProcessCpu.JitThreads(0, peer);
         var threadsBefore = Breakdown ? ProcessCpu.Threads().Concat(ProcessCpu.Threads(peer)).ToDictionary() : null;
         long allocatedBefore = GC.GetTotalAllocatedBytes(), gcBefore = GC.CollectionCount(0);
         var clock = Stopwatch.StartNew();
@@ -148,7 +149,7 @@ public static class HopBenchmark
             latencies.Add(Stopwatch.GetElapsedTime(start).TotalMicroseconds);
         }
         // The JIT's background tiering is not the hop's cost: it ends, but on a loaded machine it may still be at work.
-        double jit = JitSeconds(jitBefore, JitThreads(peer));
+        double jit = ProcessCpu.JitSeconds(jitBefore, ProcessCpu.JitThreads(0, peer));
         double cpu = ProcessCpu.Seconds() + ProcessCpu.Seconds(peer) - cpuBefore - jit;
         if (threadsBefore is not null)
             foreach (var (thread, seconds) in ProcessCpu.Threads().Concat(ProcessCpu.Threads(peer))
@@ -165,15 +166,6 @@ public static class HopBenchmark
     private static readonly bool Breakdown = Environment.GetEnvironmentVariable("UPMOE_HOP_THREADS") == "1";
 
     private static readonly TimeSpan MinWarmUp = TimeSpan.FromSeconds(1), MaxWarmUp = TimeSpan.FromSeconds(30);
-
-    /// <summary>CPU of the JIT's background (tiering) threads of this process and <paramref name="peer"/>.</summary>
-    private static Dictionary<string, double> JitThreads(int peer) =>
-        ProcessCpu.Threads().Concat(ProcessCpu.Threads(peer)).Where(t => t.Key.EndsWith(".NET Tiered Com", StringComparison.Ordinal)).ToDictionary();
-
-    /// <summary>JIT CPU between two snapshots: threads that ended in between count for nothing (the runtime retires an idle
-    /// tiering thread and starts another), so the figure may be low, never negative.</summary>
-    private static double JitSeconds(Dictionary<string, double> before, Dictionary<string, double> after) =>
-        after.Sum(t => t.Value - before.GetValueOrDefault(t.Key));
 
     private static double Percentile(List<double> sorted, double q) => sorted[Math.Min(sorted.Count - 1, (int)(q * sorted.Count))];
 

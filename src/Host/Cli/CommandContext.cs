@@ -5,6 +5,7 @@ using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Actors.Settings;
 using UniPerceiverMoe.Model.Inference;
 using UniPerceiverMoe.Model.Tokenization;
+using UniPerceiverMoe.Model.Training;
 
 namespace UniPerceiverMoe.Host.Cli;
 
@@ -18,6 +19,7 @@ public sealed class CommandContext : IAsyncDisposable
     private readonly EngineOptions options;
     private UniPerceiverEngine? engine;
     private (Config Config, EngineSettings Settings)? resolved;
+    private DemoManifest? demo;
 
     public CommandContext(ParseResult parse, EngineOptions options)
     {
@@ -64,19 +66,49 @@ public sealed class CommandContext : IAsyncDisposable
         static string Key(string key, string value) => $"upmoe.engine.{key} = {UpmoeConfig.Quote(value)}";
     }
 
-    /// <summary>The engine settings (configuration validated, checkpoint given and present), resolved once. Commands
-    /// call it before reading their inputs so a wrong checkpoint fails before a long video is decoded.</summary>
+    /// <summary>The configuration the engine starts with: <see cref="BuildConfig"/> plus the demo model when no
+    /// checkpoint was given (see <see cref="Settings"/>).</summary>
+    public Config ResolvedConfig()
+    {
+        Settings();
+        return resolved!.Value.Config;
+    }
+
+    /// <summary>The demo model's manifest when no checkpoint was given and the command fell back to the demo model
+    /// (after <see cref="Settings"/>); null otherwise.</summary>
+    public DemoManifest? Demo => demo;
+
+    /// <summary>The engine settings (configuration validated, checkpoint present), resolved once. With no checkpoint
+    /// given (nor in --config) the demo model stands in, said on one stderr line. Commands call it before reading
+    /// their inputs so a wrong checkpoint fails before a long video is decoded.</summary>
     public EngineSettings Settings()
     {
         if (resolved is { } done) return done.Settings;
         var config = BuildConfig();
         var settings = CliErrors.Guard(ConfigName, () => EngineSettings.FromConfig(config));
-        string? checkpoint = settings.Checkpoint;                   // null when a HOCON file leaves "checkpoint =" empty
-        if (string.IsNullOrEmpty(checkpoint)) throw new InputException("--checkpoint", "no checkpoint given (nor upmoe.engine.checkpoint in --config)");
+        if (string.IsNullOrEmpty(settings.Checkpoint))              // null when a HOCON file leaves "checkpoint =" empty
+            (config, settings) = WithDemoModel(config, settings);
+        string checkpoint = settings.Checkpoint;
         if (Directory.Exists(checkpoint)) throw new InputException(checkpoint, "is a directory, not a checkpoint file");
         if (!File.Exists(checkpoint)) throw new InputException(checkpoint, "checkpoint not found");
         resolved = (config, settings);
         return settings;
+    }
+
+    /// <summary>The configuration with the demo model as checkpoint (its config.json beside it, unless --model-config
+    /// names another shape); fails naming where it looked when there is none.</summary>
+    private (Config, EngineSettings) WithDemoModel(Config config, EngineSettings settings)
+    {
+        string cache = settings.ResolvedCacheDir;
+        string directory = DemoModelLocator.Find(cache) ?? throw new InputException("--checkpoint",
+            $"no checkpoint given (nor upmoe.engine.checkpoint in --config), and no demo model in {DemoModelLocator.Shipped} " +
+            $"or {DemoModelLocator.Cached(cache)} (train one with 'upmoe train-demo --out {DemoModelLocator.Cached(cache)}')");
+        demo = CliErrors.Guard(directory, () => DemoManifest.FromJsonFile(Path.Combine(directory, DemoModelFiles.ManifestFile)));
+        var overrides = $"upmoe.engine.checkpoint = {UpmoeConfig.Quote(Path.Combine(directory, DemoModelFiles.ModelFile))}";
+        if (parse.GetValue(options.ModelConfig) is null) overrides += "\nupmoe.engine.model-config = auto";
+        var withDemo = ConfigurationFactory.ParseString(overrides).WithFallback(config);
+        Log(DemoModelLocator.Notice(directory));
+        return (withDemo, CliErrors.Guard(ConfigName, () => EngineSettings.FromConfig(withDemo)));
     }
 
     /// <summary>Starts the engine (once per context): loads the tokenizer and the model and reports progress on
@@ -98,6 +130,8 @@ public sealed class CommandContext : IAsyncDisposable
         var start = new EngineStartOptions
         {
             Tokenizer = tokenizer,
+            // The demo model knows only its corpus words: decode against them (the bank is built in a second).
+            CaptionVocabulary = demo?.CorpusWordIds,
             Log = Quiet ? null : Log,
             BankProgress = Quiet ? null : new StderrProgress("vocabulary bank", Error, ErrorIsTerminal),
         };

@@ -8,7 +8,7 @@ public sealed class EngineOptions
 {
     public Option<string?> Checkpoint { get; } = new("--checkpoint")
     {
-        Description = "Checkpoint to serve (.pth or .safetensors); required unless --config sets upmoe.engine.checkpoint",
+        Description = "Checkpoint to serve (.pth or .safetensors); without one (nor upmoe.engine.checkpoint in --config) the demo model",
         HelpName = "PATH",
     };
 

@@ -10,4 +10,7 @@ public static class ExitCodes
 
     /// <summary>Bad usage or bad input: unknown option, missing or undecodable file, wrong checkpoint, oversized text.</summary>
     public const int Usage = 2;
+
+    /// <summary>Stopped by the user (Ctrl+C) before finishing: the shell's 128 + SIGINT.</summary>
+    public const int Stopped = 130;
 }

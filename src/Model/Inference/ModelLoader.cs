@@ -17,7 +17,12 @@ public static class ModelLoader
     public static UniPerceiverMoeModel Load(string checkpointPath, UniPerceiverConfig config, Device? device = null,
         IProgress<double>? progress = null, bool denseOnly = false)
     {
-        var model = new UniPerceiverMoeModel(config);
+        // A dense-only model on the CPU is built with its experts as shapes from the start (never allocated: a frontend's
+        // peak memory is its dense part). Another device needs real tensors to move, so there they are released after.
+        bool cpu = device is null || device.type == DeviceType.CPU;
+        UniPerceiverMoeModel model;
+        using (denseOnly && cpu ? FusedExperts.ShapesOnly() : null)
+            model = new UniPerceiverMoeModel(config);
         try
         {
             using (var stateDict = CheckpointLoader.Load(checkpointPath, progress: progress, include: denseOnly ? key => !IsExpertKey(key) : null))
@@ -28,7 +33,7 @@ public static class ModelLoader
                 var own = model.state_dict();
                 foreach (var (key, value) in stateDict) own[key].copy_(value);
             }
-            if (device is not null) model.to(device);
+            if (!cpu) model.to(device!);   // built on the CPU: nothing to move there (and meta experts cannot be moved)
             // After the move: a meta tensor cannot be copied to a device. Until here the experts held their random
             // initial values (never read from the file).
             if (denseOnly)

@@ -13,8 +13,30 @@ public sealed class FusedExperts : nn.Module
 
     public FusedExperts(int inFeatures, int outFeatures, int experts) : base(nameof(FusedExperts))
     {
-        deepspeed_experts = nn.ModuleList(Enumerable.Range(0, experts).Select(_ => nn.Linear(inFeatures, outFeatures)).ToArray());
+        // Shapes only: the weights go on the meta device (no storage, no initial values) and are never held here.
+        var device = shapesOnly ? new Device(DeviceType.META) : null;
+        deepspeed_experts = nn.ModuleList(Enumerable.Range(0, experts).Select(_ => nn.Linear(inFeatures, outFeatures, device: device)).ToArray());
+        Held = !shapesOnly;
         RegisterComponents();
+    }
+
+    [ThreadStatic] private static bool shapesOnly;
+
+    /// <summary>
+    /// While the returned scope is open, experts built on this thread hold shapes only (meta device; <see cref="Held"/>
+    /// false), as after <see cref="Release"/> but without ever allocating their storage: a cluster frontend's model
+    /// never holds its experts' weights, not even while it is being built. Nested scopes are not supported.
+    /// </summary>
+    public static IDisposable ShapesOnly()
+    {
+        if (shapesOnly) throw new InvalidOperationException("FusedExperts.ShapesOnly scopes do not nest.");
+        shapesOnly = true;
+        return new ShapesOnlyScope();
+    }
+
+    private sealed class ShapesOnlyScope : IDisposable
+    {
+        public void Dispose() => shapesOnly = false;
     }
 
     public int Count => deepspeed_experts.Count;

@@ -21,8 +21,12 @@ public static class DemoModelFiles
     /// older recipe is retrained once instead of being shown.</summary>
     public const string CacheDirectoryName = "demo-model-r2";
 
-    public static void Save(string directory, UniPerceiverMoeModel model, DemoManifest manifest)
+    /// <param name="storage">Float32 (training's own precision) or Float16: half the file, read back as float32 by
+    /// <see cref="ModelLoader.Load"/> (the shipped demo model; its accuracy is checked by ShippedDemoModelSpecs).</param>
+    public static void Save(string directory, UniPerceiverMoeModel model, DemoManifest manifest, ScalarType storage = ScalarType.Float32)
     {
+        if (storage is not (ScalarType.Float32 or ScalarType.Float16))
+            throw new ArgumentException($"demo model weights are stored as float32 or float16, not {storage}.", nameof(storage));
         Directory.CreateDirectory(directory);
         using (no_grad())
         {
@@ -30,8 +34,17 @@ public static class DemoModelFiles
             // SHARE_LAYERNORM: video_embed.embeddings_norm is the text LayerNorm in the reference; keep the copy equal.
             state["video_embed.embeddings_norm.weight"].copy_(state["token_embed.embeddings_norm.weight"]);
             state["video_embed.embeddings_norm.bias"].copy_(state["token_embed.embeddings_norm.bias"]);
-            SafeTensors.Save(Path.Combine(directory, ModelFile), state,
-                new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "upmoe train-demo" });
+            var stored = state.ToDictionary(kv => kv.Key, kv => kv.Value.dtype == storage ? kv.Value : kv.Value.to_type(storage));
+            try
+            {
+                SafeTensors.Save(Path.Combine(directory, ModelFile), stored,
+                    new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "upmoe train-demo" });
+            }
+            finally
+            {
+                foreach (var (key, t) in stored)
+                    if (!ReferenceEquals(t, state[key])) t.Dispose();
+            }
         }
         File.WriteAllText(Path.Combine(directory, ConfigFile), model.Config.ToFixtureJson(set: "demo"));
         File.WriteAllText(Path.Combine(directory, ManifestFile), manifest.ToJson());

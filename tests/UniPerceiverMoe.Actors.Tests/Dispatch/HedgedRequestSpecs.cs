@@ -100,10 +100,27 @@ public sealed class HedgedRequestSpecs
     }
 
     [Fact]
+    public void A_groups_warm_up_answers_should_not_hold_its_hedge_delay_at_the_ceiling()
+    {
+        var policy = Hedge with { MinSamples = 4, WarmUp = 2, MaxDelay = TimeSpan.FromSeconds(1) };
+        var window = policy.NewWindow();
+        window.Add(TimeSpan.FromSeconds(3));                       // the first answer loaded the group's weights
+        window.Add(TimeSpan.FromSeconds(1));
+        for (int i = 0; i < 3; i++) window.Add(TimeSpan.FromMilliseconds(40));
+        Assert.Equal(policy.MaxDelay, policy.Delay(window));       // 3 warm answers: fewer than min-samples
+        window.Add(TimeSpan.FromMilliseconds(40));
+        Assert.Equal(TimeSpan.FromMilliseconds(120), policy.Delay(window));   // 3 x 40 ms: the cold answers are gone
+        // Without a warm-up, the cold answer sets the p99 (capped at max-delay).
+        var cold = (policy with { WarmUp = 0 }).NewWindow();
+        foreach (var ms in new[] { 3000, 1000, 40, 40, 40, 40 }) cold.Add(TimeSpan.FromMilliseconds(ms));
+        Assert.Equal(policy.MaxDelay, policy.Delay(cold));
+    }
+
+    [Fact]
     public void Hedging_should_be_configured_in_reference_conf_and_validated()
     {
         var policy = EngineSettings.FromConfig(UpmoeConfig.Reference).ReplicaPolicy.Hedge;
-        Assert.Equal(new HedgePolicy(3, TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(1), 256, 20), policy);
+        Assert.Equal(new HedgePolicy(3, TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(1), 256, 20, 5), policy);
         Assert.Null(EngineSettings.FromConfig(UpmoeConfig.Parse("upmoe.engine.hedge.enabled = off")).ReplicaPolicy.Hedge);
         var e = Assert.Throws<ConfigurationException>(() => EngineSettings.FromConfig(UpmoeConfig.Parse("upmoe.engine.hedge.min-delay = 2s")));
         Assert.Contains("upmoe.engine.hedge.min-delay", e.Message);

@@ -83,16 +83,19 @@ public sealed class EngineParitySpecs(ITestOutputHelper output)
         TensorAssert.Close(output, "fused tail vs unfused", c, a, 0);
         TensorAssert.Close(output, "fused FFN vs unfused", c, b, 0);
         TensorAssert.Close(output, "feat.image_cls (fused tail)", GoldenFixture.Output("feat.image_cls"), a, Tolerances.Features);
-        // The golden model has MoE in 2 layers (one segment each). Unfused: qkv, out, linear1, linear2 per layer; a
-        // fused FFN saves one request per layer, a fused tail two (qkv, then out-projection through the layer output),
-        // a fused whole layer three (the embedding pass has no key/value cache and no padding).
-        Assert.Equal((2, 0, 0), (whole.Counters.FusedLayerRequests.Value, whole.Counters.FusedTailRequests.Value, whole.Counters.FusedFfnRequests.Value));
-        Assert.Equal(unfused.Counters.ExpertRequests.Value - 6, whole.Counters.ExpertRequests.Value);
-        Assert.Equal((2, 0), (tail.Counters.FusedTailRequests.Value, tail.Counters.FusedFfnRequests.Value));
-        Assert.Equal((0, 2), (ffn.Counters.FusedTailRequests.Value, ffn.Counters.FusedFfnRequests.Value));
-        Assert.Equal(unfused.Counters.ExpertRequests.Value - 2, ffn.Counters.ExpertRequests.Value);
-        Assert.Equal(unfused.Counters.ExpertRequests.Value - 4, tail.Counters.ExpertRequests.Value);
-        Assert.Equal((0, 0, 0), (split.Counters.FusedLayerRequests.Value, split.Counters.FusedTailRequests.Value, split.Counters.FusedFfnRequests.Value));   // split routes
+        // Every MoE layer of the fixture has attention and FFN experts, and one attribute covers the whole image (one
+        // segment per layer). Unfused: qkv, out, linear1, linear2 per layer; a fused FFN saves one request per layer, a
+        // fused tail two (qkv, then out-projection through the layer output), a fused whole layer three (the embedding
+        // pass has no key/value cache and no padding).
+        long n = GoldenFacts.MoeLayersWithAttentionAndFfn;
+        Assert.True(n > 0, "the fixture should have MoE layers with attention and FFN experts");
+        Assert.Equal((n, 0L, 0L), (whole.Counters.FusedLayerRequests.Value, whole.Counters.FusedTailRequests.Value, whole.Counters.FusedFfnRequests.Value));
+        Assert.Equal(unfused.Counters.ExpertRequests.Value - 3 * n, whole.Counters.ExpertRequests.Value);
+        Assert.Equal((n, 0L), (tail.Counters.FusedTailRequests.Value, tail.Counters.FusedFfnRequests.Value));
+        Assert.Equal((0L, n), (ffn.Counters.FusedTailRequests.Value, ffn.Counters.FusedFfnRequests.Value));
+        Assert.Equal(unfused.Counters.ExpertRequests.Value - n, ffn.Counters.ExpertRequests.Value);
+        Assert.Equal(unfused.Counters.ExpertRequests.Value - 2 * n, tail.Counters.ExpertRequests.Value);
+        Assert.Equal((0L, 0L, 0L), (split.Counters.FusedLayerRequests.Value, split.Counters.FusedTailRequests.Value, split.Counters.FusedFfnRequests.Value));   // split routes
         TensorAssert.Close(output, "per-expert (split, unfused)", GoldenFixture.Output("feat.image_cls"), d, Tolerances.Features);
     }
 

@@ -43,7 +43,7 @@ public sealed class CaptionCommandSpecs(ITestOutputHelper output)
     public async Task Caption_of_a_png_of_the_golden_raw_image_should_decode_it_and_match_the_reference()
     {
         var dir = CliHarness.TempDir();
-        var raw = GoldenFixture.Input("image.raw_u8");                                  // [240, 320, 3] uint8
+        var raw = GoldenFixture.Input("image.raw_u8");                                  // [H, W, 3] uint8
         var png = Path.Combine(dir, "golden.png");
         File.WriteAllBytes(png, PngWriter.EncodeRgb(raw.data<byte>().ToArray(), (int)raw.shape[0], (int)raw.shape[1]));
 

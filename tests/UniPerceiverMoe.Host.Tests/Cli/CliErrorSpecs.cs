@@ -72,12 +72,6 @@ public sealed class CliErrorSpecs(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task No_checkpoint_should_fail_before_reading_the_input()
-    {
-        await AssertInputErrorAsync("--checkpoint", "no checkpoint given", ["caption", "--image", Path.Combine(dir, "never-read.png")]);
-    }
-
-    [Fact]
     public async Task Config_file_with_a_malformed_value_should_fail_naming_it()
     {
         var config = Path.Combine(dir, "bad.conf");

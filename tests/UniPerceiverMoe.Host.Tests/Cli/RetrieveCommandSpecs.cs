@@ -46,8 +46,9 @@ public sealed class RetrieveCommandSpecs(ITestOutputHelper output)
     public async Task Retrieve_images_for_a_text_should_rank_a_directory_with_the_reference_similarity()
     {
         var dir = CliHarness.TempDir();
-        var raw = GoldenFixture.Input("image.raw_u8");                                  // [240, 320, 3] uint8
-        File.WriteAllBytes(Path.Combine(dir, "a-golden.png"), PngWriter.EncodeRgb(raw.data<byte>().ToArray(), 240, 320));
+        var raw = GoldenFixture.Input("image.raw_u8");                                  // [H, W, 3] uint8
+        var (height, width) = GoldenFacts.RawImageSize;
+        File.WriteAllBytes(Path.Combine(dir, "a-golden.png"), PngWriter.EncodeRgb(raw.data<byte>().ToArray(), height, width));
         var grey = Enumerable.Repeat((byte)128, 32 * 48 * 3).ToArray();
         File.WriteAllBytes(Path.Combine(dir, "b-grey.png"), PngWriter.EncodeRgb(grey, 32, 48));
         File.WriteAllText(Path.Combine(dir, "notes.txt"), "not an image, and not listed");

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.RegularExpressions;
+using UniPerceiverMoe.Host.Cli;
 using UniPerceiverMoe.Host.Cli.Commands;
 using UniPerceiverMoe.Host.Tests.Cli;
 
@@ -45,5 +46,34 @@ public sealed class DemoCommandsSpecs
         Assert.StartsWith("upmoe: error: demo-eval: ", run.ErrLines[0]);
         Assert.Contains("train-demo", run.ErrLines[0]);
         Assert.Equal("", run.Out);
+    }
+
+    [Fact]
+    public async Task Ctrl_c_while_demo_trains_its_model_should_say_stopped_not_internal_failure()
+    {
+        string dir = Path.Combine(CliHarness.TempDir(), "untrained");
+        using var stop = new CancellationTokenSource();
+        using var error = new StringWriter();
+        var errors = new StopAfterFirstLine(error, stop);
+        int code = await Program.InvokeAsync(["demo", "--model", dir, "--cache-dir", CliHarness.TempDir(), "--threads", "1"], TextWriter.Null, errors, stop.Token);
+        var lines = error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.True(code == ExitCodes.Stopped, error.ToString());
+        Assert.Equal("demo: stopped", lines[^1]);
+        Assert.DoesNotContain(lines, l => l.Contains("internal failure", StringComparison.Ordinal));
+    }
+
+    /// <summary>Presses Ctrl+C (cancels) as soon as the command has said anything on stderr: demo announces the
+    /// training first.</summary>
+    private sealed class StopAfterFirstLine(TextWriter inner, CancellationTokenSource stop) : TextWriter
+    {
+        public override System.Text.Encoding Encoding => inner.Encoding;
+
+        public override void Write(char value) => inner.Write(value);
+
+        public override void WriteLine(string? value)
+        {
+            lock (inner) inner.WriteLine(value);
+            stop.Cancel();
+        }
     }
 }

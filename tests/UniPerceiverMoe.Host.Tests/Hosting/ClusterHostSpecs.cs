@@ -93,6 +93,22 @@ public sealed class ClusterHostSpecs(ITestOutputHelper output)
         Assert.Contains("akka.ssl.tcp://upmoe@10.0.0.5:4053", Assert.Single(NodeCommand.RoleSettings(null, ["akka.ssl.tcp://upmoe@10.0.0.5:4053"], null, null)));
     }
 
+    [Fact]
+    public void Node_discovery_options_should_become_discovery_settings_and_bad_contact_points_should_be_named()
+    {
+        var lines = NodeCommand.DiscoveryOptions("config", "upmoe-a", ["127.0.0.1:4100", "127.0.0.1:4101"]).ToArray();
+        // Over a role file that names the local recipe's seed: --discovery config clears it.
+        var config = NodeConfig.Load([Hocon("experts.conf")], ["akka.remote.dot-netty.tcp.port = 4100", .. lines]);
+        Assert.Empty(config.GetStringList("akka.cluster.seed-nodes"));
+        var discovery = DiscoverySettings.FromConfig(config);
+        Assert.Equal(DiscoveryMethod.Config, discovery.Method);
+        Assert.Equal("upmoe-a", discovery.ServiceName);
+        Assert.Equal(["127.0.0.1:4100", "127.0.0.1:4101"], discovery.Endpoints);
+        var error = Assert.Throws<ArgumentException>(() => NodeCommand.DiscoveryOptions("config", null, ["node-a"]).ToArray());
+        Assert.Contains("--contact-point node-a", error.Message);
+        Assert.Empty(NodeCommand.DiscoveryOptions(null, null, null));
+    }
+
     private static string Hocon(string name) => Path.Combine(GoldenFixture.RepoRoot, "hocon", name);
 
     private static string Quote(string value) => Actors.Settings.UpmoeConfig.Quote(value);

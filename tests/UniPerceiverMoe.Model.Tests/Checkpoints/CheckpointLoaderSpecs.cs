@@ -1,6 +1,7 @@
 // Specs for CheckpointLoader: the golden model.pth, safetensors round trip, refused and non-checkpoint files, dtypes, wrappers.
 using System.Text;
 using UniPerceiverMoe.Model.Checkpoints;
+using UniPerceiverMoe.TestSupport;
 using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Model.Tests.Checkpoints;
@@ -8,22 +9,24 @@ namespace UniPerceiverMoe.Model.Tests.Checkpoints;
 public class CheckpointLoaderSpecs
 {
     [Fact, Trait("Category", "Golden")]
-    public void Golden_model_pth_should_load_with_235_keys_and_4168459_values()
+    public void Golden_model_pth_should_load_with_the_fixtures_keys_values_and_shapes()
     {
         var progress = new RecordingProgress();
         using var sd = CheckpointLoader.Load(CheckpointTestFiles.GoldenModel, progress: progress);
-        Assert.Equal(235, sd.Count);
-        Assert.Equal(4_168_459L, sd.ValueCount);
-        Assert.Equal(new[] { 256L, 64 }, sd["fused_encoder.layers.0.linear1.experts.deepspeed_experts.3.weight"].shape);
-        Assert.Equal(new[] { 49411L, 64 }, sd["token_embed.embeddings.weight"].shape);
-        Assert.Equal(new[] { 192L, 64 }, sd["fused_encoder.layers.1.self_attn.qkv_proj.weight"].shape);
-        Assert.Equal(new[] { 8L, 64 }, sd["fused_encoder.layers.2.self_attn.dense.gate.wg.weight"].shape);
-        Assert.Equal(new[] { 64L }, sd["fused_encoder.layers.3.gamma_2"].shape);
-        Assert.Equal(2.65926, sd["loss_prepare.logit_scale_img_cls"].item<float>(), 5);
+        Assert.Equal(GoldenFacts.StateDictKeys, sd.Count);
+        Assert.Equal(GoldenFacts.StateDictValues, sd.ValueCount);
+        int moe = GoldenFacts.FirstMoeLayer, expert = GoldenFacts.LastExpert, last = GoldenFacts.Layers - 1;
+        long d = GoldenFacts.Hidden;
+        Assert.Equal(GoldenFacts.ExpertWeightShape("linear1"), sd[$"fused_encoder.layers.{moe}.linear1.experts.deepspeed_experts.{expert}.weight"].shape);
+        Assert.Equal(GoldenFacts.ExpertWeightShape("qkv_proj"), sd[$"fused_encoder.layers.{moe}.self_attn.qkv_proj.experts.deepspeed_experts.{expert}.weight"].shape);
+        Assert.Equal(new[] { (long)GoldenFacts.VocabSize, d }, sd["token_embed.embeddings.weight"].shape);
+        Assert.Equal(new[] { (long)GoldenFacts.Experts, d }, sd[$"fused_encoder.layers.{moe}.self_attn.dense.gate.wg.weight"].shape);
+        Assert.Equal(new[] { d }, sd[$"fused_encoder.layers.{last}.gamma_2"].shape);
+        Assert.Equal(GoldenFacts.LogitScaleParam("logit_scale_img_cls"), sd["loss_prepare.logit_scale_img_cls"].item<float>(), 5);
         Assert.True(sd["video_embed.embeddings_norm.weight"].allclose(sd["token_embed.embeddings_norm.weight"]));
         Assert.All(sd.Values, t => Assert.Equal(ScalarType.Float32, t.dtype));
         Assert.Equal(("pth", "model", false, 0), (sd.Report.Format, sd.Report.Wrapper, sd.Report.DeepSpeedRenamed, sd.Report.ConvertedToFloat32));
-        Assert.Equal(235, sd.Report.SourceDtypes[ScalarType.Float32]);
+        Assert.Equal(GoldenFacts.StateDictKeys, sd.Report.SourceDtypes[ScalarType.Float32]);
         Assert.Equal(0, progress.Values[0]);
         Assert.Equal(1, progress.Values[^1]);
         Assert.True(progress.Values.Zip(progress.Values.Skip(1)).All(p => p.First <= p.Second), "progress must not go backwards");
@@ -49,13 +52,14 @@ public class CheckpointLoaderSpecs
         using var full = CheckpointLoader.Load(CheckpointTestFiles.GoldenModel);
         var safetensors = dir.File("model.safetensors");
         SafeTensors.Save(safetensors, full);
-        static bool ExpertThreeOfLayerTwo(string key) =>
-            key.StartsWith("fused_encoder.layers.2.", StringComparison.Ordinal) && key.Contains(".deepspeed_experts.3.", StringComparison.Ordinal);
+        static bool LastExpertOfLastMoeLayer(string key) =>
+            key.StartsWith($"fused_encoder.layers.{GoldenFacts.MoeLayers[^1]}.", StringComparison.Ordinal) &&
+            key.Contains($".deepspeed_experts.{GoldenFacts.LastExpert}.", StringComparison.Ordinal);
         foreach (var path in new[] { CheckpointTestFiles.GoldenModel, safetensors })
         {
-            using var part = CheckpointLoader.Load(path, include: ExpertThreeOfLayerTwo);
-            Assert.Equal(full.Keys.Where(ExpertThreeOfLayerTwo).Order(), part.Keys.Order());
-            Assert.Equal(8, part.Count);                                  // weight + bias of qkv, dense, linear1, linear2
+            using var part = CheckpointLoader.Load(path, include: LastExpertOfLastMoeLayer);
+            Assert.Equal(full.Keys.Where(LastExpertOfLastMoeLayer).Order(), part.Keys.Order());
+            Assert.Equal(2 * GoldenFacts.MoeLinearsPerLayer, part.Count);                     // weight + bias of each MoE linear
             Assert.All(part, kv => Assert.True(kv.Value.equal(full[kv.Key]).all().item<bool>(), kv.Key));
         }
     }

@@ -21,7 +21,8 @@ public class StateDictValidatorSpecs
         var expected = golden.Shapes();
         // A checkpoint with one tensor missing, one of the wrong shape and one unknown key.
         var bad = golden.Where(kv => kv.Key != "loss_prepare.proj.bias").ToDictionary(kv => kv.Key, kv => kv.Value);
-        using var wrong = zeros(64, 65);
+        long[] proj = expected["loss_prepare.proj.weight"];                         // [D, D]
+        using var wrong = zeros(proj[0], proj[1] + 1);
         using var extra = zeros(3);
         bad["loss_prepare.proj.weight"] = wrong;
         bad["loss_prepare.unused"] = extra;
@@ -32,7 +33,7 @@ public class StateDictValidatorSpecs
         var e = Assert.Throws<CheckpointException>(() => StateDictValidator.Validate(expected, sd, path));
         Assert.Equal($"{path}: state dict does not match the model: 1 missing key(s): loss_prepare.proj.bias; " +
                      "1 unexpected key(s): loss_prepare.unused; " +
-                     "1 wrong shape(s): loss_prepare.proj.weight (checkpoint [64, 65], model [64, 64]).", e.Message);
+                     $"1 wrong shape(s): loss_prepare.proj.weight (checkpoint [{proj[0]}, {proj[1] + 1}], model [{proj[0]}, {proj[1]}]).", e.Message);
     }
 
     [Fact]

@@ -28,7 +28,9 @@ public sealed class ModelLoaderSpecs(ITestOutputHelper output)
         var error = Assert.Throws<CheckpointException>(() => ModelLoader.Load(GoldenFixture.File("model.pth"), config));
         output.WriteLine(error.Message);
         Assert.Contains("wrong shape", error.Message);
-        Assert.Contains("fused_encoder.layers.0.linear1.experts.deepspeed_experts.0.weight (checkpoint [256, 64], model [512, 64])", error.Message);
+        var f = FixtureConfig;
+        Assert.Contains($"fused_encoder.layers.{f.MoeLayers[0]}.linear1.experts.deepspeed_experts.0.weight " +
+                        $"(checkpoint [{f.Ffn}, {f.Hidden}], model [{config.Ffn}, {f.Hidden}])", error.Message);
     }
 
     [Fact]

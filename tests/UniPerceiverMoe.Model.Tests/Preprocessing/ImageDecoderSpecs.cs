@@ -17,10 +17,11 @@ public sealed class ImageDecoderSpecs : IDisposable
         var raw = PreprocessingFixtures.Input("image.raw_u8");
         var pixels = PreprocessingFixtures.Bytes(raw);
         var path = temp.File("raw.png");
-        File.WriteAllBytes(path, PngWriter.EncodeRgb(pixels, 240, 320));
+        var (height, width) = GoldenFacts.RawImageSize;
+        File.WriteAllBytes(path, PngWriter.EncodeRgb(pixels, height, width));
 
         var (hwc, h, w) = ImageDecoder.DecodeRgb(path);
-        Assert.Equal((240, 320), (h, w));
+        Assert.Equal((height, width), (h, w));
         Assert.Equal(pixels, hwc);
         using var x = ImageTransforms.ClipTransform(hwc, h, w);
         using var diff = (x - PreprocessingFixtures.Input("image.clip_224")).abs().max();

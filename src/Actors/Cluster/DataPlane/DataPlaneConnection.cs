@@ -119,7 +119,9 @@ internal sealed class DataPlaneConnection : IDisposable
     public void Dispose() => Close(new ObjectDisposedException(nameof(DataPlaneConnection)));
 
     /// <summary>A request waiting for its reply. Continuations run on the thread that completes it (the reader): the
-    /// waiting caller is woken once, with its result already converted.</summary>
+    /// waiting caller is woken once, with its result already converted. Invariant for callers: a continuation must not
+    /// send on this connection (the reader would block in a write while the node blocks writing replies to it); code
+    /// that sends the next request when a reply comes first leaves the reader's thread (HopBatchingTransport).</summary>
     private sealed class Pending(long deadline) : TaskCompletionSource<IUpmoeWireMessage>
     {
         public long Deadline { get; } = deadline;

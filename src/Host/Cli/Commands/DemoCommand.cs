@@ -16,13 +16,13 @@ namespace UniPerceiverMoe.Host.Cli.Commands;
 /// <c>upmoe demo</c>: the main job end to end on the embedded engine. A generated live camera shows coloured shapes
 /// that move, change colour, appear or disappear; the stream path (windows → micro-batcher → expert-group actors →
 /// beam search over the demo vocabulary) captions each scene as it plays, next to the ground truth. The demo model
-/// is trained on first run (minutes on 2 cores) and cached.
+/// ships with upmoe (<see cref="DemoModelLocator"/>); without it, it is trained into the cache on first run.
 /// </summary>
 public static class DemoCommand
 {
     public static Command Create()
     {
-        var model = new Option<string?>("--model") { Description = "Demo model directory (default <cache>/demo-model; trained there on first run)", HelpName = "DIR" };
+        var model = new Option<string?>("--model") { Description = "Demo model directory (default: the shipped demo model, else <cache>/demo-model-r2, trained there on first run)", HelpName = "DIR" };
         var clips = new Option<int>("--clips") { Description = "Scenes the live camera plays (about 4.3 s each)", HelpName = "N", DefaultValueFactory = _ => 8 };
         var seed = new Option<long>("--seed") { Description = "Seed of the scenes (different from the training clips)", DefaultValueFactory = _ => 2026 };
         var fast = new Option<bool>("--fast") { Description = "Play as fast as the engine captions instead of in real time" };
@@ -40,11 +40,16 @@ public static class DemoCommand
             try
             {
                 TorchSharp.torch.set_num_threads(Math.Max(1, parse.GetValue(threads)));
-                var cache = parse.GetValue(cacheDir) ?? EngineSettings.FromConfig(UpmoeConfig.Reference).ResolvedCacheDir;
-                var dir = parse.GetValue(model) ?? Path.Combine(cache, DemoModelFiles.CacheDirectoryName);
+                var cache = parse.GetValue(cacheDir) ?? DefaultCacheDir;
+                var dir = parse.GetValue(model) ?? DemoModelLocator.Find(cache) ?? DemoModelLocator.Cached(cache);
                 await EnsureModelAsync(dir, parse.GetValue(threads), output, error, cancellation).ConfigureAwait(false);
                 return await RunAsync(dir, cache, parse.GetValue(clips), parse.GetValue(seed), !parse.GetValue(fast), parse.GetValue(json),
                     output, error, cancellation).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+            {
+                error.WriteLine("demo: stopped");             // Ctrl+C is no failure, during training or captioning
+                return ExitCodes.Stopped;
             }
             catch (Exception e)
             {
@@ -56,13 +61,27 @@ public static class DemoCommand
         return command;
     }
 
+    private static string DefaultCacheDir => EngineSettings.FromConfig(UpmoeConfig.Reference).ResolvedCacheDir;
+
+    /// <summary>The demo model a command uses when given none (the shipped one, else one trained into the cache),
+    /// said on one stderr line; fails naming where it looked.</summary>
+    internal static string DefaultModel(string? cacheDir, TextWriter error)
+    {
+        string cache = cacheDir ?? DefaultCacheDir;
+        string directory = DemoModelLocator.Find(cache) ?? throw new InputException("--model",
+            $"no demo model in {DemoModelLocator.Shipped} or {DemoModelLocator.Cached(cache)} (run 'upmoe demo' or 'upmoe train-demo --out {DemoModelLocator.Cached(cache)}')");
+        error.WriteLine(DemoModelLocator.Notice(directory));
+        return directory;
+    }
+
     /// <summary>Trains the demo model into <paramref name="dir"/> with train-demo's defaults unless it is there.</summary>
     private static async Task EnsureModelAsync(string dir, int threads, TextWriter output, TextWriter error, CancellationToken cancellation)
     {
         if (File.Exists(Path.Combine(dir, DemoModelFiles.ModelFile)) && File.Exists(Path.Combine(dir, DemoModelFiles.ManifestFile))) return;
-        error.WriteLine($"demo: no demo model in {dir}: training one now (first run only; about 20–30 minutes on 2 cores)…");
+        error.WriteLine($"demo: no demo model in {dir}: training one now (first run only; about 30 minutes on 2 cores)…");
         int code = await Program.InvokeAsync(["train-demo", "--out", dir, "--threads", threads.ToString(CultureInfo.InvariantCulture)],
             error, error, cancellation).ConfigureAwait(false);
+        cancellation.ThrowIfCancellationRequested();       // Ctrl+C: train-demo said "stopped"; so does demo
         if (code != 0) throw new InvalidOperationException($"training the demo model failed (exit {code}); see above");
     }
 

@@ -6,7 +6,7 @@ namespace UniPerceiverMoe.Host.Cli.Commands;
 /// <summary>
 /// Shared plumbing of the demo commands (which need no engine, so they do not use <see cref="CliAction"/>): the
 /// invocation's writers, torch threads, and the CLI's error convention — one <c>upmoe: error: …</c> line on stderr
-/// and an exit code from <see cref="ExitCodes"/>.
+/// and an exit code from <see cref="ExitCodes"/>; Ctrl+C is no failure: one <c>NAME: stopped</c> line.
 /// </summary>
 internal static class DemoCommandRunner
 {
@@ -25,6 +25,11 @@ internal static class DemoCommandRunner
             {
                 TorchSharp.torch.set_num_threads(Math.Max(1, parse.GetValue(threads)));
                 return await body(parse, output, error, cancellation).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+            {
+                error.WriteLine($"{command.Name}: stopped");
+                return ExitCodes.Stopped;
             }
             catch (Exception e)
             {

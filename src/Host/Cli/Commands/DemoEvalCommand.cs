@@ -7,13 +7,15 @@ namespace UniPerceiverMoe.Host.Cli.Commands;
 
 /// <summary>
 /// <c>upmoe demo-eval [--model DIR] [--clips N] [--seed S]</c>: captions and classifies freshly generated clips with a
-/// demo model; the last stdout line is <c>caption exact-match: X %, attribute accuracy: Y %</c>.
+/// demo model (by default the one <c>upmoe demo</c> uses, see <see cref="DemoModelLocator"/>); the last stdout line
+/// is <c>caption exact-match: X %, attribute accuracy: Y %</c>.
 /// </summary>
 public static class DemoEvalCommand
 {
     public static Command Create()
     {
-        var modelDir = new Option<string>("--model") { Description = "Directory written by 'upmoe train-demo'.", DefaultValueFactory = _ => "demo-model" };
+        var modelDir = new Option<string?>("--model") { Description = "Directory written by 'upmoe train-demo' (default: the demo model 'upmoe demo' uses).", HelpName = "DIR" };
+        var cacheDir = new Option<string?>("--cache-dir") { Description = "Cache directory; default $UPMOE_CACHE, then ~/.cache/upmoe", HelpName = "DIR" };
         var clips = new Option<int>("--clips") { Description = "Number of evaluation clips.", DefaultValueFactory = _ => 200 };
         var seed = new Option<long>("--seed") { Description = "Seed of the evaluation clips (not the training seed).", DefaultValueFactory = _ => 1000 };
         var fullBank = new Option<bool>("--full-bank") { Description = "Decode against all 49,411 words instead of the corpus words + <|endoftext|>." };
@@ -23,7 +25,7 @@ public static class DemoEvalCommand
         var threads = DemoCommandRunner.ThreadsOption();
         var command = new Command("demo-eval", "Evaluate a demo model on freshly generated synthetic clips (captions and shape/colour/action).")
         {
-            modelDir, clips, seed, fullBank, videoDir, show, vocab, threads,
+            modelDir, cacheDir, clips, seed, fullBank, videoDir, show, vocab, threads,
         };
         DemoCommandRunner.Bind(command, threads, async (parse, stdout, stderr, cancellation) =>
         {
@@ -35,7 +37,8 @@ public static class DemoEvalCommand
                 VideoDirectory = parse.GetValue(videoDir),
             };
             if (options.Clips < 1) throw new ArgumentException($"--clips must be at least 1 (got {options.Clips}).");
-            var (model, manifest) = DemoModelFiles.Load(parse.GetValue(modelDir)!);
+            string directory = parse.GetValue(modelDir) ?? DemoCommand.DefaultModel(parse.GetValue(cacheDir), stderr);
+            var (model, manifest) = DemoModelFiles.Load(directory);
             using var _ = model;
             if (options.Seed == manifest.Seed)
                 stderr.WriteLine($"demo-eval: warning: seed {options.Seed} is the training seed; these clips are not held out.");

@@ -5,13 +5,14 @@ using UniPerceiverMoe.Actors.Settings;
 namespace UniPerceiverMoe.Host.Cli.Commands;
 
 /// <summary>
-/// <c>upmoe node [--role experts|frontend] [--seed ADDRESS]… [--port N] [-c FILE]… [-s HOCON]…</c>: runs a cluster node
+/// <c>upmoe node [--role experts|frontend] [--seed ADDRESS]… [--port N] [--discovery seeds|config|kubernetes]
+/// [--service-name NAME] [--contact-point HOST:PORT]… [-c FILE]… [-s HOCON]…</c>: runs a cluster node
 /// until Ctrl+C or SIGTERM, then leaves the cluster gracefully. A node whose roles (from --role or the files) include
 /// the frontend role runs as a frontend; any other hosts expert groups. Role <c>experts</c> hosts expert-group
 /// shard entities and prints <c>node-up ADDRESS</c> on stdout once Up; its groups are handed off on leave without
 /// losing requests. Role <c>frontend</c> runs the engine's sequence executors behind the HTTP API (as <c>upmoe serve</c>,
 /// port <c>upmoe.server.port</c> or --http-port) with its expert groups on the cluster. Configuration: files in order
-/// (later wins), then --role/--seed/--port, then inline HOCON, over hocon/reference.conf. Logs go to stderr.
+/// (later wins), then --role/--seed/--port/--discovery options, then inline HOCON, over hocon/reference.conf. Logs go to stderr.
 /// See docs/cluster.md.
 /// </summary>
 public static class NodeCommand
@@ -37,20 +38,41 @@ public static class NodeCommand
         };
         var port = new Option<int?>("--port") { Description = "Remoting port of this node (0: any free port; sets akka.remote.dot-netty.tcp.port)", HelpName = "N" };
         var httpPort = new Option<int?>("--http-port") { Description = "Frontend only: HTTP port (sets upmoe.server.port)", HelpName = "N" };
+        var discovery = new Option<string?>("--discovery")
+        {
+            Description = "How to find the cluster: seeds (--seed / akka.cluster.seed-nodes), config (the --contact-point list) or kubernetes (pods by label); sets upmoe.cluster.discovery.method",
+            HelpName = "seeds|config|kubernetes",
+        };
+        discovery.AcceptOnlyFromAmong("seeds", "config", "kubernetes");
+        var serviceName = new Option<string?>("--service-name")
+        {
+            Description = "Name every node of the cluster shares, for --discovery config|kubernetes (sets upmoe.cluster.discovery.service-name)",
+            HelpName = "NAME",
+        };
+        var contactPoints = new Option<string[]>("--contact-point")
+        {
+            Description = "Remoting endpoint HOST:PORT of a node, for --discovery config; list every node (sets upmoe.cluster.discovery.endpoints)",
+            AllowMultipleArgumentsPerToken = true,
+            HelpName = "HOST:PORT",
+        };
         var sets = new Option<string[]>("--set", "-s")
         {
             Description = "Inline HOCON overriding the files, e.g. --set 'upmoe.engine.checkpoint = \"/models/moe-b.pth\"'",
         };
         var command = new Command("node", "Run a cluster node: an expert node (shard entities of expert groups) or a frontend (engine + HTTP API) until stopped.");
-        foreach (var option in new Option[] { configs, role, seeds, port, httpPort, sets }) command.Options.Add(option);
+        foreach (var option in new Option[] { configs, role, seeds, port, httpPort, discovery, serviceName, contactPoints, sets }) command.Options.Add(option);
         command.SetAction(async (parse, cancellation) =>
         {
             Akka.Configuration.Config config;
             bool frontend;
             try
             {
+                if (parse.GetValue(seeds) is { Length: > 0 } && parse.GetValue(discovery) is "config" or "kubernetes")
+                    throw new ArgumentException("--seed and --discovery config|kubernetes exclude each other: discovery finds the cluster.");
                 config = NodeConfig.Load(parse.GetValue(configs) ?? [],
-                    [.. RoleSettings(parse.GetValue(role), parse.GetValue(seeds), parse.GetValue(port), parse.GetValue(httpPort)), .. parse.GetValue(sets) ?? []]);
+                    [.. RoleSettings(parse.GetValue(role), parse.GetValue(seeds), parse.GetValue(port), parse.GetValue(httpPort)),
+                        .. DiscoveryOptions(parse.GetValue(discovery), parse.GetValue(serviceName), parse.GetValue(contactPoints)),
+                        .. parse.GetValue(sets) ?? []]);
                 // The configuration decides (--role only sets it): -c hocon/frontend.conf alone runs a frontend too.
                 frontend = (config.GetStringList("akka.cluster.roles") ?? []).Contains(ClusterSettings.FromConfig(config).FrontendRole);
             }
@@ -127,6 +149,29 @@ public static class NodeCommand
         {
             if (h is < 0 or > 65535) throw new ArgumentException($"--http-port {h}: must be in 0..65535.");
             yield return $"upmoe.server.port = {h}";
+        }
+    }
+
+    /// <summary>HOCON lines for --discovery, --service-name and --contact-point (none given: the files decide).</summary>
+    internal static IEnumerable<string> DiscoveryOptions(string? method, string? serviceName, string[]? contactPoints)
+    {
+        if (method is not null)
+        {
+            yield return $"upmoe.cluster.discovery.method = {method}";
+            // The role files name the local recipe's seed; --discovery config|kubernetes means no seed list.
+            if (method != "seeds") yield return "akka.cluster.seed-nodes = []";
+        }
+        if (serviceName is not null)
+        {
+            if (string.IsNullOrWhiteSpace(serviceName)) throw new ArgumentException("--service-name: must not be empty.");
+            yield return $"upmoe.cluster.discovery.service-name = {UpmoeConfig.Quote(serviceName)}";
+        }
+        if (contactPoints is { Length: > 0 })
+        {
+            foreach (var point in contactPoints)
+                if (point.LastIndexOf(':') is var colon && (colon < 1 || !int.TryParse(point[(colon + 1)..], out int p) || p is < 1 or > 65535))
+                    throw new ArgumentException($"--contact-point {point}: not HOST:PORT (the remoting endpoint of a node, port in 1..65535).");
+            yield return $"upmoe.cluster.discovery.endpoints = [{string.Join(", ", contactPoints.Select(UpmoeConfig.Quote))}]";
         }
     }
 

@@ -11,7 +11,8 @@ using UniPerceiverMoe.Host.Server;
 namespace UniPerceiverMoe.Host.Cli.Commands;
 
 /// <summary>
-/// <c>upmoe serve --checkpoint PATH [--port 8080] [--bind 127.0.0.1]</c>: the HTTP host. Listens at once (/healthz,
+/// <c>upmoe serve [--checkpoint PATH] [--port 8080] [--bind 127.0.0.1]</c>: the HTTP host (the demo model without a
+/// checkpoint). Listens at once (/healthz,
 /// /metrics), loads the engine behind it (/readyz turns 200 when ready), and runs until Ctrl+C / SIGTERM, then stops
 /// streams and the engine cleanly. Exit code 0 after a clean stop, 1 when the engine failed to start, 2 for bad
 /// arguments (including a port that cannot be bound).
@@ -40,9 +41,11 @@ public static class ServeCommand
             var overrides = new List<string>();
             if (context.Value(port) is { } p) overrides.Add(string.Create(CultureInfo.InvariantCulture, $"upmoe.server.port = {p}"));
             if (context.Value(bind) is { } b) overrides.Add($"upmoe.server.bind = {JsonSerializer.Serialize(b)}");
-            var config = ConfigurationFactory.ParseString(string.Join("\n", overrides)).WithFallback(context.BuildConfig());
+            var config = ConfigurationFactory.ParseString(string.Join("\n", overrides)).WithFallback(context.ResolvedConfig());
             CliErrors.Guard("--port/--bind", () => ServerSettings.FromConfig(config));
-            return await RunAsync(config, context.Error, context.Quiet ? null : context.Log, cancellation).ConfigureAwait(false);
+            // The demo model (no checkpoint given) decodes against its corpus words, as every other command does.
+            var engine = context.Demo is { } demo ? new Actors.Engine.EngineStartOptions { CaptionVocabulary = demo.CorpusWordIds } : null;
+            return await RunAsync(config, context.Error, context.Quiet ? null : context.Log, cancellation, engine).ConfigureAwait(false);
         });
         return command;
     }
@@ -53,9 +56,14 @@ public static class ServeCommand
     /// <see cref="Actors.Cluster.EngineLauncher"/>), then stops streams and the engine cleanly. Returns the exit code;
     /// a port that cannot be bound throws an <see cref="InputException"/>.
     /// </summary>
-    public static async Task<int> RunAsync(Akka.Configuration.Config config, TextWriter error, Action<string>? log, CancellationToken cancellation)
+    public static async Task<int> RunAsync(Akka.Configuration.Config config, TextWriter error, Action<string>? log, CancellationToken cancellation,
+        Actors.Engine.EngineStartOptions? engine = null)
     {
-        await using var app = UpmoeServer.Build(config, o => o.Log = log);
+        await using var app = UpmoeServer.Build(config, o =>
+        {
+            o.Log = log;
+            if (engine is not null) o.Engine = engine;
+        });
         await CliErrors.GuardAsync("--port/--bind", async () => { await app.StartAsync(cancellation).ConfigureAwait(false); return true; }).ConfigureAwait(false);
         string address = UpmoeServer.Address(app);
         error.WriteLine($"upmoe: serving on {address} (page {address}/, metrics {address}/metrics); the engine loads in the background (see {address}/readyz); Ctrl+C stops");

@@ -25,10 +25,16 @@ public static class TrainDemoCommand
         var temporal = new Option<float>("--temporal-scale") { Description = "Scale of the sin-cos start of the temporal position table (frame-order signal).", DefaultValueFactory = _ => defaults.TemporalInitScale };
         var shape = new Option<string?>("--model-config") { Description = "Model shape as a config.json (golden-fixture keys) instead of the demo default (Tiny, patch 32, 4 frames); ignored with --init." };
         var vocab = new Option<string?>("--vocab") { Description = "CLIP BPE vocabulary (default: the cached bpe_simple_vocab_16e6.txt)." };
+        var store = new Option<string>("--store")
+        {
+            Description = "Precision of the written weights: float32, or float16 (half the file; how the shipped demo model is stored).",
+            DefaultValueFactory = _ => "float32",
+        };
+        store.AcceptOnlyFromAmong("float32", "float16");
         var threads = DemoCommandRunner.ThreadsOption();
         var command = new Command("train-demo", "Train a tiny Uni-Perceiver-MoE that captions and classifies synthetic shape videos.")
         {
-            output, steps, seed, batch, lr, init, shape, temporal, vocab, threads,
+            output, steps, seed, batch, lr, init, shape, temporal, vocab, store, threads,
         };
         DemoCommandRunner.Bind(command, threads, (parse, stdout, stderr, cancellation) =>
         {
@@ -63,9 +69,10 @@ public static class TrainDemoCommand
             var clock = System.Diagnostics.Stopwatch.StartNew();
             float lastLoss = float.NaN;
             var lines = new Lines(stderr, p => lastLoss = p.Loss);
+            var storage = parse.GetValue(store) == "float16" ? TorchSharp.torch.ScalarType.Float16 : TorchSharp.torch.ScalarType.Float32;
             void Checkpoint(int done, Model.Modules.UniPerceiverMoeModel m)
             {
-                DemoModelFiles.Save(dir, m, Manifest(done, clock.Elapsed.TotalSeconds, lastLoss));
+                DemoModelFiles.Save(dir, m, Manifest(done, clock.Elapsed.TotalSeconds, lastLoss), storage);
                 stderr.WriteLine($"train-demo: checkpoint after step {done} in {dir}");
             }
             var result = DemoTrainer.Train(options, corpus, start?.Config ?? config, generator, lines, cancellation,
@@ -73,7 +80,7 @@ public static class TrainDemoCommand
             using var model = result.Model;
             var last = result.History[^1];
             var manifest = Manifest(options.Steps, result.Elapsed.TotalSeconds, last.Loss);
-            DemoModelFiles.Save(dir, model, manifest);
+            DemoModelFiles.Save(dir, model, manifest, storage);
             long parameters = model.parameters().Sum(p => p.numel());
             stdout.WriteLine($"wrote {Path.Combine(dir, DemoModelFiles.ModelFile)} ({parameters:N0} parameters), {DemoModelFiles.ConfigFile}, {DemoModelFiles.ManifestFile}");
             stdout.WriteLine($"training time: {result.Elapsed.TotalSeconds:F0} s; last step: loss {last.Loss:F4}, caption-token accuracy {100 * last.CaptionTokenAccuracy:F1} %, " +

@@ -1,9 +1,9 @@
 using System.Globalization;
 
-namespace UniPerceiverMoe.Host.Bench;
+namespace UniPerceiverMoe.Actors.Diagnostics;
 
 /// <summary>
-/// CPU time a process has used so far (user + system, all threads), from <c>/proc/PID/stat</c> (Linux). Ticks are
+/// CPU time and resident memory of a process (benchmarks: the hop, the cluster). CPU time a process has used so far (user + system, all threads), from <c>/proc/PID/stat</c> (Linux). Ticks are
 /// USER_HZ (100 on Linux), so a measurement needs many events to be precise: benchmarks divide a delta over
 /// thousands of hops.
 /// </summary>
@@ -45,4 +45,24 @@ public static class ProcessCpu
         }
         return threads;
     }
+
+    /// <summary>Resident memory of <paramref name="pid"/> (0: this process) in bytes, from VmRSS; 0 where /proc is absent.</summary>
+    public static long ResidentBytes(int pid = 0)
+    {
+        string status = pid == 0 ? "/proc/self/status" : $"/proc/{pid}/status";
+        if (!File.Exists(status)) return 0;
+        var line = File.ReadLines(status).FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+        return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+    }
+
+    /// <summary>CPU seconds of each JIT background (tiering) thread of the given processes (0: this process), keyed as
+    /// <see cref="Threads"/>. The runtime retires an idle tiering thread and starts another, so compare snapshots with
+    /// <see cref="JitSeconds"/>.</summary>
+    public static Dictionary<string, double> JitThreads(params int[] pids) =>
+        pids.SelectMany(pid => Threads(pid)).Where(t => t.Key.EndsWith(".NET Tiered Com", StringComparison.Ordinal)).ToDictionary();
+
+    /// <summary>JIT CPU between two <see cref="JitThreads"/> snapshots: threads that ended in between count for nothing,
+    /// so the figure may be low, never negative.</summary>
+    public static double JitSeconds(Dictionary<string, double> before, Dictionary<string, double> after) =>
+        after.Sum(t => t.Value - before.GetValueOrDefault(t.Key));
 }
