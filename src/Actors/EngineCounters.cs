@@ -1,3 +1,6 @@
+using System.Collections.Concurrent;
+using UniPerceiverMoe.Model.Routing;
+
 namespace UniPerceiverMoe.Actors;
 
 /// <summary>A thread-safe monotonically increasing counter.</summary>
@@ -47,6 +50,16 @@ public sealed class EngineCounters
     /// <summary>Inference requests completed / failed.</summary>
     public Counter RequestsCompleted { get; } = new();
     public Counter RequestsFailed { get; } = new();
+
+    private readonly ConcurrentDictionary<MoeAttribute, Counter> routed = new();
+
+    /// <summary>Counts <paramref name="segments"/> segments dispatched to expert groups under <paramref name="attribute"/>
+    /// (one per segment per MoE linear, or per fused FFN / tail / layer request): the attribute the experts' routes
+    /// were chosen by, as the dispatcher hands the request to the groups.</summary>
+    public void CountRouted(MoeAttribute attribute, long segments = 1) => routed.GetOrAdd(attribute, _ => new Counter()).Add(segments);
+
+    /// <summary>Segments dispatched to expert groups so far, by the attribute that chose their routes.</summary>
+    public IReadOnlyDictionary<MoeAttribute, long> RoutedByAttribute() => routed.ToDictionary(kv => kv.Key, kv => kv.Value.Value);
 
     public IReadOnlyDictionary<string, long> Snapshot() => new Dictionary<string, long>
     {

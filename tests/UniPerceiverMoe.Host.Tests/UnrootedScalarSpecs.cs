@@ -9,7 +9,7 @@ public sealed class UnrootedScalarSpecs
     [
         typeof(UniPerceiverMoe.Model.TorchScalar).Assembly.Location,
         typeof(UniPerceiverMoe.Actors.Engine.SequenceExecutorActor).Assembly.Location,
-        typeof(UniPerceiverMoe.Streams.Batching.CaptionBatcher).Assembly.Location,
+        typeof(UniPerceiverMoe.Streams.Batching.WindowBatcher).Assembly.Location,
         typeof(UniPerceiverMoe.Host.Program).Assembly.Location,
         typeof(UnrootedScalarScanner).Assembly.Location,
         typeof(UnrootedScalarSpecs).Assembly.Location,

@@ -47,6 +47,7 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
         for (int s = 0; s < segments.Count; s++)
         {
             var routeParts = Parts(site, segments[s].Attribute);
+            counters.CountRouted(segments[s].Attribute);
             if (routeParts.Count > 1) counters.SplitRouteParts.Add(routeParts.Count);
             pending[s] = routeParts.Select(part => client.ApplyAsync(site, part.Replicas, part.SubRoute, SegmentInput(x, segments, s))).ToList();
         }
@@ -69,6 +70,7 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
             calls[s] = (parts1[0], new ThenLinear(second, parts2[0].SubRoute));
         }
         counters.FusedFfnRequests.Add(segments.Count);
+        foreach (var segment in segments) counters.CountRouted(segment.Attribute);
         var pending = new List<Task<Tensor>>[segments.Count];
         for (int s = 0; s < segments.Count; s++)
             pending[s] = [client.ApplyAsync(first, calls[s].First.Replicas, calls[s].First.SubRoute, SegmentInput(x, segments, s), calls[s].Then)];
@@ -92,6 +94,7 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
             calls[s] = (parts0[0], parts1[0].SubRoute, parts2[0].SubRoute);
         }
         counters.FusedTailRequests.Add(segments.Count);
+        foreach (var segment in segments) counters.CountRouted(segment.Attribute);
         var constants = tail();
         try
         {
@@ -129,6 +132,7 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
             routesOf[s] = new SegmentRoutes(segments[s].Start, segments[s].Length, sub[0], sub[1], sub[2], sub[3]);
         }
         counters.FusedLayerRequests.Increment();
+        foreach (var segment in segments) counters.CountRouted(segment.Attribute);
         var constants = layerConstants();
         try
         {

@@ -30,6 +30,19 @@ public interface IUniPerceiverEngine
     /// <summary>Captions several clips [B, T, 3, S, S] in one batched beam search; one result per clip, in order.</summary>
     Task<IReadOnlyList<EngineCaption>> CaptionBatchAsync(Tensor clips, CaptionOptions? options = null, CancellationToken cancellation = default);
 
+    /// <summary>
+    /// Runs one forward of inputs that share <paramref name="tag"/> and dispatches by it: the tag's attribute routes the
+    /// inputs' tokens (it is what the expert groups are asked under), the tag's head decides what is computed on top.
+    /// <paramref name="inputs"/>: clips [B, T, 3, S, S] (not consumed) for visual tags, or <paramref name="texts"/> for
+    /// text tags (exactly one of the two). One result per input, in order.
+    /// </summary>
+    Task<TaggedResult> RunTaggedAsync(RouteTag tag, Tensor? inputs, IReadOnlyList<string>? texts = null, CaptionOptions? options = null,
+        CancellationToken cancellation = default);
+
+    /// <summary>Normalised features of <paramref name="texts"/> as targets of <paramref name="task"/> (class names or
+    /// retrieval targets; computed once per list and cached) with the temperature <paramref name="scoredAs"/> scores them by.</summary>
+    Task<TextTargets> TextTargetsAsync(IReadOnlyList<string> texts, EmbedTask task, EmbedTask scoredAs, CancellationToken cancellation = default);
+
     /// <summary>Zero-shot classification of an image, image views, a clip or clip views against <paramref name="labels"/>.</summary>
     Task<ClassificationResult> ClassifyAsync(Tensor views, IReadOnlyList<string> labels, bool video, CancellationToken cancellation = default);
 

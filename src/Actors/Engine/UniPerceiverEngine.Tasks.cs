@@ -34,6 +34,67 @@ public sealed partial class UniPerceiverEngine
         return results.Select(r => EngineCaption.Decode(r, Tokenizer)).ToArray();
     }
 
+    /// <summary>Runs one tagged forward and dispatches by the tag (see <see cref="IUniPerceiverEngine.RunTaggedAsync"/>).</summary>
+    public async Task<TaggedResult> RunTaggedAsync(RouteTag tag, Tensor? inputs, IReadOnlyList<string>? texts = null, CaptionOptions? options = null,
+        CancellationToken cancellation = default)
+    {
+        if ((inputs is null) == (texts is null)) throw new ArgumentException($"a tagged forward ({tag}) takes either pixels or texts, not {(inputs is null ? "neither" : "both")}.");
+        switch (tag.Head)
+        {
+            case RouteHead.Caption when inputs is not null:
+            {
+                options ??= new CaptionOptions();
+                var vocabulary = await VocabularyBankAsync().ConfigureAwait(false);
+                using var clips = AsBatch(inputs);
+                var results = await RunAsync(r => CaptionBeamSearcher.Decode(r, clips, tag.Attribute, vocabulary, options, cancellation: cancellation),
+                    $"caption {tag}", cancellation).ConfigureAwait(false);
+                return new TaggedResult(tag, results.Select(r => EngineCaption.Decode(r, Tokenizer)).ToArray(), null);
+            }
+            case RouteHead.Features when inputs is not null:
+            {
+                using var clips = AsBatch(inputs);
+                var rows = await RunAsync(r =>
+                {
+                    using var features = UniPerceiverTasks.VisualFeatures(r, clips, tag.Attribute);
+                    return Rows(features);
+                }, $"encode {tag}", cancellation).ConfigureAwait(false);
+                return new TaggedResult(tag, null, rows);
+            }
+            case RouteHead.Features:
+            {
+                if (texts!.Count == 0) throw new ArgumentException("no texts to encode.");
+                var ids = texts.Select(t => (IReadOnlyList<int>)Tokenizer.EncodeForTarget(t, UniPerceiverTasks.MaxTargetTokens)).ToArray();
+                var rows = await RunAsync(r =>
+                {
+                    using var features = UniPerceiverTasks.TextFeatures(r, ids, tag.Attribute);
+                    return Rows(features);
+                }, $"encode {tag}", cancellation).ConfigureAwait(false);
+                return new TaggedResult(tag, null, rows);
+            }
+            default:
+                throw new ArgumentException($"route tag {tag} has no head for texts (captions are of pixels).");
+        }
+    }
+
+    /// <summary>Target features of <paramref name="texts"/> (cached per list) and the temperature of <paramref name="scoredAs"/>.</summary>
+    public async Task<TextTargets> TextTargetsAsync(IReadOnlyList<string> texts, EmbedTask task, EmbedTask scoredAs, CancellationToken cancellation = default)
+    {
+        if (!EmbedTasks.IsText(task)) throw new ArgumentException($"{EmbedTasks.Name(task)} embeds pixels, not texts.");
+        if (texts.Count == 0) throw new ArgumentException("no texts given.");
+        var features = await LabelFeaturesAsync(texts, task, cancellation).ConfigureAwait(false);
+        float tau = await RunAsync(r => r.Model.Head.Temperature(EmbedTasks.Temperature(scoredAs)), "temperature", cancellation).ConfigureAwait(false);
+        return new TextTargets(texts.ToArray(), Rows(features), tau);
+    }
+
+    /// <summary>Rows of a [n, D] float tensor as arrays (copied to the CPU).</summary>
+    private static float[][] Rows(Tensor features)
+    {
+        using var cpu = features.to(ScalarType.Float32).cpu().contiguous();
+        var all = cpu.data<float>().ToArray();
+        int n = (int)cpu.shape[0], d = (int)cpu.shape[1];
+        return Enumerable.Range(0, n).Select(i => all.AsSpan(i * d, d).ToArray()).ToArray();
+    }
+
     /// <summary>Zero-shot classification against <paramref name="labels"/> (class-name features cached per label set).</summary>
     public async Task<ClassificationResult> ClassifyAsync(Tensor views, IReadOnlyList<string> labels, bool video, CancellationToken cancellation = default)
     {

@@ -26,6 +26,12 @@ public sealed class HostedEngine(UniPerceiverMoeRuntime runtime) : IUniPerceiver
     public Task<IReadOnlyList<EngineCaption>> CaptionBatchAsync(Tensor clips, CaptionOptions? options = null, CancellationToken cancellation = default) =>
         Engine.CaptionBatchAsync(clips, options, cancellation);
 
+    public Task<TaggedResult> RunTaggedAsync(RouteTag tag, Tensor? inputs, IReadOnlyList<string>? texts = null, CaptionOptions? options = null,
+        CancellationToken cancellation = default) => Engine.RunTaggedAsync(tag, inputs, texts, options, cancellation);
+
+    public Task<TextTargets> TextTargetsAsync(IReadOnlyList<string> texts, EmbedTask task, EmbedTask scoredAs, CancellationToken cancellation = default) =>
+        Engine.TextTargetsAsync(texts, task, scoredAs, cancellation);
+
     public Task<ClassificationResult> ClassifyAsync(Tensor views, IReadOnlyList<string> labels, bool video, CancellationToken cancellation = default) =>
         Engine.ClassifyAsync(views, labels, video, cancellation);
 

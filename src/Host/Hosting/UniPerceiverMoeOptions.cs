@@ -41,8 +41,8 @@ public sealed class UniPerceiverMoeOptions
     /// <summary>Progress lines (checkpoint loading, placement); null = silent.</summary>
     public Action<string>? Log { get; set; }
 
-    /// <summary>Wraps the hub's captioner (the host's metrics time every batched engine call with it).</summary>
-    public Func<IWindowCaptioner, IWindowCaptioner>? WrapCaptioner { get; set; }
+    /// <summary>Wraps the hub's window engine (the host's metrics time every batched engine forward with it).</summary>
+    public Func<IWindowEngine, IWindowEngine>? WrapCaptioner { get; set; }
 
     /// <summary>The layered configuration over the defaults.</summary>
     public Config BuildConfig()

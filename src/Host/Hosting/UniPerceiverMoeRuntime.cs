@@ -106,7 +106,7 @@ public sealed class UniPerceiverMoeRuntime(UniPerceiverMoeOptions options)
             if (options.WarmVocabularyBank) await started.VocabularyBankAsync().ConfigureAwait(false);
             if (streamSettings is not null)
             {
-                IWindowCaptioner captioner = new EngineCaptioner(started);
+                IWindowEngine captioner = new EngineWindows(started);
                 if (options.WrapCaptioner is { } wrap) captioner = wrap(captioner);
                 hub = new CaptionStreamHub(started.System, captioner, streamSettings, new Device(started.Settings.Device));
             }

@@ -25,13 +25,19 @@ public static class CaptionBeamSearcher
 
     /// <summary>Captions a batch of visual inputs pixels [B, T, 3, S, S]; one result per input.</summary>
     public static IReadOnlyList<CaptionResult> Decode(UniPerceiverRunner runner, Tensor pixels, VocabularyBank bank,
+        CaptionOptions options, Action<CaptionStepTrace>? trace = null, CancellationToken cancellation = default) =>
+        Decode(runner, pixels, MoeAttribute.CaptionVisual, bank, options, trace, cancellation);
+
+    /// <summary>Captions pixels [B, T, 3, S, S] whose visual prefix is routed by <paramref name="visualAttribute"/> (the
+    /// caller's route tag; the reference's caption row 0 is <see cref="MoeAttribute.CaptionVisual"/>).</summary>
+    public static IReadOnlyList<CaptionResult> Decode(UniPerceiverRunner runner, Tensor pixels, MoeAttribute visualAttribute, VocabularyBank bank,
         CaptionOptions options, Action<CaptionStepTrace>? trace = null, CancellationToken cancellation = default)
     {
         options.Validate();
         using var _ = no_grad();
         LayerKv[] prefix;
         using (var x = runner.EmbedVisual(pixels))
-        using (var encoded = runner.Encode(x, TokenRouting.Uniform((int)x.shape[1], MoeAttribute.CaptionVisual), captureKv: true))
+        using (var encoded = runner.Encode(x, TokenRouting.Uniform((int)x.shape[1], visualAttribute), captureKv: true))
             prefix = encoded.DetachKv();
         try
         {

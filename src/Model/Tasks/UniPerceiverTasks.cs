@@ -71,15 +71,27 @@ public static class UniPerceiverTasks
         if (labels.Count != labelFeatures.shape[0]) throw new ArgumentException($"{labels.Count} labels but {labelFeatures.shape[0]} label features.");
         float tau = runner.Model.Head.Temperature(temperature);
         using var _ = no_grad();
-        using var scope = NewDisposeScope();
         using var features = VisualFeatures(runner, views, MoeAttribute.VisualInput);       // [V, D]
+        return ScoreLabels(features, labelFeatures, labels, tau);
+    }
+
+    /// <summary>
+    /// The classification head: scores of one input's view features [V, D] (normalised) against
+    /// <paramref name="labelFeatures"/> [C, D]: logits cos·τ per view, the per-view softmax averaged over views (the
+    /// K400 protocol), labels sorted by probability. Streams call it on features their batcher encoded.
+    /// </summary>
+    public static ClassificationResult ScoreLabels(Tensor features, Tensor labelFeatures, IReadOnlyList<string> labels, float tau)
+    {
+        if (labels.Count != labelFeatures.shape[0]) throw new ArgumentException($"{labels.Count} labels but {labelFeatures.shape[0]} label features.");
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
         using var logits = TorchScalar.Use(tau, t => features.matmul(labelFeatures.to(features.device).t()).mul_(t)); // [V, C]
         using var probs = logits.softmax(-1).mean([0L]);
         using var meanLogits = logits.mean([0L]);
         var p = probs.cpu().data<float>().ToArray();
         var l = meanLogits.cpu().data<float>().ToArray();
         var scores = labels.Select((label, i) => new LabelScore(label, l[i], p[i])).OrderByDescending(s => s.Probability).ToArray();
-        return new ClassificationResult(scores, tau, (int)views.shape[0]);
+        return new ClassificationResult(scores, tau, (int)features.shape[0]);
     }
 
     /// <summary>Ranks <paramref name="gallery"/> [n, D] by cosine similarity to <paramref name="query"/> [D] or [1, D].</summary>

@@ -76,7 +76,7 @@ public static class StreamBenchmark
     public static async Task<StreamLevelResult> RunLevelAsync(UniPerceiverEngine engine, StreamBenchmarkOptions options, int n, TextWriter output,
         CancellationToken cancellation = default)
     {
-        var hub = new CaptionStreamHub(engine.System, new EngineCaptioner(engine), options.Settings);
+        var hub = new CaptionStreamHub(engine.System, new EngineWindows(engine), options.Settings);
         await using (hub.ConfigureAwait(false))
         {
             using var stop = cancellation.Register(() => { foreach (var s in hub.Streams) s.Stop(); });

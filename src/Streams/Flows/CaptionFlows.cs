@@ -3,6 +3,7 @@ using Akka;
 using Akka.Streams.Dsl;
 using UniPerceiverMoe.Streams.Batching;
 using UniPerceiverMoe.Streams.Metrics;
+using UniPerceiverMoe.Streams.Tasks;
 using UniPerceiverMoe.Streams.Windows;
 
 namespace UniPerceiverMoe.Streams.Flows;
@@ -10,26 +11,20 @@ namespace UniPerceiverMoe.Streams.Flows;
 /// <summary>Caption-level stages: submission to the shared batcher, stream captions, smoothing.</summary>
 public static class CaptionFlows
 {
-    /// <summary>Submits windows to <paramref name="batcher"/>, at most <paramref name="inFlight"/> at a time, and
-    /// emits their outcomes in window order (stock SelectAsync). Ownership of each window's pixels passes to the
-    /// batcher on submission.</summary>
-    public static Flow<TaggedWindow, WindowOutcome, NotUsed> Submit(CaptionBatcher batcher, int inFlight, StreamStats stats,
+    /// <summary>Submits tokenized windows to <paramref name="batcher"/>, at most <paramref name="inFlight"/> windows at a
+    /// time, and emits their outcomes in window order (stock SelectAsync). Ownership of each window's tagged pixels
+    /// passes to the batcher on submission.</summary>
+    public static Flow<TokenizedWindow, WindowOutcome, NotUsed> Submit(WindowBatcher batcher, int inFlight, StreamStats stats,
         CancellationToken streamStopped) =>
-        Flow.Create<TaggedWindow>().SelectAsync(inFlight, w => batcher.SubmitAsync(w, stats, streamStopped));
+        Flow.Create<TokenizedWindow>().SelectAsync(inFlight, w => batcher.SubmitAsync(w, stats, streamStopped));
 
-    /// <summary>Captioned windows as stream captions, with the text the engine decoded (failed and dropped ones are
-    /// already counted and end here); records each caption's end-to-end latency.</summary>
-    public static Flow<WindowOutcome, StreamCaption, NotUsed> ToStreamCaptions(StreamStats stats) =>
-        Flow.Create<WindowOutcome>()
-            .Where(o => o.Captioned)
-            .Select(o =>
-            {
-                var caption = o.Result!;
-                var latency = Stopwatch.GetElapsedTime(o.Window.ReadyTicks);
-                stats.Latency.Record(latency);
-                return new StreamCaption(o.Window.StreamId, o.Window.Sequence, o.Window.Start, o.Window.End,
-                    o.Window.FrameIndices.ToArray(), caption.Ids, caption.Text, caption.Score, latency);
-            });
+    /// <summary>The caption of a done window as a stream caption, with the text the engine decoded.</summary>
+    public static StreamCaption ToStreamCaption(WindowOutcome o, TimeSpan latency)
+    {
+        var caption = o.Caption ?? throw new InvalidOperationException($"window {o.Window.Sequence} of stream {o.Window.StreamId} has no caption");
+        return new StreamCaption(o.Window.StreamId, o.Window.Sequence, o.Window.Start, o.Window.End,
+            o.Window.FrameIndices.ToArray(), caption.Ids, caption.Text, caption.Score, latency);
+    }
 
     /// <summary>Emits a caption only when its text differs from the previous one of the stream (the caption history
     /// is that one string per materialization).</summary>
@@ -45,11 +40,14 @@ public static class CaptionFlows
             };
         });
 
-    /// <summary>Counts captions handed to the sink.</summary>
-    public static Flow<StreamCaption, StreamCaption, NotUsed> CountEmitted(StreamStats stats) =>
-        Flow.Create<StreamCaption>().Select(c =>
+    /// <summary>Counts events handed to the sink.</summary>
+    public static Flow<T, T, NotUsed> CountEmitted<T>(StreamStats stats) =>
+        Flow.Create<T>().Select(c =>
         {
             stats.Emitted.Increment();
             return c;
         });
+
+    /// <summary>End-to-end latency of a window: from its last frame arriving to now.</summary>
+    internal static TimeSpan LatencyOf(WindowOutcome o) => Stopwatch.GetElapsedTime(o.Window.ReadyTicks);
 }

@@ -3,12 +3,23 @@ using Akka.Streams.Dsl;
 using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Model.Decoding;
 using UniPerceiverMoe.Model.Tasks;
+using UniPerceiverMoe.Streams.Batching;
 using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Streams.Flows;
 
 /// <summary>Calls an engine with one batch of clips [B, T, 3, S, S] (not consumed); one caption per clip, in order.</summary>
 public delegate Task<IReadOnlyList<EngineCaption>> BatchCaptioner(Tensor clips, CancellationToken cancellation);
+
+/// <summary>One forward of clips [B, T, 3, S, S] (not consumed) that share <paramref name="tag"/>; one result per clip, in order.</summary>
+public delegate Task<TaggedResult> TaggedBatchRunner(RouteTag tag, Tensor clips, CancellationToken cancellation);
+
+/// <summary>How one element of <see cref="EngineFlows.RunEach{T}"/> ended: exactly one of a result, an error, or
+/// skipped (neither).</summary>
+public sealed record Ran<T>(T Item, WindowResult? Result, Exception? Error)
+{
+    public bool Skipped => Result is null && Error is null;
+}
 
 /// <summary>How one element of a caption flow ended: exactly one of a caption, an error, or skipped (neither).</summary>
 public sealed record Captioned<T>(T Item, EngineCaption? Caption, Exception? Error)
@@ -74,16 +85,26 @@ public static class EngineFlows
     }
 
     /// <summary>
-    /// The batching stage under every caption flow. Elements are grouped (up to <paramref name="maxBatch"/>, a batch
-    /// closing <paramref name="maxDelay"/> after it opened; no waiting when maxBatch is 1); in each batch, elements
-    /// for which <paramref name="skip"/> holds when the batch starts are emitted skipped, and the rest are captioned
-    /// in one call per (<paramref name="partition"/>, pixel shape) group, groups one after another. A failing call
-    /// (or a failing <paramref name="pixels"/>) fails only its group's elements. At most
-    /// <paramref name="parallelism"/> batches run at once; <paramref name="ordered"/> = false emits each batch as soon
-    /// as it is done instead of in input order.
+    /// The caption flows' batching stage: <see cref="RunEach{T}"/> with every element tagged <see cref="RouteTag.Caption"/>
+    /// and <paramref name="captioner"/> as the engine's caption head.
     /// </summary>
     public static Flow<T, Captioned<T>, NotUsed> CaptionEach<T>(BatchCaptioner captioner, Func<T, Tensor> pixels, int parallelism, int maxBatch,
-        TimeSpan maxDelay, bool ordered, Func<T, bool>? skip = null, Func<T, object>? partition = null)
+        TimeSpan maxDelay, bool ordered, Func<T, bool>? skip = null) =>
+        RunEach<T>(async (tag, clips, cancellation) => new TaggedResult(tag, await captioner(clips, cancellation).ConfigureAwait(false), null),
+                _ => RouteTag.Caption, pixels, parallelism, maxBatch, maxDelay, ordered, skip)
+            .Select(r => new Captioned<T>(r.Item, r.Result?.Caption, r.Error));
+
+    /// <summary>
+    /// The batching stage under the caption flows and the streams' micro-batcher. Elements are grouped (up to
+    /// <paramref name="maxBatch"/>, a batch closing <paramref name="maxDelay"/> after it opened; no waiting when maxBatch
+    /// is 1); in each batch, elements for which <paramref name="skip"/> holds when the batch starts are emitted skipped,
+    /// and the rest run in one forward per (<paramref name="tag"/>, pixel shape) group, groups one after another: elements
+    /// of different route tags never share a forward, and each forward gets its group's tag. A failing forward (or a
+    /// failing <paramref name="pixels"/>) fails only its group's elements. At most <paramref name="parallelism"/> batches
+    /// run at once; <paramref name="ordered"/> = false emits each batch as soon as it is done instead of in input order.
+    /// </summary>
+    public static Flow<T, Ran<T>, NotUsed> RunEach<T>(TaggedBatchRunner runner, Func<T, RouteTag> tag, Func<T, Tensor> pixels, int parallelism,
+        int maxBatch, TimeSpan maxDelay, bool ordered, Func<T, bool>? skip = null)
     {
         Positive(parallelism, nameof(parallelism));
         Positive(maxBatch, nameof(maxBatch));
@@ -92,38 +113,41 @@ public static class EngineFlows
         var batches = maxBatch == 1
             ? Flow.Create<T>().Select(item => (IEnumerable<T>)[item])
             : Flow.Create<T>().GroupedWithin(maxBatch, maxDelay);
-        Func<IEnumerable<T>, Task<IReadOnlyList<Captioned<T>>>> run = batch => RunBatchAsync(captioner, pixels, batch.ToArray(), skip, partition);
+        Func<IEnumerable<T>, Task<IReadOnlyList<Ran<T>>>> run = batch => RunBatchAsync(runner, tag, pixels, batch.ToArray(), skip);
         var results = ordered ? batches.SelectAsync(parallelism, run) : batches.SelectAsyncUnordered(parallelism, run);
         return results.SelectMany(r => r);
     }
 
-    private static async Task<IReadOnlyList<Captioned<T>>> RunBatchAsync<T>(BatchCaptioner captioner, Func<T, Tensor> pixels, T[] batch,
-        Func<T, bool>? skip, Func<T, object>? partition)
+    private static async Task<IReadOnlyList<Ran<T>>> RunBatchAsync<T>(TaggedBatchRunner runner, Func<T, RouteTag> tagOf, Func<T, Tensor> pixels, T[] batch,
+        Func<T, bool>? skip)
     {
-        var results = new Captioned<T>[batch.Length];
+        var results = new Ran<T>[batch.Length];
         var live = new List<int>();
         for (int i = 0; i < batch.Length; i++)
         {
-            if (skip?.Invoke(batch[i]) == true) results[i] = new Captioned<T>(batch[i], null, null);
+            if (skip?.Invoke(batch[i]) == true) results[i] = new Ran<T>(batch[i], null, null);
             else live.Add(i);
         }
-        foreach (var group in live.GroupBy(i => (partition?.Invoke(batch[i]), Shape: ShapeKey(pixels, batch[i]))))
+        foreach (var group in live.GroupBy(i => (Tag: tagOf(batch[i]), Shape: ShapeKey(pixels, batch[i]))))
         {
             var members = group.ToArray();
+            var tag = group.Key.Tag;
             var views = new List<Tensor>(members.Length);
             try
             {
                 foreach (int i in members) views.Add(AsClip(pixels(batch[i])));
                 // [B, T, 3, S, S]: a copy owned here; the elements keep their own pixels.
                 using var clips = stack(views, 0);
-                var captions = await captioner(clips, CancellationToken.None).ConfigureAwait(false);
-                if (captions.Count != members.Length)
-                    throw new InvalidOperationException($"the captioner returned {captions.Count} results for {members.Length} clips");
-                for (int k = 0; k < members.Length; k++) results[members[k]] = new Captioned<T>(batch[members[k]], captions[k], null);
+                var result = await runner(tag, clips, CancellationToken.None).ConfigureAwait(false);
+                if (result.Tag != tag) throw new InvalidOperationException($"a forward tagged {tag} answered for {result.Tag}");
+                if (result.Count != members.Length)
+                    throw new InvalidOperationException($"the engine returned {result.Count} results for {members.Length} clips");
+                for (int k = 0; k < members.Length; k++)
+                    results[members[k]] = new Ran<T>(batch[members[k]], new WindowResult(tag, result.Captions?[k], result.Features?[k]), null);
             }
             catch (Exception e)
             {
-                foreach (int i in members) results[i] = new Captioned<T>(batch[i], null, e);
+                foreach (int i in members) results[i] = new Ran<T>(batch[i], null, e);
             }
             finally
             {

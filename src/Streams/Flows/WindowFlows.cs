@@ -1,7 +1,7 @@
 using Akka;
 using Akka.Streams.Dsl;
 using UniPerceiverMoe.Model.Preprocessing;
-using UniPerceiverMoe.Model.Routing;
+using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Streams.Metrics;
 using UniPerceiverMoe.Streams.Windows;
 using static TorchSharp.torch;
@@ -24,14 +24,20 @@ public static class WindowFlows
     public static Flow<FrameWindow, FrameWindow, NotUsed> Buffer(int capacity, OverloadPolicy policy, StreamStats stats) =>
         Flow.FromGraph(new OverloadBuffer<FrameWindow>(capacity, policy, _ => stats.Dropped.Increment(), stats.ObserveBuffered));
 
-    /// <summary>The reference's video test transform and the caption route tag. A window that cannot be
-    /// preprocessed is counted failed and fails the stream (its frames are malformed).</summary>
-    public static Flow<FrameWindow, TaggedWindow, NotUsed> PreprocessAndTag(StreamStats stats, Device? device = null) =>
-        Flow.Create<FrameWindow>().Select(w =>
+    /// <summary>The video tokenize stage: the reference's video test transform, once per window, and one route-tagged
+    /// part per distinct tag of <paramref name="tags"/> (each holding its own handle on the pixels). The tags set here
+    /// are the ones the batcher groups by and the engine dispatches by. A window that cannot be preprocessed is counted
+    /// failed and fails the stream (its frames are malformed).</summary>
+    public static Flow<FrameWindow, TokenizedWindow, NotUsed> Tokenize(IReadOnlyList<RouteTag> tags, StreamStats stats, Device? device = null)
+    {
+        if (tags.Count == 0) throw new ArgumentException("a window needs at least one route tag.", nameof(tags));
+        var distinct = tags.Distinct().ToArray();
+        return Flow.Create<FrameWindow>().Select(w =>
         {
             try
             {
-                return new TaggedWindow(w, Preprocess(w, device), MoeAttribute.CaptionVisual);
+                using var pixels = Preprocess(w, device);
+                return new TokenizedWindow(w, distinct.Select(tag => new TaggedWindow(w, pixels.alias(), tag)).ToArray());
             }
             catch (Exception e)
             {
@@ -39,6 +45,7 @@ public static class WindowFlows
                 throw;
             }
         });
+    }
 
     /// <summary>Frames of a window as [T, 3, 224, 224] float32 on <paramref name="device"/>, owned by the caller:
     /// [T, H, W, 3] uint8 through <see cref="VideoTransforms.TimesformerTest"/>.</summary>

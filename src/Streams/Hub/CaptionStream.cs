@@ -1,10 +1,11 @@
 using Akka.Streams;
 using UniPerceiverMoe.Streams.Metrics;
 using UniPerceiverMoe.Streams.Sources;
+using UniPerceiverMoe.Streams.Tasks;
 
 namespace UniPerceiverMoe.Streams;
 
-/// <summary>A running caption stream of a <see cref="CaptionStreamHub"/>: its measurements, a way to stop it, and
+/// <summary>A running stream of a <see cref="CaptionStreamHub"/> (captioning, classifying or watching its windows): its measurements, a way to stop it, and
 /// its completion.</summary>
 public sealed class CaptionStream
 {
@@ -12,14 +13,17 @@ public sealed class CaptionStream
     private readonly TaskCompletionSource completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private UniqueKillSwitch? killSwitch;
 
-    internal CaptionStream(string id, FrameSource source)
+    internal CaptionStream(string id, FrameSource source, StreamTasks tasks)
     {
         Id = id;
         Source = source;
+        Tasks = tasks;
     }
 
     public string Id { get; }
     public FrameSource Source { get; }
+    /// <summary>What the stream does with each window (caption, classify, watch).</summary>
+    public StreamTasks Tasks { get; }
     public StreamStats Stats { get; } = new();
 
     /// <summary>Cancelled when the stream's graph has stopped: windows still waiting at the batcher are dropped.</summary>

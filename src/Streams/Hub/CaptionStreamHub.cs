@@ -8,14 +8,17 @@ using UniPerceiverMoe.Model.Decoding;
 using UniPerceiverMoe.Streams.Batching;
 using UniPerceiverMoe.Streams.Flows;
 using UniPerceiverMoe.Streams.Sources;
+using UniPerceiverMoe.Streams.Tasks;
+using UniPerceiverMoe.Model.Tasks;
 using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Streams;
 
 /// <summary>
-/// Runs many caption streams over one engine. Streams are added and removed at run time; each runs its own graph
-/// (<see cref="StreamFlows.Caption"/>) and all of them feed one cross-stream micro-batcher, built on the engine's
-/// caption flow stage (<see cref="EngineFlows.CaptionEach{T}"/>), so windows from different streams share engine calls. A stream that fails (corrupt data, ffmpeg exit, unreachable URL, idle)
+/// Runs many live streams over one engine. Streams are added and removed at run time; each runs its own graph
+/// (<see cref="StreamFlows.Run"/>: caption, classify and watch heads over route-tagged windows) and all of them feed
+/// one cross-stream micro-batcher that batches by route tag (<see cref="EngineFlows.RunEach{T}"/>), so windows of the
+/// same tag from different streams share engine forwards, and different tags never do. A stream that fails (corrupt data, ffmpeg exit, unreachable URL, idle)
 /// stops alone, is removed from the hub and faults its <see cref="CaptionStream.Completion"/>; the rest go on.
 /// <code>
 /// await using var hub = CaptionStreamHub.Start(engine, StreamSettings.FromConfig(config));
@@ -26,43 +29,88 @@ public sealed class CaptionStreamHub : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<string, CaptionStream> streams = new();
     private readonly ActorMaterializer materializer;
-    private readonly CaptionBatcher batcher;
+    private readonly WindowBatcher batcher;
+    private readonly IWindowEngine engine;
     private readonly Device? device;
 
     /// <param name="system">Hosts the stream graphs (the engine's system in embedded use).</param>
-    /// <param name="captioner">Captions the micro-batches.</param>
+    /// <param name="engine">Runs the micro-batches, one tagged forward each, and computes the heads' text targets.</param>
     /// <param name="device">Where window pixels are preprocessed (the engine's device; null = CPU).</param>
-    public CaptionStreamHub(ActorSystem system, IWindowCaptioner captioner, StreamSettings settings, Device? device = null)
+    public CaptionStreamHub(ActorSystem system, IWindowEngine engine, StreamSettings settings, Device? device = null)
     {
+        this.engine = engine;
         Settings = settings.Validate();
         this.device = device;
         // Input buffers of one element at async boundaries: a window waits in the overload buffer, where the policy
         // applies, not in a hidden 16-element boundary buffer.
         materializer = system.Materializer(ActorMaterializerSettings.Create(system).WithInputBuffer(1, 1));
-        batcher = new CaptionBatcher(captioner, settings, materializer);
+        batcher = new WindowBatcher(engine, settings, materializer);
     }
 
     /// <summary>A hub over <paramref name="engine"/>'s batched beam search.</summary>
     public static CaptionStreamHub Start(UniPerceiverEngine engine, StreamSettings settings, CaptionOptions? options = null) =>
-        new(engine.System, new EngineCaptioner(engine, options), settings, new Device(engine.Settings.Device));
+        new(engine.System, new EngineWindows(engine, options), settings, new Device(engine.Settings.Device));
 
     public StreamSettings Settings { get; }
 
     /// <summary>The streams running now (ended ones are evicted with their state).</summary>
     public IReadOnlyCollection<CaptionStream> Streams => streams.Values.ToArray();
 
-    /// <summary>Starts a stream named <paramref name="id"/> (unique among running streams) whose captions go to
+    /// <summary>Engine forwards run so far and the windows they carried, by route tag (the batch composition).</summary>
+    public IReadOnlyDictionary<Actors.Engine.RouteTag, (long Forwards, long Windows)> ForwardsByRoute() => batcher.ForwardsByRoute();
+
+    /// <summary>Starts a caption stream named <paramref name="id"/> (unique among running streams) whose captions go to
     /// <paramref name="sink"/>; the sink's task must complete when the sink has consumed everything.</summary>
-    public CaptionStream AddStream(string id, FrameSource source, Sink<StreamCaption, Task> sink)
+    public CaptionStream AddStream(string id, FrameSource source, Sink<StreamCaption, Task> sink) =>
+        Start(id, source, StreamTasks.CaptionOnly, stream => StreamFlows.Caption(id, source, Settings, stream.Stats, batcher, device, stream.StreamStopped)
+            .ToMaterialized(sink, Keep.Both)
+            .Run(materializer));
+
+    /// <summary>
+    /// Starts a stream named <paramref name="id"/> that runs <paramref name="tasks"/> on each window and sends their
+    /// events (captions, classifications, alerts) to <paramref name="sink"/>. The heads' text targets (labels, queries)
+    /// are encoded first, so a label or query the engine cannot encode fails here, before the stream starts.
+    /// </summary>
+    public async Task<CaptionStream> AddStreamAsync(string id, FrameSource source, StreamTasks tasks, Sink<IStreamEvent, Task> sink,
+        CancellationToken cancellation = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(id);
-        var stream = new CaptionStream(id, source);
+        var (labels, queries) = await TargetsAsync(tasks, cancellation).ConfigureAwait(false);
+        return AddStream(id, source, tasks, labels, queries, sink);
+    }
+
+    /// <summary>The text targets <paramref name="tasks"/>' heads score windows against: class-name features of the labels
+    /// (τ of video classification) and retrieval-target features of the queries; null for a task the stream does not run.</summary>
+    public async Task<(TextTargets? Labels, TextTargets? Queries)> TargetsAsync(StreamTasks tasks, CancellationToken cancellation = default)
+    {
+        tasks.Validate();
+        var labels = tasks.Classify
+            ? await engine.TargetsAsync(tasks.Labels, EmbedTask.ClassNameTarget, EmbedTask.VideoClassification, cancellation).ConfigureAwait(false)
+            : null;
+        var queries = tasks.Watch
+            ? await engine.TargetsAsync(tasks.Queries, EmbedTask.RetrievalTarget, EmbedTask.VideoRetrieval, cancellation).ConfigureAwait(false)
+            : null;
+        return (labels, queries);
+    }
+
+    /// <summary><see cref="AddStreamAsync"/> with the targets already computed (<see cref="TargetsAsync"/>).</summary>
+    public CaptionStream AddStream(string id, FrameSource source, StreamTasks tasks, TextTargets? labels, TextTargets? queries, Sink<IStreamEvent, Task> sink)
+    {
+        tasks.Validate();
+        _ = TaskFlows.Heads(tasks, labels, queries, new Metrics.StreamStats(), false);   // the targets fit the tasks (fails now, not at run time)
+        return Start(id, source, tasks, stream => StreamFlows.Run(id, source, tasks, labels, queries, Settings, stream.Stats, batcher, device, stream.StreamStopped)
+            .ToMaterialized(sink, Keep.Both)
+            .Run(materializer));
+    }
+
+    private CaptionStream Start(string id, FrameSource source, StreamTasks tasks, Func<CaptionStream, (UniqueKillSwitch, Task)> run)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(id);
+        var stream = new CaptionStream(id, source, tasks);
         if (!streams.TryAdd(id, stream)) throw new ArgumentException($"a stream named '{id}' is already running", nameof(id));
         try
         {
-            var (killSwitch, done) = StreamFlows.Caption(id, source, Settings, stream.Stats, batcher, device, stream.StreamStopped)
-                .ToMaterialized(sink, Keep.Both)
-                .Run(materializer);
+            var (killSwitch, done) = run(stream);
             stream.Run(killSwitch, done, () => streams.TryRemove(new KeyValuePair<string, CaptionStream>(id, stream)));
             return stream;
         }

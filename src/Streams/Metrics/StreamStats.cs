@@ -5,7 +5,7 @@ namespace UniPerceiverMoe.Streams.Metrics;
 /// <summary>
 /// Per-stream measurements, updated by the stream's stages and the shared batcher from any thread.
 /// Accounting invariant once a stream has stopped and its in-flight windows are settled:
-/// <c>WindowsIn == Captioned + Dropped + Failed</c> (every sampled window ends in exactly one of the three).
+/// <c>WindowsIn == Captioned (done) + Dropped + Failed</c> (every sampled window ends in exactly one of the three).
 /// </summary>
 public sealed class StreamStats
 {
@@ -15,7 +15,8 @@ public sealed class StreamStats
 
     /// <summary>Complete windows cut by the sampler.</summary>
     public Counter WindowsIn { get; } = new();
-    /// <summary>Windows the engine produced a caption for.</summary>
+    /// <summary>Windows done: the engine ran every forward the stream's tasks need (a caption, features for classify
+    /// and watch). The name predates the other tasks; JSON summaries call it "done".</summary>
     public Counter Captioned { get; } = new();
     /// <summary>Windows discarded on purpose: overload (buffer full), or the stream stopped before they ran.</summary>
     public Counter Dropped { get; } = new();
@@ -83,6 +84,6 @@ public sealed record StreamStatsSnapshot(long WindowsIn, long Captioned, long Dr
     int MaxBuffered, int MaxInFlight, double P50Ms, double P99Ms, double MaxMs)
 {
     public override string ToString() =>
-        $"windows in {WindowsIn}, captioned {Captioned}, dropped {Dropped}, failed {Failed}, emitted {Emitted}; " +
+        $"windows in {WindowsIn}, done {Captioned}, dropped {Dropped}, failed {Failed}, emitted {Emitted}; " +
         $"latency p50 {P50Ms:F0} ms, p99 {P99Ms:F0} ms, max {MaxMs:F0} ms; max buffered {MaxBuffered}, max in flight {MaxInFlight}";
 }

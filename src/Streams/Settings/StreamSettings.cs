@@ -29,7 +29,9 @@ public sealed record StreamSettings(
     OverloadPolicy Overload,
     TimeSpan IdleEviction,
     bool Realtime,
-    bool Smoothing)
+    bool Smoothing,
+    double WatchThreshold,
+    double WatchHysteresis)
 {
     /// <summary>Temporal position table size of the released models (MAX_FRAMES).</summary>
     public const int MaxFrames = 8;
@@ -50,7 +52,9 @@ public sealed record StreamSettings(
             ParsePolicy(c.GetString("overload")),
             c.GetTimeSpan("idle-eviction"),
             c.GetBoolean("realtime"),
-            c.GetBoolean("smoothing")).Validate();
+            c.GetBoolean("smoothing"),
+            c.GetDouble("watch.threshold"),
+            c.GetDouble("watch.hysteresis")).Validate();
     }
 
     public StreamSettings Validate()
@@ -65,6 +69,8 @@ public sealed record StreamSettings(
         Check(InFlightPerStream >= 1, $"in-flight-per-stream must be >= 1 (got {InFlightPerStream})");
         Check(BufferSize >= 1, $"buffer-size must be >= 1 (got {BufferSize})");
         Check(IdleEviction >= TimeSpan.Zero, $"idle-eviction must be >= 0 (got {IdleEviction})");
+        Check(WatchThreshold is >= -1 and <= 1, $"watch.threshold must be a cosine similarity in -1..1 (got {WatchThreshold})");
+        Check(WatchHysteresis is >= 0 and < 2, $"watch.hysteresis must be in 0..2 (got {WatchHysteresis})");
         return this;
     }
 

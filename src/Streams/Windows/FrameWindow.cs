@@ -1,5 +1,5 @@
 using UniPerceiverMoe.Model.Preprocessing;
-using UniPerceiverMoe.Model.Routing;
+using UniPerceiverMoe.Actors.Engine;
 using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Streams.Windows;
@@ -19,16 +19,21 @@ public sealed record FrameWindow(string StreamId, long Sequence, IReadOnlyList<V
     public IEnumerable<int> FrameIndices => Frames.Select(f => f.Index);
 }
 
-/// <summary>A preprocessed window tagged with its route attribute. Owns <see cref="Pixels"/> ([T, 3, 224, 224]
-/// float32) until it is handed to the batcher, which disposes it once the window is captioned, failed or dropped.</summary>
-public sealed class TaggedWindow(FrameWindow window, Tensor pixels, MoeAttribute attribute) : IDisposable
+/// <summary>A preprocessed window tagged with its route by the tokenize stage. Owns its <see cref="Pixels"/> handle
+/// ([T, 3, 224, 224] float32; tags of one window hold handles on the same storage) until it is handed to the batcher,
+/// which disposes it once the window's forward under this tag is done, failed or dropped.</summary>
+public sealed class TaggedWindow(FrameWindow window, Tensor pixels, RouteTag tag) : IDisposable
 {
     public FrameWindow Window { get; } = window;
     public Tensor Pixels { get; } = pixels;
 
-    /// <summary>The attribute of the visual tokens: it fixes every MoE route of the window before any layer runs.
-    /// Caption windows carry <see cref="MoeAttribute.CaptionVisual"/>.</summary>
-    public MoeAttribute Attribute { get; } = attribute;
+    /// <summary>The route tag set by the tokenize stage: its attribute fixes every MoE route of the window's tokens
+    /// before any layer runs, and the engine dispatches the window's forward by it.</summary>
+    public RouteTag Tag { get; } = tag;
 
     public void Dispose() => Pixels.Dispose();
 }
+
+/// <summary>A window tokenized once per distinct route tag its stream's tasks need (one encoding per attribute and
+/// head); owns every tagged part until submission.</summary>
+public sealed record TokenizedWindow(FrameWindow Window, IReadOnlyList<TaggedWindow> Tagged);

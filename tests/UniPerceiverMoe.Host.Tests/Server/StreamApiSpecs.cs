@@ -64,6 +64,27 @@ public sealed class StreamApiSpecs(ServerFixture server, ITestOutputHelper outpu
     }
 
     [Fact]
+    public async Task A_classify_and_watch_stream_should_push_classification_and_alert_events()
+    {
+        string video = TestVideos.Make(server.Dir, "tasks.mp4", seconds: 3);
+        // Threshold -1: every cosine reaches it, so each query's alert starts on the first window.
+        using var started = await Start(new { source = video, id = "tasks1", task = "classify,watch", labels = new[] { "a test pattern", "a dog" },
+            queries = new[] { "a clock" }, threshold = -1.0 });
+        Assert.Equal(HttpStatusCode.Created, started.StatusCode);
+        var classified = await Events("tasks1", "classification", 2);
+        output.WriteLine(string.Join("\n", classified));
+        Assert.Equal([0L, 1L], classified.Select(c => c.GetProperty("window").GetInt64()));
+        Assert.All(classified, c => Assert.Equal(2, c.GetProperty("labels").GetArrayLength()));
+        var alert = (await Events("tasks1", "alert", 1))[0];
+        Assert.Equal("a clock", alert.GetProperty("alerts")[0].GetProperty("query").GetString());
+        Assert.Equal("start", alert.GetProperty("alerts")[0].GetProperty("event").GetString());
+
+        using var bad = await Start(new { source = video, id = "tasks2", task = "classify" });
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Contains("labels", (await JsonOf(bad)).ToString());
+    }
+
+    [Fact]
     public async Task A_stream_that_cannot_be_decoded_should_end_failed_with_its_reason()
     {
         string corrupt = Path.Combine(server.Dir, "corrupt.mp4");

@@ -94,6 +94,10 @@ public sealed class EngineFlowSpecs(StreamEngine host) : IClassFixture<StreamEng
             lock (calls) calls.Add(clips.shape[0]);
             return inner.CaptionBatchAsync(clips, options, cancellation);
         }
+        public Task<TaggedResult> RunTaggedAsync(RouteTag tag, Tensor? inputs, IReadOnlyList<string>? texts = null, Model.Decoding.CaptionOptions? options = null,
+            CancellationToken cancellation = default) => inner.RunTaggedAsync(tag, inputs, texts, options, cancellation);
+        public Task<TextTargets> TextTargetsAsync(IReadOnlyList<string> texts, EmbedTask task, EmbedTask scoredAs, CancellationToken cancellation = default) =>
+            inner.TextTargetsAsync(texts, task, scoredAs, cancellation);
         public Task<ClassificationResult> ClassifyAsync(Tensor views, IReadOnlyList<string> labels, bool video, CancellationToken cancellation = default) =>
             inner.ClassifyAsync(views, labels, video, cancellation);
         public Task<RetrievalResult> RetrieveTextsAsync(Tensor pixels, IReadOnlyList<string> texts, CancellationToken cancellation = default) =>

@@ -14,11 +14,11 @@ public sealed class CaptionStreamHubSpecs(StreamEngine host, ITestOutputHelper o
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
 
-    private CaptionStreamHub Hub(StreamSettings settings, IWindowCaptioner captioner) =>
+    private CaptionStreamHub Hub(StreamSettings settings, IWindowEngine captioner) =>
         new(host.Engine.System, captioner, settings);
 
     private InstrumentedCaptioner Captioner(TimeSpan delay = default, Func<int, Exception?>? failCall = null) =>
-        new(new EngineCaptioner(host.Engine), delay, failCall);
+        new(new EngineWindows(host.Engine), delay, failCall);
 
     [Fact]
     public async Task Concurrent_streams_should_caption_in_order_while_a_corrupt_stream_fails_alone()

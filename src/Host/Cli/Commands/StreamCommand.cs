@@ -2,16 +2,20 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using Akka.Configuration;
+using UniPerceiverMoe.Host.Cli.Inputs;
 using UniPerceiverMoe.Host.Cli.Streaming;
 using UniPerceiverMoe.Streams;
 using UniPerceiverMoe.Streams.Sources;
+using UniPerceiverMoe.Streams.Tasks;
 
 namespace UniPerceiverMoe.Host.Cli.Commands;
 
 /// <summary>
-/// <c>upmoe stream --checkpoint PATH (--video PATH | --url URL | --stdin)… [--realtime] [--window 4 --stride 8 --hop 1s]</c>:
-/// captions video streams as they are produced (one line per caption on stdout; several --video/--url run
-/// concurrently and share the engine's micro-batches). Per-stream measurements go to stderr at the end.
+/// <c>upmoe stream --checkpoint PATH (--video PATH | --url URL | --stdin)… [--realtime] [--window 4 --stride 8 --hop 1s]
+/// [--task caption|classify|watch]… [--labels "a,b" | --labels-file F] [--query TEXT]… [--threshold 0.3] [--json]</c>:
+/// runs the tasks on each window of video streams as they are produced (one line per caption, classification or alert
+/// event on stdout; several --video/--url run concurrently and share the engine's micro-batches, batched by route).
+/// Per-stream measurements go to stderr at the end (with --json, also one summary line per stream on stdout).
 /// Exit code 0 when every stream ended normally, 1 when any failed, 2 for bad arguments or inputs.
 /// </summary>
 public static class StreamCommand
@@ -21,6 +25,12 @@ public static class StreamCommand
         var engineOptions = new EngineOptions();
         var videos = new Option<string[]>("--video") { Description = "Video file to caption (repeatable)", HelpName = "PATH", AllowMultipleArgumentsPerToken = true };
         var urls = new Option<string[]>("--url") { Description = "URL ffmpeg can open, e.g. rtsp://… (repeatable)", HelpName = "URL", AllowMultipleArgumentsPerToken = true };
+        var images = new Option<string[]>("--images")
+        {
+            Description = "Folder of PNG/JPEG images (all one size), read in name order as frames at --fps (repeatable)",
+            HelpName = "DIR",
+            AllowMultipleArgumentsPerToken = true,
+        };
         var stdin = new Option<bool>("--stdin") { Description = "Read raw rgb24 frames from stdin (e.g. ffmpeg -i X -f rawvideo -pix_fmt rgb24 -s 320x240 -r 30 -)" };
         var size = new Option<string>("--size") { Description = "Frame size of --stdin frames", HelpName = "WIDTHxHEIGHT", DefaultValueFactory = _ => "320x240" };
         var fps = new Option<double?>("--fps") { Description = "Frame rate of --stdin frames, and the decode rate of files and URLs (default upmoe.streams.decode-fps)" };
@@ -28,17 +38,41 @@ public static class StreamCommand
         var window = new Option<int?>("--window") { Description = "Frames per window (upmoe.streams.window)", HelpName = "N" };
         var stride = new Option<int?>("--stride") { Description = "Frames between sampled frames, at 30 fps (upmoe.streams.stride)", HelpName = "N" };
         var hop = new Option<string?>("--hop") { Description = "Time between windows, e.g. 1s, 500ms (upmoe.streams.hop)", HelpName = "DURATION" };
-        var command = new Command("stream", "Caption video streams as they play") { videos, urls, stdin, size, fps, realtime, window, stride, hop };
+        var tasks = new Option<string[]>("--task")
+        {
+            Description = "What to do with each window: caption, classify (needs --labels/--labels-file), watch (needs --query); repeatable, one encoding per route is shared",
+            HelpName = "caption|classify|watch",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var labels = new Option<string?>("--labels") { Description = "Comma-separated class names for --task classify", HelpName = "\"a,b,c\"" };
+        var labelsFile = new Option<string?>("--labels-file") { Description = "Class names for --task classify, one per line", HelpName = "PATH" };
+        var queries = new Option<string[]>("--query") { Description = "A standing text query for --task watch (repeatable)", HelpName = "TEXT" };
+        var threshold = new Option<double?>("--threshold")
+        {
+            Description = "Cosine similarity at which a watch alert starts (upmoe.streams.watch.threshold; it stops below threshold - upmoe.streams.watch.hysteresis)",
+            HelpName = "SCORE",
+        };
+        var command = new Command("stream", "Caption, classify or watch video streams as they play")
+        {
+            videos, urls, images, stdin, size, fps, realtime, window, stride, hop, tasks, labels, labelsFile, queries, threshold,
+        };
+        command.Validators.Add(r =>
+        {
+            if (r.GetResult(labels) is { Implicit: false } && r.GetResult(labelsFile) is { Implicit: false })
+                r.AddError("give at most one of --labels or --labels-file.");
+        });
         engineOptions.AddTo(command);
 
         CliAction.Bind(command, engineOptions, async (context, cancellation) =>
         {
-            string[] files = context.Value(videos) ?? [], links = context.Value(urls) ?? [];
-            if (files.Length + links.Length == 0 && !context.Value(stdin))
-                throw new InputException("--video/--url/--stdin", "give at least one stream");
+            string[] files = context.Value(videos) ?? [], links = context.Value(urls) ?? [], folders = context.Value(images) ?? [];
+            if (files.Length + links.Length + folders.Length == 0 && !context.Value(stdin))
+                throw new InputException("--video/--url/--images/--stdin", "give at least one stream");
             context.Settings();
             foreach (var file in files)
                 if (!File.Exists(file)) throw new InputException(file, "video not found");
+            foreach (var folder in folders)
+                if (!Directory.Exists(folder)) throw new InputException(folder, "image folder not found");
             var overrides = new StringBuilder();
             if (context.Value(window) is { } w) overrides.AppendLine(CultureInfo.InvariantCulture, $"upmoe.streams.window = {w}");
             if (context.Value(stride) is { } s) overrides.AppendLine(CultureInfo.InvariantCulture, $"upmoe.streams.stride = {s}");
@@ -48,14 +82,23 @@ public static class StreamCommand
                 StreamSettings.FromConfig(ConfigurationFactory.ParseString(overrides.ToString()).WithFallback(context.BuildConfig())));
             double rate = context.Value(fps) ?? settings.DecodeFps;
             var sources = files.Select(v => FrameSources.VideoFile(v, rate, settings.Realtime))
-                .Concat(links.Select(u => FrameSources.Url(u, rate, settings.Realtime))).ToList();
+                .Concat(links.Select(u => FrameSources.Url(u, rate, settings.Realtime)))
+                .Concat(folders.Select(d => FrameSources.ImageFolder(d, rate, settings.Realtime))).ToList();
             if (context.Value(stdin))
             {
                 var (width, height) = ParseSize(context.Value(size)!);
                 sources.Add(FrameSources.RawRgb(Console.OpenStandardInput(), width, height, rate));
             }
+            var names = context.Value(labels) is { } list ? TextLists.FromCommaList(list, "--labels")
+                : context.Value(labelsFile) is { } labelPath ? TextLists.FromFile(labelPath, "labels")
+                : [];
+            var watched = context.Value(queries) ?? [];
+            var taskNames = context.Value(tasks) is { Length: > 0 } given ? given.SelectMany(t => t.Split(',')).ToArray() : ["caption"];
+            var streamTasks = CliErrors.Guard("--task", () => StreamTasks.Parse(taskNames, names, watched, settings, context.Value(threshold)));
             var engine = await context.EngineAsync(cancellation).ConfigureAwait(false);
-            return await StreamRunner.RunAsync(engine, settings, sources, context.Json, context.Output, context.Error, cancellation).ConfigureAwait(false);
+            foreach (var name in streamTasks.Labels) context.CheckText(engine, context.Value(labelsFile) ?? "--labels", name);
+            foreach (var query in streamTasks.Queries) context.CheckText(engine, "--query", query);
+            return await StreamRunner.RunAsync(engine, settings, sources, streamTasks, context.Json, context.Output, context.Error, cancellation).ConfigureAwait(false);
         });
         return command;
     }

@@ -1,15 +1,19 @@
 using UniPerceiverMoe.Actors.Engine;
+using UniPerceiverMoe.Model.Tasks;
 using UniPerceiverMoe.Streams.Batching;
 using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Host.Server.Metrics;
 
-/// <summary>Times every batched engine call of the caption streams (stage stream_batch) and records its size.</summary>
-public sealed class MeteredCaptioner(IWindowCaptioner inner, UpmoeMetrics metrics) : IWindowCaptioner
+/// <summary>Times every batched engine forward of the streams (stage stream_batch) and records its size.</summary>
+public sealed class MeteredCaptioner(IWindowEngine inner, UpmoeMetrics metrics) : IWindowEngine
 {
-    public async Task<IReadOnlyList<EngineCaption>> CaptionAsync(Tensor clips, CancellationToken cancellation)
+    public async Task<TaggedResult> RunAsync(RouteTag tag, Tensor clips, CancellationToken cancellation)
     {
         metrics.BatchSize.Observe(clips.shape[0]);
-        using (metrics.Time("stream_batch")) return await inner.CaptionAsync(clips, cancellation).ConfigureAwait(false);
+        using (metrics.Time("stream_batch")) return await inner.RunAsync(tag, clips, cancellation).ConfigureAwait(false);
     }
+
+    public Task<TextTargets> TargetsAsync(IReadOnlyList<string> texts, EmbedTask task, EmbedTask scoredAs, CancellationToken cancellation) =>
+        inner.TargetsAsync(texts, task, scoredAs, cancellation);
 }

@@ -20,7 +20,7 @@ public static class StreamEndpoints
                 throw ApiException.Unsupported($"expected a JSON body (application/json), got {http.Request.ContentType ?? "no Content-Type"}");
             var request = await http.Request.ReadFromJsonAsync<StartStreamRequest>(ServerJson.Options, http.RequestAborted)
                 ?? throw ApiException.BadRequest("the JSON body is null");
-            var entry = registry.Start(request);
+            var entry = await registry.StartAsync(request, http.RequestAborted);
             return Results.Json(StreamJson.Of(entry), ServerJson.Options, statusCode: StatusCodes.Status201Created);
         });
         app.MapGet("/v1/streams", (StreamRegistry registry) => Results.Json(registry.All.Select(e => StreamJson.Of(e)), ServerJson.Options));
@@ -41,8 +41,8 @@ public static class StreamEndpoints
     }
 
     /// <summary>
-    /// Server-sent events: the recent captions, then each new caption as it is emitted (<c>event: caption</c>, the
-    /// JSON of <c>upmoe stream --json</c>), the stream's counters every stats-interval (<c>event: stats</c>), and
+    /// Server-sent events: the recent events, then each new one as it is emitted (<c>event: caption</c>,
+    /// <c>event: classification</c>, <c>event: alert</c>: the JSON of <c>upmoe stream --json</c>), the stream's counters every stats-interval (<c>event: stats</c>), and
     /// <c>event: end</c> with the final state when the stream has ended. Ends with the stream, the client, or the server.
     /// </summary>
     private static async Task EventsAsync(string id, HttpContext http, StreamRegistry registry, ServerSettings settings, IHostApplicationLifetime lifetime)

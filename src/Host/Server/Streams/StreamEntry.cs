@@ -49,6 +49,19 @@ public sealed class StreamEntry(string id, string source, CaptionFeed feed)
     public void OnCaption(StreamCaption caption) =>
         Feed.Publish(new FeedEvent("caption", caption.Window.ToString(System.Globalization.CultureInfo.InvariantCulture), CaptionSinks.ToJson(caption)));
 
+    /// <summary>Publishes a stream event: captions as <c>caption</c> (the caption JSON), classifications as
+    /// <c>classification</c> and watch alerts as <c>alert</c> (the JSON of <c>upmoe stream --json</c>).</summary>
+    public void OnEvent(UniPerceiverMoe.Streams.Tasks.IStreamEvent e)
+    {
+        if (e is StreamCaption caption)
+        {
+            OnCaption(caption);
+            return;
+        }
+        string type = e is UniPerceiverMoe.Streams.Tasks.StreamAlerts ? "alert" : "classification";
+        Feed.Publish(new FeedEvent(type, e.Window.ToString(System.Globalization.CultureInfo.InvariantCulture), EventSinks.ToJson(e)));
+    }
+
     /// <summary>The latest frame as PNG (encoded once per frame), or null before the first frame.</summary>
     public byte[]? LatestPng()
     {

@@ -5,11 +5,16 @@ using UniPerceiverMoe.Host.Hosting;
 using UniPerceiverMoe.Host.Server.Metrics;
 using UniPerceiverMoe.Streams.Flows;
 using UniPerceiverMoe.Streams.Sources;
+using UniPerceiverMoe.Streams.Tasks;
 
 namespace UniPerceiverMoe.Host.Server.Streams;
 
-/// <summary>What a client asks for when it starts a stream (POST /v1/streams).</summary>
-public sealed record StartStreamRequest(string? Source, string? Id = null, bool? Realtime = null, double? Fps = null);
+/// <summary>What a client asks for when it starts a stream (POST /v1/streams).
+/// <paramref name="Task"/>: caption (default), classify, watch, or several comma-separated ("caption,watch");
+/// <paramref name="Labels"/> for classify, <paramref name="Queries"/> for watch, <paramref name="Threshold"/> overrides
+/// upmoe.streams.watch.threshold.</summary>
+public sealed record StartStreamRequest(string? Source, string? Id = null, bool? Realtime = null, double? Fps = null, string? Task = null,
+    IReadOnlyList<string>? Labels = null, IReadOnlyList<string>? Queries = null, double? Threshold = null);
 
 /// <summary>
 /// The server's streams: running ones (in the runtime's hub) and the last upmoe.server.kept-streams ended ones, so
@@ -39,7 +44,7 @@ public sealed partial class StreamRegistry
     public StreamEntry Get(string id) =>
         entries.TryGetValue(id, out var entry) ? entry : throw ApiException.NotFound($"no stream '{id}'");
 
-    public StreamEntry Start(StartStreamRequest request)
+    public async Task<StreamEntry> StartAsync(StartStreamRequest request, CancellationToken cancellation)
     {
         string source = request.Source?.Trim() is { Length: > 0 } s ? s : throw ApiException.BadRequest("'source' is required: a video file path or a URL ffmpeg can open");
         // Refused (403) before anything is opened: a path outside the allowed roots, a URL off the allow-list.
@@ -48,6 +53,16 @@ public sealed partial class StreamRegistry
         double fps = request.Fps ?? hub.Settings.DecodeFps;
         if (fps is not (> 0 and <= 240)) throw ApiException.BadRequest($"'fps' must be in (0, 240] (got {fps})");
         bool realtime = request.Realtime ?? hub.Settings.Realtime;
+        StreamTasks tasks;
+        try
+        {
+            tasks = StreamTasks.Parse((request.Task ?? "caption").Split(','), request.Labels ?? [], request.Queries ?? [], hub.Settings, request.Threshold);
+        }
+        catch (ArgumentException e)
+        {
+            throw ApiException.BadRequest(e.Message);
+        }
+        var (labels, queries) = await hub.TargetsAsync(tasks, cancellation).ConfigureAwait(false);
         FrameSource frames = source.Contains("://", StringComparison.Ordinal)
             ? FrameSources.Url(source, fps, realtime)
             : FrameSources.VideoFile(CheckFile(source), fps, realtime);
@@ -57,10 +72,10 @@ public sealed partial class StreamRegistry
             if (!IdPattern().IsMatch(id)) throw ApiException.BadRequest($"stream id '{id}' must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
             if (entries.TryGetValue(id, out var old) && old.State == StreamState.Running) throw ApiException.Conflict($"a stream named '{id}' is already running");
             var entry = new StreamEntry(id, source, new CaptionFeed(settings.RecentCaptions));
-            var stream = hub.AddStream(id, entry.Tap(frames), CaptionSinks.Callback(c =>
+            var stream = hub.AddStream(id, entry.Tap(frames), tasks, labels, queries, EventSinks.Callback(e =>
             {
-                metrics.ObserveCaption(id, c.Latency);
-                entry.OnCaption(c);
+                if (e is StreamCaption c) metrics.ObserveCaption(id, c.Latency);
+                entry.OnEvent(e);
             }));
             if (old is not null) metrics.Remove(id);
             entries[id] = entry;

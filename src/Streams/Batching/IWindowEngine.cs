@@ -1,0 +1,29 @@
+using UniPerceiverMoe.Actors.Engine;
+using UniPerceiverMoe.Model.Decoding;
+using UniPerceiverMoe.Model.Tasks;
+using static TorchSharp.torch;
+
+namespace UniPerceiverMoe.Streams.Batching;
+
+/// <summary>What the batcher needs from an engine: one forward of a batch of windows that share a route tag. Tests
+/// wrap it (slowed, failing, recording the tags) to exercise the overload, failure and routing paths.</summary>
+public interface IWindowEngine
+{
+    /// <summary>Runs <paramref name="clips"/> [B, T, 3, S, S] (not consumed), all tagged <paramref name="tag"/>, in one
+    /// forward that the engine dispatches by the tag; one result per clip, in order.</summary>
+    Task<TaggedResult> RunAsync(RouteTag tag, Tensor clips, CancellationToken cancellation);
+
+    /// <summary>Text targets a stream's heads score windows against (<see cref="IUniPerceiverEngine.TextTargetsAsync"/>).</summary>
+    Task<TextTargets> TargetsAsync(IReadOnlyList<string> texts, EmbedTask task, EmbedTask scoredAs, CancellationToken cancellation);
+}
+
+/// <summary>An engine's tagged forward (<see cref="IUniPerceiverEngine.RunTaggedAsync"/>); captions use
+/// <paramref name="options"/>.</summary>
+public sealed class EngineWindows(IUniPerceiverEngine engine, CaptionOptions? options = null) : IWindowEngine
+{
+    public Task<TaggedResult> RunAsync(RouteTag tag, Tensor clips, CancellationToken cancellation) =>
+        engine.RunTaggedAsync(tag, clips, null, options, cancellation);
+
+    public Task<TextTargets> TargetsAsync(IReadOnlyList<string> texts, EmbedTask task, EmbedTask scoredAs, CancellationToken cancellation) =>
+        engine.TextTargetsAsync(texts, task, scoredAs, cancellation);
+}
