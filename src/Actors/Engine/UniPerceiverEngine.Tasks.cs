@@ -56,7 +56,7 @@ public sealed partial class UniPerceiverEngine
                 var rows = await RunAsync(r =>
                 {
                     using var features = UniPerceiverTasks.VisualFeatures(r, clips, tag.Attribute);
-                    return Rows(features);
+                    return UniPerceiverTasks.Rows(features);
                 }, $"encode {tag}", cancellation).ConfigureAwait(false);
                 return new TaggedResult(tag, null, rows);
             }
@@ -67,7 +67,7 @@ public sealed partial class UniPerceiverEngine
                 var rows = await RunAsync(r =>
                 {
                     using var features = UniPerceiverTasks.TextFeatures(r, ids, tag.Attribute);
-                    return Rows(features);
+                    return UniPerceiverTasks.Rows(features);
                 }, $"encode {tag}", cancellation).ConfigureAwait(false);
                 return new TaggedResult(tag, null, rows);
             }
@@ -83,16 +83,7 @@ public sealed partial class UniPerceiverEngine
         if (texts.Count == 0) throw new ArgumentException("no texts given.");
         var features = await LabelFeaturesAsync(texts, task, cancellation).ConfigureAwait(false);
         float tau = await RunAsync(r => r.Model.Head.Temperature(EmbedTasks.Temperature(scoredAs)), "temperature", cancellation).ConfigureAwait(false);
-        return new TextTargets(texts.ToArray(), Rows(features), tau);
-    }
-
-    /// <summary>Rows of a [n, D] float tensor as arrays (copied to the CPU).</summary>
-    private static float[][] Rows(Tensor features)
-    {
-        using var cpu = features.to(ScalarType.Float32).cpu().contiguous();
-        var all = cpu.data<float>().ToArray();
-        int n = (int)cpu.shape[0], d = (int)cpu.shape[1];
-        return Enumerable.Range(0, n).Select(i => all.AsSpan(i * d, d).ToArray()).ToArray();
+        return new TextTargets(texts.ToArray(), UniPerceiverTasks.Rows(features), tau);
     }
 
     /// <summary>Zero-shot classification against <paramref name="labels"/> (class-name features cached per label set).</summary>

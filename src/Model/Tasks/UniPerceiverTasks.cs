@@ -104,4 +104,14 @@ public static class UniPerceiverTasks
         var s = sims.cpu().data<float>().ToArray();
         return new RetrievalResult(items.Select((item, i) => new RetrievalHit(i, item, s[i])).OrderByDescending(h => h.Similarity).ToArray());
     }
+
+    /// <summary>Rows of a [n, D] float tensor as host arrays (read once; results leave the engine this way, so the
+    /// actors' expert path never reads tensor memory itself).</summary>
+    public static float[][] Rows(Tensor features)
+    {
+        using var host = features.to(ScalarType.Float32).cpu().contiguous();
+        var all = host.data<float>().ToArray();
+        int n = (int)host.shape[0], d = (int)host.shape[1];
+        return Enumerable.Range(0, n).Select(i => all.AsSpan(i * d, d).ToArray()).ToArray();
+    }
 }
