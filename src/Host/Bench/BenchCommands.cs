@@ -14,6 +14,7 @@ public static class BenchCommands
         bench.Add(Cluster());
         bench.Add(Hop());
         bench.Add(EchoServer());
+        bench.Add(GrpcEchoServer());
         return bench;
     }
 
@@ -175,6 +176,18 @@ public static class BenchCommands
         command.SetAction(_ =>
         {
             RawEcho.Serve(Console.Out);
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>The other end of <c>bench hop</c>'s gRPC echo baseline (started by it; not for direct use).</summary>
+    private static Command GrpcEchoServer()
+    {
+        var command = new Command("grpc-echo-server", "Internal: the gRPC echo process of `upmoe bench hop`.") { Hidden = true };
+        command.SetAction(_ =>
+        {
+            GrpcEcho.Serve(Console.Out);
             return 0;
         });
         return command;

@@ -49,10 +49,14 @@ public static class HopBenchmark
             .. options.Settings,
         ];
         output.WriteLine($"hop benchmark: identity hops to an `upmoe node` process on 127.0.0.1, one in flight, {options.PerPayload.TotalSeconds:0.#} s per payload; " +
-            $"then a raw TCP echo of the same frames between two processes");
+            $"then a raw TCP echo and a gRPC echo of the same frames between two processes");
         var hops = new Dictionary<string, Figures>();
         if (!options.EchoOnly) await HopsAsync(options, common, hops, output).ConfigureAwait(false);
         var echo = EchoBaseline(options, output);
+        var grpc = GrpcBaseline(options, output);
+        if (grpc.TryGetValue(Name(Headline), out var g) && echo.TryGetValue(Name(Headline), out var e))
+            output.WriteLine($"gRPC echo of the same bytes: {g.CpuMicros:0} µs (raw TCP echo {e.CpuMicros:0} µs, ratio {g.CpuMicros / e.CpuMicros:0.0})" +
+                (hops.TryGetValue(Name(Headline), out var h) ? $"; our hop {h.CpuMicros:0} µs" : ""));
         if (options.EchoOnly || !hops.ContainsKey(Name(Headline))) return;
         var (hop, raw) = (hops[Name(Headline)], echo[Name(Headline)]);
         output.WriteLine($"hop CPU per request: {hop.CpuMicros:0} µs (raw TCP echo of the same bytes: {raw.CpuMicros:0} µs, ratio {hop.CpuMicros / raw.CpuMicros:0.0})");
@@ -96,7 +100,7 @@ public static class HopBenchmark
     private static Dictionary<string, Figures> EchoBaseline(Options options, TextWriter output)
     {
         var echo = new Dictionary<string, Figures>();
-        using var server = StartEchoServer(options.NodeCommand, out int port);
+        using var server = StartEchoServer(options.NodeCommand, "echo-server", RawEcho.UpLinePrefix, out int port);
         using (var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true })
         {
             socket.Connect("127.0.0.1", port);
@@ -118,6 +122,30 @@ public static class HopBenchmark
         server.StandardInput.Close();
         server.WaitForExit(5000);
         return echo;
+    }
+
+    /// <summary>The gRPC candidate (<see cref="GrpcEcho"/>): the same frames over one duplex call, counted the same way.</summary>
+    private static Dictionary<string, Figures> GrpcBaseline(Options options, TextWriter output)
+    {
+        var grpc = new Dictionary<string, Figures>();
+        using var server = StartEchoServer(options.NodeCommand, "grpc-echo-server", GrpcEcho.UpLinePrefix, out int port);
+        using (var client = new GrpcEcho.Client(port))
+        {
+            foreach (var shape in options.Shapes)
+            {
+                long bytes = shape.Aggregate(1L, (a, b) => a * b) * sizeof(float);
+                var frame = DataPlaneFrames.Header(1, "upmoe.probe", (int)bytes).Concat(new byte[bytes]).ToArray();
+                var figures = Measure(() =>
+                {
+                    if (client.Echo(frame).Length != frame.Length) throw new InvalidDataException("grpc echo: reply of the wrong length.");
+                }, server.Id, options.PerPayload);
+                grpc[Name(shape)] = figures;
+                Print(output, "grpc", shape, figures);
+            }
+        }
+        server.StandardInput.Close();
+        server.WaitForExit(5000);
+        return grpc;
     }
 
     /// <summary>Runs <paramref name="hop"/> for a warm-up, then for <paramref name="duration"/>; CPU of this process and
@@ -199,17 +227,17 @@ public static class HopBenchmark
         }
     }
 
-    private static Process StartEchoServer(IReadOnlyList<string> command, out int port)
+    private static Process StartEchoServer(IReadOnlyList<string> command, string subcommand, string upLinePrefix, out int port)
     {
         var info = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardInput = true };
         foreach (var a in command.Skip(1).SkipLast(1)) info.ArgumentList.Add(a);   // the program, without "node"
         info.ArgumentList.Add("bench");
-        info.ArgumentList.Add("echo-server");
-        var process = Process.Start(info) ?? throw new InvalidOperationException("could not start the echo server.");
+        info.ArgumentList.Add(subcommand);
+        var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start the {subcommand}.");
         string? line;
-        while ((line = process.StandardOutput.ReadLine()) is not null && !line.StartsWith(RawEcho.UpLinePrefix, StringComparison.Ordinal)) { }
-        if (line is null) throw new InvalidOperationException("the echo server ended before it listened.");
-        port = int.Parse(line[RawEcho.UpLinePrefix.Length..], System.Globalization.CultureInfo.InvariantCulture);
+        while ((line = process.StandardOutput.ReadLine()) is not null && !line.StartsWith(upLinePrefix, StringComparison.Ordinal)) { }
+        if (line is null) throw new InvalidOperationException($"the {subcommand} ended before it listened.");
+        port = int.Parse(line[upLinePrefix.Length..], System.Globalization.CultureInfo.InvariantCulture);
         return process;
     }
 }
