@@ -13,8 +13,8 @@ public static class BenchCommands
         bench.Add(Streams());
         bench.Add(Cluster());
         bench.Add(Hop());
-        bench.Add(EchoServer());
-        bench.Add(GrpcEchoServer());
+        bench.Add(EchoServerCommand("echo-server", "the raw TCP echo", RawEcho.Serve));
+        bench.Add(EchoServerCommand("grpc-echo-server", "the gRPC echo", GrpcEcho.Serve));
         return bench;
     }
 
@@ -169,25 +169,13 @@ public static class BenchCommands
         return command;
     }
 
-    /// <summary>The other end of <c>bench hop</c>'s raw echo baseline (started by it; not for direct use).</summary>
-    private static Command EchoServer()
+    /// <summary>The other end of one of <c>bench hop</c>'s echo baselines (started by it; not for direct use).</summary>
+    private static Command EchoServerCommand(string name, string what, Action<TextWriter> serve)
     {
-        var command = new Command("echo-server", "Internal: the raw TCP echo process of `upmoe bench hop`.") { Hidden = true };
+        var command = new Command(name, $"Internal: {what} process of `upmoe bench hop`.") { Hidden = true };
         command.SetAction(_ =>
         {
-            RawEcho.Serve(Console.Out);
-            return 0;
-        });
-        return command;
-    }
-
-    /// <summary>The other end of <c>bench hop</c>'s gRPC echo baseline (started by it; not for direct use).</summary>
-    private static Command GrpcEchoServer()
-    {
-        var command = new Command("grpc-echo-server", "Internal: the gRPC echo process of `upmoe bench hop`.") { Hidden = true };
-        command.SetAction(_ =>
-        {
-            GrpcEcho.Serve(Console.Out);
+            serve(Console.Out);
             return 0;
         });
         return command;

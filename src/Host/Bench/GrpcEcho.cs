@@ -56,7 +56,7 @@ public static class GrpcEcho
         new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()).Port;
 
     /// <summary>The client side: one duplex call, one message in flight at a time.</summary>
-    public sealed class Client : IDisposable
+    public sealed class Client : IEchoClient
     {
         private readonly GrpcChannel channel;
         private readonly AsyncDuplexStreamingCall<byte[], byte[]> call;
@@ -71,8 +71,8 @@ public static class GrpcEcho
             call = channel.CreateCallInvoker().AsyncDuplexStreamingCall(EchoMethod, null, new CallOptions());
         }
 
-        /// <summary>Sends <paramref name="message"/> and returns the echo (blocking, as a sequence executor waits).</summary>
-        public byte[] Echo(byte[] message) => EchoAsync(message).GetAwaiter().GetResult();
+        /// <summary>Sends <paramref name="message"/> and waits for its echo (blocking, as a sequence executor waits); its length.</summary>
+        public int Echo(byte[] message) => EchoAsync(message).GetAwaiter().GetResult().Length;
 
         public async Task<byte[]> EchoAsync(byte[] message)
         {

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Sockets;
 using Akka.Actor;
 using UniPerceiverMoe.Actors.Cluster;
 using UniPerceiverMoe.Actors.Cluster.DataPlane;
@@ -97,39 +96,21 @@ public static class HopBenchmark
         }
     }
 
-    private static Dictionary<string, Figures> EchoBaseline(Options options, TextWriter output)
-    {
-        var echo = new Dictionary<string, Figures>();
-        using var server = StartEchoServer(options.NodeCommand, "echo-server", RawEcho.UpLinePrefix, out int port);
-        using (var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true })
-        {
-            socket.Connect("127.0.0.1", port);
-            var buffer = new byte[1 << 16];
-            foreach (var shape in options.Shapes)
-            {
-                long bytes = shape.Aggregate(1L, (a, b) => a * b) * sizeof(float);
-                var frame = DataPlaneFrames.Header(1, "upmoe.probe", (int)bytes).Concat(new byte[bytes]).ToArray();
-                var figures = Measure(() =>
-                {
-                    socket.Send(frame);
-                    if (RawEcho.ReadFrame(socket, ref buffer) != frame.Length) throw new InvalidDataException("echo: reply of the wrong length.");
-                }, server.Id, options.PerPayload);
-                echo[Name(shape)] = figures;
-                Print(output, "echo", shape, figures);
-            }
-            socket.Shutdown(SocketShutdown.Both);
-        }
-        server.StandardInput.Close();
-        server.WaitForExit(5000);
-        return echo;
-    }
+    private static Dictionary<string, Figures> EchoBaseline(Options options, TextWriter output) =>
+        Baseline(options, output, "echo", "echo-server", RawEcho.UpLinePrefix, port => new RawEcho.Client(port));
 
     /// <summary>The gRPC candidate (<see cref="GrpcEcho"/>): the same frames over one duplex call, counted the same way.</summary>
-    private static Dictionary<string, Figures> GrpcBaseline(Options options, TextWriter output)
+    private static Dictionary<string, Figures> GrpcBaseline(Options options, TextWriter output) =>
+        Baseline(options, output, "grpc", "grpc-echo-server", GrpcEcho.UpLinePrefix, port => new GrpcEcho.Client(port));
+
+    /// <summary>Echoes of the hop's frames (the data plane's framing around the payload's bytes) through the echo process
+    /// started by <paramref name="subcommand"/>, one at a time, measured as the hops are.</summary>
+    private static Dictionary<string, Figures> Baseline(Options options, TextWriter output, string label, string subcommand, string upLinePrefix,
+        Func<int, IEchoClient> connect)
     {
-        var grpc = new Dictionary<string, Figures>();
-        using var server = StartEchoServer(options.NodeCommand, "grpc-echo-server", GrpcEcho.UpLinePrefix, out int port);
-        using (var client = new GrpcEcho.Client(port))
+        var figuresByShape = new Dictionary<string, Figures>();
+        using var server = StartEchoServer(options.NodeCommand, subcommand, upLinePrefix, out int port);
+        using (var client = connect(port))
         {
             foreach (var shape in options.Shapes)
             {
@@ -137,15 +118,15 @@ public static class HopBenchmark
                 var frame = DataPlaneFrames.Header(1, "upmoe.probe", (int)bytes).Concat(new byte[bytes]).ToArray();
                 var figures = Measure(() =>
                 {
-                    if (client.Echo(frame).Length != frame.Length) throw new InvalidDataException("grpc echo: reply of the wrong length.");
+                    if (client.Echo(frame) != frame.Length) throw new InvalidDataException($"{label}: reply of the wrong length.");
                 }, server.Id, options.PerPayload);
-                grpc[Name(shape)] = figures;
-                Print(output, "grpc", shape, figures);
+                figuresByShape[Name(shape)] = figures;
+                Print(output, label, shape, figures);
             }
         }
         server.StandardInput.Close();
         server.WaitForExit(5000);
-        return grpc;
+        return figuresByShape;
     }
 
     /// <summary>Runs <paramref name="hop"/> for a warm-up, then for <paramref name="duration"/>; CPU of this process and

@@ -49,6 +49,27 @@ public static class RawEcho
         }
     }
 
+    /// <summary>The client side: one blocking socket, one frame in flight at a time, one reused reply buffer.</summary>
+    public sealed class Client : IEchoClient
+    {
+        private readonly Socket socket = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        private byte[] buffer = new byte[1 << 16];
+
+        public Client(int port) => socket.Connect("127.0.0.1", port);
+
+        public int Echo(byte[] frame)
+        {
+            socket.Send(frame);
+            return ReadFrame(socket, ref buffer);
+        }
+
+        public void Dispose()
+        {
+            try { socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { }
+            socket.Dispose();
+        }
+    }
+
     /// <summary>Reads one frame into <paramref name="buffer"/> (grown as needed); returns its length, 0 at end of stream.</summary>
     public static int ReadFrame(Socket socket, ref byte[] buffer)
     {
