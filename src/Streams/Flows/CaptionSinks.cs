@@ -10,10 +10,10 @@ namespace UniPerceiverMoe.Streams.Flows;
 public static class CaptionSinks
 {
     /// <summary>One human-readable line per caption: <c>[id] 00:01.000-00:01.800 text (latency 120 ms)</c>.</summary>
-    public static Sink<StreamCaption, Task> Console(TextWriter output) => Lines(output, Format);
+    public static Sink<StreamCaption, Task> Console(TextWriter output) => TextLineSinks.Lines<StreamCaption>(output, Format);
 
     /// <summary>One JSON object per caption (stream, window, start_s, end_s, frames, ids, text, score, latency_ms).</summary>
-    public static Sink<StreamCaption, Task> JsonLines(TextWriter output) => Lines(output, ToJson);
+    public static Sink<StreamCaption, Task> JsonLines(TextWriter output) => TextLineSinks.Lines<StreamCaption>(output, ToJson);
 
     /// <summary>Calls <paramref name="onCaption"/> for each caption, in order, one at a time.</summary>
     public static Sink<StreamCaption, Task> Callback(Action<StreamCaption> onCaption) =>
@@ -36,7 +36,7 @@ public static class CaptionSinks
     }
 
     public static string Format(StreamCaption c) => string.Create(CultureInfo.InvariantCulture,
-        $"[{c.StreamId}] {Clock(c.Start)}-{Clock(c.End)} {c.Text} (latency {c.Latency.TotalMilliseconds:F0} ms)");
+        $"[{c.StreamId}] {TextLineSinks.Clock(c.Start)}-{TextLineSinks.Clock(c.End)} {c.Text} (latency {c.Latency.TotalMilliseconds:F0} ms)");
 
     public static string ToJson(StreamCaption c) => JsonSerializer.Serialize(new
     {
@@ -50,13 +50,4 @@ public static class CaptionSinks
         score = c.Score,
         latency_ms = Math.Round(c.Latency.TotalMilliseconds, 1),
     });
-
-    private static Sink<StreamCaption, Task> Lines(TextWriter output, Func<StreamCaption, string> format) =>
-        Callback(c =>
-        {
-            var line = format(c);
-            lock (output) output.WriteLine(line);
-        });
-
-    private static string Clock(TimeSpan t) => t.ToString(t.TotalHours >= 1 ? @"h\:mm\:ss\.fff" : @"mm\:ss\.fff", CultureInfo.InvariantCulture);
 }

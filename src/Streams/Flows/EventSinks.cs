@@ -10,12 +10,12 @@ namespace UniPerceiverMoe.Streams.Flows;
 public static class EventSinks
 {
     /// <summary>One human-readable line per event.</summary>
-    public static Sink<IStreamEvent, Task> Console(TextWriter output) => Lines(output, Format);
+    public static Sink<IStreamEvent, Task> Console(TextWriter output) => TextLineSinks.Lines<IStreamEvent>(output, Format);
 
     /// <summary>One JSON object per event: <c>{"stream", "window", "task", "start_s", "end_s", "latency_ms"}</c> and, by
     /// task, <c>"caption"</c> (with <c>"score"</c>), <c>"labels": [{"label", "score"}]</c> (best first) or
     /// <c>"alerts": [{"query", "event": "start"|"stop", "score"}]</c>.</summary>
-    public static Sink<IStreamEvent, Task> JsonLines(TextWriter output) => Lines(output, ToJson);
+    public static Sink<IStreamEvent, Task> JsonLines(TextWriter output) => TextLineSinks.Lines<IStreamEvent>(output, ToJson);
 
     /// <summary>Calls <paramref name="onEvent"/> for each event, in order, one at a time.</summary>
     public static Sink<IStreamEvent, Task> Callback(Action<IStreamEvent> onEvent) =>
@@ -62,17 +62,8 @@ public static class EventSinks
             _ => e.ToString() ?? "",
         };
         return string.Create(CultureInfo.InvariantCulture,
-            $"[{e.StreamId}] {Clock(e.Start)}-{Clock(e.End)} {e.Task}: {what} (latency {e.Latency.TotalMilliseconds:F0} ms)");
+            $"[{e.StreamId}] {TextLineSinks.Clock(e.Start)}-{TextLineSinks.Clock(e.End)} {e.Task}: {what} (latency {e.Latency.TotalMilliseconds:F0} ms)");
     }
 
     public static string Name(AlertKind kind) => kind == AlertKind.Start ? "start" : "stop";
-
-    private static Sink<IStreamEvent, Task> Lines(TextWriter output, Func<IStreamEvent, string> format) =>
-        Callback(e =>
-        {
-            var line = format(e);
-            lock (output) output.WriteLine(line);
-        });
-
-    private static string Clock(TimeSpan t) => t.ToString(t.TotalHours >= 1 ? @"h\:mm\:ss\.fff" : @"mm\:ss\.fff", CultureInfo.InvariantCulture);
 }

@@ -18,7 +18,7 @@ public sealed class HopBatchingTransportSpecs
     public async Task Requests_that_wait_behind_one_in_flight_should_share_one_request_and_each_get_its_own_rows()
     {
         using var inner = new GatedLinear();
-        var batching = new HopBatchingTransport(inner, maxRows: 1000, TimeSpan.FromSeconds(30), new Counter(), new Counter());
+        var batching = Batching(inner);
         var inputs = new[] { Rows(1, [1, 5, 4]), Rows(2, [2, 3, 4]), Rows(3, [7, 4]), Rows(4, [1, 1, 4]) };
 
         var first = batching.ApplyAsync("g", Site, RouteA, inputs[0].alias(), TimeSpan.FromSeconds(30));
@@ -43,7 +43,7 @@ public sealed class HopBatchingTransportSpecs
     public async Task Requests_computing_different_things_should_never_share_a_batch()
     {
         using var inner = new GatedLinear();
-        var batching = new HopBatchingTransport(inner, maxRows: 1000, TimeSpan.FromSeconds(30), new Counter(), new Counter());
+        var batching = Batching(inner);
         using var x = Rows(1, [3, 4]);
         var first = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
         await inner.Arrived(1);
@@ -60,7 +60,7 @@ public sealed class HopBatchingTransportSpecs
     public async Task A_group_failing_in_the_middle_of_a_batch_should_fail_each_member_and_serve_the_next_request()
     {
         using var inner = new GatedLinear();
-        var batching = new HopBatchingTransport(inner, maxRows: 1000, TimeSpan.FromSeconds(30), new Counter(), new Counter());
+        var batching = Batching(inner);
         using var x = Rows(1, [2, 4]);
         var first = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
         await inner.Arrived(1);
@@ -79,7 +79,7 @@ public sealed class HopBatchingTransportSpecs
     public async Task A_request_waiting_behind_a_hung_one_should_time_out_at_its_own_deadline()
     {
         using var inner = new GatedLinear();
-        var batching = new HopBatchingTransport(inner, maxRows: 1000, TimeSpan.FromSeconds(30), new Counter(), new Counter());
+        var batching = Batching(inner);
         using var x = Rows(1, [2, 4]);
         var hung = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
         await inner.Arrived(1);
@@ -95,7 +95,7 @@ public sealed class HopBatchingTransportSpecs
     public async Task Requests_waiting_behind_a_hung_one_should_go_together_after_max_wait()
     {
         using var inner = new GatedLinear();
-        var batching = new HopBatchingTransport(inner, maxRows: 1000, TimeSpan.FromMilliseconds(100), new Counter(), new Counter());
+        var batching = Batching(inner, maxWait: TimeSpan.FromMilliseconds(100));
         using var x = Rows(1, [2, 4]);
         var hung = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
         await inner.Arrived(1);
@@ -114,7 +114,7 @@ public sealed class HopBatchingTransportSpecs
     public async Task A_fail_fast_request_should_never_share_a_batch_with_a_patient_one()
     {
         using var inner = new GatedLinear();
-        var batching = new HopBatchingTransport(inner, maxRows: 1000, TimeSpan.FromSeconds(30), new Counter(), new Counter());
+        var batching = Batching(inner);
         using var x = Rows(1, [2, 4]);
         var first = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30), failFast: true);
         await inner.Arrived(1);
@@ -131,7 +131,7 @@ public sealed class HopBatchingTransportSpecs
     public async Task A_member_should_time_out_at_its_own_deadline_while_its_batch_is_in_flight()
     {
         using var inner = new GatedLinear();
-        var batching = new HopBatchingTransport(inner, maxRows: 1000, TimeSpan.FromSeconds(30), new Counter(), new Counter());
+        var batching = Batching(inner);
         using var x = Rows(1, [2, 4]);
         var first = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
         await inner.Arrived(1);
@@ -154,7 +154,7 @@ public sealed class HopBatchingTransportSpecs
     public async Task The_next_batch_should_never_be_sent_from_the_thread_that_completed_the_previous_reply()
     {
         using var inner = new ReaderThreadLinear();
-        var batching = new HopBatchingTransport(inner, maxRows: 1000, TimeSpan.FromSeconds(30), new Counter(), new Counter());
+        var batching = Batching(inner);
         using var x = Rows(1, [2, 4]);
         var first = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
         await inner.Sent.WaitAsync(TimeSpan.FromSeconds(20));
@@ -205,6 +205,10 @@ public sealed class HopBatchingTransportSpecs
 
         public void Dispose() => weight.Dispose();
     }
+
+    /// <summary>Batching over <paramref name="inner"/>: room for every spec's rows, and a max-wait no spec reaches unless it sets one.</summary>
+    private static HopBatchingTransport Batching(IExpertGroupTransport inner, TimeSpan? maxWait = null) =>
+        new(inner, maxRows: 1000, maxWait ?? TimeSpan.FromSeconds(30), new Counter(), new Counter());
 
     /// <summary>Bit for bit equal.</summary>
     private static bool Same(Tensor a, Tensor b)
