@@ -1,8 +1,9 @@
+using UniPerceiverMoe.Streams.Settings;
 using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Actors.Settings;
 using UniPerceiverMoe.Model;
 using UniPerceiverMoe.Model.Inference;
-using UniPerceiverMoe.Streams.Bench;
+using UniPerceiverMoe.Bench.Streams;
 using UniPerceiverMoe.Streams;
 using static TorchSharp.torch;
 

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Streams.Settings;
 using System.Collections.Concurrent;
 using Akka;
 using Akka.Actor;
@@ -12,7 +13,7 @@ using UniPerceiverMoe.Streams.Tasks;
 using UniPerceiverMoe.Model.Tasks;
 using static TorchSharp.torch;
 
-namespace UniPerceiverMoe.Streams;
+namespace UniPerceiverMoe.Streams.Hub;
 
 /// <summary>
 /// Runs many live streams over one engine. Streams are added and removed at run time; each runs its own graph

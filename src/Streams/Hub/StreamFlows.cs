@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Streams.Settings;
 using Akka.Streams;
 using Akka.Streams.Dsl;
 using UniPerceiverMoe.Actors.Engine;
@@ -9,7 +10,7 @@ using UniPerceiverMoe.Streams.Tasks;
 using UniPerceiverMoe.Streams.Windows;
 using static TorchSharp.torch;
 
-namespace UniPerceiverMoe.Streams;
+namespace UniPerceiverMoe.Streams.Hub;
 
 /// <summary>The whole per-stream graph, from frames to events, composed from the stage factories.</summary>
 public static class StreamFlows

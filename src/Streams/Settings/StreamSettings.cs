@@ -1,6 +1,6 @@
 using Akka.Configuration;
 
-namespace UniPerceiverMoe.Streams;
+namespace UniPerceiverMoe.Streams.Settings;
 
 /// <summary>What a stream does when the engine falls behind and its window buffer is full.</summary>
 public enum OverloadPolicy

@@ -1,3 +1,5 @@
+using UniPerceiverMoe.Streams.Settings;
+using UniPerceiverMoe.Streams.Hub;
 using UniPerceiverMoe.Actors.Engine;
 
 namespace UniPerceiverMoe.Streams.Tasks;

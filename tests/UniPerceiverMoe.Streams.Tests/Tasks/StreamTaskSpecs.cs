@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Streams.Hub;
 using System.Collections.Concurrent;
 using UniPerceiverMoe.Actors;
 using UniPerceiverMoe.Actors.Engine;

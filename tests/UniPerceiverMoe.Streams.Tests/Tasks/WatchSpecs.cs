@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Streams.Hub;
 using System.Collections.Concurrent;
 using Akka.Actor;
 using Akka.Streams.Dsl;

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Streams.Settings;
 using System.CommandLine;
 using System.Globalization;
 using System.Text;

@@ -1,3 +1,5 @@
+using UniPerceiverMoe.Streams.Settings;
+using UniPerceiverMoe.Streams.Hub;
 using System.Globalization;
 using System.Text.Json;
 using UniPerceiverMoe.Actors.Engine;

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Streams.Hub;
 using Akka.Streams.Dsl;
 using UniPerceiverMoe.Host.Cli;
 using UniPerceiverMoe.Model.Preprocessing;

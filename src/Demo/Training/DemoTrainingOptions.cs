@@ -1,4 +1,6 @@
-namespace UniPerceiverMoe.Model.Training;
+using UniPerceiverMoe.Model;
+
+namespace UniPerceiverMoe.Demo.Training;
 
 /// <summary>
 /// Settings of the demo training run. Defaults are the recipe of docs/benchmarks-training.md: 4,000 steps of Adam

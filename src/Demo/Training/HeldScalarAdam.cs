@@ -2,7 +2,9 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace UniPerceiverMoe.Model.Training;
+using UniPerceiverMoe.Model;
+
+namespace UniPerceiverMoe.Demo.Training;
 
 /// <summary>
 /// Adam (Kingma &amp; Ba; PyTorch's update without weight decay or amsgrad), step for step the arithmetic of

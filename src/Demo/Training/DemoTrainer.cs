@@ -2,10 +2,12 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using TorchSharp;
 using UniPerceiverMoe.Model.Modules;
-using UniPerceiverMoe.Model.Synthetic;
+using UniPerceiverMoe.Demo.Synthetic;
 using static TorchSharp.torch;
 
-namespace UniPerceiverMoe.Model.Training;
+using UniPerceiverMoe.Model;
+
+namespace UniPerceiverMoe.Demo.Training;
 
 /// <summary>One progress record (every <see cref="DemoTrainingOptions.LogEvery"/> steps and at the last step).</summary>
 public sealed record DemoTrainingProgress(int Step, int Steps, float Loss, float CaptionLoss, float ClassificationLoss,

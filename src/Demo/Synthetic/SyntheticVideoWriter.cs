@@ -1,7 +1,9 @@
 using System.ComponentModel;
 using System.Diagnostics;
 
-namespace UniPerceiverMoe.Model.Synthetic;
+using UniPerceiverMoe.Model;
+
+namespace UniPerceiverMoe.Demo.Synthetic;
 
 /// <summary>
 /// Writes a clip as a real video file through ffmpeg: every frame (not only the sampled ones) is rendered and piped

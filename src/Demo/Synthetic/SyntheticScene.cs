@@ -1,5 +1,7 @@
 // The synthetic world of the demo model: one coloured shape per clip that moves, changes colour, appears or disappears.
-namespace UniPerceiverMoe.Model.Synthetic;
+using UniPerceiverMoe.Model;
+
+namespace UniPerceiverMoe.Demo.Synthetic;
 
 public enum ShapeKind
 {

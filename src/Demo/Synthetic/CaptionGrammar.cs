@@ -1,5 +1,7 @@
 // The caption grammar and the classification label sets of the synthetic demo corpus.
-namespace UniPerceiverMoe.Model.Synthetic;
+using UniPerceiverMoe.Model;
+
+namespace UniPerceiverMoe.Demo.Synthetic;
 
 /// <summary>
 /// Captions: "a {colour} {shape} {event}" with event ∈ {moves to the left, moves to the right, moves up, moves down,

@@ -4,12 +4,14 @@ using UniPerceiverMoe.Model.Inference;
 using UniPerceiverMoe.Model.Modules;
 using UniPerceiverMoe.Model.Preprocessing;
 using UniPerceiverMoe.Model.Routing;
-using UniPerceiverMoe.Model.Synthetic;
+using UniPerceiverMoe.Demo.Synthetic;
 using UniPerceiverMoe.Model.Tasks;
 using UniPerceiverMoe.Model.Tokenization;
 using static TorchSharp.torch;
 
-namespace UniPerceiverMoe.Model.Training;
+using UniPerceiverMoe.Model;
+
+namespace UniPerceiverMoe.Demo.Training;
 
 /// <summary>How to evaluate: which clips, which bank, and whether frames go through a real video file.</summary>
 public sealed record DemoEvalOptions

@@ -1,7 +1,9 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace UniPerceiverMoe.Model.Synthetic;
+using UniPerceiverMoe.Model;
+
+namespace UniPerceiverMoe.Demo.Synthetic;
 
 /// <summary>
 /// Rasterises a <see cref="SyntheticClip"/> into RGB frames: a flat grey background with per-frame uniform noise

@@ -4,7 +4,10 @@ using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Model.Tasks;
 using static TorchSharp.torch;
 
-namespace UniPerceiverMoe.Actors.Cluster;
+using UniPerceiverMoe.Actors.Cluster;
+using UniPerceiverMoe.Bench.Processes;
+
+namespace UniPerceiverMoe.Bench.Cluster;
 
 /// <summary>
 /// Closed-loop load for benchmarks: workers embed one image back to back. Every request issued is counted completed

@@ -1,9 +1,11 @@
 using TorchSharp;
 using UniPerceiverMoe.Model.Preprocessing;
-using UniPerceiverMoe.Model.Synthetic;
+using UniPerceiverMoe.Demo.Synthetic;
 using static TorchSharp.torch;
 
-namespace UniPerceiverMoe.Model.Training;
+using UniPerceiverMoe.Model;
+
+namespace UniPerceiverMoe.Demo.Training;
 
 /// <summary>
 /// One training batch of synthetic clips, preprocessed exactly as real video (TimesformerTest). Owns its tensors:

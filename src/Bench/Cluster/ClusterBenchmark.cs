@@ -6,7 +6,10 @@ using UniPerceiverMoe.Actors.Serialization;
 using UniPerceiverMoe.Actors.Settings;
 using static TorchSharp.torch;
 
-namespace UniPerceiverMoe.Actors.Cluster;
+using UniPerceiverMoe.Actors.Cluster;
+using UniPerceiverMoe.Bench.Processes;
+
+namespace UniPerceiverMoe.Bench.Cluster;
 
 /// <summary>What <see cref="ClusterBenchmark.RunAsync"/> measures and with what.</summary>
 public sealed record ClusterBenchmarkOptions

@@ -1,4 +1,6 @@
-namespace UniPerceiverMoe.Model.Synthetic;
+using UniPerceiverMoe.Model;
+
+namespace UniPerceiverMoe.Demo.Synthetic;
 
 /// <summary>
 /// Draws clip descriptions deterministically: clip <c>index</c> of <c>seed</c> is always the same clip, independent of

@@ -5,7 +5,9 @@ using UniPerceiverMoe.Model.Modules;
 using UniPerceiverMoe.Model.Routing;
 using static TorchSharp.torch;
 
-namespace UniPerceiverMoe.Model.Training;
+using UniPerceiverMoe.Model;
+
+namespace UniPerceiverMoe.Demo.Training;
 
 /// <summary>
 /// Merges expert weights on the fly with autograd through the gate: logits = wg(LN(tag_transform(a))) (+ N(0, σ²)

@@ -1,6 +1,8 @@
 using UniPerceiverMoe.Model.Preprocessing;
 
-namespace UniPerceiverMoe.Model.Synthetic;
+using UniPerceiverMoe.Model;
+
+namespace UniPerceiverMoe.Demo.Synthetic;
 
 /// <summary>
 /// How clips are laid out in time and space. Defaults: 224×224 canvas (so <see cref="VideoTransforms.TimesformerTest"/>

@@ -1,10 +1,12 @@
+using UniPerceiverMoe.Streams.Settings;
+using UniPerceiverMoe.Streams.Hub;
 using System.Globalization;
 using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Streams.Batching;
 using UniPerceiverMoe.Streams.Metrics;
 using UniPerceiverMoe.Streams.Sources;
 
-namespace UniPerceiverMoe.Streams.Bench;
+namespace UniPerceiverMoe.Bench.Streams;
 
 /// <summary>Options of <see cref="StreamBenchmark"/>. A level of N streams is <em>sustained</em> when, over
 /// <see cref="Duration"/> of N synthetic 30 fps live streams, the p99 end-to-end latency is at most

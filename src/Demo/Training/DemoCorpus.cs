@@ -1,7 +1,9 @@
-using UniPerceiverMoe.Model.Synthetic;
+using UniPerceiverMoe.Demo.Synthetic;
 using UniPerceiverMoe.Model.Tokenization;
 
-namespace UniPerceiverMoe.Model.Training;
+using UniPerceiverMoe.Model;
+
+namespace UniPerceiverMoe.Demo.Training;
 
 /// <summary>
 /// The tokenised synthetic corpus: caption targets (encode(caption + " &lt;|endoftext|&gt;"), as the reference's

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Akka.Actor;
 
-namespace UniPerceiverMoe.Actors.Cluster;
+namespace UniPerceiverMoe.Bench.Processes;
 
 /// <summary>
 /// An expert node in its own OS process (<c>upmoe node</c> or any program that prints <c>node-up ADDRESS</c> on stdout

@@ -4,7 +4,9 @@ using TorchSharp;
 using UniPerceiverMoe.Model.Modules;
 using static TorchSharp.torch;
 
-namespace UniPerceiverMoe.Model.Training;
+using UniPerceiverMoe.Model;
+
+namespace UniPerceiverMoe.Demo.Training;
 
 public static class DemoModelInit
 {

@@ -6,7 +6,9 @@ using UniPerceiverMoe.Model.Modules;
 using UniPerceiverMoe.Model.Routing;
 using static TorchSharp.torch;
 
-namespace UniPerceiverMoe.Model.Training;
+using UniPerceiverMoe.Model;
+
+namespace UniPerceiverMoe.Demo.Training;
 
 /// <summary>Loss of one step. <see cref="Total"/> carries the graph (lives in the step's dispose scope); the rest are values.</summary>
 public sealed record DemoLosses(Tensor Total, float Caption, float Classification, float CaptionTokenAccuracy, float[] LabelAccuracies)

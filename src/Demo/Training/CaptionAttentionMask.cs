@@ -2,7 +2,9 @@
 // image_text_pair.py package_item's doubled sequence).
 using static TorchSharp.torch;
 
-namespace UniPerceiverMoe.Model.Training;
+using UniPerceiverMoe.Model;
+
+namespace UniPerceiverMoe.Demo.Training;
 
 /// <summary>
 /// For the sequence [spe, visual (P−1), w_0..w_{n−1}, q_0..q_{n−1}] (P = prefix length): the prefix attends to the

@@ -4,7 +4,9 @@ using UniPerceiverMoe.Model.Modules;
 using UniPerceiverMoe.Model.Routing;
 using static TorchSharp.torch;
 
-namespace UniPerceiverMoe.Model.Training;
+using UniPerceiverMoe.Model;
+
+namespace UniPerceiverMoe.Demo.Training;
 
 /// <summary>
 /// Grad-enabled counterparts of UniPerceiverRunner's embed/encode steps (the runner always runs under no_grad).
@@ -51,7 +53,7 @@ public static class TrainingEncoder
 
     /// <summary>The constrained vocabulary bank [V, D] with gradients: each id v as [spe, v, EOS] (Vocab_Word attribute).</summary>
     public static Tensor BankRows(UniPerceiverMoeModel model, IMoeLinearExecutor executor, IReadOnlyList<long> wordIds) =>
-        TextFeatures(model, executor, wordIds.Select(v => (IReadOnlyList<long>)[v, Decoding.VocabularyBank.EndOfText]).ToArray(),
+        TextFeatures(model, executor, wordIds.Select(v => (IReadOnlyList<long>)[v, Model.Decoding.VocabularyBank.EndOfText]).ToArray(),
             MoeAttribute.VocabWord);
 
     /// <summary>τ = min(exp(loss_prepare.logit_scale_{name}), clamp) as a differentiable scalar (LEARN_TEMP).</summary>

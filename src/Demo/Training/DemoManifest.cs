@@ -1,8 +1,10 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using UniPerceiverMoe.Model.Synthetic;
+using UniPerceiverMoe.Demo.Synthetic;
 
-namespace UniPerceiverMoe.Model.Training;
+using UniPerceiverMoe.Model;
+
+namespace UniPerceiverMoe.Demo.Training;
 
 /// <summary>How the demo clips are laid out (demo.json "video"); mirrors <see cref="SyntheticVideoOptions"/>.</summary>
 public sealed record DemoVideoLayout(int CanvasSize, int TotalFrames, int Fps, int FramesPerClip, int Stride)

@@ -3,7 +3,9 @@ using UniPerceiverMoe.Model.Inference;
 using UniPerceiverMoe.Model.Modules;
 using static TorchSharp.torch;
 
-namespace UniPerceiverMoe.Model.Training;
+using UniPerceiverMoe.Model;
+
+namespace UniPerceiverMoe.Demo.Training;
 
 /// <summary>
 /// The demo model directory: <c>model.safetensors</c> (the reference's state-dict keys, read strictly by
