@@ -25,7 +25,7 @@ public sealed class ClusterConfigSpecs
     [InlineData("embedded", null, "local")]
     public void Role_files_should_select_the_provider_and_roles(string file, string? role, string provider)
     {
-        var config = NodeConfig.Load([TestCluster.HoconFile(file + ".conf")]);
+        var config = UpmoeConfig.Load([TestCluster.HoconFile(file + ".conf")]);
         Assert.Equal(provider, config.GetString("akka.actor.provider"));
         if (role is not null) Assert.Equal([role], config.GetStringList("akka.cluster.roles"));
         // Role files only override: everything else still comes from reference.conf.
@@ -53,7 +53,7 @@ public sealed class ClusterConfigSpecs
     [Fact]
     public void Inline_settings_should_override_files_and_later_files_earlier_ones()
     {
-        var config = NodeConfig.Load([TestCluster.HoconFile("experts.conf"), TestCluster.HoconFile("loopback.conf")], ["upmoe.cluster.wire-dtype = bfloat16"]);
+        var config = UpmoeConfig.Load([TestCluster.HoconFile("experts.conf"), TestCluster.HoconFile("loopback.conf")], ["upmoe.cluster.wire-dtype = bfloat16"]);
         var settings = ClusterSettings.FromConfig(config);
         Assert.Equal(WireDtype.BFloat16, settings.WireDtype);
         Assert.Equal(TimeSpan.FromSeconds(1), settings.AttemptTimeout);
@@ -73,7 +73,7 @@ public sealed class ClusterConfigSpecs
     [Fact]
     public void A_missing_config_file_should_be_named()
     {
-        var e = Assert.Throws<FileNotFoundException>(() => NodeConfig.Load(["/nonexistent/experts.conf"]));
+        var e = Assert.Throws<FileNotFoundException>(() => UpmoeConfig.Load(["/nonexistent/experts.conf"]));
         Assert.Contains("/nonexistent/experts.conf", e.Message);
     }
 
@@ -125,7 +125,7 @@ public sealed class ClusterConfigSpecs
     [Fact]
     public void The_deploy_config_should_select_kubernetes_discovery_with_no_seed_list()
     {
-        var config = ClusterFormation.Prepare(NodeConfig.Load(
+        var config = ClusterFormation.Prepare(UpmoeConfig.Load(
             [TestCluster.HoconFile("experts.conf"), Path.Combine(TestSupport.GoldenFixture.RepoRoot, "deploy", "cluster.conf")]));
         var discovery = DiscoverySettings.FromConfig(config);
         Assert.Equal(DiscoveryMethod.Kubernetes, discovery.Method);

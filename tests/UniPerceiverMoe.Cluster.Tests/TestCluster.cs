@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Actors.Settings;
 using System.Diagnostics;
 using System.Reflection;
 using Akka.Actor;
@@ -31,7 +32,7 @@ public static class TestCluster
 
     /// <summary>A role file + the loopback overlay + <see cref="Common"/> + <paramref name="extra"/> over reference.conf.</summary>
     public static Config Config(string role, string placement, string extra = "") =>
-        NodeConfig.Load([HoconFile(role + ".conf"), HoconFile("loopback.conf")], [Common(placement), extra]);
+        UpmoeConfig.Load([HoconFile(role + ".conf"), HoconFile("loopback.conf")], [Common(placement), extra]);
 
     /// <summary>A frontend over the shared golden model that joins itself (it is the seed).</summary>
     public static ClusterFrontend StartFrontend(string placement, string extra = "")

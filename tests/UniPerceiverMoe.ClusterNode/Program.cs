@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Actors.Settings;
 using UniPerceiverMoe.Bench.Processes;
 using UniPerceiverMoe.Actors.Cluster;
 
@@ -27,7 +28,7 @@ public static class Program
         ExpertNode node;
         try
         {
-            node = ExpertNode.Start(NodeConfig.Load(files, sets));
+            node = ExpertNode.Start(UpmoeConfig.Load(files, sets));
         }
         catch (Exception e)
         {

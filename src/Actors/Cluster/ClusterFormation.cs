@@ -35,7 +35,7 @@ public sealed record DiscoverySettings(
     public static DiscoverySettings FromConfig(Config config)
     {
         var c = config.GetConfig("upmoe.cluster.discovery") ?? throw new ConfigurationException("missing section upmoe.cluster.discovery");
-        var method = c.GetString("method", "seeds") switch
+        var method = c.ReadString("method") switch
         {
             "seeds" => DiscoveryMethod.Seeds,
             "config" => DiscoveryMethod.Config,
@@ -44,16 +44,16 @@ public sealed record DiscoverySettings(
         };
         var s = new DiscoverySettings(
             method,
-            c.GetString("service-name", ""),
-            c.GetInt("required-contact-points", 0),
-            c.GetTimeSpan("stable-margin", TimeSpan.Zero),
-            c.GetTimeSpan("interval", TimeSpan.Zero),
-            c.GetTimeSpan("resolve-timeout", TimeSpan.Zero),
+            c.ReadString("service-name"),
+            c.ReadInt("required-contact-points"),
+            c.ReadTimeSpan("stable-margin"),
+            c.ReadTimeSpan("interval"),
+            c.ReadTimeSpan("resolve-timeout"),
             (c.GetStringList("endpoints") ?? []).ToArray(),
-            c.GetString("kubernetes.namespace", ""),
-            c.GetString("kubernetes.pod-label-selector", ""),
-            c.GetString("kubernetes.port-name", ""),
-            c.GetString("kubernetes.api-server", ""));
+            c.ReadString("kubernetes.namespace"),
+            c.ReadString("kubernetes.pod-label-selector"),
+            c.ReadString("kubernetes.port-name"),
+            c.ReadString("kubernetes.api-server"));
         return s.Validate(config);
     }
 

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Actors.Settings;
 using Akka.Configuration;
 
 namespace UniPerceiverMoe.Actors.Cluster;
@@ -18,11 +19,11 @@ public sealed record ClusterLimits(
         var c = config.GetConfig("upmoe.cluster.limits") ?? throw new ConfigurationException("missing section upmoe.cluster.limits");
         var passivate = config.GetString("akka.cluster.sharding.passivate-idle-entity-after", "off");
         var limits = new ClusterLimits(
-            c.GetInt("max-connections", 0),
-            c.GetInt("max-connections-per-peer", 0),
-            c.GetTimeSpan("handshake-timeout", TimeSpan.Zero),
-            c.GetTimeSpan("read-timeout", TimeSpan.Zero),
-            c.GetTimeSpan("idle-timeout", TimeSpan.Zero),
+            c.ReadInt("max-connections"),
+            c.ReadInt("max-connections-per-peer"),
+            c.ReadTimeSpan("handshake-timeout"),
+            c.ReadTimeSpan("read-timeout"),
+            c.ReadTimeSpan("idle-timeout"),
             config.GetByteSize("upmoe.engine.merge-cache") ?? 0,
             passivate is "off" or "false" ? null : config.GetTimeSpan("akka.cluster.sharding.passivate-idle-entity-after"));
         return limits.Validate();

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Actors.Settings;
 using Akka.Configuration;
 using UniPerceiverMoe.Actors.Cluster.Security;
 using UniPerceiverMoe.Actors.Serialization;
@@ -18,14 +19,14 @@ public sealed record ClusterSettings(
     TimeSpan RetryBackoffMax,
     long MaximumFrameSize,
     long FrameHeadroom,
-    bool DataPlane = false,
-    int DataPlanePort = 0,
-    string Hostname = "127.0.0.1",
-    string PublicHostname = "127.0.0.1",
-    ClusterSecuritySettings? Security = null,
-    ClusterLimits? Limits = null,
-    int HopBatchMaxRows = 0,
-    TimeSpan HopBatchMaxWait = default)
+    bool DataPlane,
+    int DataPlanePort,
+    string Hostname,
+    string PublicHostname,
+    ClusterSecuritySettings Security,
+    ClusterLimits Limits,
+    int HopBatchMaxRows,
+    TimeSpan HopBatchMaxWait)
 {
     /// <summary>Hop batching is on (upmoe.cluster.hop-batching.max-rows above 0).</summary>
     public bool HopBatching => HopBatchMaxRows > 0;
@@ -34,30 +35,30 @@ public sealed record ClusterSettings(
     {
         var c = config.GetConfig("upmoe.cluster") ?? throw new ConfigurationException("missing section upmoe.cluster");
         WireDtype dtype;
-        try { dtype = TensorPayloads.ParseDtype(c.GetString("wire-dtype", "float32"), "upmoe.cluster.wire-dtype"); }
+        try { dtype = TensorPayloads.ParseDtype(c.ReadString("wire-dtype"), "upmoe.cluster.wire-dtype"); }
         catch (InvalidDataException e) { throw new ConfigurationException(e.Message); }
         string hostname = config.GetString("akka.remote.dot-netty.tcp.hostname", "127.0.0.1") is { Length: > 0 } host ? host : "127.0.0.1";
         var s = new ClusterSettings(
-            c.GetString("expert-role", "experts"),
-            c.GetString("frontend-role", "frontend"),
-            c.GetInt("shards", 0),
+            c.ReadString("expert-role"),
+            c.ReadString("frontend-role"),
+            c.ReadInt("shards"),
             dtype,
-            c.GetTimeSpan("attempt-timeout", TimeSpan.Zero),
-            c.GetTimeSpan("retry-backoff-min", TimeSpan.Zero),
-            c.GetTimeSpan("retry-backoff-max", TimeSpan.Zero),
+            c.ReadTimeSpan("attempt-timeout"),
+            c.ReadTimeSpan("retry-backoff-min"),
+            c.ReadTimeSpan("retry-backoff-max"),
             config.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") ?? 0,
-            c.GetByteSize("frame-headroom") ?? 0,
+            c.GetByteSize("frame-headroom") ?? throw new ConfigurationException("upmoe.cluster.frame-headroom is missing."),
             // With TLS on, the data plane authenticates and encrypts with the remoting certificate (DataPlaneSecurity).
-            c.GetBoolean("data-plane.enabled", false),
-            c.GetInt("data-plane.port", 0),
+            c.ReadBoolean("data-plane.enabled"),
+            c.ReadInt("data-plane.port"),
             hostname,
             // Frontends dial what remoting advertises: public-hostname behind NAT or a 0.0.0.0 bind, else hostname.
             config.GetString("akka.remote.dot-netty.tcp.public-hostname", "") is { Length: > 0 } advertised ? advertised : hostname,
             // A node others could reach and nobody could authenticate never starts (upmoe.cluster.insecure overrides).
             ClusterSecuritySettings.FromConfig(config).EnsureStartable(),
             ClusterLimits.FromConfig(config),
-            c.GetBoolean("hop-batching.enabled", false) ? c.GetInt("hop-batching.max-rows", 0) : 0,
-            c.GetTimeSpan("hop-batching.max-wait", TimeSpan.Zero));
+            c.ReadBoolean("hop-batching.enabled") ? c.ReadInt("hop-batching.max-rows") : 0,
+            c.ReadTimeSpan("hop-batching.max-wait"));
         return s.Validate();
     }
 

@@ -12,8 +12,6 @@ namespace UniPerceiverMoe.Actors.Dispatch;
 /// (upmoe.engine.hedge; null = never ask a second replica before the first has failed).</summary>
 public sealed record ReplicaPolicy(TimeSpan Timeout, int Retries, TimeSpan ReplicaAttemptTimeout, TimeSpan SuspectPeriod)
 {
-    public static ReplicaPolicy Default { get; } = new(TimeSpan.FromSeconds(30), 1, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(10));
-
     public HedgePolicy? Hedge { get; init; }
 }
 

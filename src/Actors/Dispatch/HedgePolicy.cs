@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Actors.Settings;
 using Akka.Configuration;
 
 namespace UniPerceiverMoe.Actors.Dispatch;
@@ -15,9 +16,9 @@ public sealed record HedgePolicy(double P99Factor, TimeSpan MinDelay, TimeSpan M
     /// <summary>The policy of an <c>upmoe.engine.hedge</c> section; null when <c>enabled = off</c>.</summary>
     public static HedgePolicy? FromConfig(Config c)
     {
-        if (!c.GetBoolean("enabled", false)) return null;
-        var p = new HedgePolicy(c.GetDouble("p99-factor", 0), c.GetTimeSpan("min-delay", TimeSpan.Zero), c.GetTimeSpan("max-delay", TimeSpan.Zero),
-            c.GetInt("window", 0), c.GetInt("min-samples", 0), c.GetInt("warm-up", -1));
+        if (!c.ReadBoolean("enabled")) return null;
+        var p = new HedgePolicy(c.ReadDouble("p99-factor"), c.ReadTimeSpan("min-delay"), c.ReadTimeSpan("max-delay"),
+            c.ReadInt("window"), c.ReadInt("min-samples"), c.ReadInt("warm-up"));
         if (p.P99Factor < 1) throw new ConfigurationException($"upmoe.engine.hedge.p99-factor must be >= 1 (got {p.P99Factor}).");
         if (p.MinDelay <= TimeSpan.Zero || p.MaxDelay < p.MinDelay)
             throw new ConfigurationException("upmoe.engine.hedge.min-delay must be positive and <= max-delay.");

@@ -16,7 +16,8 @@ public static class PlacementPlanner
         PlacementStrategy.PerLayer => PerLayer(config),
         PlacementStrategy.PerExpert => PerExpert(config),
         PlacementStrategy.NPerLayer => NPerLayer(config, settings.GroupsPerLayer),
-        _ => RouteAware(config, routes(), settings.Attributes),
+        PlacementStrategy.RouteAware => RouteAware(config, routes(), settings.Attributes),
+        var unknown => throw new ArgumentOutOfRangeException(nameof(settings), unknown, $"placement strategy {unknown} has no planner."),
     }, settings.Replicas);
 
     /// <summary>Every group of <paramref name="plan"/> <paramref name="replicas"/> times, ids <c>{id}-r{n}</c>

@@ -17,12 +17,10 @@ public enum PlacementStrategy
 public sealed record PlacementSettings(PlacementStrategy Strategy, int GroupsPerLayer, int Replicas, IReadOnlyList<MoeAttribute> Attributes,
     IReadOnlyList<string>? Devices = null)
 {
-    public static PlacementSettings Default { get; } = new(PlacementStrategy.Single, 2, 1, MoeAttribute.Known);
-
     public static PlacementSettings FromConfig(Config config)
     {
         var c = config.GetConfig("upmoe.placement") ?? throw new ConfigurationException("missing section upmoe.placement");
-        var name = c.GetString("strategy", "single");
+        var name = c.ReadString("strategy");
         var strategy = name switch
         {
             "single" => PlacementStrategy.Single,
@@ -35,7 +33,7 @@ public sealed record PlacementSettings(PlacementStrategy Strategy, int GroupsPer
         var attributes = c.GetStringList("attributes") is { Count: > 0 } list
             ? list.Select(a => Parse(a)).ToArray()
             : (IReadOnlyList<MoeAttribute>)MoeAttribute.Known;
-        int perLayer = c.GetInt("groups-per-layer", 2), replicas = c.GetInt("replicas", 1);
+        int perLayer = c.ReadInt("groups-per-layer"), replicas = c.ReadInt("replicas");
         if (perLayer < 1) throw new ConfigurationException($"upmoe.placement.groups-per-layer must be >= 1 (got {perLayer}).");
         if (replicas < 1) throw new ConfigurationException($"upmoe.placement.replicas must be >= 1 (got {replicas}).");
         var devices = c.GetStringList("devices").Select(d => Device(d)).ToArray();

@@ -17,7 +17,7 @@ public sealed record RoutingSettings(RoutingStrategy Strategy, TokenLevelOptions
     public static RoutingSettings FromConfig(Config config)
     {
         var c = config.GetConfig("upmoe.routing") ?? throw new ConfigurationException("missing section upmoe.routing");
-        var name = c.GetString("strategy", "attribute");
+        var name = c.ReadString("strategy");
         var strategy = name switch
         {
             "attribute" => RoutingStrategy.Attribute,
@@ -26,10 +26,10 @@ public sealed record RoutingSettings(RoutingStrategy Strategy, TokenLevelOptions
         };
         var token = new TokenLevelOptions
         {
-            TopK = c.GetInt("token.top-k", 2),
-            CapacityFactor = c.GetDouble("token.capacity-factor", 1.25),
-            MinCapacity = c.GetInt("token.min-capacity", 4),
-            Dropless = c.GetBoolean("token.dropless", true),
+            TopK = c.ReadInt("token.top-k"),
+            CapacityFactor = c.ReadDouble("token.capacity-factor"),
+            MinCapacity = c.ReadInt("token.min-capacity"),
+            Dropless = c.ReadBoolean("token.dropless"),
         };
         return new RoutingSettings(strategy, token);
     }

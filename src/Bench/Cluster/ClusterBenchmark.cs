@@ -64,7 +64,7 @@ public static class ClusterBenchmark
         long baseline = ProcessCpu.ResidentBytes();
         var (clusterRate, recovery) = await ClusterPhaseAsync(options, common, hocon, baseline, output).ConfigureAwait(false);
 
-        await using (var embedded = UniPerceiverEngine.Start(NodeConfig.Load([hocon("embedded.conf")], common)))
+        await using (var embedded = UniPerceiverEngine.Start(UpmoeConfig.Load([hocon("embedded.conf")], common)))
         {
             using var image = Image(embedded);
             var run = await ThroughputAsync(embedded, image, options, []).ConfigureAwait(false);
@@ -78,7 +78,7 @@ public static class ClusterBenchmark
     private static async Task<(double Rate, TimeSpan Recovery)> ClusterPhaseAsync(ClusterBenchmarkOptions options, string[] common,
         Func<string, string> hocon, long baseline, TextWriter output)
     {
-        var frontend = ClusterFrontend.Start(NodeConfig.Load([hocon("frontend.conf"), hocon("loopback.conf")],
+        var frontend = ClusterFrontend.Start(UpmoeConfig.Load([hocon("frontend.conf"), hocon("loopback.conf")],
             [.. common, "akka.remote.dot-netty.tcp.port = 0", "akka.cluster.seed-nodes = []"]));
         var nodes = new List<ExpertProcess>();
         try

@@ -33,7 +33,7 @@ public static class EngineBenchmark
         var routes = new RouteTable(model);
         using var local = new LocalMoeExecutor(model, routes);
         var monolithic = new UniPerceiverRunner(model, local);
-        var placement = PlacementSettings.Default with { Strategy = Enum.Parse<PlacementStrategy>(options.Placement.Replace("-", ""), ignoreCase: true) };
+        var placement = PlacementSettings.FromConfig(UpmoeConfig.Parse($"upmoe.placement.strategy = {UpmoeConfig.Quote(options.Placement)}"));
         await using var engine = UniPerceiverEngine.Start(UpmoeConfig.Parse($"upmoe.engine.device = {UpmoeConfig.Quote(options.Device)}"), new EngineStartOptions
         {
             Model = model,

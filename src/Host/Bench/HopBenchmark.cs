@@ -65,7 +65,7 @@ public static class HopBenchmark
     private static async Task HopsAsync(Options options, string[] common, Dictionary<string, Figures> hops, TextWriter output)
     {
         string hocon(string name) => Path.Combine(options.HoconDirectory, name);
-        var frontend = ClusterFrontend.Start(NodeConfig.Load([hocon("frontend.conf"), hocon("loopback.conf")],
+        var frontend = ClusterFrontend.Start(UpmoeConfig.Load([hocon("frontend.conf"), hocon("loopback.conf")],
             [.. common, "akka.remote.dot-netty.tcp.port = 0", "akka.cluster.seed-nodes = []"]));
         ExpertProcess? node = null;
         try

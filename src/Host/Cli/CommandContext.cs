@@ -54,14 +54,13 @@ public sealed class CommandContext : IAsyncDisposable
     public Config BuildConfig()
     {
         string? file = parse.GetValue(options.Config);
-        var baseConfig = file is null ? UpmoeConfig.Reference : CliErrors.Guard(file, () => UpmoeConfig.LoadFile(file));
         var overrides = new List<string>();
         if (parse.GetValue(options.Checkpoint) is { } checkpoint) overrides.Add(Key("checkpoint", checkpoint));
         if (parse.GetValue(options.Vocab) is { } vocab) overrides.Add(Key("vocab", vocab));
         if (parse.GetValue(options.ModelConfig) is { } model) overrides.Add(Key("model-config", model));
         if (parse.GetValue(options.CacheDir) is { } cache) overrides.Add(Key("cache-dir", cache));
         if (parse.GetValue(options.Threads) is { } threads) overrides.Add($"upmoe.engine.torch-threads = {threads}");
-        return overrides.Count == 0 ? baseConfig : ConfigurationFactory.ParseString(string.Join("\n", overrides)).WithFallback(baseConfig);
+        return CliErrors.Guard(file ?? "--config", () => UpmoeConfig.Load(file is null ? [] : [file], [string.Join("\n", overrides)]));
 
         static string Key(string key, string value) => $"upmoe.engine.{key} = {UpmoeConfig.Quote(value)}";
     }
@@ -106,7 +105,7 @@ public sealed class CommandContext : IAsyncDisposable
         demo = CliErrors.Guard(directory, () => DemoManifest.FromJsonFile(Path.Combine(directory, DemoModelFiles.ManifestFile)));
         var overrides = $"upmoe.engine.checkpoint = {UpmoeConfig.Quote(Path.Combine(directory, DemoModelFiles.ModelFile))}";
         if (parse.GetValue(options.ModelConfig) is null) overrides += "\nupmoe.engine.model-config = auto";
-        var withDemo = ConfigurationFactory.ParseString(overrides).WithFallback(config);
+        var withDemo = UpmoeConfig.Over(config, overrides);
         Log(DemoModelLocator.Notice(directory));
         return (withDemo, CliErrors.Guard(ConfigName, () => EngineSettings.FromConfig(withDemo)));
     }

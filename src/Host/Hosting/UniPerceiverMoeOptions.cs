@@ -48,9 +48,6 @@ public sealed class UniPerceiverMoeOptions
     /// <summary>The layered configuration over the defaults.</summary>
     public Config BuildConfig()
     {
-        var config = ConfigFile is null ? UpmoeConfig.Reference : UpmoeConfig.LoadFile(ConfigFile);
-        if (!string.IsNullOrWhiteSpace(Hocon)) config = ConfigurationFactory.ParseString(Hocon).WithFallback(config);
-        if (Config is not null) config = Config.WithFallback(config);
-        return config;
+        return UpmoeConfig.Load(ConfigFile is null ? [] : [ConfigFile], Hocon is null ? [] : [Hocon], Config);
     }
 }

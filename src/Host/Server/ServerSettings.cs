@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Actors.Settings;
 using System.Net;
 using Akka.Configuration;
 
@@ -11,17 +12,17 @@ public sealed record ServerSettings(string Bind, int Port, long MaxUpload, strin
     public static ServerSettings FromConfig(Config config)
     {
         var c = config.GetConfig("upmoe.server") ?? throw new ConfigurationException("missing section upmoe.server");
-        string key = c.GetString("api-key", "");
+        string key = c.ReadString("api-key");
         if (key.Length == 0) key = Environment.GetEnvironmentVariable("UPMOE_API_KEY") ?? "";
-        string bind = c.GetString("bind");
+        string bind = c.ReadString("bind");
         return new ServerSettings(
             bind,
-            c.GetInt("port"),
+            c.ReadInt("port"),
             c.GetByteSize("max-upload") ?? throw new ConfigurationException("upmoe.server.max-upload is not set."),
             key.Length == 0 ? null : key,
-            c.GetInt("kept-streams"),
-            c.GetInt("recent-captions"),
-            c.GetTimeSpan("stats-interval"),
+            c.ReadInt("kept-streams"),
+            c.ReadInt("recent-captions"),
+            c.ReadTimeSpan("stats-interval"),
             Streams.StreamSourcePolicy.FromConfig(config, IsLoopback(bind))).Validate();
     }
 

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Actors.Settings;
 using Akka.Configuration;
 
 namespace UniPerceiverMoe.Streams.Settings;
@@ -42,23 +43,23 @@ public sealed record StreamSettings(
     {
         var c = config.GetConfig("upmoe.streams") ?? throw new ConfigurationException("missing section upmoe.streams");
         return new StreamSettings(
-            c.GetInt("window"),
-            c.GetInt("stride"),
-            c.GetTimeSpan("hop"),
-            c.GetDouble("decode-fps"),
-            c.GetInt("max-batch"),
-            c.GetTimeSpan("max-delay"),
-            c.GetInt("batches-in-flight"),
-            c.GetInt("in-flight-per-stream"),
-            c.GetInt("buffer-size"),
-            ParsePolicy(c.GetString("overload")),
-            c.GetTimeSpan("idle-eviction"),
-            c.GetBoolean("realtime"),
-            c.GetBoolean("smoothing"),
-            c.GetDouble("watch.threshold"),
-            c.GetDouble("watch.hysteresis"),
-            c.GetInt("match.memory"),
-            c.GetInt("match.top")).Validate();
+            c.ReadInt("window"),
+            c.ReadInt("stride"),
+            c.ReadTimeSpan("hop"),
+            c.ReadDouble("decode-fps"),
+            c.ReadInt("max-batch"),
+            c.ReadTimeSpan("max-delay"),
+            c.ReadInt("batches-in-flight"),
+            c.ReadInt("in-flight-per-stream"),
+            c.ReadInt("buffer-size"),
+            ParsePolicy(c.ReadString("overload")),
+            c.ReadTimeSpan("idle-eviction"),
+            c.ReadBoolean("realtime"),
+            c.ReadBoolean("smoothing"),
+            c.ReadDouble("watch.threshold"),
+            c.ReadDouble("watch.hysteresis"),
+            c.ReadInt("match.memory"),
+            c.ReadInt("match.top")).Validate();
     }
 
     public StreamSettings Validate()

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Actors.Settings;
 using System.Net;
 using System.Net.Sockets;
 using Akka.Cluster;
@@ -43,7 +44,7 @@ public sealed class ClusterHostSpecs(ITestOutputHelper output)
             ["UniPerceiverMoe:engine:cache-dir"] = CliHarness.CacheDir,
             ["UniPerceiverMoe:engine:torch-threads"] = "1",
         };
-        await using var experts = ExpertNode.Start(NodeConfig.Load([Hocon("experts.conf"), Hocon("loopback.conf")],
+        await using var experts = ExpertNode.Start(UpmoeConfig.Load([Hocon("experts.conf"), Hocon("loopback.conf")],
             [$"akka.cluster.seed-nodes = [\"{seed}\"]", $"upmoe.engine.checkpoint = {Quote(GoldenModel.CheckpointPath)}", "upmoe.engine.torch-threads = 1"]));
 
         var builder = GenericHost.CreateApplicationBuilder([]);
@@ -71,7 +72,7 @@ public sealed class ClusterHostSpecs(ITestOutputHelper output)
     [Fact]
     public void An_expert_only_configuration_should_be_refused_as_an_engine_with_the_command_to_use()
     {
-        var config = NodeConfig.Load([Hocon("experts.conf")], [$"upmoe.engine.checkpoint = {Quote(GoldenModel.CheckpointPath)}"]);
+        var config = UpmoeConfig.Load([Hocon("experts.conf")], [$"upmoe.engine.checkpoint = {Quote(GoldenModel.CheckpointPath)}"]);
         var error = Assert.Throws<ConfigurationException>(() => EngineLauncher.Start(config));
         Assert.Contains("upmoe node --role experts", error.Message);
     }
@@ -98,7 +99,7 @@ public sealed class ClusterHostSpecs(ITestOutputHelper output)
     {
         var lines = NodeCommand.DiscoveryOptions("config", "upmoe-a", ["127.0.0.1:4100", "127.0.0.1:4101"]).ToArray();
         // Over a role file that names the local recipe's seed: --discovery config clears it.
-        var config = NodeConfig.Load([Hocon("experts.conf")], ["akka.remote.dot-netty.tcp.port = 4100", .. lines]);
+        var config = UpmoeConfig.Load([Hocon("experts.conf")], ["akka.remote.dot-netty.tcp.port = 4100", .. lines]);
         Assert.Empty(config.GetStringList("akka.cluster.seed-nodes"));
         var discovery = DiscoverySettings.FromConfig(config);
         Assert.Equal(DiscoveryMethod.Config, discovery.Method);

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Actors.Settings;
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
@@ -28,7 +29,7 @@ public sealed record ClusterSecuritySettings(
     public static ClusterSecuritySettings FromConfig(Config config, Func<string, string?>? environment = null)
     {
         environment ??= Environment.GetEnvironmentVariable;
-        var secretText = config.GetString("upmoe.cluster.secret", "") is { Length: > 0 } configured ? configured : environment(SecretEnvironmentVariable) ?? "";
+        var secretText = config.ReadString("upmoe.cluster.secret") is { Length: > 0 } configured ? configured : environment(SecretEnvironmentVariable) ?? "";
         byte[]? secret = secretText.Length == 0 ? null : Encoding.UTF8.GetBytes(secretText);
         if (secret is not null && secret.Length < DataPlaneAuthentication.MinimumSecretBytes)
             throw new ConfigurationException(
@@ -42,7 +43,7 @@ public sealed record ClusterSecuritySettings(
         var thumbprints = (config.GetStringList("upmoe.cluster.tls.trusted-thumbprints") ?? [])
             .Select(t => t.Replace(":", "", StringComparison.Ordinal).Trim().ToUpperInvariant()).Where(t => t.Length > 0).ToList();
         string hostname = config.GetString("akka.remote.dot-netty.tcp.hostname", "") is { Length: > 0 } h ? h : "127.0.0.1";
-        return new ClusterSecuritySettings(tls, secret, config.GetBoolean("upmoe.cluster.insecure", false), hostname,
+        return new ClusterSecuritySettings(tls, secret, config.ReadBoolean("upmoe.cluster.insecure"), hostname,
             path, config.GetString("akka.remote.dot-netty.tcp.ssl.certificate.password", null), thumbprints);
     }
 

@@ -95,14 +95,13 @@ public static class DemoCommand
         var scenes = new SyntheticVideoGenerator(layout).SampleMany(seed, 0, Math.Max(1, clipCount));
         var truth = scenes.Select(CaptionGrammar.Caption).ToArray();
         var hop = TimeSpan.FromSeconds(layout.TotalFrames / (double)layout.Fps);
-        var config = ConfigurationFactory.ParseString(string.Join("\n",
+        var config = UpmoeConfig.Parse(string.Join("\n",
                 $"upmoe.engine.checkpoint = {UpmoeConfig.Quote(Path.Combine(dir, DemoModelFiles.ModelFile))}",
                 $"upmoe.engine.cache-dir = {UpmoeConfig.Quote(cache)}",
                 $"upmoe.streams.window = {layout.FramesPerClip}",
                 $"upmoe.streams.stride = {layout.Stride * 30 / layout.Fps}",
                 $"upmoe.streams.hop = {hop.TotalMilliseconds.ToString("0.###", CultureInfo.InvariantCulture)}ms",
-                $"upmoe.streams.realtime = {(realtime ? "on" : "off")}"))
-            .WithFallback(UpmoeConfig.Reference);
+                $"upmoe.streams.realtime = {(realtime ? "on" : "off")}"));
         error.WriteLine($"demo: model {dir} (trained {manifest.Steps} steps); {truth.Length} scenes of {hop.TotalSeconds:0.0} s from a generated " +
                         $"{layout.CanvasSize}x{layout.CanvasSize} {(realtime ? "live" : "fast")} camera; the model knows: {CaptionGrammar.Description}");
         await using var engine = UniPerceiverEngine.Start(config, new EngineStartOptions { CaptionVocabulary = manifest.CorpusWordIds, Log = error.WriteLine });

@@ -70,7 +70,7 @@ public static class NodeCommand
             {
                 if (parse.GetValue(seeds) is { Length: > 0 } && parse.GetValue(discovery) is "config" or "kubernetes")
                     throw new ArgumentException("--seed and --discovery config|kubernetes exclude each other: discovery finds the cluster.");
-                config = NodeConfig.Load(parse.GetValue(configs) ?? [],
+                config = UpmoeConfig.Load(parse.GetValue(configs) ?? [],
                     [.. RoleSettings(parse.GetValue(role), parse.GetValue(seeds), parse.GetValue(port), parse.GetValue(httpPort)),
                         .. DiscoveryOptions(parse.GetValue(discovery), parse.GetValue(serviceName), parse.GetValue(contactPoints)),
                         .. parse.GetValue(sets) ?? []]);

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Actors.Settings;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
@@ -41,7 +42,7 @@ public static class ServeCommand
             var overrides = new List<string>();
             if (context.Value(port) is { } p) overrides.Add(string.Create(CultureInfo.InvariantCulture, $"upmoe.server.port = {p}"));
             if (context.Value(bind) is { } b) overrides.Add($"upmoe.server.bind = {JsonSerializer.Serialize(b)}");
-            var config = ConfigurationFactory.ParseString(string.Join("\n", overrides)).WithFallback(context.ResolvedConfig());
+            var config = UpmoeConfig.Over(context.ResolvedConfig(), string.Join("\n", overrides));
             CliErrors.Guard("--port/--bind", () => ServerSettings.FromConfig(config));
             // The demo model (no checkpoint given) decodes against its corpus words, as every other command does.
             var engine = context.Demo is { } demo ? new Actors.Engine.EngineStartOptions { CaptionVocabulary = demo.CorpusWordIds } : null;

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Actors.Settings;
 using UniPerceiverMoe.Streams.Settings;
 using System.CommandLine;
 using System.Globalization;
@@ -113,7 +114,7 @@ public static class StreamCommand
             if (context.Value(hop) is { } h) overrides.AppendLine(CultureInfo.InvariantCulture, $"upmoe.streams.hop = \"{h}\"");
             if (context.Value(realtime)) overrides.AppendLine("upmoe.streams.realtime = on");
             var settings = CliErrors.Guard("--window/--stride/--hop", () =>
-                StreamSettings.FromConfig(ConfigurationFactory.ParseString(overrides.ToString()).WithFallback(context.BuildConfig())));
+                StreamSettings.FromConfig(UpmoeConfig.Over(context.BuildConfig(), overrides.ToString())));
             double rate = context.Value(fps) ?? settings.DecodeFps;
             var sources = files.Select(v => FrameSources.VideoFile(v, rate, settings.Realtime))
                 .Concat(links.Select(u => FrameSources.Url(u, rate, settings.Realtime)))

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Actors.Settings;
 using System.Net;
 using System.Net.Sockets;
 using Akka.Configuration;
@@ -19,10 +20,10 @@ public sealed record StreamSourcePolicy(IReadOnlyList<string>? LocalRoots, IRead
     public static StreamSourcePolicy FromConfig(Config config, bool loopbackBind)
     {
         var c = config.GetConfig(Section) ?? throw new ConfigurationException($"missing section {Section}");
-        IReadOnlyList<string>? roots = c.GetString("local-roots", "") == "auto"
+        IReadOnlyList<string>? roots = c.ReadString("local-roots") == "auto"
             ? (loopbackBind ? null : [])
             : (c.GetStringList("local-roots") ?? []).Select(r => Path.TrimEndingDirectorySeparator(RealPath(Path.GetFullPath(r)))).ToArray();
-        string privateNetworks = c.GetString("allow-private-networks", "auto");
+        string privateNetworks = c.ReadString("allow-private-networks");
         bool allowPrivate = privateNetworks == "auto" ? loopbackBind
             : privateNetworks is "on" or "true" or "yes" ? true
             : privateNetworks is "off" or "false" or "no" ? false
