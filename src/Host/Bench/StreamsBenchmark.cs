@@ -21,4 +21,19 @@ public static class StreamsBenchmark
         var options = new StreamBenchmarkOptions { Settings = StreamSettings.FromConfig(config), Duration = perLevel, MaxStreams = maxStreams };
         await StreamBenchmark.RunAsync(engine, options, output, cancellation);
     }
+
+    /// <summary><c>upmoe bench streams --mix</c>: <see cref="MixedStreamBenchmark"/> with <paramref name="streams"/> streams.</summary>
+    public static async Task RunMixedAsync(string? checkpoint, int threads, TimeSpan duration, int streams, int rounds, IReadOnlyList<string> mix, TextWriter output,
+        CancellationToken cancellation)
+    {
+        set_num_threads(threads);
+        var config = UpmoeConfig.Parse(checkpoint is null ? "" : $"upmoe.engine.checkpoint = {UpmoeConfig.Quote(checkpoint)}");
+        using var random = checkpoint is null ? ModelLoader.Random(UniPerceiverConfig.Tiny, seed: 0) : null;
+        output.WriteLine($"model: {(checkpoint ?? "tiny, random weights")}; torch threads {threads}");
+        await using var engine = UniPerceiverEngine.Start(config, new EngineStartOptions { Model = random });
+        var options = new MixedStreamOptions { Settings = StreamSettings.FromConfig(config), Mix = mix, Streams = streams, Rounds = rounds, Duration = duration };
+        for (int i = 0; i < Math.Min(streams, mix.Count); i++) _ = MixedStreamBenchmark.TasksOf(i, options);   // a bad task name fails here
+        if (mix.Contains("caption")) await engine.VocabularyBankAsync();
+        await MixedStreamBenchmark.RunAsync(engine.System, new Streams.Batching.EngineWindows(engine), options, output, cancellation);
+    }
 }
