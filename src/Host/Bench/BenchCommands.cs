@@ -117,10 +117,11 @@ public static class BenchCommands
             HelpName = "TASKS",
         };
         var streams = new Option<int>("--streams") { Description = "Streams of the --mix run (tasks in turn).", DefaultValueFactory = _ => 12 };
+        var sets = new Option<string[]>("--set") { Description = "Extra HOCON over the reference settings, e.g. --set \"upmoe.streams.batches-in-flight = 2\" (repeatable)." };
         var rounds = new Option<int>("--rounds") { Description = "Runs of each --mix mode, interleaved (by route, one per window, one per window, by route, …).", DefaultValueFactory = _ => 2 };
         var command = new Command("streams", "Largest number of concurrent 30 fps live streams (4-frame windows, 1 s hop) sustained " +
             "with p99 <= 1 s. Ends with 'sustained streams: N, p99 latency: X ms, drop rate: Y %'. With --mix: mixed-task streams, " +
-            "batched by route vs one forward per window.") { threads, checkpoint, seconds, maxStreams, mix, streams, rounds };
+            "batched by route vs one forward per window.") { threads, checkpoint, seconds, maxStreams, mix, streams, rounds, sets };
         command.Validators.Add(r =>
         {
             if (r.GetValue(mix) is null && (r.GetResult(streams) is { Implicit: false } || r.GetResult(rounds) is { Implicit: false }))
@@ -135,9 +136,10 @@ public static class BenchCommands
             var duration = TimeSpan.FromSeconds(parse.GetValue(seconds));
             if (parse.GetValue(mix) is { } tasks)
                 await StreamsBenchmark.RunMixedAsync(parse.GetValue(checkpoint), parse.GetValue(threads), duration, parse.GetValue(streams), parse.GetValue(rounds),
-                    tasks.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), Console.Out, ct);
+                    tasks.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), parse.GetValue(sets) ?? [], Console.Out, ct);
             else
-                await StreamsBenchmark.RunAsync(parse.GetValue(checkpoint), parse.GetValue(threads), duration, parse.GetValue(maxStreams), Console.Out, ct);
+                await StreamsBenchmark.RunAsync(parse.GetValue(checkpoint), parse.GetValue(threads), duration, parse.GetValue(maxStreams), Console.Out, ct,
+                    parse.GetValue(sets) ?? []);
             return 0;
         });
         return command;
