@@ -44,6 +44,18 @@ public sealed partial class WatchDemoSpecs(ITestOutputHelper output)
         Assert.Equal($"watch: precision {Percent(hits, 3)} ({hits} of 3 alert starts on a matching scene), " +
                      $"recall {Percent(episodes, episodes)} ({episodes} of {episodes} matching episodes alerted); 4 scenes, 3 queries, threshold -1", lines[^1]);
         Assert.Contains("windows in 4, done 4, dropped 0, failed 0", run.Err);
+
+        // --json: one line per alert event (window 0's holds all three starts), then the figures as one JSON object.
+        var json = await CliHarness.RunAsync(["demo", "--task", "watch", "--model", dir, "--clips", "4", "--seed", "11", "--fast", "--threshold", "-1",
+            "--json", "--vocab", CliHarness.Vocab, "--cache-dir", CliHarness.CacheDir, "--threads", "1", .. queries.SelectMany(q => new[] { "--query", q })]);
+        Assert.True(json.ExitCode == 0, json.ToString());
+        var jsonLines = json.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).ToArray();
+        Assert.Equal(2, jsonLines.Length);
+        Assert.Equal(queries, jsonLines[0].GetProperty("alerts").EnumerateArray().Select(a => a.GetProperty("query").GetString()));
+        var figures = jsonLines[1].GetProperty("watch");
+        Assert.Equal((3, hits, episodes, episodes), (figures.GetProperty("starts").GetInt32(), figures.GetProperty("true_positives").GetInt32(),
+            figures.GetProperty("episodes").GetInt32(), figures.GetProperty("found").GetInt32()));
+        Assert.Equal(3, jsonLines[1].GetProperty("queries").GetArrayLength());
     }
 
     [Fact]

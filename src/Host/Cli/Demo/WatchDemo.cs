@@ -37,11 +37,12 @@ public static class WatchDemo
             {
                 // Right: a start while a matching scene is on screen, a stop while a scene that does not match is.
                 bool right = score.Observe(alerts.Window, alert) == (alert.Kind == AlertKind.Start);
-                output.WriteLine(json ? EventSinks.ToJson(alerts) : string.Create(CultureInfo.InvariantCulture,
-                    $"[{alerts.Start:mm\\:ss\\.f}] alert {EventSinks.Name(alert.Kind),-5} {Quote(alert.Query),-34} {alert.Score,6:F3}  " +
-                    $"{(right ? "✓" : "✗")} on screen: {truth}  ({alerts.Latency.TotalMilliseconds:0} ms)"));
-                if (json) break;                         // one JSON line per event, however many alerts it holds
+                if (!json)
+                    output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"[{alerts.Start:mm\\:ss\\.f}] alert {EventSinks.Name(alert.Kind),-5} {Quote(alert.Query),-34} {alert.Score,6:F3}  " +
+                        $"{(right ? "✓" : "✗")} on screen: {truth}  ({alerts.Latency.TotalMilliseconds:0} ms)"));
             }
+            if (json) output.WriteLine(EventSinks.ToJson(alerts));       // one JSON line per event, however many alerts it holds
         }), cancellation).ConfigureAwait(false);
         using var stop = cancellation.Register(() => stream.Stop());
         try
