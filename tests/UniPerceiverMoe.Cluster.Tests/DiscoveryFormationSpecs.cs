@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Bench.Processes;
 using System.Net;
 using System.Net.Sockets;
 using Akka.Cluster;

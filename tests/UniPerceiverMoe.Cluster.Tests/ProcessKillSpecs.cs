@@ -1,3 +1,5 @@
+using UniPerceiverMoe.Streams.Settings;
+using UniPerceiverMoe.Streams.Hub;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using UniPerceiverMoe.Actors.Placement;

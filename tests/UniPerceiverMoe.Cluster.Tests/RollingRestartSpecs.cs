@@ -1,3 +1,6 @@
+using UniPerceiverMoe.Streams.Settings;
+using UniPerceiverMoe.Streams.Hub;
+using UniPerceiverMoe.Bench.Processes;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using UniPerceiverMoe.Actors.Cluster;

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Bench.Processes;
 using UniPerceiverMoe.Actors.Cluster;
 
 namespace UniPerceiverMoe.ClusterNode;

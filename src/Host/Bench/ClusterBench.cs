@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Bench.Cluster;
 using UniPerceiverMoe.Actors.Cluster;
 using UniPerceiverMoe.Model;
 using UniPerceiverMoe.Model.Checkpoints;

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Bench.Processes;
 using System.Diagnostics;
 using Akka.Actor;
 using UniPerceiverMoe.Actors.Cluster;

@@ -1,8 +1,9 @@
+using UniPerceiverMoe.Streams.Settings;
 using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Actors.Settings;
 using UniPerceiverMoe.Model;
 using UniPerceiverMoe.Model.Inference;
-using UniPerceiverMoe.Streams.Bench;
+using UniPerceiverMoe.Bench.Streams;
 using UniPerceiverMoe.Streams;
 using static TorchSharp.torch;
 
@@ -42,6 +43,6 @@ public static class StreamsBenchmark
         var options = new MixedStreamOptions { Settings = StreamSettings.FromConfig(config), Mix = mix, Streams = streams, Rounds = rounds, Duration = duration };
         for (int i = 0; i < Math.Min(streams, mix.Count); i++) _ = MixedStreamBenchmark.TasksOf(i, options);   // a bad task name fails here
         if (mix.Contains("caption")) await engine.VocabularyBankAsync();
-        await MixedStreamBenchmark.RunAsync(engine.System, new Streams.Batching.EngineWindows(engine), options, output, cancellation);
+        await MixedStreamBenchmark.RunAsync(engine.System, new UniPerceiverMoe.Streams.Batching.EngineWindows(engine), options, output, cancellation);
     }
 }

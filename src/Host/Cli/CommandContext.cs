@@ -5,7 +5,7 @@ using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Actors.Settings;
 using UniPerceiverMoe.Model.Inference;
 using UniPerceiverMoe.Model.Tokenization;
-using UniPerceiverMoe.Model.Training;
+using UniPerceiverMoe.Demo.Training;
 
 namespace UniPerceiverMoe.Host.Cli;
 

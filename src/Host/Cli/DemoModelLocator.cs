@@ -1,4 +1,4 @@
-using UniPerceiverMoe.Model.Training;
+using UniPerceiverMoe.Demo.Training;
 
 namespace UniPerceiverMoe.Host.Cli;
 

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Streams.Hub;
 using Akka.Configuration;
 using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Actors.Settings;

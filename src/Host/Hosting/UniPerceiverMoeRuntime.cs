@@ -1,3 +1,5 @@
+using UniPerceiverMoe.Streams.Settings;
+using UniPerceiverMoe.Streams.Hub;
 using Akka.Actor;
 using Akka.Configuration;
 using UniPerceiverMoe.Actors.Cluster;

@@ -13,6 +13,10 @@ public interface IWindowEngine
     /// forward that the engine dispatches by the tag; one result per clip, in order.</summary>
     Task<TaggedResult> RunAsync(RouteTag tag, Tensor clips, CancellationToken cancellation);
 
+    /// <summary>Encodes <paramref name="texts"/>, all tagged <paramref name="tag"/> (a text route, e.g.
+    /// <see cref="RouteTag.Text"/>), in one forward the engine dispatches by the tag; one feature row per text, in order.</summary>
+    Task<TaggedResult> RunTextsAsync(RouteTag tag, IReadOnlyList<string> texts, CancellationToken cancellation);
+
     /// <summary>Text targets a stream's heads score windows against (<see cref="IUniPerceiverEngine.TextTargetsAsync"/>).</summary>
     Task<TextTargets> TargetsAsync(IReadOnlyList<string> texts, EmbedTask task, EmbedTask scoredAs, CancellationToken cancellation);
 }
@@ -23,6 +27,9 @@ public sealed class EngineWindows(IUniPerceiverEngine engine, CaptionOptions? op
 {
     public Task<TaggedResult> RunAsync(RouteTag tag, Tensor clips, CancellationToken cancellation) =>
         engine.RunTaggedAsync(tag, clips, null, options, cancellation);
+
+    public Task<TaggedResult> RunTextsAsync(RouteTag tag, IReadOnlyList<string> texts, CancellationToken cancellation) =>
+        engine.RunTaggedAsync(tag, null, texts, options, cancellation);
 
     public Task<TextTargets> TargetsAsync(IReadOnlyList<string> texts, EmbedTask task, EmbedTask scoredAs, CancellationToken cancellation) =>
         engine.TextTargetsAsync(texts, task, scoredAs, cancellation);

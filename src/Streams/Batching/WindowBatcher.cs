@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Streams.Settings;
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Akka.Streams;

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Streams.Settings;
 using Akka.Streams;
 using Akka.Streams.Stage;
 

@@ -15,15 +15,15 @@ public static class TaskFlows
 {
     /// <summary>
     /// Done windows → events, in window order: a caption (skipped when <paramref name="smoothing"/> and its text
-    /// repeats the previous one), a classification against <paramref name="labels"/>, and the watch alerts that start
-    /// or stop at the window (each query's hysteresis state lives per materialization). Failed and dropped windows are
-    /// already counted and end here; each done window's end-to-end latency is recorded once.
+    /// repeats the previous one), a classification against the label targets, the watch alerts that start or stop at
+    /// the window (each query's hysteresis state lives per materialization), and the ranking of the match texts; a
+    /// window a text feed matches against is remembered in <see cref="StreamTargets.Memory"/>. Failed and dropped
+    /// windows are already counted and end here; each done window's end-to-end latency is recorded once.
     /// </summary>
-    public static Flow<WindowOutcome, IStreamEvent, NotUsed> Heads(StreamTasks tasks, TextTargets? labels, TextTargets? queries, StreamStats stats,
-        bool smoothing)
+    public static Flow<WindowOutcome, IStreamEvent, NotUsed> Heads(StreamTasks tasks, StreamTargets targets, StreamStats stats, bool smoothing)
     {
-        if (tasks.Classify && labels is null) throw new ArgumentException("task classify needs its label targets.", nameof(labels));
-        if (tasks.Watch && queries is null) throw new ArgumentException("task watch needs its query targets.", nameof(queries));
+        targets.CheckFits(tasks);
+        var (labels, queries) = (targets.Labels, targets.Queries);
         return Flow.Create<WindowOutcome>()
             .Where(o => o.Done)
             .StatefulSelectMany<WindowOutcome, WindowOutcome, IStreamEvent, NotUsed>(() =>
@@ -34,7 +34,7 @@ public static class TaskFlows
                 {
                     var latency = CaptionFlows.LatencyOf(o);
                     stats.Latency.Record(latency);
-                    var events = new List<IStreamEvent>(3);
+                    var events = new List<IStreamEvent>(4);
                     if (tasks.Caption)
                     {
                         var caption = CaptionFlows.ToStreamCaption(o, latency);
@@ -57,6 +57,13 @@ public static class TaskFlows
                         }
                         if (alerts.Count > 0) events.Add(new StreamAlerts(o.Window.StreamId, o.Window.Sequence, o.Window.Start, o.Window.End, alerts, latency));
                     }
+                    if (tasks.Match)
+                    {
+                        var features = o.FeaturesOf(RouteTag.Retrieval);
+                        if (targets.MatchTexts is { } texts)
+                            events.Add(new StreamMatches(o.Window.StreamId, o.Window.Sequence, o.Window.Start, o.Window.End, Rank(features, texts).Hits, latency));
+                        targets.Memory?.Remember(new RememberedWindow(o.Window.StreamId, o.Window.Sequence, o.Window.Start, o.Window.End, features));
+                    }
                     return (IEnumerable<IStreamEvent>)events;
                 };
             });
@@ -69,6 +76,15 @@ public static class TaskFlows
         using var f = tensor(features, [1, features.Length]);
         using var targets = labels.ToTensor();
         return UniPerceiverTasks.ScoreLabels(f, targets, labels.Texts, labels.Temperature);
+    }
+
+    /// <summary>The retrieval ranking (<see cref="UniPerceiverTasks.Rank"/>, the code <c>upmoe retrieve --texts-file</c>
+    /// runs) of <paramref name="texts"/> for one window's visual-input features.</summary>
+    public static RetrievalResult Rank(float[] features, TextTargets texts)
+    {
+        using var f = tensor(features, [1, features.Length]);
+        using var gallery = texts.ToTensor();
+        return UniPerceiverTasks.Rank(f, gallery, texts.Texts);
     }
 
     /// <summary>Cosine similarity of two normalised feature rows (their dot product).</summary>

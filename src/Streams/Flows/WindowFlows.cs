@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Streams.Settings;
 using Akka;
 using Akka.Streams.Dsl;
 using UniPerceiverMoe.Model.Preprocessing;

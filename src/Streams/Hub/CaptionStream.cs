@@ -3,7 +3,7 @@ using UniPerceiverMoe.Streams.Metrics;
 using UniPerceiverMoe.Streams.Sources;
 using UniPerceiverMoe.Streams.Tasks;
 
-namespace UniPerceiverMoe.Streams;
+namespace UniPerceiverMoe.Streams.Hub;
 
 /// <summary>A running stream of a <see cref="CaptionStreamHub"/> (captioning, classifying or watching its windows): its measurements, a way to stop it, and
 /// its completion.</summary>

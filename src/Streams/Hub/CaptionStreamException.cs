@@ -1,4 +1,4 @@
-namespace UniPerceiverMoe.Streams;
+namespace UniPerceiverMoe.Streams.Hub;
 
 /// <summary>A caption stream stopped on an error; the message names the stream, its input and the reason.
 /// Only that stream stops: the hub and every other stream keep running.</summary>

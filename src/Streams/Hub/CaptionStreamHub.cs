@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Streams.Settings;
 using System.Collections.Concurrent;
 using Akka;
 using Akka.Actor;
@@ -12,7 +13,7 @@ using UniPerceiverMoe.Streams.Tasks;
 using UniPerceiverMoe.Model.Tasks;
 using static TorchSharp.torch;
 
-namespace UniPerceiverMoe.Streams;
+namespace UniPerceiverMoe.Streams.Hub;
 
 /// <summary>
 /// Runs many live streams over one engine. Streams are added and removed at run time; each runs its own graph
@@ -68,20 +69,22 @@ public sealed class CaptionStreamHub : IAsyncDisposable
 
     /// <summary>
     /// Starts a stream named <paramref name="id"/> that runs <paramref name="tasks"/> on each window and sends their
-    /// events (captions, classifications, alerts) to <paramref name="sink"/>. The heads' text targets (labels, queries)
-    /// are encoded first, so a label or query the engine cannot encode fails here, before the stream starts.
+    /// events (captions, classifications, alerts, matches) to <paramref name="sink"/>. The heads' text targets (labels,
+    /// queries, match texts) are encoded first, so a text the engine cannot encode fails here, before the stream
+    /// starts. <paramref name="memory"/>: where the stream remembers its windows for a text feed (task match with a feed).
     /// </summary>
     public async Task<CaptionStream> AddStreamAsync(string id, FrameSource source, StreamTasks tasks, Sink<IStreamEvent, Task> sink,
-        CancellationToken cancellation = default)
+        CancellationToken cancellation = default, WindowMemory? memory = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(id);
-        var (labels, queries) = await TargetsAsync(tasks, cancellation).ConfigureAwait(false);
-        return AddStream(id, source, tasks, labels, queries, sink);
+        var targets = await TargetsAsync(tasks, cancellation).ConfigureAwait(false);
+        return AddStream(id, source, tasks, targets with { Memory = memory }, sink);
     }
 
     /// <summary>The text targets <paramref name="tasks"/>' heads score windows against: class-name features of the labels
-    /// (τ of video classification) and retrieval-target features of the queries; null for a task the stream does not run.</summary>
-    public async Task<(TextTargets? Labels, TextTargets? Queries)> TargetsAsync(StreamTasks tasks, CancellationToken cancellation = default)
+    /// (τ of video classification), retrieval-target features of the queries and of the match texts (τ of video
+    /// retrieval); null for a task the stream does not run. No window memory: a text feed's caller adds its own.</summary>
+    public async Task<StreamTargets> TargetsAsync(StreamTasks tasks, CancellationToken cancellation = default)
     {
         tasks.Validate();
         var labels = tasks.Classify
@@ -90,17 +93,38 @@ public sealed class CaptionStreamHub : IAsyncDisposable
         var queries = tasks.Watch
             ? await engine.TargetsAsync(tasks.Queries, EmbedTask.RetrievalTarget, EmbedTask.VideoRetrieval, cancellation).ConfigureAwait(false)
             : null;
-        return (labels, queries);
+        var texts = tasks.MatchTexts.Count > 0
+            ? await engine.TargetsAsync(tasks.MatchTexts, EmbedTask.RetrievalTarget, EmbedTask.VideoRetrieval, cancellation).ConfigureAwait(false)
+            : null;
+        return new StreamTargets(labels, queries, texts);
     }
 
     /// <summary><see cref="AddStreamAsync"/> with the targets already computed (<see cref="TargetsAsync"/>).</summary>
-    public CaptionStream AddStream(string id, FrameSource source, StreamTasks tasks, TextTargets? labels, TextTargets? queries, Sink<IStreamEvent, Task> sink)
+    public CaptionStream AddStream(string id, FrameSource source, StreamTasks tasks, StreamTargets targets, Sink<IStreamEvent, Task> sink)
     {
         tasks.Validate();
-        _ = TaskFlows.Heads(tasks, labels, queries, new Metrics.StreamStats(), false);   // the targets fit the tasks (fails now, not at run time)
-        return Start(id, source, tasks, stream => StreamFlows.Run(id, source, tasks, labels, queries, Settings, stream.Stats, batcher, device, stream.StreamStopped)
+        targets.CheckFits(tasks);   // the targets fit the tasks (fails now, not at run time)
+        return Start(id, source, tasks, stream => StreamFlows.Run(id, source, tasks, targets, Settings, stream.Stats, batcher, device, stream.StreamStopped)
             .ToMaterialized(sink, Keep.Both)
             .Run(materializer));
+    }
+
+    /// <summary>
+    /// Runs a text feed (<paramref name="lines"/>, named <paramref name="feed"/>) against the windows that streams
+    /// started with <paramref name="memory"/> remember (<see cref="TextFeedFlows.Match"/>), sending one
+    /// <see cref="TextMatch"/> per text to <paramref name="sink"/>. The kill switch stops the feed; the task completes
+    /// when the sink has consumed everything (or fails with the feed's error, naming it).
+    /// </summary>
+    public (UniqueKillSwitch Stop, Task Completion) RunTextFeed(string feed, Source<string, NotUsed> lines, WindowMemory memory, Sink<TextMatch, Task> sink)
+    {
+        var (stop, done) = lines
+            .ViaMaterialized(KillSwitches.Single<string>(), Keep.Right)
+            .Via(TextFeedFlows.Match(feed, engine, memory, Settings))
+            .ToMaterialized(sink, Keep.Both)
+            .Run(materializer);
+        return (stop, done.ContinueWith(t => t.IsFaulted
+            ? Task.FromException(new CaptionStreamException("text-feed", feed, t.Exception!.GetBaseException()))
+            : t, TaskScheduler.Default).Unwrap());
     }
 
     private CaptionStream Start(string id, FrameSource source, StreamTasks tasks, Func<CaptionStream, (UniqueKillSwitch, Task)> run)

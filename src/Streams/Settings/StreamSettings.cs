@@ -1,6 +1,6 @@
 using Akka.Configuration;
 
-namespace UniPerceiverMoe.Streams;
+namespace UniPerceiverMoe.Streams.Settings;
 
 /// <summary>What a stream does when the engine falls behind and its window buffer is full.</summary>
 public enum OverloadPolicy
@@ -31,7 +31,9 @@ public sealed record StreamSettings(
     bool Realtime,
     bool Smoothing,
     double WatchThreshold,
-    double WatchHysteresis)
+    double WatchHysteresis,
+    int MatchMemory,
+    int MatchTop)
 {
     /// <summary>Temporal position table size of the released models (MAX_FRAMES).</summary>
     public const int MaxFrames = 8;
@@ -54,7 +56,9 @@ public sealed record StreamSettings(
             c.GetBoolean("realtime"),
             c.GetBoolean("smoothing"),
             c.GetDouble("watch.threshold"),
-            c.GetDouble("watch.hysteresis")).Validate();
+            c.GetDouble("watch.hysteresis"),
+            c.GetInt("match.memory"),
+            c.GetInt("match.top")).Validate();
     }
 
     public StreamSettings Validate()
@@ -71,6 +75,8 @@ public sealed record StreamSettings(
         Check(IdleEviction >= TimeSpan.Zero, $"idle-eviction must be >= 0 (got {IdleEviction})");
         Check(WatchThreshold is >= -1 and <= 1, $"watch.threshold must be a cosine similarity in -1..1 (got {WatchThreshold})");
         Check(WatchHysteresis is >= 0 and < 2, $"watch.hysteresis must be in 0..2 (got {WatchHysteresis})");
+        Check(MatchMemory >= 1, $"match.memory must be >= 1 window (got {MatchMemory})");
+        Check(MatchTop >= 1, $"match.top must be >= 1 window (got {MatchTop})");
         return this;
     }
 

@@ -29,6 +29,19 @@ public static class FrameSources
     public static FrameSource ImageFolder(string directory, double fps, bool realtime = false) =>
         new(directory, fps, Live: realtime, Paced: realtime, Source.From(() => ReadImages(directory, fps)));
 
+    /// <summary>A watched folder: its PNG / JPEG files in ordinal name order, then each new file as it appears (checked
+    /// every <paramref name="poll"/>), as frames at <paramref name="fps"/>, until the stream is stopped. Live (a camera
+    /// dropping snapshots into a folder cannot be slowed down). A file is read once it has stopped growing between two
+    /// checks; all must have the first image's size.</summary>
+    public static FrameSource WatchedFolder(string directory, double fps, TimeSpan poll) =>
+        new(directory, fps, Live: true, Paced: false, Source.From(() => WatchImages(directory, fps, poll)));
+
+    /// <summary>An HTTP(S) snapshot URL (a camera's still-image endpoint) fetched <paramref name="rate"/> times per
+    /// second, each PNG / JPEG reply one frame, until the stream is stopped. Live. A reply that is not an image or a
+    /// failed request fails the stream with an error naming the URL.</summary>
+    public static FrameSource SnapshotUrl(string url, double rate, HttpClient? client = null) =>
+        new(url, rate, Live: true, Paced: false, Source.From(() => PollSnapshots(url, rate, client)));
+
     /// <summary>A synthetic live camera for load tests: <paramref name="duration"/> of <paramref name="width"/> x
     /// <paramref name="height"/> frames at <paramref name="fps"/>, paced, cycling through one second of distinct
     /// pre-rendered frames (shared read-only arrays, so memory does not grow with the duration).</summary>
@@ -81,13 +94,81 @@ public static class FrameSources
         }
     }
 
+    private static async IAsyncEnumerable<VideoFrame> WatchImages(string directory, double fps, TimeSpan poll,
+        [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"image folder '{directory}' does not exist");
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var sizes = new Dictionary<string, long>(StringComparer.Ordinal);
+        int index = 0, h0 = 0, w0 = 0;
+        while (!ct.IsCancellationRequested)
+        {
+            var ready = new List<string>();
+            foreach (var file in ImageFiles(directory).Where(f => !seen.Contains(f)))
+            {
+                long length = new FileInfo(file).Length;
+                // A file still being written grows between two checks: read it once its size has held still.
+                if (sizes.TryGetValue(file, out var before) && before == length && length > 0) ready.Add(file);
+                sizes[file] = length;
+            }
+            foreach (var file in ready)
+            {
+                seen.Add(file);
+                sizes.Remove(file);
+                var (rgb, h, w) = await Task.Run(() => ImageDecoder.DecodeRgb(file), ct).ConfigureAwait(false);
+                if (index == 0) (h0, w0) = (h, w);
+                else if (h != h0 || w != w0) throw new InvalidDataException($"image '{file}' is {w}x{h}, but the folder's first image is {w0}x{h0}");
+                yield return new VideoFrame(index, TimeSpan.FromSeconds(index / fps), rgb, h, w);
+                index++;
+            }
+            await Task.Delay(poll, ct).ConfigureAwait(false);
+        }
+    }
+
+    private static async IAsyncEnumerable<VideoFrame> PollSnapshots(string url, double rate, HttpClient? client,
+        [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        if (!(rate > 0)) throw new ArgumentException($"snapshot URL {url}: the poll rate must be positive (got {rate}).");
+        var http = client ?? new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        try
+        {
+            var period = TimeSpan.FromSeconds(1 / rate);
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            int h0 = 0, w0 = 0;
+            for (int index = 0; !ct.IsCancellationRequested; index++)
+            {
+                byte[] body;
+                try
+                {
+                    body = await http.GetByteArrayAsync(url, ct).ConfigureAwait(false);
+                }
+                catch (HttpRequestException e)
+                {
+                    throw new VideoDecodeException(url, $"snapshot {index} could not be fetched: {e.Message}");
+                }
+                var (rgb, h, w) = ImageDecoder.DecodeRgb(body, $"snapshot {index} of {url}");
+                if (index == 0) (h0, w0) = (h, w);
+                else if (h != h0 || w != w0) throw new VideoDecodeException(url, $"snapshot {index} is {w}x{h}, but the first was {w0}x{h0}");
+                yield return new VideoFrame(index, TimeSpan.FromSeconds(index / rate), rgb, h, w);
+                var wait = period * (index + 1) - clock.Elapsed;
+                if (wait > TimeSpan.Zero) await Task.Delay(wait, ct).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            if (client is null) http.Dispose();
+        }
+    }
+
+    private static IEnumerable<string> ImageFiles(string directory) =>
+        Directory.EnumerateFiles(directory)
+            .Where(f => Path.GetExtension(f).ToLowerInvariant() is ".png" or ".jpg" or ".jpeg")
+            .Order(StringComparer.Ordinal);
+
     private static async IAsyncEnumerable<VideoFrame> ReadImages(string directory, double fps, [EnumeratorCancellation] CancellationToken ct = default)
     {
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"image folder '{directory}' does not exist");
-        var files = Directory.EnumerateFiles(directory)
-            .Where(f => Path.GetExtension(f).ToLowerInvariant() is ".png" or ".jpg" or ".jpeg")
-            .Order(StringComparer.Ordinal)
-            .ToArray();
+        var files = ImageFiles(directory).ToArray();
         if (files.Length == 0) throw new InvalidDataException($"image folder '{directory}' holds no .png, .jpg or .jpeg file");
         int h0 = 0, w0 = 0;
         for (int index = 0; index < files.Length; index++)

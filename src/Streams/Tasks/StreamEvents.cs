@@ -4,7 +4,8 @@ namespace UniPerceiverMoe.Streams.Tasks;
 
 /// <summary>
 /// What a stream emits about one of its windows: a caption (<see cref="Flows.StreamCaption"/>), a classification, or
-/// watch alerts. <see cref="Task"/> names the task (caption, classify, watch); <see cref="Latency"/>: from the window's
+/// watch alerts, or the ranking of the stream's match texts. <see cref="Task"/> names the task (caption, classify,
+/// watch, match); <see cref="Latency"/>: from the window's
 /// last frame arriving to the event leaving its head.
 /// </summary>
 public interface IStreamEvent
@@ -34,3 +35,18 @@ public sealed record StreamAlerts(string StreamId, long Window, TimeSpan Start, 
 {
     public string Task => "watch";
 }
+
+/// <summary>A window's ranking of the stream's match texts, best first (score: cosine similarity of the window's
+/// retrieval features and the text's, as <c>upmoe retrieve --texts-file</c> ranks texts for a clip).</summary>
+public sealed record StreamMatches(string StreamId, long Window, TimeSpan Start, TimeSpan End, IReadOnlyList<RetrievalHit> Matches, TimeSpan Latency)
+    : IStreamEvent
+{
+    public string Task => "match";
+}
+
+/// <summary>
+/// A text of a text feed matched against the remembered windows of the live streams (<see cref="WindowMemory"/>):
+/// <see cref="Line"/> counts the feed's texts from 0; <see cref="Windows"/> are the best windows, best first (empty when
+/// no window has been seen yet); <see cref="Latency"/>: from the text arriving to its matches leaving.
+/// </summary>
+public sealed record TextMatch(string Feed, long Line, string Text, IReadOnlyList<WindowHit> Windows, TimeSpan Latency);

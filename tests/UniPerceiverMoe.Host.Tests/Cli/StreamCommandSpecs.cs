@@ -75,6 +75,36 @@ public sealed class StreamCommandSpecs(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Stream_match_should_rank_its_texts_per_window_and_match_a_text_feed_against_the_windows()
+    {
+        var dir = CliHarness.TempDir();
+        var video = CliHarness.TestVideo(dir);                            // 2 s testsrc at 25 fps
+        var feed = Path.Combine(dir, "feed.txt");
+        await File.WriteAllTextAsync(feed, "a clock\na person falls\n");
+        var run = await CliHarness.RunAsync(["stream", .. CliHarness.Engine(), "--video", video, "--json", "--hop", "1s",
+            "--task", "match", "--texts", "a clock,a dog,a test pattern", "--text-feed", feed]);
+        output.WriteLine(run.ToString());
+        Assert.Equal(0, run.ExitCode);
+        var all = run.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        var windows = all.Where(e => e.TryGetProperty("matches", out _)).ToArray();
+        Assert.NotEmpty(windows);
+        foreach (var e in windows)
+        {
+            Assert.Equal("match", e.GetProperty("task").GetString());
+            var scores = e.GetProperty("matches").EnumerateArray().Select(m => m.GetProperty("score").GetDouble()).ToArray();
+            Assert.Equal(3, scores.Length);
+            Assert.Equal(scores.OrderDescending(), scores);
+        }
+        var texts = all.Where(e => e.TryGetProperty("text", out _) && e.TryGetProperty("line", out _)).ToArray();
+        Assert.Equal(["a clock", "a person falls"], texts.Select(e => e.GetProperty("text").GetString()));
+        Assert.All(texts, e => Assert.Equal(feed, e.GetProperty("stream").GetString()));
+        Assert.All(texts, e => Assert.Equal(JsonValueKind.Array, e.GetProperty("windows").ValueKind));
+        var summary = Assert.Single(all, e => e.TryGetProperty("summary", out _)).GetProperty("summary");
+        Assert.Equal(["match"], summary.GetProperty("tasks").EnumerateArray().Select(t => t.GetString()));
+        Assert.Equal(windows.Length, summary.GetProperty("done").GetInt64());
+    }
+
+    [Fact]
     public async Task Stream_classify_without_labels_should_be_a_clear_argument_error()
     {
         var video = CliHarness.TestVideo(CliHarness.TempDir());

@@ -3,8 +3,8 @@ using System.Text.RegularExpressions;
 using UniPerceiverMoe.Host.Cli.Commands;
 using UniPerceiverMoe.Host.Cli.Demo;
 using UniPerceiverMoe.Host.Tests.Cli;
-using UniPerceiverMoe.Model.Synthetic;
-using UniPerceiverMoe.Model.Training;
+using UniPerceiverMoe.Demo.Synthetic;
+using UniPerceiverMoe.Demo.Training;
 using Xunit.Abstractions;
 
 namespace UniPerceiverMoe.Host.Tests.Commands;

@@ -2,7 +2,7 @@ using UniPerceiverMoe.Model.Decoding;
 using UniPerceiverMoe.Model.Inference;
 using UniPerceiverMoe.Model.Modules;
 using UniPerceiverMoe.Model.Routing;
-using UniPerceiverMoe.Model.Training;
+using UniPerceiverMoe.Demo.Training;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 

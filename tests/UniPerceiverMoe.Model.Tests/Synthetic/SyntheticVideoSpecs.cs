@@ -1,4 +1,4 @@
-using UniPerceiverMoe.Model.Synthetic;
+using UniPerceiverMoe.Demo.Synthetic;
 using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Model.Tests.Synthetic;

@@ -1,5 +1,5 @@
 using UniPerceiverMoe.Model.Preprocessing;
-using UniPerceiverMoe.Model.Synthetic;
+using UniPerceiverMoe.Demo.Synthetic;
 
 namespace UniPerceiverMoe.Model.Tests.Synthetic;
 

@@ -1,6 +1,6 @@
 using UniPerceiverMoe.Model.Modules;
 using UniPerceiverMoe.Model.Routing;
-using UniPerceiverMoe.Model.Training;
+using UniPerceiverMoe.Demo.Training;
 using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Model.Tests.Training;

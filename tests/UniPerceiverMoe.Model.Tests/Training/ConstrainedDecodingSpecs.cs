@@ -1,8 +1,8 @@
 using UniPerceiverMoe.Model.Decoding;
 using UniPerceiverMoe.Model.Inference;
 using UniPerceiverMoe.Model.Routing;
-using UniPerceiverMoe.Model.Synthetic;
-using UniPerceiverMoe.Model.Training;
+using UniPerceiverMoe.Demo.Synthetic;
+using UniPerceiverMoe.Demo.Training;
 using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Model.Tests.Training;

@@ -1,7 +1,7 @@
 using UniPerceiverMoe.Model.Inference;
-using UniPerceiverMoe.Model.Synthetic;
+using UniPerceiverMoe.Demo.Synthetic;
 using UniPerceiverMoe.Model.Tests.Tokenization;
-using UniPerceiverMoe.Model.Training;
+using UniPerceiverMoe.Demo.Training;
 using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Model.Tests.Training;

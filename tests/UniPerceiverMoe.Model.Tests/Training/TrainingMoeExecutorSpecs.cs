@@ -1,5 +1,5 @@
 using UniPerceiverMoe.Model.Routing;
-using UniPerceiverMoe.Model.Training;
+using UniPerceiverMoe.Demo.Training;
 using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Model.Tests.Training;

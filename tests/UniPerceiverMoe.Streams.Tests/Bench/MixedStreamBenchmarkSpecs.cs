@@ -5,7 +5,7 @@ using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Model.Preprocessing;
 using UniPerceiverMoe.Model.Tasks;
 using UniPerceiverMoe.Streams.Batching;
-using UniPerceiverMoe.Streams.Bench;
+using UniPerceiverMoe.Bench.Streams;
 using UniPerceiverMoe.Streams.Sources;
 using UniPerceiverMoe.Streams.Tests.Support;
 using Xunit.Abstractions;
@@ -97,6 +97,13 @@ public sealed class MixedStreamBenchmarkSpecs(StreamEngine host, ITestOutputHelp
                     if ((m > 0 ? "white" : "black") != expected) Mixed.Enqueue($"{tag} forward of {means.Length} holds a {(m > 0 ? "white" : "black")} clip (mean {m})");
             }
             return inner.RunAsync(tag, clips, cancellation);
+        }
+
+        /// <summary>The mixed load has no text feed: a text forward here is as wrong as a mixed one.</summary>
+        public Task<TaggedResult> RunTextsAsync(RouteTag tag, IReadOnlyList<string> texts, CancellationToken cancellation)
+        {
+            Mixed.Enqueue($"unexpected text forward {tag} of {texts.Count}");
+            return inner.RunTextsAsync(tag, texts, cancellation);
         }
 
         public Task<TextTargets> TargetsAsync(IReadOnlyList<string> texts, EmbedTask task, EmbedTask scoredAs, CancellationToken cancellation) =>

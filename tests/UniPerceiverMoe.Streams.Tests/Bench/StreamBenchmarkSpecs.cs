@@ -1,5 +1,5 @@
 using System.Text.RegularExpressions;
-using UniPerceiverMoe.Streams.Bench;
+using UniPerceiverMoe.Bench.Streams;
 using UniPerceiverMoe.Streams.Tests.Support;
 using Xunit.Abstractions;
 

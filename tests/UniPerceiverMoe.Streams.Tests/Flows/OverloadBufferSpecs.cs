@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Streams.Settings;
 using Akka;
 using Akka.Actor;
 using Akka.Streams;

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Streams.Settings;
 using Akka.Configuration;
 using UniPerceiverMoe.Streams.Tests.Support;
 

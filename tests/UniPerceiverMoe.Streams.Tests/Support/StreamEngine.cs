@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Streams.Settings;
 using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Actors.Settings;
 using UniPerceiverMoe.TestSupport;

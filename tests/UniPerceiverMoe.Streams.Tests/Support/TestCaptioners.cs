@@ -34,6 +34,12 @@ public sealed class InstrumentedCaptioner(IWindowEngine inner, TimeSpan delay = 
         return results;
     }
 
+    public Task<TaggedResult> RunTextsAsync(RouteTag tag, IReadOnlyList<string> texts, CancellationToken cancellation)
+    {
+        Forwards.Enqueue((tag, texts.Count));
+        return inner.RunTextsAsync(tag, texts, cancellation);
+    }
+
     public Task<TextTargets> TargetsAsync(IReadOnlyList<string> texts, EmbedTask task, EmbedTask scoredAs, CancellationToken cancellation) =>
         inner.TargetsAsync(texts, task, scoredAs, cancellation);
 }

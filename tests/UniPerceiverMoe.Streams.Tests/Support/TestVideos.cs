@@ -28,6 +28,26 @@ public static class TestVideos
         return path;
     }
 
+    /// <summary>The frames of <paramref name="video"/> as numbered PNG files (lossless: the same RGB ffmpeg decodes the
+    /// video to) in a new folder, decoded at 30 fps like the streams read the video.</summary>
+    public static string PngFrames(string video)
+    {
+        var dir = Path.Combine(Dir, "png-" + Path.GetFileNameWithoutExtension(video) + "-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dir);
+        Run(["-nostdin", "-y", "-v", "error", "-i", video, "-vf", "fps=30", Path.Combine(dir, "%04d.png")], dir);
+        return dir;
+    }
+
+    private static void Run(string[] arguments, string what)
+    {
+        var psi = new ProcessStartInfo("ffmpeg") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in arguments) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        string err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"ffmpeg could not make {what}: {err}");
+    }
+
     private static string Make(string generator)
     {
         var path = Path.Combine(Dir, generator + ".mp4");

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Streams.Hub;
 using System.Collections.Concurrent;
 using UniPerceiverMoe.Actors;
 using UniPerceiverMoe.Actors.Engine;
@@ -151,34 +152,13 @@ public sealed class StreamTaskSpecs(StreamEngine host, ITestOutputHelper output)
     {
         var before = host.Engine.Counters.RoutedByAttribute();
         await forward();
-        return Delta(before, host.Engine.Counters.RoutedByAttribute());
+        return RouteObserver.Delta(before, host.Engine.Counters.RoutedByAttribute());
     }
-
-    private static IReadOnlyDictionary<MoeAttribute, long> Delta(IReadOnlyDictionary<MoeAttribute, long> before, IReadOnlyDictionary<MoeAttribute, long> after) =>
-        after.Select(kv => (kv.Key, Value: kv.Value - before.GetValueOrDefault(kv.Key))).Where(kv => kv.Value > 0).ToDictionary(kv => kv.Key, kv => kv.Value);
 
     private static async Task<List<VideoFrame>> FramesAsync(string path)
     {
         var frames = new List<VideoFrame>();
         await foreach (var f in FfmpegVideoReader.ReadFramesAsync(path, new FfmpegOptions { Fps = 30 })) frames.Add(f);
         return frames;
-    }
-
-    /// <summary>Records, for every forward, its tag, its size and the attributes the engine's dispatcher asked the
-    /// expert groups under while it ran (callers run one forward at a time).</summary>
-    private sealed class RouteObserver(IWindowEngine inner, EngineCounters counters) : IWindowEngine
-    {
-        public ConcurrentQueue<(RouteTag Tag, int Size, IReadOnlyDictionary<MoeAttribute, long> Routed)> Forwards { get; } = new();
-
-        public async Task<TaggedResult> RunAsync(RouteTag tag, Tensor clips, CancellationToken cancellation)
-        {
-            var before = counters.RoutedByAttribute();
-            var result = await inner.RunAsync(tag, clips, cancellation);
-            Forwards.Enqueue((tag, (int)clips.shape[0], Delta(before, counters.RoutedByAttribute())));
-            return result;
-        }
-
-        public Task<TextTargets> TargetsAsync(IReadOnlyList<string> texts, EmbedTask task, EmbedTask scoredAs, CancellationToken cancellation) =>
-            inner.TargetsAsync(texts, task, scoredAs, cancellation);
     }
 }

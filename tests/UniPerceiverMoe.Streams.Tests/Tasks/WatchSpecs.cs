@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Streams.Hub;
 using System.Collections.Concurrent;
 using Akka.Actor;
 using Akka.Streams.Dsl;
@@ -81,6 +82,9 @@ public sealed class WatchSpecs(ITestOutputHelper output)
             }).ToArray();
             return Task.FromResult(new TaggedResult(tag, null, rows));
         }
+
+        public Task<TaggedResult> RunTextsAsync(RouteTag tag, IReadOnlyList<string> texts, CancellationToken cancellation) =>
+            throw new NotSupportedException("watch streams encode no texts at run time (their queries are targets)");
 
         public Task<TextTargets> TargetsAsync(IReadOnlyList<string> texts, EmbedTask task, EmbedTask scoredAs, CancellationToken cancellation) =>
             Task.FromResult(new TextTargets(texts, texts.Select(_ => new[] { 1f, 0f }).ToArray(), 1f));

@@ -1,11 +1,13 @@
+using UniPerceiverMoe.Streams.Settings;
+using UniPerceiverMoe.Streams.Hub;
 using System.CommandLine;
 using System.Globalization;
 using Akka.Configuration;
 using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Actors.Settings;
 using UniPerceiverMoe.Host.Cli.Demo;
-using UniPerceiverMoe.Model.Synthetic;
-using UniPerceiverMoe.Model.Training;
+using UniPerceiverMoe.Demo.Synthetic;
+using UniPerceiverMoe.Demo.Training;
 using UniPerceiverMoe.Streams;
 using UniPerceiverMoe.Streams.Flows;
 using UniPerceiverMoe.Streams.Sources;

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using UniPerceiverMoe.Model.Tokenization;
-using UniPerceiverMoe.Model.Training;
+using UniPerceiverMoe.Demo.Training;
 
 namespace UniPerceiverMoe.Host.Cli.Commands;
 

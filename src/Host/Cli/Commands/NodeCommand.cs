@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Bench.Processes;
 using System.CommandLine;
 using UniPerceiverMoe.Actors.Cluster;
 using UniPerceiverMoe.Actors.Settings;

@@ -1,9 +1,9 @@
 using System.CommandLine;
 using UniPerceiverMoe.Model;
 using UniPerceiverMoe.Model.Decoding;
-using UniPerceiverMoe.Model.Synthetic;
+using UniPerceiverMoe.Demo.Synthetic;
 using UniPerceiverMoe.Model.Tokenization;
-using UniPerceiverMoe.Model.Training;
+using UniPerceiverMoe.Demo.Training;
 
 namespace UniPerceiverMoe.Host.Cli.Commands;
 

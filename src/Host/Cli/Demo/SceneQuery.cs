@@ -1,4 +1,4 @@
-using UniPerceiverMoe.Model.Synthetic;
+using UniPerceiverMoe.Demo.Synthetic;
 
 namespace UniPerceiverMoe.Host.Cli.Demo;
 

@@ -1,5 +1,5 @@
 using System.IO.Pipes;
-using UniPerceiverMoe.Model.Synthetic;
+using UniPerceiverMoe.Demo.Synthetic;
 
 namespace UniPerceiverMoe.Host.Cli.Demo;
 

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
-using UniPerceiverMoe.Model.Synthetic;
-using UniPerceiverMoe.Streams;
+using UniPerceiverMoe.Demo.Synthetic;
+using UniPerceiverMoe.Streams.Hub;
 using UniPerceiverMoe.Streams.Flows;
 using UniPerceiverMoe.Streams.Sources;
 using UniPerceiverMoe.Streams.Tasks;

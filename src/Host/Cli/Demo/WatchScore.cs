@@ -1,5 +1,5 @@
 using System.Globalization;
-using UniPerceiverMoe.Model.Synthetic;
+using UniPerceiverMoe.Demo.Synthetic;
 using UniPerceiverMoe.Streams.Tasks;
 
 namespace UniPerceiverMoe.Host.Cli.Demo;

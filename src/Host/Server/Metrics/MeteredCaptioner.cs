@@ -14,6 +14,12 @@ public sealed class MeteredCaptioner(IWindowEngine inner, UpmoeMetrics metrics) 
         using (metrics.Time("stream_batch")) return await inner.RunAsync(tag, clips, cancellation).ConfigureAwait(false);
     }
 
+    public async Task<TaggedResult> RunTextsAsync(RouteTag tag, IReadOnlyList<string> texts, CancellationToken cancellation)
+    {
+        metrics.BatchSize.Observe(texts.Count);
+        using (metrics.Time("stream_batch")) return await inner.RunTextsAsync(tag, texts, cancellation).ConfigureAwait(false);
+    }
+
     public Task<TextTargets> TargetsAsync(IReadOnlyList<string> texts, EmbedTask task, EmbedTask scoredAs, CancellationToken cancellation) =>
         inner.TargetsAsync(texts, task, scoredAs, cancellation);
 }

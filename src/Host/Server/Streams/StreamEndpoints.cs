@@ -42,7 +42,7 @@ public static class StreamEndpoints
 
     /// <summary>
     /// Server-sent events: the recent events, then each new one as it is emitted (<c>event: caption</c>,
-    /// <c>event: classification</c>, <c>event: alert</c>: the JSON of <c>upmoe stream --json</c>), the stream's counters every stats-interval (<c>event: stats</c>), and
+    /// <c>event: classification</c>, <c>event: alert</c>, <c>event: match</c>: the JSON of <c>upmoe stream --json</c>), the stream's counters every stats-interval (<c>event: stats</c>), and
     /// <c>event: end</c> with the final state when the stream has ended. Ends with the stream, the client, or the server.
     /// </summary>
     private static async Task EventsAsync(string id, HttpContext http, StreamRegistry registry, ServerSettings settings, IHostApplicationLifetime lifetime)

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Streams.Hub;
 using Akka.Streams.Dsl;
 using UniPerceiverMoe.Host.Cli;
 using UniPerceiverMoe.Model.Preprocessing;
@@ -50,7 +51,7 @@ public sealed class StreamEntry(string id, string source, CaptionFeed feed)
         Feed.Publish(new FeedEvent("caption", caption.Window.ToString(System.Globalization.CultureInfo.InvariantCulture), CaptionSinks.ToJson(caption)));
 
     /// <summary>Publishes a stream event: captions as <c>caption</c> (the caption JSON), classifications as
-    /// <c>classification</c> and watch alerts as <c>alert</c> (the JSON of <c>upmoe stream --json</c>).</summary>
+    /// <c>classification</c>, watch alerts as <c>alert</c> and match rankings as <c>match</c> (the JSON of <c>upmoe stream --json</c>).</summary>
     public void OnEvent(UniPerceiverMoe.Streams.Tasks.IStreamEvent e)
     {
         if (e is StreamCaption caption)
@@ -58,7 +59,12 @@ public sealed class StreamEntry(string id, string source, CaptionFeed feed)
             OnCaption(caption);
             return;
         }
-        string type = e is UniPerceiverMoe.Streams.Tasks.StreamAlerts ? "alert" : "classification";
+        string type = e switch
+        {
+            UniPerceiverMoe.Streams.Tasks.StreamAlerts => "alert",
+            UniPerceiverMoe.Streams.Tasks.StreamMatches => "match",
+            _ => "classification",
+        };
         Feed.Publish(new FeedEvent(type, e.Window.ToString(System.Globalization.CultureInfo.InvariantCulture), EventSinks.ToJson(e)));
     }
 

@@ -11,10 +11,11 @@ namespace UniPerceiverMoe.Host.Server.Streams;
 
 /// <summary>What a client asks for when it starts a stream (POST /v1/streams).
 /// <paramref name="Task"/>: caption (default), classify, watch, or several comma-separated ("caption,watch");
-/// <paramref name="Labels"/> for classify, <paramref name="Queries"/> for watch, <paramref name="Threshold"/> overrides
+/// <paramref name="Labels"/> for classify, <paramref name="Queries"/> for watch, <paramref name="Texts"/> for match (ranked per window), <paramref name="Threshold"/> overrides
 /// upmoe.streams.watch.threshold.</summary>
 public sealed record StartStreamRequest(string? Source, string? Id = null, bool? Realtime = null, double? Fps = null, string? Task = null,
-    IReadOnlyList<string>? Labels = null, IReadOnlyList<string>? Queries = null, double? Threshold = null);
+    IReadOnlyList<string>? Labels = null, IReadOnlyList<string>? Queries = null, double? Threshold = null,
+    IReadOnlyList<string>? Texts = null);
 
 /// <summary>
 /// The server's streams: running ones (in the runtime's hub) and the last upmoe.server.kept-streams ended ones, so
@@ -56,13 +57,14 @@ public sealed partial class StreamRegistry
         StreamTasks tasks;
         try
         {
-            tasks = StreamTasks.Parse((request.Task ?? "caption").Split(','), request.Labels ?? [], request.Queries ?? [], hub.Settings, request.Threshold);
+            tasks = StreamTasks.Parse((request.Task ?? "caption").Split(','), request.Labels ?? [], request.Queries ?? [], hub.Settings, request.Threshold,
+                request.Texts ?? []);
         }
         catch (ArgumentException e)
         {
             throw ApiException.BadRequest(e.Message);
         }
-        var (labels, queries) = await hub.TargetsAsync(tasks, cancellation).ConfigureAwait(false);
+        var targets = await hub.TargetsAsync(tasks, cancellation).ConfigureAwait(false);
         FrameSource frames = source.Contains("://", StringComparison.Ordinal)
             ? FrameSources.Url(source, fps, realtime)
             : FrameSources.VideoFile(CheckFile(source), fps, realtime);
@@ -72,7 +74,7 @@ public sealed partial class StreamRegistry
             if (!IdPattern().IsMatch(id)) throw ApiException.BadRequest($"stream id '{id}' must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
             if (entries.TryGetValue(id, out var old) && old.State == StreamState.Running) throw ApiException.Conflict($"a stream named '{id}' is already running");
             var entry = new StreamEntry(id, source, new CaptionFeed(settings.RecentCaptions));
-            var stream = hub.AddStream(id, entry.Tap(frames), tasks, labels, queries, EventSinks.Callback(e =>
+            var stream = hub.AddStream(id, entry.Tap(frames), tasks, targets, EventSinks.Callback(e =>
             {
                 if (e is StreamCaption c) metrics.ObserveCaption(id, c.Latency);
                 entry.OnEvent(e);

@@ -1,0 +1,254 @@
+using Akka.Actor;
+using Akka.Cluster.Sharding;
+using UniPerceiverMoe.Actors.Diagnostics;
+using UniPerceiverMoe.Actors.Engine;
+using UniPerceiverMoe.Actors.Serialization;
+using UniPerceiverMoe.Actors.Settings;
+using static TorchSharp.torch;
+
+using UniPerceiverMoe.Actors.Cluster;
+using UniPerceiverMoe.Bench.Processes;
+
+namespace UniPerceiverMoe.Bench.Cluster;
+
+/// <summary>What <see cref="ClusterBenchmark.RunAsync"/> measures and with what.</summary>
+public sealed record ClusterBenchmarkOptions
+{
+    /// <summary>Checkpoint served by every node (and the embedded engine).</summary>
+    public required string Checkpoint { get; init; }
+
+    /// <summary>Program and leading arguments that run an expert node taking --config/--set (e.g. [upmoe, "node"]).</summary>
+    public required IReadOnlyList<string> NodeCommand { get; init; }
+
+    /// <summary>Directory of the role files (embedded.conf, frontend.conf, experts.conf, loopback.conf).</summary>
+    public required string HoconDirectory { get; init; }
+
+    /// <summary>Extra HOCON for every node (e.g. upmoe.engine.vocab, upmoe.engine.model-config).</summary>
+    public IReadOnlyList<string> Settings { get; init; } = [];
+
+    public string Placement { get; init; } = "per-layer";
+    public int Requests { get; init; } = 32;
+    public int Concurrency { get; init; } = 2;
+    /// <summary>Replicas of every expert group (upmoe.placement.replicas).</summary>
+    public int Replicas { get; init; } = 1;
+    /// <summary>Torch intra-op threads of every process (the frontend and each expert node).</summary>
+    public int TorchThreads { get; init; } = 1;
+}
+
+/// <summary>
+/// One frontend (this process) + two expert processes on 127.0.0.1 (loopback timings), then the embedded engine:
+/// throughput of image embeddings, payload bytes on the wire, the frontend's resident memory against the dense part
+/// it holds, and recovery after kill -9 of an expert process (time until the first request issued after the kill
+/// completes). Ends with <c>cluster/embedded throughput ratio: X.XX, recovery: X.X s</c>.
+/// </summary>
+public static class ClusterBenchmark
+{
+    public static async Task RunAsync(ClusterBenchmarkOptions options, TextWriter output)
+    {
+        string hocon(string name) => Path.Combine(options.HoconDirectory, name);
+        string[] common =
+        [
+            $"upmoe.engine.checkpoint = {UpmoeConfig.Quote(options.Checkpoint)}",
+            $"upmoe.engine.torch-threads = {options.TorchThreads}",
+            $"upmoe.engine.sequence-executors = {options.Concurrency}",
+            $"upmoe.placement.strategy = {options.Placement}",
+            $"upmoe.placement.replicas = {options.Replicas}",
+            .. options.Settings,
+        ];
+        output.WriteLine($"cluster benchmark: {options.Requests} image embeddings, {options.Concurrency} concurrent, placement {options.Placement} × {options.Replicas} replica(s), " +
+            $"{options.TorchThreads} torch thread(s) per process, 2 expert processes on 127.0.0.1");
+
+        // The cluster runs first: the frontend's resident memory is measured in a process that has never held a whole
+        // model (memory freed by an embedded engine is not always returned to the OS, and would be counted).
+        using (ones(1)) { }   // libtorch loaded and initialised: part of the baseline, not of the model
+        long baseline = ProcessCpu.ResidentBytes();
+        var (clusterRate, recovery) = await ClusterPhaseAsync(options, common, hocon, baseline, output).ConfigureAwait(false);
+
+        await using (var embedded = UniPerceiverEngine.Start(NodeConfig.Load([hocon("embedded.conf")], common)))
+        {
+            using var image = Image(embedded);
+            var run = await ThroughputAsync(embedded, image, options, []).ConfigureAwait(false);
+            output.WriteLine($"embedded: {run.Rate:0.00} requests/s; CPU {run.LocalCpuMs:0.00} ms per request (after {run.WarmUp} warm-up requests)");
+            output.WriteLine($"cluster/embedded throughput ratio: {clusterRate / run.Rate:0.00}, recovery: {recovery.TotalSeconds:0.0} s");
+        }
+    }
+
+    /// <summary>One frontend (this process) and two expert processes: throughput, wire traffic, the frontend's memory
+    /// against <paramref name="baseline"/> (this process before the frontend started), then recovery after kill -9.</summary>
+    private static async Task<(double Rate, TimeSpan Recovery)> ClusterPhaseAsync(ClusterBenchmarkOptions options, string[] common,
+        Func<string, string> hocon, long baseline, TextWriter output)
+    {
+        var frontend = ClusterFrontend.Start(NodeConfig.Load([hocon("frontend.conf"), hocon("loopback.conf")],
+            [.. common, "akka.remote.dot-netty.tcp.port = 0", "akka.cluster.seed-nodes = []"]));
+        var nodes = new List<ExpertProcess>();
+        try
+        {
+            frontend.Cluster.JoinSeedNodes([frontend.Address]);
+            string[] nodeArguments =
+            [
+                "--config", hocon("experts.conf"), "--config", hocon("loopback.conf"),
+                .. common.SelectMany(s => new[] { "--set", s }), "--set", $"akka.cluster.seed-nodes = [\"{frontend.Address}\"]",
+            ];
+            for (int i = 0; i < 2; i++)
+            {
+                nodes.Add(ExpertProcess.Start(options.NodeCommand, nodeArguments));
+                await nodes[i].WhenUp(TimeSpan.FromSeconds(120)).ConfigureAwait(false);
+            }
+            await AwaitRegionsAsync(frontend, 2).ConfigureAwait(false);
+            using var image = Image(frontend.Engine);
+            var before = frontend.Counters.Snapshot();
+            var cluster = await ThroughputAsync(frontend.Engine, image, options, nodes.Select(n => n.Id).ToArray()).ConfigureAwait(false);
+            var after = frontend.Counters.Snapshot();
+            long bytes = after["wire_bytes_sent"] + after["wire_bytes_received"] - before["wire_bytes_sent"] - before["wire_bytes_received"];
+            long rows = after["wire_rows_sent"] - before["wire_rows_sent"];
+            long messages = after["wire_messages_sent"] - before["wire_messages_sent"];
+            long direct = after["data_plane_messages"] - before["data_plane_messages"];
+            long batches = after["hop_batches"] - before["hop_batches"], batched = after["hop_batched_requests"] - before["hop_batched_requests"];
+            double sent = options.Requests + cluster.WarmUp;
+            var dense = frontend.Engine.Model.state_dict().Where(kv => kv.Value.device_type != TorchSharp.DeviceType.META)
+                .Sum(kv => kv.Value.NumberOfElements * kv.Value.ElementSize);
+            long resident = ProcessCpu.ResidentBytes();
+            var heap = GC.GetGCMemoryInfo();
+            output.WriteLine($"frontend: resident memory {resident / 1e6:0} MB, {(resident - baseline) / 1e6:0} MB more than before it started " +
+                $"({baseline / 1e6:0} MB: runtime and libtorch); model tensors held {dense / 1e6:0} MB (dense part only: experts are on the expert nodes); " +
+                $"growth / dense part = {(resident - baseline) / (double)Math.Max(1, dense):0.00}; .NET heap {heap.HeapSizeBytes / 1e6:0} MB " +
+                $"({heap.TotalCommittedBytes / 1e6:0} MB committed)");
+            output.WriteLine($"cluster: {cluster.Rate:0.00} requests/s; wire payload {bytes / sent / 1e6:0.00} MB per request, " +
+                $"{messages / sent:0.#} expert hops per request, {bytes / (double)Math.Max(1, rows):0} bytes per token per hop (input + output); " +
+                $"{direct} of {messages} messages over the data plane; {batched} requests went in {batches} batched hops; " +
+                $"CPU {cluster.LocalCpuMs + cluster.PeerCpuMs:0.00} ms per request (frontend {cluster.LocalCpuMs:0.00}, expert nodes {cluster.PeerCpuMs:0.00}; after {cluster.WarmUp} warm-up requests)");
+
+            var victim = await BusiestNodeAsync(frontend, nodes).ConfigureAwait(false);
+            var recovery = await RecoveryAsync(frontend, image, victim, options.Concurrency, output).ConfigureAwait(false);
+            return (cluster.Rate, recovery);
+        }
+        finally
+        {
+            foreach (var node in nodes) await node.DisposeAsync().ConfigureAwait(false);
+            await frontend.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Requests per second over <see cref="ClusterBenchmarkOptions.Requests"/> requests, after a warm-up of two
+    /// requests per request in flight at the same concurrency (every replica's merged routes, every executor's first
+    /// pass and the data-plane connections are made before the clock starts, in both modes), and the CPU milliseconds
+    /// per request of this process and of <paramref name="peers"/> (the expert processes) over the same requests.</summary>
+    private static async Task<Throughput> ThroughputAsync(UniPerceiverEngine engine, Tensor image,
+        ClusterBenchmarkOptions options, IReadOnlyList<int> peers)
+    {
+        int warmUp = await WarmUpAsync(engine, image, options, peers).ConfigureAwait(false);
+        double localBefore = ProcessCpu.Seconds(), peersBefore = peers.Sum(pid => ProcessCpu.Seconds(pid));
+        var load = new BenchmarkLoad(engine, image, options.Concurrency, options.Requests);
+        await load.Finished.ConfigureAwait(false);
+        double local = ProcessCpu.Seconds() - localBefore, peer = peers.Sum(pid => ProcessCpu.Seconds(pid)) - peersBefore;
+        if (load.Failed > 0) throw new InvalidOperationException($"{load.Failed} of {options.Requests} benchmark requests failed; last error: {load.LastError}");
+        return new Throughput(load.Completed / load.Timeline.Max(t => t.Completed).TotalSeconds, 1e3 * local / load.Completed, 1e3 * peer / load.Completed, warmUp);
+    }
+
+    private static int WarmUpRequests(ClusterBenchmarkOptions options) => 2 * options.Concurrency;
+
+    /// <param name="Rate">Requests per second.</param>
+    /// <param name="LocalCpuMs">This process's CPU per request.</param>
+    /// <param name="PeerCpuMs">The peer processes' CPU per request.</param>
+    /// <param name="WarmUp">Requests sent before the clock started.</param>
+    private sealed record Throughput(double Rate, double LocalCpuMs, double PeerCpuMs, int WarmUp);
+
+    /// <summary>Rounds of warm-up requests until the JIT is quiet in every process (tiered compilation promotes the hot
+    /// paths over the first thousands of calls: on tiny it took a quarter of the frontend's CPU in a 400-request run),
+    /// at most <see cref="MaxWarmUpRounds"/>. Returns the requests sent.</summary>
+    private static async Task<int> WarmUpAsync(UniPerceiverEngine engine, Tensor image, ClusterBenchmarkOptions options, IReadOnlyList<int> peers)
+    {
+        int[] pids = [0, .. peers];
+        int sent = 0;
+        for (int round = 0; round < MaxWarmUpRounds; round++)
+        {
+            var jitBefore = ProcessCpu.JitThreads(pids);
+            int requests = Math.Max(WarmUpRequests(options), WarmUpRoundRequests);
+            await new BenchmarkLoad(engine, image, options.Concurrency, limit: requests).Finished.ConfigureAwait(false);
+            sent += requests;
+            if (ProcessCpu.JitSeconds(jitBefore, ProcessCpu.JitThreads(pids)) <= QuietJitSeconds) break;
+        }
+        return sent;
+    }
+
+    private const int WarmUpRoundRequests = 50, MaxWarmUpRounds = 40;
+
+    /// <summary>JIT CPU in one warm-up round that counts as quiet: two clock ticks of /proc (USER_HZ = 100).</summary>
+    private const double QuietJitSeconds = 0.02;
+
+    private static async Task<TimeSpan> RecoveryAsync(ClusterFrontend frontend, Tensor image, ExpertProcess victim, int concurrency, TextWriter output)
+    {
+        var load = new BenchmarkLoad(frontend.Engine, image, concurrency);
+        var address = await victim.WhenUp(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+        try
+        {
+            await WaitAsync(() => load.Completed >= 4, TimeSpan.FromSeconds(60), "requests before the kill").ConfigureAwait(false);
+            victim.Kill();
+            var killedAt = load.Now;            // the process is gone: later requests cannot be answered by it
+            // Where the time goes: the failure detector, then the split-brain resolver's downing and removal.
+            TimeSpan? unreachable = null, removed = null;
+            await WaitAsync(() =>
+            {
+                var state = frontend.Cluster.State;
+                unreachable ??= state.Unreachable.Any(m => m.Address == address) ? load.Now - killedAt : null;
+                removed ??= state.Members.All(m => m.Address != address) ? load.Now - killedAt : null;
+                return removed is not null && load.Timeline.Any(t => t.Issued > killedAt);
+            }, TimeSpan.FromSeconds(120), "the killed node's removal and a request issued after the kill").ConfigureAwait(false);
+            var recovery = load.Timeline.Where(t => t.Issued > killedAt).Min(t => t.Completed) - killedAt;
+            await load.StopAsync().ConfigureAwait(false);
+            // Requests already in flight at the kill: the longest one shows what a stream saw at worst.
+            var straddling = load.Timeline.Where(t => t.Issued <= killedAt && t.Completed > killedAt).Select(t => t.Completed - killedAt).DefaultIfEmpty().Max();
+            output.WriteLine($"kill -9 of pid {victim.Id}: unreachable after {unreachable?.TotalSeconds ?? double.NaN:0.0} s, removed after " +
+                $"{removed!.Value.TotalSeconds:0.0} s; first request issued after the kill completed after {recovery.TotalSeconds:0.0} s; " +
+                $"requests in flight at the kill done {straddling.TotalSeconds:0.0} s after it; {load.Completed} completed, {load.Failed} failed during the run");
+            return recovery;
+        }
+        finally
+        {
+            await load.StopAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The expert process hosting the most groups now (a kill of a node that hosts none would measure nothing).</summary>
+    private static async Task<ExpertProcess> BusiestNodeAsync(ClusterFrontend frontend, IReadOnlyList<ExpertProcess> nodes)
+    {
+        var homes = await Task.WhenAll(frontend.Engine.Plan.Groups.Select(g =>
+            frontend.Region.Ask<IUpmoeWireMessage>(new ExpertShardProtocol.GetGroupStats(g.Id), TimeSpan.FromSeconds(30)))).ConfigureAwait(false);
+        var counts = homes.OfType<ExpertShardProtocol.GroupStats>().GroupBy(h => h.Node).ToDictionary(g => g.Key, g => g.Count());
+        var addresses = await Task.WhenAll(nodes.Select(n => n.WhenUp(TimeSpan.FromSeconds(1)))).ConfigureAwait(false);
+        return nodes.Zip(addresses).OrderByDescending(p => counts.GetValueOrDefault(p.Second.ToString())).First().First;
+    }
+
+    /// <summary>A fixed pseudo-random preprocessed image [3, S, S] (throughput does not depend on pixel values).</summary>
+    private static Tensor Image(UniPerceiverEngine engine)
+    {
+        using var generator = new Generator(20220922);
+        return randn([3, engine.Model.Config.ImageSize, engine.Model.Config.ImageSize], generator: generator);
+    }
+
+    private static async Task AwaitRegionsAsync(ClusterFrontend frontend, int regions) =>
+        await WaitAsync(async () =>
+        {
+            try
+            {
+                var stats = await frontend.Region.Ask<ClusterShardingStats>(new GetClusterShardingStats(TimeSpan.FromSeconds(1)), TimeSpan.FromSeconds(3)).ConfigureAwait(false);
+                return stats.Regions.Count >= regions;
+            }
+            catch (AskTimeoutException)
+            {
+                return false;
+            }
+        }, TimeSpan.FromSeconds(60), $"{regions} expert regions").ConfigureAwait(false);
+
+    private static Task WaitAsync(Func<bool> condition, TimeSpan timeout, string what) => WaitAsync(() => Task.FromResult(condition()), timeout, what);
+
+    private static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!await condition().ConfigureAwait(false))
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"cluster benchmark: {what} not reached within {timeout.TotalSeconds:0} s.");
+            await Task.Delay(50).ConfigureAwait(false);
+        }
+    }
+}
