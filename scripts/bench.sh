@@ -11,6 +11,7 @@ run() { local name=$1; shift; echo "== $name: upmoe $*"; upmoe "$@" 2>&1 | tee "
 run engine-tiny bench engine --config tiny
 run caption-tiny bench caption --config tiny
 run streams bench streams --seconds 8
+run streams-mix bench streams --mix caption,classify,watch --seconds 10
 run cluster-tiny bench cluster --config tiny
 if [ "${1:-}" != quick ]; then
   run engine-base bench engine --config base --rounds 5

@@ -110,12 +110,36 @@ public static class BenchCommands
         };
         var seconds = new Option<double>("--seconds") { Description = "Duration of each level, in seconds.", DefaultValueFactory = _ => 10 };
         var maxStreams = new Option<int>("--max-streams") { Description = "Largest number of streams tried.", DefaultValueFactory = _ => 64 };
+        var mix = new Option<string?>("--mix")
+        {
+            Description = "Comma-separated tasks (caption,classify,watch): run --streams streams with these tasks in turn, once batching by route " +
+                "and once with one forward per window and task; per-task latency, forwards by route, and a ratio line.",
+            HelpName = "TASKS",
+        };
+        var streams = new Option<int>("--streams") { Description = "Streams of the --mix run (tasks in turn).", DefaultValueFactory = _ => 12 };
+        var sets = new Option<string[]>("--set") { Description = "Extra HOCON over the reference settings, e.g. --set \"upmoe.streams.batches-in-flight = 2\" (repeatable)." };
+        var rounds = new Option<int>("--rounds") { Description = "Runs of each --mix mode, interleaved (by route, one per window, one per window, by route, …).", DefaultValueFactory = _ => 2 };
         var command = new Command("streams", "Largest number of concurrent 30 fps live streams (4-frame windows, 1 s hop) sustained " +
-            "with p99 <= 1 s. Ends with 'sustained streams: N, p99 latency: X ms, drop rate: Y %'.") { threads, checkpoint, seconds, maxStreams };
+            "with p99 <= 1 s. Ends with 'sustained streams: N, p99 latency: X ms, drop rate: Y %'. With --mix: mixed-task streams, " +
+            "batched by route vs one forward per window.") { threads, checkpoint, seconds, maxStreams, mix, streams, rounds, sets };
+        command.Validators.Add(r =>
+        {
+            if (r.GetValue(mix) is null && (r.GetResult(streams) is { Implicit: false } || r.GetResult(rounds) is { Implicit: false }))
+                r.AddError("--streams and --rounds need --mix.");
+            if (r.GetResult(rounds) is { Implicit: false } && r.GetValue(rounds) < 1) r.AddError("--rounds must be at least 1.");
+            if (r.GetResult(streams) is { Implicit: false } && r.GetValue(streams) < 1) r.AddError("--streams must be at least 1.");
+            foreach (var name in r.GetValue(mix)?.Split(',', StringSplitOptions.TrimEntries) ?? [])
+                if (name is not ("caption" or "classify" or "watch")) r.AddError($"--mix: unknown task '{name}' (expected caption, classify or watch).");
+        });
         command.SetAction(async (parse, ct) =>
         {
-            await StreamsBenchmark.RunAsync(parse.GetValue(checkpoint), parse.GetValue(threads), TimeSpan.FromSeconds(parse.GetValue(seconds)),
-                parse.GetValue(maxStreams), Console.Out, ct);
+            var duration = TimeSpan.FromSeconds(parse.GetValue(seconds));
+            if (parse.GetValue(mix) is { } tasks)
+                await StreamsBenchmark.RunMixedAsync(parse.GetValue(checkpoint), parse.GetValue(threads), duration, parse.GetValue(streams), parse.GetValue(rounds),
+                    tasks.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), parse.GetValue(sets) ?? [], Console.Out, ct);
+            else
+                await StreamsBenchmark.RunAsync(parse.GetValue(checkpoint), parse.GetValue(threads), duration, parse.GetValue(maxStreams), Console.Out, ct,
+                    parse.GetValue(sets) ?? []);
             return 0;
         });
         return command;

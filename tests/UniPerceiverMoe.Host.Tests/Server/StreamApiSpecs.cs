@@ -75,9 +75,22 @@ public sealed class StreamApiSpecs(ServerFixture server, ITestOutputHelper outpu
         output.WriteLine(string.Join("\n", classified));
         Assert.Equal([0L, 1L], classified.Select(c => c.GetProperty("window").GetInt64()));
         Assert.All(classified, c => Assert.Equal(2, c.GetProperty("labels").GetArrayLength()));
+        Assert.All(classified, c => Assert.Equal("classify", c.GetProperty("task").GetString()));
+        Assert.All(classified, c =>
+        {
+            var scores = c.GetProperty("labels").EnumerateArray().Select(l => l.GetProperty("score").GetDouble()).ToArray();
+            Assert.Equal(scores.OrderDescending(), scores);              // best first
+            Assert.Equal(1.0, scores.Sum(), 3);                          // a softmax over the label set
+        });
         var alert = (await Events("tasks1", "alert", 1))[0];
-        Assert.Equal("a clock", alert.GetProperty("alerts")[0].GetProperty("query").GetString());
-        Assert.Equal("start", alert.GetProperty("alerts")[0].GetProperty("event").GetString());
+        output.WriteLine(alert.ToString());
+        Assert.Equal("watch", alert.GetProperty("task").GetString());
+        Assert.Equal(0L, alert.GetProperty("window").GetInt64());       // -1 is reached by the first window
+        Assert.True(alert.GetProperty("end_s").GetDouble() > alert.GetProperty("start_s").GetDouble(), alert.ToString());
+        var started0 = Assert.Single(alert.GetProperty("alerts").EnumerateArray());
+        Assert.Equal("a clock", started0.GetProperty("query").GetString());
+        Assert.Equal("start", started0.GetProperty("event").GetString());
+        Assert.InRange(started0.GetProperty("score").GetDouble(), -1.0, 1.0);
 
         using var bad = await Start(new { source = video, id = "tasks2", task = "classify" });
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);

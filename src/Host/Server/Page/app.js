@@ -1,5 +1,6 @@
-// The live caption page. Without ?stream=ID: the stream list and a start form. With it: the stream's latest frame,
-// its captions as they arrive (server-sent events from /v1/streams/ID/events) and its counters.
+// The live stream page. Without ?stream=ID: the stream list and a start form. With it: the stream's latest frame,
+// its counters and, as they arrive over server-sent events (/v1/streams/ID/events): its captions, the current top
+// labels of a classify stream (each classification event replaces them) and the alert log of a watch stream.
 // An API key, when the server needs one, is taken from ?key= and sent as api_key (EventSource cannot set headers).
 "use strict";
 
@@ -53,15 +54,70 @@ function addCaption(c) {
   refreshFrame(c.window);
 }
 
+function span(className, text) {
+  const s = document.createElement("span");
+  s.className = className;
+  s.textContent = text;
+  return s;
+}
+
+const TopLabels = 5;
+
+// A classification event: the window's labels, best first; the page shows the best few of the latest window.
+function showLabels(c) {
+  $("labels-view").hidden = false;
+  $("labels-window").textContent = clock(c.start_s) + "–" + clock(c.end_s);
+  $("top-labels").replaceChildren(...c.labels.slice(0, TopLabels).map((l) => {
+    const li = document.createElement("li");
+    li.className = "label";
+    const bar = document.createElement("meter");
+    bar.min = 0; bar.max = 1; bar.value = l.score;
+    li.append(span("name", l.label), bar, span("score", l.score.toFixed(3)));
+    return li;
+  }));
+  refreshFrame(c.window);
+}
+
+// Queries whose alert has started and not stopped (an alert event carries one window's starts and stops).
+const active = new Set();
+
+function addAlerts(a) {
+  $("alerts-view").hidden = false;
+  for (const alert of a.alerts) {
+    const li = document.createElement("li");
+    li.className = "alert " + alert.event;
+    li.dataset.window = a.window;
+    li.append(span("time", clock(a.start_s) + "–" + clock(a.end_s)), span("event", alert.event === "start" ? "started" : "stopped"),
+      span("query", alert.query), span("score", alert.score.toFixed(3)));
+    $("alerts").prepend(li);
+    if (alert.event === "start") active.add(alert.query); else active.delete(alert.query);
+  }
+  $("alerts-active").textContent = active.size ? "active: " + [...active].join("; ") : "none active";
+  refreshFrame(a.window);
+}
+
 function followStream(id) {
   $("stream-view").hidden = false;
   $("stream-id").textContent = id;
   refreshFrame("first");
   const events = new EventSource(withKey("v1/streams/" + encodeURIComponent(id) + "/events"));
   events.addEventListener("caption", (e) => addCaption(JSON.parse(e.data)));
+  events.addEventListener("classification", (e) => showLabels(JSON.parse(e.data)));
+  events.addEventListener("alert", (e) => addAlerts(JSON.parse(e.data)));
   events.addEventListener("stats", (e) => showCounters(JSON.parse(e.data)));
   events.addEventListener("end", (e) => { showCounters(JSON.parse(e.data)); refreshFrame("end"); events.close(); });
   events.onerror = () => { if (events.readyState === EventSource.CLOSED) $("stream-state").textContent = "disconnected"; };
+}
+
+// POST /v1/streams body from the form: labels comma-separated, queries separated by ';' (a query may hold commas).
+function startRequest() {
+  const list = (value, separator) => value.split(separator).map((v) => v.trim()).filter((v) => v.length > 0);
+  const request = { source: $("source").value, realtime: $("realtime").checked, task: $("task").value.trim() || "caption" };
+  const labels = list($("labels").value, ","), queries = list($("queries").value, ";");
+  if (labels.length) request.labels = labels;
+  if (queries.length) request.queries = queries;
+  if ($("threshold").value !== "") request.threshold = Number($("threshold").value);
+  return request;
 }
 
 async function listStreams() {
@@ -92,7 +148,7 @@ async function listStreams() {
       const stream = await api("v1/streams", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ source: $("source").value, realtime: $("realtime").checked }),
+        body: JSON.stringify(startRequest()),
       });
       location.search = "?stream=" + encodeURIComponent(stream.id) + (key ? "&key=" + encodeURIComponent(key) : "");
     } catch (err) {
