@@ -29,7 +29,7 @@ public sealed class DataPlaneServerSpecs
         using var node = new ScriptedNode();
         var replies = await Task.WhenAll(Enumerable.Range(0, 64).Select(i => node.Client.SendAsync(node.Endpoint, "G1", Probe("G1", i), Long)));
         for (int i = 0; i < replies.Length; i++)
-            Assert.Equal(i, Value(Assert.IsType<LinearApplied>(replies[i])));
+            Assert.Equal(i, Value(Assert.IsType<RequestAnswered>(replies[i])));
         Assert.Equal(1, node.Client.OpenConnections);
         Assert.Equal(64, node.Counters.DataPlaneDirect.Value);
     }
@@ -42,7 +42,7 @@ public sealed class DataPlaneServerSpecs
             node.Client.SendAsync(node.Endpoint, "G1", Probe("G1", i is 7 or 13 ? ScriptedGroup.Fail : i), Long)));
         for (int i = 0; i < replies.Length; i++)
             if (i is 7 or 13) Assert.Contains("scripted failure", Assert.IsType<GroupFailed>(replies[i]).Reason);
-            else Assert.Equal(i, Value(Assert.IsType<LinearApplied>(replies[i])));
+            else Assert.Equal(i, Value(Assert.IsType<RequestAnswered>(replies[i])));
     }
 
     [Fact]
@@ -52,10 +52,10 @@ public sealed class DataPlaneServerSpecs
         var hung = node.Client.SendAsync(node.Endpoint, "G2", Probe("G2", ScriptedGroup.Hang), Long);
         await TestCluster.AwaitAsync(() => node.Hung.CurrentCount == 1, Long, "the G2 request to reach its group");
         var others = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => node.Client.SendAsync(node.Endpoint, "G1", Probe("G1", i), Long)));
-        Assert.All(others, r => Assert.IsType<LinearApplied>(r));
+        Assert.All(others, r => Assert.IsType<RequestAnswered>(r));
         Assert.False(hung.IsCompleted);
         node.Release();
-        Assert.Equal(ScriptedGroup.Hang, Value(Assert.IsType<LinearApplied>(await hung.WaitAsync(Long))));
+        Assert.Equal(ScriptedGroup.Hang, Value(Assert.IsType<RequestAnswered>(await hung.WaitAsync(Long))));
     }
 
     [Fact]
@@ -70,7 +70,7 @@ public sealed class DataPlaneServerSpecs
         Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(10));
         await Assert.ThrowsAsync<IOException>(() => queued);                 // its connection closed: resent elsewhere
         node.Release();
-        Assert.Equal(9, Value(Assert.IsType<LinearApplied>(await node.Client.SendAsync(node.Endpoint, "G2", Probe("G2", 9), Long))));
+        Assert.Equal(9, Value(Assert.IsType<RequestAnswered>(await node.Client.SendAsync(node.Endpoint, "G2", Probe("G2", 9), Long))));
     }
 
     [Fact]
@@ -113,7 +113,7 @@ public sealed class DataPlaneServerSpecs
         var secret = new ClusterSecuritySettings(false, "a cluster secret of 32 bytes ok!"u8.ToArray(), false, "127.0.0.1");
         using var node = new ScriptedNode(security: DataPlaneSecurity.From(secret));
         using var member = new DataPlaneClient(1 << 24, DataPlaneSecurity.From(secret));
-        Assert.Equal(3, Value(Assert.IsType<LinearApplied>(await member.SendAsync(node.Endpoint, "G1", Probe("G1", 3), Long))));
+        Assert.Equal(3, Value(Assert.IsType<RequestAnswered>(await member.SendAsync(node.Endpoint, "G1", Probe("G1", 3), Long))));
 
         using var stranger = new DataPlaneClient(1 << 24, DataPlaneSecurity.From(secret with { Secret = "another secret of 32 bytes, too!"u8.ToArray() }));
         await Assert.ThrowsAsync<IOException>(() => stranger.SendAsync(node.Endpoint, "G1", Probe("G1", 4), Long));
@@ -132,7 +132,7 @@ public sealed class DataPlaneServerSpecs
         var flood = new List<TcpClient>();
         try
         {
-            var claim = DataPlaneFrames.Header(1, "upmoe.apply", 16 << 20).Concat(new byte[10_000]).ToArray();
+            var claim = DataPlaneFrames.Header(1, "upmoe.apply-linear", 16 << 20).Concat(new byte[10_000]).ToArray();
             for (int i = 0; i < 300; i++)
             {
                 var client = Connect(node.Endpoint);
@@ -143,7 +143,7 @@ public sealed class DataPlaneServerSpecs
             await Task.Delay(500);                                            // let every connection read what it was sent
             long grown = ProcessCpu.ResidentBytes() - before;
             Assert.InRange(grown, long.MinValue, 300L << 20);
-            Assert.Equal(7, Value(Assert.IsType<LinearApplied>(await node.Client.SendAsync(node.Endpoint, "G1", Probe("G1", 7), Long))));
+            Assert.Equal(7, Value(Assert.IsType<RequestAnswered>(await node.Client.SendAsync(node.Endpoint, "G1", Probe("G1", 7), Long))));
         }
         finally
         {
@@ -169,7 +169,7 @@ public sealed class DataPlaneServerSpecs
         return new ProbeHop(group, payload);
     }
 
-    private static int Value(LinearApplied reply) => (int)BitConverter.ToSingle(reply.Output.Data, 0);
+    private static int Value(RequestAnswered reply) => (int)BitConverter.ToSingle(reply.Output.Data, 0);
 
     /// <summary>An expert node's data plane over groups G1 and G2 that echo, fail or hang as their input says.</summary>
     private sealed class ScriptedNode : IDisposable
@@ -229,7 +229,7 @@ public sealed class DataPlaneServerSpecs
                     hung.Release();
                     gate.Wait();
                 }
-                Sender.Tell(new Local.LinearApplied(echo.Input));
+                Sender.Tell(new Local.Computed(echo.Input));
             });
     }
 

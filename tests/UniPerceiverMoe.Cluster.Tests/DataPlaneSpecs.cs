@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Model.Routing.Requests;
 using System.Buffers;
 using System.Net.Sockets;
 using System.Runtime.Serialization;
@@ -16,10 +17,10 @@ namespace UniPerceiverMoe.Cluster.Tests;
 /// <summary>The data plane's frames.</summary>
 public sealed class DataPlaneFrameSpecs
 {
-    private static ApplyLinear Request()
+    private static ApplyLinearRequest Request()
     {
         using var x = TorchScalar.Arange(12, CPU).to_type(ScalarType.Float32).reshape(3, 4);
-        return new ApplyLinear("L0E1", 0, 2, [1, 3], [0.75f, 0.25f], TensorPayloads.FromTensor(x, WireDtype.Float32));
+        return new ApplyLinearRequest("L0E1", 0, 2, new WireRoute([1, 3], [0.75f, 0.25f]), TensorPayloads.FromTensor(x, WireDtype.Float32));
     }
 
     private static byte[] Frames(params (uint Id, IUpmoeWireMessage Message)[] messages)
@@ -33,16 +34,16 @@ public sealed class DataPlaneFrameSpecs
     public void Frames_should_round_trip_with_their_ids_and_a_clean_close_between_frames_should_read_as_null()
     {
         var request = Request();
-        var bytes = Frames((7, request), (uint.MaxValue, new LinearApplied(request.Input, "127.0.0.1:4060")));
+        var bytes = Frames((7, request), (uint.MaxValue, new RequestAnswered(request.Input, "127.0.0.1:4060")));
         // One byte per read: a frame that arrives in pieces reads the same.
         using var reader = new DataPlaneFrameReader(new TrickleStream(bytes), 1 << 20);
-        var read = Assert.IsType<ApplyLinear>(reader.Read(out uint first));
+        var read = Assert.IsType<ApplyLinearRequest>(reader.Read(out uint first));
         Assert.Equal(7u, first);
         Assert.Equal((request.GroupId, request.Site), (read.GroupId, read.Site));
-        Assert.Equal(request.Experts, read.Experts);
-        Assert.Equal(request.Weights, read.Weights);
+        Assert.Equal(request.Route.Experts, read.Route.Experts);
+        Assert.Equal(request.Route.Weights, read.Route.Weights);
         Assert.Equal(request.Input.Data, read.Input.Data);
-        var reply = Assert.IsType<LinearApplied>(reader.Read(out uint second));
+        var reply = Assert.IsType<RequestAnswered>(reader.Read(out uint second));
         Assert.Equal(uint.MaxValue, second);
         Assert.Equal("127.0.0.1:4060", reply.DataEndpoint);
         Assert.Null(reader.Read(out _));
@@ -65,7 +66,7 @@ public sealed class DataPlaneFrameSpecs
         var e3 = Assert.Throws<InvalidDataException>(() => new DataPlaneFrameReader(new MemoryStream(unknown), 1 << 20).Read(out _));
         Assert.Contains("unknown manifest", e3.Message);
 
-        var garbageBody = DataPlaneFrames.Header(1, "upmoe.apply", 64).Concat(Enumerable.Repeat((byte)0xC1, 64)).ToArray();
+        var garbageBody = DataPlaneFrames.Header(1, "upmoe.apply-linear", 64).Concat(Enumerable.Repeat((byte)0xC1, 64)).ToArray();
         Assert.Throws<SerializationException>(() => new DataPlaneFrameReader(new MemoryStream(garbageBody), 1 << 20).Read(out _));
 
         Assert.ThrowsAny<EndOfStreamException>(() => new DataPlaneFrameReader(new MemoryStream(frame[..^5]), 1 << 20).Read(out _));
@@ -75,7 +76,7 @@ public sealed class DataPlaneFrameSpecs
     public void A_frame_that_claims_a_large_body_should_cost_memory_for_the_bytes_that_arrive_not_for_the_claim()
     {
         // 16 MiB claimed, 100 KiB sent, then the peer stops: the reader's buffer follows what arrived.
-        var claim = DataPlaneFrames.Header(1, "upmoe.apply", 16 << 20).Concat(new byte[100 << 10]).ToArray();
+        var claim = DataPlaneFrames.Header(1, "upmoe.apply-linear", 16 << 20).Concat(new byte[100 << 10]).ToArray();
         var stream = new CountingStream(claim);
         using var reader = new DataPlaneFrameReader(stream, 16 << 20);
         Assert.ThrowsAny<EndOfStreamException>(() => reader.Read(out _));

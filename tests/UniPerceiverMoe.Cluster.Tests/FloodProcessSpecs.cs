@@ -43,7 +43,7 @@ public sealed class FloodProcessSpecs(ITestOutputHelper output)
             long before = ResidentBytes(cluster.Victim.Id);
             int socketsBefore = Sockets(cluster.Victim.Id);
 
-            var claim = DataPlaneFrames.Header(1, "upmoe.apply", 16 << 20).Concat(new byte[10_000]).ToArray();
+            var claim = DataPlaneFrames.Header(1, "upmoe.apply-linear", 16 << 20).Concat(new byte[10_000]).ToArray();
             var random = new Random(17);
             for (int i = 0; i < 300; i++)
             {
@@ -57,7 +57,7 @@ public sealed class FloodProcessSpecs(ITestOutputHelper output)
                 using var junk = Connect(port);
                 var bytes = new byte[random.Next(1, 4096)];
                 random.NextBytes(bytes);
-                if (i % 2 == 0) bytes = [.. DataPlaneFrames.Header(1, "upmoe.apply", 1 << 20), .. bytes];
+                if (i % 2 == 0) bytes = [.. DataPlaneFrames.Header(1, "upmoe.apply-linear", 1 << 20), .. bytes];
                 try { await junk.GetStream().WriteAsync(bytes); } catch (IOException) { }   // the node may close first
             }
             var floodedAt = clock.Elapsed;

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Model.Routing.Requests;
 using Akka.Actor;
 using MessagePack;
 using UniPerceiverMoe.Actors.Serialization;
@@ -24,12 +25,12 @@ public sealed class HostileWireSpecs(InProcessClusterFixture cluster, ITestOutpu
                 .ResolveOne(TimeSpan.FromSeconds(10));
             var garbage = new byte[256];
             new Random(11).NextBytes(garbage);
-            var lying = MessagePackSerializer.Serialize(new ApplyLinear("L0E0", 0, 0, [0], [1f], new TensorPayload(new byte[12], "float32", [GoldenFacts.Hidden, GoldenFacts.Hidden])));
+            var lying = MessagePackSerializer.Serialize(new ApplyLinearRequest("L0E0", 0, 0, new WireRoute([0], [1f]), new TensorPayload(new byte[12], "float32", [GoldenFacts.Hidden, GoldenFacts.Hidden])));
             RawWire[] hostile =
             [
                 new("System.Diagnostics.Process, System", garbage),
-                new("upmoe.apply", garbage),
-                new("upmoe.apply", lying),
+                new("upmoe.apply-linear", garbage),
+                new("upmoe.apply-linear", lying),
                 new("upmoe.stats", []),
             ];
             foreach (var message in hostile) region.Tell(message);

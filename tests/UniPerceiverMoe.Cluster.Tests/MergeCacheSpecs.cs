@@ -2,6 +2,7 @@ using Akka.Actor;
 using UniPerceiverMoe.Actors.Cluster;
 using UniPerceiverMoe.Actors.Serialization;
 using UniPerceiverMoe.Model.Routing;
+using UniPerceiverMoe.Model.Routing.Requests;
 using static TorchSharp.torch;
 using static UniPerceiverMoe.Actors.Cluster.ExpertShardProtocol;
 
@@ -27,8 +28,8 @@ public sealed class MergeCacheSpecs
         {
             float w = 0.05f + 0.07f * i;
             var route = new Route([held[0].Expert, held[1].Expert], [w, 1 - w]);
-            var reply = await node.Region.Ask<object>(ApplyLinear.Create(group.Id, site, route, payload, null), TimeSpan.FromSeconds(60));
-            var applied = Assert.IsType<LinearApplied>(reply);
+            var reply = await node.Region.Ask<object>(ComputeRequests.From(group.Id, new LinearRequest(site, route), payload), TimeSpan.FromSeconds(60));
+            var applied = Assert.IsType<RequestAnswered>(reply);
             Assert.Equal(new long[] { 2, 256 }, applied.Output.Shape.Select(s => (long)s).ToArray());
         }
         Assert.Equal(routes - 1, node.Counters.MergeEvictions.Value);

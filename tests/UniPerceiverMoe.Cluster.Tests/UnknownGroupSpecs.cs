@@ -3,6 +3,7 @@ using Akka.Cluster.Sharding;
 using UniPerceiverMoe.Actors.Cluster;
 using UniPerceiverMoe.Actors.Serialization;
 using UniPerceiverMoe.Model.Routing;
+using UniPerceiverMoe.Model.Routing.Requests;
 using static TorchSharp.torch;
 using static UniPerceiverMoe.Actors.Cluster.ExpertShardProtocol;
 
@@ -25,7 +26,7 @@ public sealed class UnknownGroupSpecs
         var invented = new[] { "no-such-group", node.Plan.Groups[0].Id + "-r99" }.Concat(Enumerable.Range(0, 20).Select(i => $"junk-{i}")).ToArray();
         foreach (var id in invented)
         {
-            var reply = await node.Region.Ask<GroupFailed>(ApplyLinear.Create(id, site, route, payload, null), TimeSpan.FromSeconds(30));
+            var reply = await node.Region.Ask<GroupFailed>(ComputeRequests.From(id, new LinearRequest(site, route), payload), TimeSpan.FromSeconds(30));
             Assert.Contains("not in this node's placement", reply.Reason);
             Assert.Equal(id, reply.GroupId);
         }

@@ -7,6 +7,7 @@ using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Actors.Serialization;
 using UniPerceiverMoe.Model;
 using UniPerceiverMoe.Model.Routing;
+using UniPerceiverMoe.Model.Routing.Requests;
 using static TorchSharp.torch;
 using static UniPerceiverMoe.Actors.Cluster.ExpertShardProtocol;
 
@@ -20,7 +21,7 @@ namespace UniPerceiverMoe.Actors.Cluster;
 /// passed: this covers hand-off, a crashed node's re-homing and the at-most-once delivery of sharding, since
 /// requests are idempotent. A group's own error is not resent here (the dispatcher decides).
 /// With upmoe.cluster.data-plane on, a group's requests go straight to the data plane of the node that answered its
-/// last request (learnt from <see cref="LinearApplied.DataEndpoint"/>); a data-plane failure forgets that endpoint and
+/// last request (learnt from <see cref="RequestAnswered.DataEndpoint"/>); a data-plane failure forgets that endpoint and
 /// the attempt is resent over Akka, so membership changes cost one fallback, never a request.
 /// </summary>
 public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings settings, UniPerceiverConfig model, ClusterCounters counters,
@@ -29,15 +30,11 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
     private readonly DataPlaneClient? dataPlane = settings.DataPlane ? new DataPlaneClient(settings.MaximumFrameSize, DataPlaneSecurity.From(settings.Security)) : null;
     private readonly ConcurrentDictionary<string, string> dataEndpoints = new(StringComparer.Ordinal);
 
-    public async Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout, GroupFollowUp? then = null, bool failFast = false)
+    public async Task<Tensor> ApplyAsync(string groupId, ExpertRequest request, Tensor input, TimeSpan timeout, bool failFast = false)
     {
         var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
-        long outFeatures = then switch
-        {
-            ThenLinear second => OutFeatures(second.Site),
-            ThenLayerTail or ThenWholeLayer => model.Hidden,
-            _ => OutFeatures(site),
-        };
+        long outFeatures = request.OutFeatures(model);
+        var site = request.Site;
         long[] outShape;
         Device device;
         TensorPayload[] chunks;
@@ -49,7 +46,8 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
             using var rows = input.reshape(-1, inFeatures);
             long perMessage = Math.Max(1, settings.MaxPayloadBytes / (Math.Max(inFeatures, outFeatures) * TensorPayloads.ElementSize(settings.WireDtype)));
             // A whole layer mixes the tokens of a sequence (attention): messages carry whole sequences.
-            if (then is ThenWholeLayer whole) perMessage = Math.Max(whole.SequenceLength, perMessage / whole.SequenceLength * whole.SequenceLength);
+            int unit = request.RowsPerUnit;
+            perMessage = Math.Max(unit, perMessage / unit * unit);
             chunks = new TensorPayload[(int)((rows.shape[0] + perMessage - 1) / perMessage)];
             if (chunks.Length > 1) counters.SplitParts.Increment();
             for (int i = 0; i < chunks.Length; i++)
@@ -59,9 +57,9 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
                 chunks[i] = TensorPayloads.FromTensor(part, settings.WireDtype);
             }
         }
-        // One request built (a follow-up's constants serialized once); the chunks differ only in their rows.
-        var request = ApplyLinear.Create(groupId, site, subRoute, chunks[0], then);
-        var replies = await Task.WhenAll(chunks.Select(c => SendAsync(request with { Input = c }, groupId, $"{site} route {subRoute}", c, outFeatures, timeout, deadline, failFast))).ConfigureAwait(false);
+        // One request built (its constants serialized once); the chunks differ only in their rows.
+        var wire = ComputeRequests.From(groupId, request, chunks[0]);
+        var replies = await Task.WhenAll(chunks.Select(c => SendAsync(wire.WithInput(c), groupId, $"{site} route {request.SubRoute}", c, outFeatures, timeout, deadline, failFast))).ConfigureAwait(false);
         var parts = replies.Select(r => TensorPayloads.ToTensor(r, device)).ToList();
         try
         {
@@ -139,11 +137,11 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
             }
             switch (reply)
             {
-                case LinearApplied applied when applied.Output.Shape is [var r, var o] && r == rows && o == outFeatures:
+                case RequestAnswered applied when applied.Output.Shape is [var r, var o] && r == rows && o == outFeatures:
                     counters.BytesReceived.Add(TensorPayloads.Bytes(applied.Output));
                     Remember(groupId, applied.DataEndpoint);
                     return applied.Output;
-                case LinearApplied applied:
+                case RequestAnswered applied:
                     counters.PartsFailed.Increment();
                     throw new ExpertGroupException($"expert group {groupId} answered {site} with shape [{string.Join(", ", applied.Output.Shape)}], " +
                         $"expected [{rows}, {outFeatures}] (do the nodes serve the same checkpoint?)");
@@ -170,11 +168,4 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
 
     private static TimeSpan Remaining(long deadline) => Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
 
-    /// <summary>Output features of the MoE linear at <paramref name="site"/> (reference shapes: qkv 3D, dense D, linear1 F, linear2 D).</summary>
-    private long OutFeatures(MoeSite site) => site.Kind switch
-    {
-        MoeLinearKind.QkvProj => 3L * model.Hidden,
-        MoeLinearKind.Linear1 => model.Ffn,
-        _ => model.Hidden,
-    };
 }

@@ -9,7 +9,7 @@ using Local = UniPerceiverMoe.Actors.ExpertGroups.ExpertGroupProtocol;
 namespace UniPerceiverMoe.Actors.Cluster;
 
 /// <summary>
-/// The shard entity of one expert group: turns wire requests into in-process <see cref="Local.ApplyLinear"/> for a
+/// The shard entity of one expert group: turns wire requests into in-process <see cref="Local.Compute"/> for a
 /// child <see cref="ExpertGroupActor"/> (which caches merged routes) and encodes its replies. The group's weights are
 /// loaded once per incarnation and survive restarts of the child; they are freed when the entity stops (hand-off,
 /// node leaving). Every request gets exactly one reply: a result or a <see cref="GroupFailed"/>; on hand-off the
@@ -38,7 +38,7 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
     {
         this.groupId = groupId;
         this.context = context;
-        Receive<ApplyLinear>(Apply);
+        Receive<IComputeRequest>(Apply);
         Receive<ProbeHop>(Apply);
         Receive<GetGroupStats>(_ => Stats());
         Receive<Answered>(Done);
@@ -132,7 +132,7 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
     private void AskGroup(IActorRef replyTo, Local.IExpertGroupMessage request, string site)
     {
         inFlight++;
-        group!.Ask<Local.LinearApplied>(request, context.ComputeTimeout)
+        group!.Ask<Local.Computed>(request, context.ComputeTimeout)
             .ContinueWith(t =>
             {
                 if (!t.IsCompletedSuccessfully)
@@ -143,7 +143,7 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
                         : error?.Message ?? "cancelled"));
                 }
                 using var output = t.Result.Output;
-                return new Answered(replyTo, new LinearApplied(TensorPayloads.FromTensor(output, context.WireDtype), context.DataEndpoint));
+                return new Answered(replyTo, new RequestAnswered(TensorPayloads.FromTensor(output, context.WireDtype), context.DataEndpoint));
             }, TaskScheduler.Default)
             .PipeTo(Self);
     }
@@ -169,7 +169,7 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
             Sender.Tell(new GroupFailed(groupId, unavailable));
             return;
         }
-        group.Ask<Local.GroupStats>(Local.GetStats.Instance, context.ComputeTimeout)
+        group.Ask<Local.GroupCounters>(Local.GetStats.Instance, context.ComputeTimeout)
             .ContinueWith(t => t.IsCompletedSuccessfully
                 ? (object)new GroupStats(groupId, context.Node, t.Result.Requests, t.Result.Tokens, t.Result.MergedRoutes, t.Result.ComputeTime.TotalSeconds, t.Result.Device)
                 : new GroupFailed(groupId, t.Exception?.GetBaseException().Message ?? "cancelled"), TaskScheduler.Default)

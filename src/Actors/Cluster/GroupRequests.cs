@@ -1,6 +1,5 @@
 using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Actors.Serialization;
-using UniPerceiverMoe.Model.Routing;
 using static TorchSharp.torch;
 using static UniPerceiverMoe.Actors.Cluster.ExpertShardProtocol;
 using Local = UniPerceiverMoe.Actors.ExpertGroups.ExpertGroupProtocol;
@@ -21,33 +20,21 @@ public static class GroupRequests
     /// <exception cref="InvalidDataException">The request is not one a group computes.</exception>
     public static Local.IExpertGroupMessage ToLocal(IGroupEnvelope request, Device device) => request switch
     {
-        ApplyLinear apply => ToLocal(apply, device),
+        IComputeRequest compute => ToLocal(compute, device),
         ProbeHop probe => new Local.Echo(TensorPayloads.ToTensor(probe.Input, device)),
         _ => throw new InvalidDataException($"{request.GetType().Name} is not a request an expert group computes."),
     };
 
-    private static Local.ApplyLinear ToLocal(ApplyLinear request, Device device)
+    private static Local.Compute ToLocal(IComputeRequest request, Device device)
     {
-        Tensor? tailParams = null;
+        var model = request.ToRequest(device);
         try
         {
-            GroupFollowUp? then = request.Then;
-            if (request.IsWholeLayer)
-            {
-                tailParams = TensorPayloads.ToTensor(request.TailParams!, device);
-                then = new ThenWholeLayer(request.LayerSegments(), new WholeLayer(tailParams, request.TailEps, request.LayerHeads), request.SequenceLength);
-            }
-            else if (request.IsLayerTail)
-            {
-                tailParams = TensorPayloads.ToTensor(request.TailParams!, device);
-                then = new ThenLayerTail(new Route(request.ThenExperts!, request.ThenWeights!), new Route(request.TailExperts2!, request.TailWeights2!),
-                    new LayerTail(tailParams, request.TailEps));
-            }
-            return new Local.ApplyLinear(request.Site, request.SubRoute, TensorPayloads.ToTensor(request.Input, device), then);
+            return new Local.Compute(model, TensorPayloads.ToTensor(request.Input, device));
         }
         catch
         {
-            tailParams?.Dispose();
+            model.Constants?.Dispose();
             throw;
         }
     }
@@ -57,9 +44,9 @@ public static class GroupRequests
     {
         switch (message)
         {
-            case Local.ApplyLinear apply:
-                apply.Input.Dispose();
-                apply.Then?.Constants?.Dispose();
+            case Local.Compute compute:
+                compute.Input.Dispose();
+                compute.Request.Constants?.Dispose();
                 break;
             case Local.Echo echo:
                 echo.Input.Dispose();
@@ -70,7 +57,7 @@ public static class GroupRequests
     /// <summary>What a request is, for error messages ("layer 3 Linear1" or "probe").</summary>
     public static string Describe(IGroupEnvelope request) => request switch
     {
-        ApplyLinear apply => apply.Site.ToString(),
+        IComputeRequest compute => compute.Site.ToString(),
         _ => "probe",
     };
 }

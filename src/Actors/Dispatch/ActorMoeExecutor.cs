@@ -3,6 +3,7 @@ using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Actors.Placement;
 using UniPerceiverMoe.Model;
 using UniPerceiverMoe.Model.Routing;
+using UniPerceiverMoe.Model.Routing.Requests;
 using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Actors.Dispatch;
@@ -13,7 +14,8 @@ namespace UniPerceiverMoe.Actors.Dispatch;
 /// the partial outputs of split routes (linearity: Σ_parts x·W_partᵀ + b_part = x·W_routeᵀ + b_route). Replicas,
 /// retries and failures are handled by <see cref="ExpertGroupClient"/>. Must run on a thread that may block (a sequence executor's
 /// pinned thread), never on an expert-group dispatcher thread. With <c>fuseFfn</c>, an FFN whose linear1 and linear2
-/// routes each lie whole in one and the same group set is one request per segment (<see cref="ThenLinear"/>).
+/// routes each lie whole in one and the same group set is one request per segment (<see cref="FfnRequest"/>); likewise a
+/// layer tail (<see cref="LayerTailRequest"/>) and a whole layer (<see cref="WholeLayerRequest"/>).
 /// </summary>
 public sealed class ActorMoeExecutor : IMoeLinearExecutor
 {
@@ -49,7 +51,7 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
             var routeParts = Parts(site, segments[s].Attribute);
             counters.CountRouted(segments[s].Attribute);
             if (routeParts.Count > 1) counters.SplitRouteParts.Add(routeParts.Count);
-            pending[s] = routeParts.Select(part => client.ApplyAsync(site, part.Replicas, part.SubRoute, SegmentInput(x, segments, s))).ToList();
+            pending[s] = routeParts.Select(part => client.ApplyAsync(new LinearRequest(site, part.SubRoute), part.Replicas, SegmentInput(x, segments, s))).ToList();
         }
         return Collect(pending);
     }
@@ -60,20 +62,20 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
         var first = new MoeSite(layer, MoeLinearKind.Linear1);
         var second = new MoeSite(layer, MoeLinearKind.Linear2);
         var segments = routing.Segments;
-        var calls = new (RoutePart First, ThenLinear Then)[segments.Count];
+        var calls = new (IReadOnlyList<string> Replicas, FfnRequest Request)[segments.Count];
         for (int s = 0; s < segments.Count; s++)
         {
             var parts1 = Parts(first, segments[s].Attribute);
             var parts2 = Parts(second, segments[s].Attribute);
             // GELU sits between the linears: only a group that holds both routes whole can apply them in one go.
             if (parts1.Count != 1 || parts2.Count != 1 || !parts1[0].Replicas.SequenceEqual(parts2[0].Replicas)) return null;
-            calls[s] = (parts1[0], new ThenLinear(second, parts2[0].SubRoute));
+            calls[s] = (parts1[0].Replicas, new FfnRequest(layer, parts1[0].SubRoute, parts2[0].SubRoute));
         }
         counters.FusedFfnRequests.Add(segments.Count);
         foreach (var segment in segments) counters.CountRouted(segment.Attribute);
         var pending = new List<Task<Tensor>>[segments.Count];
         for (int s = 0; s < segments.Count; s++)
-            pending[s] = [client.ApplyAsync(first, calls[s].First.Replicas, calls[s].First.SubRoute, SegmentInput(x, segments, s), calls[s].Then)];
+            pending[s] = [client.ApplyAsync(calls[s].Request, calls[s].Replicas, SegmentInput(x, segments, s))];
         return Collect(pending);
     }
 
@@ -101,8 +103,8 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
             using var joined = cat([context, x], -1);                                             // [B, N, 2D]
             var pending = new List<Task<Tensor>>[segments.Count];
             for (int s = 0; s < segments.Count; s++)
-                pending[s] = [client.ApplyAsync(dense, calls[s].Dense.Replicas, calls[s].Dense.SubRoute, SegmentInput(joined, segments, s),
-                    new ThenLayerTail(calls[s].Linear1, calls[s].Linear2, constants))];
+                pending[s] = [client.ApplyAsync(new LayerTailRequest(layer, calls[s].Dense.SubRoute, calls[s].Linear1, calls[s].Linear2, constants),
+                    calls[s].Dense.Replicas, SegmentInput(joined, segments, s))];
             return Collect(pending);
         }
         finally
@@ -115,7 +117,7 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
     {
         if (!fuseLayer || routing.Length != x.shape[1]) return null;
         var segments = routing.Segments;
-        MoeLinearKind[] kinds = [MoeLinearKind.QkvProj, MoeLinearKind.Dense, MoeLinearKind.Linear1, MoeLinearKind.Linear2];
+        var kinds = SegmentRoutes.Kinds;
         IReadOnlyList<string>? replicas = null;
         var routesOf = new SegmentRoutes[segments.Count];
         for (int s = 0; s < segments.Count; s++)
@@ -136,9 +138,8 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
         var constants = layerConstants();
         try
         {
-            var then = new ThenWholeLayer(routesOf, constants, (int)x.shape[1]);
-            var qkv = new MoeSite(layer, MoeLinearKind.QkvProj);
-            return Collect([[client.ApplyAsync(qkv, replicas!, routesOf[0].Qkv, x.alias().DetachFromDisposeScope(), then)]]);
+            var request = new WholeLayerRequest(layer, routesOf, constants, (int)x.shape[1]);
+            return Collect([[client.ApplyAsync(request, replicas!, x.alias().DetachFromDisposeScope())]]);
         }
         finally
         {

@@ -1,5 +1,6 @@
 using UniPerceiverMoe.Actors.Placement;
 using UniPerceiverMoe.Model.Routing;
+using UniPerceiverMoe.Model.Routing.Requests;
 using UniPerceiverMoe.Model.Routing.TokenLevel;
 using static TorchSharp.torch;
 
@@ -17,8 +18,8 @@ public sealed class ActorTokenExpertApplier(PlacementPlan plan, ExpertGroupClien
 
     public IReadOnlyList<Tensor> ApplyAll(MoeSite site, IReadOnlyList<TokenExpertRequest> requests)
     {
-        var pending = requests.Select(r => client.ApplyAsync(site, plan.HoldersOf(new ExpertKey(site.Layer, r.Expert)),
-            new Route([r.Expert], [1f]), r.Tokens.alias().DetachFromDisposeScope())).ToArray();
+        var pending = requests.Select(r => client.ApplyAsync(new LinearRequest(site, new Route([r.Expert], [1f])),
+            plan.HoldersOf(new ExpertKey(site.Layer, r.Expert)), r.Tokens.alias().DetachFromDisposeScope())).ToArray();
         try
         {
             Task.WaitAll(pending);

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Akka.Actor;
 using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Model.Routing;
+using UniPerceiverMoe.Model.Routing.Requests;
 using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Actors.Dispatch;
@@ -37,7 +38,7 @@ public sealed class ExpertGroupClient(IExpertGroupTransport transport, ReplicaPo
 
     /// <summary>Takes ownership of <paramref name="input"/> (pass an alias detached from any dispose scope: it may be
     /// released on another thread); the result is owned by the caller.</summary>
-    public async Task<Tensor> ApplyAsync(MoeSite site, IReadOnlyList<string> replicas, Route subRoute, Tensor input, GroupFollowUp? then = null)
+    public async Task<Tensor> ApplyAsync(ExpertRequest request, IReadOnlyList<string> replicas, Tensor input)
     {
         Exception? last = null;
         int tries = 0;
@@ -55,7 +56,7 @@ public sealed class ExpertGroupClient(IExpertGroupTransport transport, ReplicaPo
                     if (running.Count == 0)
                     {
                         if (tries++ > 0) (pass > 0 && i == 0 ? counters.ExpertRetries : counters.ExpertFailovers).Increment();
-                        running.Add(Start(order[i], site, subRoute, input, then, lastOfPass: ++i == order.Length));
+                        running.Add(Start(order[i], request, input, lastOfPass: ++i == order.Length));
                     }
                     var answered = Task.WhenAny(running.Select(r => r.Task));
                     if (observed is not null && i < order.Length)
@@ -67,7 +68,7 @@ public sealed class ExpertGroupClient(IExpertGroupTransport transport, ReplicaPo
                             // Duplicate work on purpose: the first try may still answer, and its result is then dropped.
                             tries++;
                             counters.ExpertHedges.Increment();
-                            running.Add(Start(order[i], site, subRoute, input, then, lastOfPass: ++i == order.Length, hedge: true));
+                            running.Add(Start(order[i], request, input, lastOfPass: ++i == order.Length, hedge: true));
                             continue;
                         }
                         stopHedge.Cancel();
@@ -96,7 +97,7 @@ public sealed class ExpertGroupClient(IExpertGroupTransport transport, ReplicaPo
                     }
                 }
             }
-            throw new ExpertGroupException($"{site} route {subRoute} failed after {tries} attempt(s): {last!.Message}", last);
+            throw new ExpertGroupException($"{request.Site} route {request.SubRoute} failed after {tries} attempt(s): {last!.Message}", last);
         }
         finally
         {
@@ -106,12 +107,12 @@ public sealed class ExpertGroupClient(IExpertGroupTransport transport, ReplicaPo
 
     /// <summary>One try of <paramref name="group"/>. The alias goes to another actor (maybe another thread): it must not
     /// belong to this thread's dispose scope.</summary>
-    private Try Start(string group, MoeSite site, Route subRoute, Tensor input, GroupFollowUp? then, bool lastOfPass, bool hedge = false)
+    private Try Start(string group, ExpertRequest request, Tensor input, bool lastOfPass, bool hedge = false)
     {
         counters.ExpertRequests.Increment();
         var timeout = lastOfPass ? policy.Timeout : Min(policy.ReplicaAttemptTimeout, policy.Timeout);
-        var task = transport.ApplyAsync(group, site, subRoute, input.alias().DetachFromDisposeScope(), timeout, then, failFast: !lastOfPass);
-        return new Try(group, site, timeout, hedge, task, Stopwatch.GetTimestamp());
+        var task = transport.ApplyAsync(group, request, input.alias().DetachFromDisposeScope(), timeout, failFast: !lastOfPass);
+        return new Try(group, request.Site, timeout, hedge, task, Stopwatch.GetTimestamp());
     }
 
     /// <summary>The error to report for a failed try; a replica that did not answer or could not be reached is suspected.</summary>

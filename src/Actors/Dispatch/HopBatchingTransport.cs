@@ -3,13 +3,14 @@ using System.Diagnostics;
 using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Model;
 using UniPerceiverMoe.Model.Routing;
+using UniPerceiverMoe.Model.Routing.Requests;
 using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Actors.Dispatch;
 
 /// <summary>
 /// Hop batching over any transport: while a group has a request in flight, the requests that arrive for it wait, and
-/// when it answers, those that compute the same thing (<see cref="BatchKey"/>: site, sub-route, follow-up and its
+/// when it answers, those that compute the same thing (<see cref="BatchKey"/>: the request's computation and its
 /// constants, width) go as one request whose rows are theirs concatenated; the reply is split back by rows. The first
 /// request of an idle group goes at once, so batching adds no latency to a lone sequence; under load one hop carries
 /// the rows of several sequences (one request, one reply, one group computation instead of several). No request waits
@@ -31,10 +32,10 @@ public sealed class HopBatchingTransport(IExpertGroupTransport inner, int maxRow
 
     public IExpertGroupTransport Inner => inner;
 
-    public Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout, GroupFollowUp? then = null, bool failFast = false)
+    public Task<Tensor> ApplyAsync(string groupId, ExpertRequest request, Tensor input, TimeSpan timeout, bool failFast = false)
     {
         var lane = lanes.GetOrAdd(groupId, _ => new Lane());
-        var waiting = new Waiting(new BatchKey(site, subRoute, then, input), input, then, timeout, failFast,
+        var waiting = new Waiting(new BatchKey(request, input), input, timeout, failFast,
             Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency));
         lock (lane)
         {
@@ -147,7 +148,7 @@ public sealed class HopBatchingTransport(IExpertGroupTransport inner, int maxRow
             var only = batch[0];
             try
             {
-                Answer(only, await inner.ApplyAsync(groupId, only.Key.Site, only.Key.SubRoute, only.Input, Remaining(only), only.Then, only.FailFast)
+                Answer(only, await inner.ApplyAsync(groupId, only.Request, only.Input, Remaining(only), only.FailFast)
                     .ConfigureAwait(false));
             }
             catch (Exception e)
@@ -184,7 +185,7 @@ public sealed class HopBatchingTransport(IExpertGroupTransport inner, int maxRow
         Tensor output;
         try
         {
-            output = await inner.ApplyAsync(groupId, head.Key.Site, head.Key.SubRoute, joined, timeout, head.Then, failFast).ConfigureAwait(false);
+            output = await inner.ApplyAsync(groupId, head.Request, joined, timeout, failFast).ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -224,13 +225,13 @@ public sealed class HopBatchingTransport(IExpertGroupTransport inner, int maxRow
         public Timer? Flush;
     }
 
-    private sealed class Waiting(BatchKey key, Tensor input, GroupFollowUp? then, TimeSpan timeout, bool failFast, long deadline)
+    private sealed class Waiting(BatchKey key, Tensor input, TimeSpan timeout, bool failFast, long deadline)
     {
         public BatchKey Key { get; } = key;
         public Tensor Input { get; } = input;
         public long[] Shape { get; } = input.shape;
         public long Rows { get; } = input.NumberOfElements / Math.Max(1, input.shape[^1]);
-        public GroupFollowUp? Then { get; } = then;
+        public ExpertRequest Request => Key.Request;
         public TimeSpan Timeout { get; } = timeout;
         public bool FailFast { get; } = failFast;
         public long Deadline { get; } = deadline;
@@ -240,52 +241,20 @@ public sealed class HopBatchingTransport(IExpertGroupTransport inner, int maxRow
 
     /// <summary>
     /// What a request computes, apart from its rows: requests with equal keys give, row for row, the same result alone or
-    /// concatenated. A follow-up's constants (the layer's LayerNorm and LayerScale parameters) are not compared by value:
-    /// they are a function of the layer alone (one transport serves one model, whose weights never change at inference),
-    /// so equal sites carry equal constants; only their shape and type are checked. Reading values would cost a device
-    /// synchronisation and a device → host read per comparison (HostCopySpecs).
+    /// concatenated (<see cref="ExpertRequest.SameComputation"/>). A fused request's constants (the layer's LayerNorm and
+    /// LayerScale parameters) are not compared by value: they are a function of the layer alone (one transport serves one
+    /// model, whose weights never change at inference), so equal sites carry equal constants; only their shape and type
+    /// are checked. Reading values would cost a device synchronisation and a device → host read per comparison (HostCopySpecs).
     /// </summary>
-    private sealed record BatchKey
+    private sealed record BatchKey(ExpertRequest Request, long InFeatures, ScalarType Dtype, string Device)
     {
-        public BatchKey(MoeSite site, Route subRoute, GroupFollowUp? then, Tensor input)
+        public BatchKey(ExpertRequest request, Tensor input) : this(request, input.shape[^1], input.dtype, input.device.ToString())
         {
-            Site = site;
-            SubRoute = subRoute;
-            InFeatures = input.shape[^1];
-            Dtype = input.dtype;
-            Device = input.device.ToString();
-            Then = then;
         }
-
-        public MoeSite Site { get; }
-        public Route SubRoute { get; }
-        public long InFeatures { get; }
-        public ScalarType Dtype { get; }
-        public string Device { get; }
-        public GroupFollowUp? Then { get; }
 
         public bool Equals(BatchKey? other) =>
-            other is not null && Site.Equals(other.Site) && SubRoute.Equals(other.SubRoute) && InFeatures == other.InFeatures && Dtype == other.Dtype &&
-            Device == other.Device && SameFollowUp(Then, other.Then) && SameConstants(Then?.Constants, other.Then?.Constants);
+            other is not null && InFeatures == other.InFeatures && Dtype == other.Dtype && Device == other.Device && Request.SameComputation(other.Request);
 
-        public override int GetHashCode() => HashCode.Combine(Site, SubRoute, InFeatures);
-
-        /// <summary>Same shape, type and device (the values follow from the site; see the type's summary).</summary>
-        private static bool SameConstants(Tensor? a, Tensor? b)
-        {
-            if (a is null || b is null) return a is null && b is null;
-            return ReferenceEquals(a, b) || (a.shape.SequenceEqual(b.shape) && a.dtype == b.dtype && a.device_type == b.device_type);
-        }
-
-        /// <summary>Same kind and same routes (constants: see SameConstants).</summary>
-        private static bool SameFollowUp(GroupFollowUp? a, GroupFollowUp? b) => (a, b) switch
-        {
-            (null, null) => true,
-            (ThenLinear x, ThenLinear y) => x.Equals(y),
-            (ThenLayerTail x, ThenLayerTail y) => x.Linear1.Equals(y.Linear1) && x.Linear2.Equals(y.Linear2) && x.Tail.Eps == y.Tail.Eps,
-            (ThenWholeLayer x, ThenWholeLayer y) => x.SequenceLength == y.SequenceLength && x.Layer.Eps == y.Layer.Eps && x.Layer.Heads == y.Layer.Heads &&
-                x.Segments.SequenceEqual(y.Segments),
-            _ => false,
-        };
+        public override int GetHashCode() => HashCode.Combine(Request.Site, Request.SubRoute, InFeatures);
     }
 }

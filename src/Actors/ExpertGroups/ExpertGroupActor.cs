@@ -5,6 +5,7 @@ using UniPerceiverMoe.Actors.Placement;
 using UniPerceiverMoe.Actors.Serialization;
 using UniPerceiverMoe.Model.Modules;
 using UniPerceiverMoe.Model.Routing;
+using UniPerceiverMoe.Model.Routing.Requests;
 using static TorchSharp.torch;
 using static UniPerceiverMoe.Actors.ExpertGroups.ExpertGroupProtocol;
 
@@ -41,56 +42,32 @@ public sealed class ExpertGroupActor : ReceiveActor
         merged = new MergedRouteCache(cacheLimit);
         this.loadWeights = loadWeights;
         this.faults = faults;
-        Receive<ApplyLinear>(Apply);
-        Receive<Echo>(echo => Sender.Tell(new LinearApplied(echo.Input.DetachFromDisposeScope())));
-        Receive<GetStats>(_ => Sender.Tell(new GroupStats(spec.Id, requests, tokens, merged.Count, merged.Bytes, computeTime, deviceName, merged.Evictions)));
+        Receive<Compute>(Apply);
+        Receive<Echo>(echo => Sender.Tell(new Computed(echo.Input.DetachFromDisposeScope())));
+        Receive<GetStats>(_ => Sender.Tell(new GroupCounters(spec.Id, requests, tokens, merged.Count, merged.Bytes, computeTime, deviceName, merged.Evictions)));
     }
 
     protected override void PreStart() => weights = loadWeights(spec);
 
     protected override void PostStop() => merged.Dispose();
 
-    private void Apply(ApplyLinear request)
+    private void Apply(Compute message)
     {
-        using var received = request.Input;
-        using var constants = request.Then?.Constants;   // owned by the request, like the input
+        var request = message.Request;
+        using var received = message.Input;
+        using var constants = request.Constants;   // owned by the request, like the input
         try
         {
             var home = received.device;
             using var input = DeviceStaging.Move(received, device);
             using var placedConstants = constants is null ? null : DeviceStaging.Move(constants, device);
-            var follow = placedConstants is null ? request.Then : request.Then!.WithConstants(placedConstants);
+            var placed = placedConstants is null ? request : request.WithConstants(placedConstants);
             faults.ThrowIfInjected(spec.Id);
             var started = Stopwatch.GetTimestamp();
             using var noGrad = no_grad();
-            var layer = request.Site.Layer;
             // The reply belongs to the sender. With the caller-runs dispatcher this may run on another sequence
             // executor's thread, inside that thread's dispose scope: detach it so that scope cannot release it.
-            Tensor output;
-            if (follow is ThenWholeLayer whole)
-            {
-                using var sequences = input.reshape(-1, whole.SequenceLength, input.shape[^1]);   // rows are whole sequences
-                using var result = whole.Layer.Apply(sequences, whole.Segments.Select(s => (s.Start, s.Length)).ToArray(),
-                    (i, kind, part) => Linear(new MoeSite(layer, kind), whole.Segments[i][kind], part));
-                output = result.reshape(input.shape);
-            }
-            else if (follow is ThenLayerTail tail)
-                output = tail.Tail.Apply(input, (kind, part) => Linear(new MoeSite(layer, kind), kind switch
-                {
-                    MoeLinearKind.Dense => request.SubRoute,
-                    MoeLinearKind.Linear1 => tail.Linear1,
-                    _ => tail.Linear2,
-                }, part));
-            else
-            {
-                output = Linear(request.Site, request.SubRoute, input);
-                if (follow is ThenLinear then)
-                {
-                    using var hidden = output;
-                    using var activated = nn.functional.gelu(hidden);
-                    output = Linear(then.Site, then.SubRoute, activated);
-                }
-            }
+            var output = placed.Apply(input, Linear);
             if (!DeviceStaging.SameDevice(home, device))
             {
                 using var computed = output;
@@ -100,7 +77,7 @@ public sealed class ExpertGroupActor : ReceiveActor
             computeTime += Stopwatch.GetElapsedTime(started);
             requests++;
             tokens += input.NumberOfElements / input.shape[^1];
-            Sender.Tell(new LinearApplied(output));
+            Sender.Tell(new Computed(output));
         }
         catch (Exception e)
         {

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using UniPerceiverMoe.Actors.Placement;
 using UniPerceiverMoe.Model.Routing;
+using UniPerceiverMoe.Model.Routing.Requests;
 using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Actors.ExpertGroups;
@@ -11,21 +12,21 @@ public static class ExpertGroupProtocol
     public interface IExpertGroupMessage;
 
     /// <summary>
-    /// Apply x·(Σ g_i W_i)ᵀ + Σ g_i b_i over the experts of <paramref name="SubRoute"/> (all held by the group) at
-    /// <paramref name="Site"/>. <paramref name="Input"/> [.., in] is a handle the group takes ownership of and disposes
-    /// (the sender passes an alias, so both may release their handles independently). With <paramref name="Then"/>,
-    /// GELU and that second linear follow in the group (a fused FFN). In-process only.
+    /// Compute <paramref name="Request"/> (a linear, an FFN, a layer tail or a whole layer; every expert it names held by
+    /// the group) on <paramref name="Input"/>. The group takes ownership of the input handle and of the request's
+    /// constants and disposes them (the sender passes aliases, so both may release their handles independently).
+    /// Replied with <see cref="Computed"/>. In-process only.
     /// </summary>
-    public sealed record ApplyLinear(MoeSite Site, Route SubRoute, Tensor Input, GroupFollowUp? Then = null) : IExpertGroupMessage, INoSerializationVerificationNeeded;
+    public sealed record Compute(ExpertRequest Request, Tensor Input) : IExpertGroupMessage, INoSerializationVerificationNeeded;
 
-    /// <summary>Reply to <see cref="ApplyLinear"/>: [.., out], owned by the receiver.</summary>
-    public sealed record LinearApplied(Tensor Output) : INoSerializationVerificationNeeded;
+    /// <summary>Reply to <see cref="Compute"/> (and <see cref="Echo"/>): the result, owned by the receiver.</summary>
+    public sealed record Computed(Tensor Output) : INoSerializationVerificationNeeded;
 
-    /// <summary>The identity hop (see <c>ExpertShardProtocol.ProbeHop</c>): replied with <see cref="LinearApplied"/>
+    /// <summary>The identity hop (see <c>ExpertShardProtocol.ProbeHop</c>): replied with <see cref="Computed"/>
     /// holding <paramref name="Input"/> itself, whose ownership passes back to the sender. No compute.</summary>
     public sealed record Echo(Tensor Input) : IExpertGroupMessage, INoSerializationVerificationNeeded;
 
-    /// <summary>Ask for counters; replied with <see cref="GroupStats"/>.</summary>
+    /// <summary>Ask for counters; replied with <see cref="GroupCounters"/>.</summary>
     public sealed record GetStats : IExpertGroupMessage
     {
         public static readonly GetStats Instance = new();
@@ -33,7 +34,7 @@ public static class ExpertGroupProtocol
 
     /// <summary>A group's counters; <paramref name="Device"/> is where it computes ("cpu", "cuda:1");
     /// <paramref name="MergeEvictions"/>: merged routes dropped to keep the cache within upmoe.engine.merge-cache.</summary>
-    public sealed record GroupStats(string GroupId, long Requests, long Tokens, int MergedRoutes, long MergedBytes, TimeSpan ComputeTime, string Device,
+    public sealed record GroupCounters(string GroupId, long Requests, long Tokens, int MergedRoutes, long MergedBytes, TimeSpan ComputeTime, string Device,
         long MergeEvictions = 0);
 
     /// <summary>Props of a group. <paramref name="loadWeights"/> runs at every (re)start: a restarted group reloads its

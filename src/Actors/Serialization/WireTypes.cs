@@ -11,8 +11,11 @@ public static class WireTypes
 {
     private static readonly (string Manifest, Type Type)[] All =
     [
-        ("upmoe.apply", typeof(ExpertShardProtocol.ApplyLinear)),
-        ("upmoe.applied", typeof(ExpertShardProtocol.LinearApplied)),
+        ("upmoe.apply-linear", typeof(ExpertShardProtocol.ApplyLinearRequest)),
+        ("upmoe.apply-ffn", typeof(ExpertShardProtocol.ApplyFfnRequest)),
+        ("upmoe.apply-tail", typeof(ExpertShardProtocol.ApplyLayerTailRequest)),
+        ("upmoe.apply-layer", typeof(ExpertShardProtocol.ApplyWholeLayerRequest)),
+        ("upmoe.answered", typeof(ExpertShardProtocol.RequestAnswered)),
         ("upmoe.failed", typeof(ExpertShardProtocol.GroupFailed)),
         ("upmoe.get-stats", typeof(ExpertShardProtocol.GetGroupStats)),
         ("upmoe.stats", typeof(ExpertShardProtocol.GroupStats)),

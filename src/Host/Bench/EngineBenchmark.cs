@@ -59,7 +59,7 @@ public static class EngineBenchmark
 
         long engineBytes = 0;
         foreach (var group in engine.Groups.Values)
-            engineBytes += (await group.Ask<ExpertGroupProtocol.GroupStats>(ExpertGroupProtocol.GetStats.Instance, TimeSpan.FromSeconds(10))).MergedBytes;
+            engineBytes += (await group.Ask<ExpertGroupProtocol.GroupCounters>(ExpertGroupProtocol.GetStats.Instance, TimeSpan.FromSeconds(10))).MergedBytes;
         output.WriteLine($"merged-weight cache: monolithic {local.Cache.Count} routes, {local.Cache.Bytes / 1e6:0.0} MB; " +
                          $"engine {engine.Plan.Groups.Count} group(s), {engineBytes / 1e6:0.0} MB");
         double ratio = totalMono / totalEngine;

@@ -2,12 +2,14 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using UniPerceiverMoe.Model.Routing;
+using UniPerceiverMoe.Model.Routing.Requests;
 using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Model.Modules;
 
 /// <summary>
-/// Pre-norm block with LayerScale: x += γ1 ⊙ Attn(LN1(x)); x += γ2 ⊙ linear2(GELU(linear1(LN2(x)))).
+/// Pre-norm block with LayerScale: x += γ1 ⊙ Attn(LN1(x)); x += γ2 ⊙ linear2(GELU(linear1(LN2(x)))). The tail after
+/// attention is <see cref="LayerTail.Compute"/> and the FFN <see cref="FfnRequest.Ffn"/>, the code fused expert requests run.
 /// GELU is exact (erf). In MoE layers each linear is merged per route separately (GELU between merged linears).
 /// </summary>
 public sealed class MoETransformerEncoderLayer : nn.Module
@@ -69,13 +71,10 @@ public sealed class MoETransformerEncoderLayer : nn.Module
         }
         if (TailIsMoe && pass.Executor.TryApplyTail(layer, context, x, Tail, pass.Routing) is { } fused)
             return AdoptIntoOuterScope(fused);
-        using var attn = self_attn.OutProjection(context, pass);
-        using var scaledAttn = attn.mul(gamma_1);
-        using var x1 = x.Plus(scaledAttn);
-        using var h2 = norm2.forward(x1);
-        using var f2 = Ffn(h2, pass);                                                // [B, N, D]
-        using var scaledFfn = f2.mul_(gamma_2);
-        return x1.Plus(scaledFfn).MoveToOuterDisposeScope();
+        // The tail's one copy of its math, with this layer's own out-projection, LN2 and FFN.
+        var tailPass = pass;
+        return LayerTail.Compute(context, x, gamma_1, gamma_2, norm2.forward, c => self_attn.OutProjection(c, tailPass), h => Ffn(h, tailPass))
+            .MoveToOuterDisposeScope();
     }
 
     /// <summary>An executor's result belongs to no dispose scope (it may come from another thread): hand the caller a
@@ -111,9 +110,7 @@ public sealed class MoETransformerEncoderLayer : nn.Module
     private Tensor Ffn(Tensor h, EncoderPass pass)
     {
         if (linear1 is not Linear && linear2 is not Linear && pass.Executor.TryApplyFfn(layer, h, pass.Routing) is { } fused) return fused;
-        using var f1 = Project(linear1, MoeLinearKind.Linear1, h, pass);             // [B, N, F]
-        using var act = nn.functional.gelu(f1);
-        return Project(linear2, MoeLinearKind.Linear2, act, pass);
+        return FfnRequest.Ffn(h, a => Project(linear1, MoeLinearKind.Linear1, a, pass), a => Project(linear2, MoeLinearKind.Linear2, a, pass));
     }
 
     private Tensor Project(nn.Module linear, MoeLinearKind kind, Tensor x, EncoderPass pass) =>

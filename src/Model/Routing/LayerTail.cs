@@ -18,20 +18,32 @@ public sealed record LayerTail(Tensor Params, double Eps)
     public Tensor Apply(Tensor contextAndInput, Func<MoeLinearKind, Tensor, Tensor> linear)
     {
         long d = Params.shape[1];
-        using var scope = NewDisposeScope();
         using var context = contextAndInput.narrow(-1, 0, d);
         using var x = contextAndInput.narrow(-1, d, d);
         using var gamma1 = Params[0];
         using var gamma2 = Params[1];
         using var normWeight = Params[2];
         using var normBias = Params[3];
-        using var attn = linear(MoeLinearKind.Dense, context);
+        return Compute(context, x, gamma1, gamma2, h => nn.functional.layer_norm(h, [d], normWeight, normBias, Eps),
+            c => linear(MoeLinearKind.Dense, c),
+            h => Requests.FfnRequest.Ffn(h, a => linear(MoeLinearKind.Linear1, a), a => linear(MoeLinearKind.Linear2, a)));
+    }
+
+    /// <summary>
+    /// The tail's math, the one copy of it (the local layer, fused tails and whole layers all call it):
+    /// x1 = x + γ1 ⊙ dense(context); out = x1 + γ2 ⊙ ffn(norm2(x1)). Returns a new tensor owned by the caller; every
+    /// intermediate is released here. <paramref name="dense"/>, <paramref name="norm2"/> and <paramref name="ffn"/>
+    /// return new tensors.
+    /// </summary>
+    public static Tensor Compute(Tensor context, Tensor x, Tensor gamma1, Tensor gamma2, Func<Tensor, Tensor> norm2, Func<Tensor, Tensor> dense,
+        Func<Tensor, Tensor> ffn)
+    {
+        using var scope = NewDisposeScope();
+        using var attn = dense(context);
         using var scaledAttn = attn.mul(gamma1);
         using var x1 = x.Plus(scaledAttn);
-        using var h2 = nn.functional.layer_norm(x1, [d], normWeight, normBias, Eps);
-        using var f1 = linear(MoeLinearKind.Linear1, h2);
-        using var act = nn.functional.gelu(f1);
-        using var f2 = linear(MoeLinearKind.Linear2, act);
+        using var h2 = norm2(x1);
+        using var f2 = ffn(h2);
         using var scaledFfn = f2.mul_(gamma2);
         return x1.Plus(scaledFfn).MoveToOuterDisposeScope();
     }

@@ -39,14 +39,14 @@ public sealed class ExpertGroupEntityActorSpecs() : Akka.TestKit.Xunit2.TestKit(
 
     private static Tensor Input() => TorchScalar.Arange(3 * Width, CPU).to_type(ScalarType.Float32).reshape(3, Width);
 
-    private static ApplyLinear Request(string groupId, Route route, Tensor x) =>
-        new(groupId, 0, (int)MoeLinearKind.Linear2, route.Experts, route.Weights, TensorPayloads.FromTensor(x, WireDtype.Float32));
+    private static ApplyLinearRequest Request(string groupId, Route route, Tensor x) =>
+        new(groupId, 0, (int)MoeLinearKind.Linear2, WireRoute.From(route), TensorPayloads.FromTensor(x, WireDtype.Float32));
 
     private void AssertApplied(IActorRef entity, Route route)
     {
         using var x = Input();
         entity.Tell(Request("L0", route, x));
-        var reply = ExpectMsg<LinearApplied>(Wait);
+        var reply = ExpectMsg<RequestAnswered>(Wait);
         using var output = TensorPayloads.ToTensor(reply.Output);
         using var expected = ScaledIdentityWeights.Expected(x, route);
         Assert.True(expected.allclose(output), $"wire output of route {route} is not x·Σ g(e + 1)");
@@ -72,7 +72,7 @@ public sealed class ExpertGroupEntityActorSpecs() : Akka.TestKit.Xunit2.TestKit(
         var entity = StartEntity("L0");
         using var x = Input();
         entity.Tell(new ProbeHop("L0", TensorPayloads.FromTensor(x, WireDtype.Float32)));
-        using var echoed = TensorPayloads.ToTensor(ExpectMsg<LinearApplied>(Wait).Output);
+        using var echoed = TensorPayloads.ToTensor(ExpectMsg<RequestAnswered>(Wait).Output);
         Assert.True(x.equal(echoed).all().item<bool>());
     }
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using UniPerceiverMoe.Actors.Dispatch;
 using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Model.Routing;
+using UniPerceiverMoe.Model.Routing.Requests;
 using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Actors.Tests.Dispatch;
@@ -17,7 +18,7 @@ public sealed class ExpertGroupClientSpecs
     {
         public ConcurrentQueue<(string Group, TimeSpan Timeout, bool FailFast)> Tries { get; } = new();
 
-        public async Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout, GroupFollowUp? then = null, bool failFast = false)
+        public async Task<Tensor> ApplyAsync(string groupId, ExpertRequest request, Tensor input, TimeSpan timeout, bool failFast = false)
         {
             Tries.Enqueue((groupId, timeout, failFast));
             try
@@ -34,7 +35,7 @@ public sealed class ExpertGroupClientSpecs
 
     private static async Task CallAsync(ExpertGroupClient client, IReadOnlyList<string> replicas)
     {
-        using var result = await client.ApplyAsync(Site, replicas, Route, ones(2, 3));
+        using var result = await client.ApplyAsync(new LinearRequest(Site, Route), replicas, ones(2, 3));
         Assert.Equal(new long[] { 2, 3 }, result.shape);
     }
 

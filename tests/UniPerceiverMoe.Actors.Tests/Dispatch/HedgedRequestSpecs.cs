@@ -4,6 +4,7 @@ using UniPerceiverMoe.Actors.Dispatch;
 using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Actors.Settings;
 using UniPerceiverMoe.Model.Routing;
+using UniPerceiverMoe.Model.Routing.Requests;
 using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Actors.Tests.Dispatch;
@@ -25,7 +26,7 @@ public sealed class HedgedRequestSpecs
         public ConcurrentQueue<string> Tries { get; } = new();
         public int HungOpen;
 
-        public async Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout, GroupFollowUp? then = null, bool failFast = false)
+        public async Task<Tensor> ApplyAsync(string groupId, ExpertRequest request, Tensor input, TimeSpan timeout, bool failFast = false)
         {
             Tries.Enqueue(groupId);
             try
@@ -53,7 +54,7 @@ public sealed class HedgedRequestSpecs
         var client = new ExpertGroupClient(transport, Policy, counters);
         for (int i = 0; i < 4; i++)
         {
-            using var result = await client.ApplyAsync(Site, ["g-r0", "g-r1"], Route, ones(2, 3));
+            using var result = await client.ApplyAsync(new LinearRequest(Site, Route), ["g-r0", "g-r1"], ones(2, 3));
             Assert.Equal(new long[] { 2, 3 }, result.shape);
         }
         // Every call returned while the hung replica still held its tries: none waited for it.
@@ -74,7 +75,7 @@ public sealed class HedgedRequestSpecs
         Task<Tensor>? hung = null;
         for (int i = 0; i < 2 && hung is null; i++)
         {
-            var call = client.ApplyAsync(Site, ["g-r0", "g-r1"], Route, ones(2, 3));
+            var call = client.ApplyAsync(new LinearRequest(Site, Route), ["g-r0", "g-r1"], ones(2, 3));
             await TestWait.UntilAsync(() => transport.Tries.Count > i);
             if (transport.Tries.Last() == "g-r0") hung = call;
             else (await call).Dispose();

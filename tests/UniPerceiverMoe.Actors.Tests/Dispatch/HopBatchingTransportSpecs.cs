@@ -1,6 +1,7 @@
 using UniPerceiverMoe.Actors.Dispatch;
 using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Model.Routing;
+using UniPerceiverMoe.Model.Routing.Requests;
 using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Actors.Tests.Dispatch;
@@ -21,9 +22,9 @@ public sealed class HopBatchingTransportSpecs
         var batching = Batching(inner);
         var inputs = new[] { Rows(1, [1, 5, 4]), Rows(2, [2, 3, 4]), Rows(3, [7, 4]), Rows(4, [1, 1, 4]) };
 
-        var first = batching.ApplyAsync("g", Site, RouteA, inputs[0].alias(), TimeSpan.FromSeconds(30));
+        var first = batching.ApplyAsync("g", new LinearRequest(Site, RouteA), inputs[0].alias(), TimeSpan.FromSeconds(30));
         await inner.Arrived(1);                                      // in flight: the others wait behind it
-        var rest = inputs.Skip(1).Select(x => batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30))).ToArray();
+        var rest = inputs.Skip(1).Select(x => batching.ApplyAsync("g", new LinearRequest(Site, RouteA), x.alias(), TimeSpan.FromSeconds(30))).ToArray();
         inner.Release();
         var outputs = await Task.WhenAll([first, .. rest]);
 
@@ -45,11 +46,11 @@ public sealed class HopBatchingTransportSpecs
         using var inner = new GatedLinear();
         var batching = Batching(inner);
         using var x = Rows(1, [3, 4]);
-        var first = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
+        var first = batching.ApplyAsync("g", new LinearRequest(Site, RouteA), x.alias(), TimeSpan.FromSeconds(30));
         await inner.Arrived(1);
-        var a = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
-        var b = batching.ApplyAsync("g", Site, RouteB, x.alias(), TimeSpan.FromSeconds(30));
-        var c = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
+        var a = batching.ApplyAsync("g", new LinearRequest(Site, RouteA), x.alias(), TimeSpan.FromSeconds(30));
+        var b = batching.ApplyAsync("g", new LinearRequest(Site, RouteB), x.alias(), TimeSpan.FromSeconds(30));
+        var c = batching.ApplyAsync("g", new LinearRequest(Site, RouteA), x.alias(), TimeSpan.FromSeconds(30));
         inner.Release();
         foreach (var t in await Task.WhenAll(first, a, b, c)) t.Dispose();
         Assert.Equal([RouteA, RouteA, RouteB], inner.Routes);          // a and c together, b on its own
@@ -62,15 +63,15 @@ public sealed class HopBatchingTransportSpecs
         using var inner = new GatedLinear();
         var batching = Batching(inner);
         using var x = Rows(1, [2, 4]);
-        var first = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
+        var first = batching.ApplyAsync("g", new LinearRequest(Site, RouteA), x.alias(), TimeSpan.FromSeconds(30));
         await inner.Arrived(1);
         inner.FailCall = 2;                                           // the batch behind it fails in the group
-        var members = Enumerable.Range(0, 3).Select(_ => batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30))).ToArray();
+        var members = Enumerable.Range(0, 3).Select(_ => batching.ApplyAsync("g", new LinearRequest(Site, RouteA), x.alias(), TimeSpan.FromSeconds(30))).ToArray();
         inner.Release();
         (await first).Dispose();
         foreach (var m in members)
             Assert.Contains("group failed", (await Assert.ThrowsAsync<ExpertGroupException>(() => m)).Message);
-        using var after = await batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
+        using var after = await batching.ApplyAsync("g", new LinearRequest(Site, RouteA), x.alias(), TimeSpan.FromSeconds(30));
         using var alone = inner.Compute(x);
         Assert.True(Same(alone, after));
     }
@@ -81,9 +82,9 @@ public sealed class HopBatchingTransportSpecs
         using var inner = new GatedLinear();
         var batching = Batching(inner);
         using var x = Rows(1, [2, 4]);
-        var hung = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
+        var hung = batching.ApplyAsync("g", new LinearRequest(Site, RouteA), x.alias(), TimeSpan.FromSeconds(30));
         await inner.Arrived(1);
-        var waiting = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromMilliseconds(200));
+        var waiting = batching.ApplyAsync("g", new LinearRequest(Site, RouteA), x.alias(), TimeSpan.FromMilliseconds(200));
         await Assert.ThrowsAsync<TimeoutException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(20)));
         Assert.False(hung.IsCompleted);
         inner.Release();
@@ -97,10 +98,10 @@ public sealed class HopBatchingTransportSpecs
         using var inner = new GatedLinear();
         var batching = Batching(inner, maxWait: TimeSpan.FromMilliseconds(100));
         using var x = Rows(1, [2, 4]);
-        var hung = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
+        var hung = batching.ApplyAsync("g", new LinearRequest(Site, RouteA), x.alias(), TimeSpan.FromSeconds(30));
         await inner.Arrived(1);
-        var a = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
-        var b = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
+        var a = batching.ApplyAsync("g", new LinearRequest(Site, RouteA), x.alias(), TimeSpan.FromSeconds(30));
+        var b = batching.ApplyAsync("g", new LinearRequest(Site, RouteA), x.alias(), TimeSpan.FromSeconds(30));
         await inner.Arrived(1);                                       // sent while the first is still in flight
         Assert.False(hung.IsCompleted);
         Assert.Equal([2, 4], inner.Calls);
@@ -116,11 +117,11 @@ public sealed class HopBatchingTransportSpecs
         using var inner = new GatedLinear();
         var batching = Batching(inner);
         using var x = Rows(1, [2, 4]);
-        var first = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30), failFast: true);
+        var first = batching.ApplyAsync("g", new LinearRequest(Site, RouteA), x.alias(), TimeSpan.FromSeconds(30), failFast: true);
         await inner.Arrived(1);
-        var a = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30), failFast: true);
-        var b = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30), failFast: false);
-        var c = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30), failFast: true);
+        var a = batching.ApplyAsync("g", new LinearRequest(Site, RouteA), x.alias(), TimeSpan.FromSeconds(30), failFast: true);
+        var b = batching.ApplyAsync("g", new LinearRequest(Site, RouteA), x.alias(), TimeSpan.FromSeconds(30), failFast: false);
+        var c = batching.ApplyAsync("g", new LinearRequest(Site, RouteA), x.alias(), TimeSpan.FromSeconds(30), failFast: true);
         inner.Release();
         foreach (var t in await Task.WhenAll(first, a, b, c)) t.Dispose();
         Assert.Equal([2, 4, 2], inner.Calls);                          // a and c together, b on its own terms
@@ -133,10 +134,10 @@ public sealed class HopBatchingTransportSpecs
         using var inner = new GatedLinear();
         var batching = Batching(inner);
         using var x = Rows(1, [2, 4]);
-        var first = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
+        var first = batching.ApplyAsync("g", new LinearRequest(Site, RouteA), x.alias(), TimeSpan.FromSeconds(30));
         await inner.Arrived(1);
-        var quick = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(2));
-        var patient = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
+        var quick = batching.ApplyAsync("g", new LinearRequest(Site, RouteA), x.alias(), TimeSpan.FromSeconds(2));
+        var patient = batching.ApplyAsync("g", new LinearRequest(Site, RouteA), x.alias(), TimeSpan.FromSeconds(30));
         inner.ReleaseOne();                                           // the first answers; quick and patient go as one batch
         (await first).Dispose();
         await inner.Arrived(1);
@@ -156,9 +157,9 @@ public sealed class HopBatchingTransportSpecs
         using var inner = new ReaderThreadLinear();
         var batching = Batching(inner);
         using var x = Rows(1, [2, 4]);
-        var first = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
+        var first = batching.ApplyAsync("g", new LinearRequest(Site, RouteA), x.alias(), TimeSpan.FromSeconds(30));
         await inner.Sent.WaitAsync(TimeSpan.FromSeconds(20));
-        var queued = batching.ApplyAsync("g", Site, RouteA, x.alias(), TimeSpan.FromSeconds(30));
+        var queued = batching.ApplyAsync("g", new LinearRequest(Site, RouteA), x.alias(), TimeSpan.FromSeconds(30));
         inner.CompleteOnReaderThread();                               // as a data-plane connection's reader does
         (await first).Dispose();
         (await queued.WaitAsync(TimeSpan.FromSeconds(20))).Dispose();
@@ -179,7 +180,7 @@ public sealed class HopBatchingTransportSpecs
         public int ReaderThreadId { get; private set; } = -1;
         public Task Sent => sent.Task;
 
-        public Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout, GroupFollowUp? then = null, bool failFast = false)
+        public Task<Tensor> ApplyAsync(string groupId, ExpertRequest request, Tensor input, TimeSpan timeout, bool failFast = false)
         {
             lock (CallerThreads) CallerThreads.Add(Environment.CurrentManagedThreadId);
             if (heldInput is null)
@@ -252,7 +253,7 @@ public sealed class HopBatchingTransportSpecs
 
         public Tensor Compute(Tensor input) => input.matmul(weight);
 
-        public async Task<Tensor> ApplyAsync(string groupId, MoeSite site, Route subRoute, Tensor input, TimeSpan timeout, GroupFollowUp? then = null, bool failFast = false)
+        public async Task<Tensor> ApplyAsync(string groupId, ExpertRequest request, Tensor input, TimeSpan timeout, bool failFast = false)
         {
             using (input)
             {
@@ -260,7 +261,7 @@ public sealed class HopBatchingTransportSpecs
                 lock (Calls)
                 {
                     Calls.Add(input.NumberOfElements / input.shape[^1]);
-                    Routes.Add(subRoute);
+                    Routes.Add(request.SubRoute);
                     FailFasts.Add(failFast);
                     call = Calls.Count;
                 }

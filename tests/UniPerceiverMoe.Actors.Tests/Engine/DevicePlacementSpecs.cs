@@ -36,7 +36,7 @@ public sealed class DevicePlacementSpecs(ITestOutputHelper output)
         Assert.InRange(Math.Abs(perSlot[0] - perSlot[1]), 0, total % 2);
         foreach (var (id, group) in engine.Groups)
         {
-            var stats = await group.Ask<ExpertGroupProtocol.GroupStats>(ExpertGroupProtocol.GetStats.Instance, TimeSpan.FromSeconds(10));
+            var stats = await group.Ask<ExpertGroupProtocol.GroupCounters>(ExpertGroupProtocol.GetStats.Instance, TimeSpan.FromSeconds(10));
             Assert.Equal(id, stats.GroupId);
             Assert.Equal(engine.Devices.Of(id), stats.Device);
         }

@@ -2,6 +2,7 @@ using Akka.Actor;
 using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Actors.Placement;
 using UniPerceiverMoe.Model.Routing;
+using UniPerceiverMoe.Model.Routing.Requests;
 using UniPerceiverMoe.Model;
 using static TorchSharp.torch;
 using static UniPerceiverMoe.Actors.ExpertGroups.ExpertGroupProtocol;
@@ -27,8 +28,8 @@ public sealed class ExpertGroupActorSpecs() : Akka.TestKit.Xunit2.TestKit(ActorS
     private void AssertApplied(IActorRef group, Route route)
     {
         using var x = Input();
-        group.Tell(new ApplyLinear(Site, route, x.alias()));
-        using var output = ExpectMsg<LinearApplied>(Wait).Output;
+        group.Tell(new Compute(new LinearRequest(Site, route), x.alias()));
+        using var output = ExpectMsg<Computed>(Wait).Output;
         using var expected = ScaledIdentityWeights.Expected(x, route);
         Assert.True(expected.allclose(output), $"output of route {route} is not x·Σ g(e + 1)");
     }
@@ -42,7 +43,7 @@ public sealed class ExpertGroupActorSpecs() : Akka.TestKit.Xunit2.TestKit(ActorS
         AssertApplied(group, route);
 
         group.Tell(GetStats.Instance);
-        var stats = ExpectMsg<GroupStats>(Wait);
+        var stats = ExpectMsg<GroupCounters>(Wait);
         Assert.Equal(("G", 2L, 6L, 1, "cpu"), (stats.GroupId, stats.Requests, stats.Tokens, stats.MergedRoutes, stats.Device));
         Assert.Equal(1, loader.Loads);
     }
@@ -54,8 +55,8 @@ public sealed class ExpertGroupActorSpecs() : Akka.TestKit.Xunit2.TestKit(ActorS
         var first = new Route([1], [1f]);                         // ×2
         var second = new Route([2], [1f]);                        // ×3
         using var x = Input();
-        group.Tell(new ApplyLinear(new MoeSite(0, MoeLinearKind.Linear1), first, x.alias(), new ThenLinear(new MoeSite(0, MoeLinearKind.Linear2), second)));
-        using var output = ExpectMsg<LinearApplied>(Wait).Output;
+        group.Tell(new Compute(new FfnRequest(0, first, second), x.alias()));
+        using var output = ExpectMsg<Computed>(Wait).Output;
         using var doubled = ScaledIdentityWeights.Expected(x, first);
         using var activated = nn.functional.gelu(doubled);
         using var expected = ScaledIdentityWeights.Expected(activated, second);
@@ -68,10 +69,10 @@ public sealed class ExpertGroupActorSpecs() : Akka.TestKit.Xunit2.TestKit(ActorS
         var group = StartGroup();
         using var x = Input();
         group.Tell(new Echo(x.clone()));
-        using var output = ExpectMsg<LinearApplied>(Wait).Output;
+        using var output = ExpectMsg<Computed>(Wait).Output;
         Assert.True(x.equal(output).all().item<bool>());
         group.Tell(GetStats.Instance);
-        Assert.Equal(0L, ExpectMsg<GroupStats>(Wait).Requests);
+        Assert.Equal(0L, ExpectMsg<GroupCounters>(Wait).Requests);
     }
 
     [Fact]
@@ -79,7 +80,7 @@ public sealed class ExpertGroupActorSpecs() : Akka.TestKit.Xunit2.TestKit(ActorS
     {
         var group = StartGroup();
         using var x = Input();
-        group.Tell(new ApplyLinear(Site, new Route([5], [1f]), x.alias()));
+        group.Tell(new Compute(new LinearRequest(Site, new Route([5], [1f])), x.alias()));
         var failure = ExpectMsg<Status.Failure>(Wait);
         var error = Assert.IsType<ExpertGroupException>(failure.Cause);
         Assert.Contains("expert group G", error.Message);
@@ -96,12 +97,12 @@ public sealed class ExpertGroupActorSpecs() : Akka.TestKit.Xunit2.TestKit(ActorS
         Watch(group);
         faults.FailNext("G", 1);
         using var x = Input();
-        group.Tell(new ApplyLinear(Site, new Route([0], [1f]), x.alias()));
+        group.Tell(new Compute(new LinearRequest(Site, new Route([0], [1f])), x.alias()));
         Assert.Contains("injected fault in expert group G", ExpectMsg<Status.Failure>(Wait).Cause.Message);
         AwaitCondition(() => loader.Loads == 2, Wait);
         AssertApplied(group, new Route([0, 1], [0.5f, 0.5f]));
         group.Tell(GetStats.Instance);
-        Assert.Equal(1L, ExpectMsg<GroupStats>(Wait).Requests);   // counters start again with the new incarnation
+        Assert.Equal(1L, ExpectMsg<GroupCounters>(Wait).Requests);   // counters start again with the new incarnation
         ExpectNoMsg(TimeSpan.FromMilliseconds(100));             // restarted, not stopped: no Terminated
     }
 

@@ -2,6 +2,7 @@ using Akka.Actor;
 using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Actors.Placement;
 using UniPerceiverMoe.Model.Routing;
+using UniPerceiverMoe.Model.Routing.Requests;
 using UniPerceiverMoe.Model;
 using static TorchSharp.torch;
 using static UniPerceiverMoe.Actors.ExpertGroups.ExpertGroupProtocol;
@@ -36,8 +37,8 @@ public sealed class ExpertHostActorSpecs() : Akka.TestKit.Xunit2.TestKit(ActorSp
 
     private Tensor Apply(IActorRef group, Route route)
     {
-        group.Tell(new ApplyLinear(Site, route, ones(2, Width)));
-        return ExpectMsg<LinearApplied>(Wait).Output;
+        group.Tell(new Compute(new LinearRequest(Site, route), ones(2, Width)));
+        return ExpectMsg<Computed>(Wait).Output;
     }
 
     [Fact]
@@ -49,7 +50,7 @@ public sealed class ExpertHostActorSpecs() : Akka.TestKit.Xunit2.TestKit(ActorSp
         {
             Assert.Equal($"/user/experts/{id}", group.Path.ToStringWithoutAddress());
             group.Tell(GetStats.Instance);
-            var stats = ExpectMsg<GroupStats>(Wait);
+            var stats = ExpectMsg<GroupCounters>(Wait);
             Assert.Equal((id, "cpu"), (stats.GroupId, stats.Device));
         }
         Assert.Equal(1, loader.LoadsOf("A"));
@@ -62,7 +63,7 @@ public sealed class ExpertHostActorSpecs() : Akka.TestKit.Xunit2.TestKit(ActorSp
         var groups = StartHost();
         using (Apply(groups["B"], new Route([2], [1f]))) { }
         faults.FailNext("A", 1);
-        groups["A"].Tell(new ApplyLinear(Site, new Route([0], [1f]), ones(2, Width)));
+        groups["A"].Tell(new Compute(new LinearRequest(Site, new Route([0], [1f])), ones(2, Width)));
         Assert.IsType<ExpertGroupException>(ExpectMsg<Status.Failure>(Wait).Cause);
 
         AwaitCondition(() => counters.GroupRestarts.Value == 1 && loader.LoadsOf("A") == 2, Wait);
@@ -71,7 +72,7 @@ public sealed class ExpertHostActorSpecs() : Akka.TestKit.Xunit2.TestKit(ActorSp
         Assert.True(expected.allclose(again));                  // the same child path serves again, weights reloaded
         Assert.Equal(1, loader.LoadsOf("B"));
         groups["B"].Tell(GetStats.Instance);
-        Assert.Equal(1L, ExpectMsg<GroupStats>(Wait).Requests); // B kept its state: it was not restarted
+        Assert.Equal(1L, ExpectMsg<GroupCounters>(Wait).Requests); // B kept its state: it was not restarted
     }
 
     [Fact]
@@ -81,7 +82,7 @@ public sealed class ExpertHostActorSpecs() : Akka.TestKit.Xunit2.TestKit(ActorSp
         for (int i = 1; i <= 3; i++)
         {
             faults.FailNext("B", 1);
-            groups["B"].Tell(new ApplyLinear(Site, new Route([3], [1f]), ones(2, Width)));
+            groups["B"].Tell(new Compute(new LinearRequest(Site, new Route([3], [1f])), ones(2, Width)));
             ExpectMsg<Status.Failure>(Wait);
             int restarts = i;
             AwaitCondition(() => counters.GroupRestarts.Value == restarts, Wait);

@@ -10,7 +10,7 @@ using static UniPerceiverMoe.Actors.Cluster.ExpertShardProtocol;
 namespace UniPerceiverMoe.Actors.Cluster.DataPlane;
 
 /// <summary>
-/// An expert node's data plane: a TCP listener (on the remoting hostname) that takes <see cref="ApplyLinear"/> and
+/// An expert node's data plane: a TCP listener (on the remoting hostname) that takes compute requests (<see cref="IComputeRequest"/>) and
 /// <see cref="ProbeHop"/> requests straight from frontends, so tensor payloads skip Akka.Remote's envelope copies and
 /// its actor hand-offs.
 /// <list type="bullet">
@@ -213,7 +213,7 @@ public sealed class DataPlaneServer : IDisposable
 
     private void Dispatch(Connection connection, uint id, IUpmoeWireMessage message)
     {
-        if (message is not (ApplyLinear or ProbeHop)) throw new InvalidDataException($"data plane: {message.GetType().Name} is not a request.");
+        if (message is not (IComputeRequest or ProbeHop)) throw new InvalidDataException($"data plane: {message.GetType().Name} is not a request.");
         var request = (IGroupEnvelope)message;
         var node = context!;
         counters.DataPlaneRequests.Increment();

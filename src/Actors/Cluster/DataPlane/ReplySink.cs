@@ -22,10 +22,10 @@ internal sealed class ReplySink(IActorRefProvider provider, ActorPath path, Acti
     protected override void TellInternal(object message, IActorRef sender)
     {
         // Nothing else is addressed to a request's sender; a second answer cannot happen, and is dropped if it did.
-        if (message is Local.LinearApplied applied)
+        if (message is Local.Computed applied)
         {
             using var output = applied.Output;
-            if (Interlocked.Exchange(ref answered, 1) == 0) answer(new LinearApplied(TensorPayloads.FromTensor(output, wireDtype), dataEndpoint));
+            if (Interlocked.Exchange(ref answered, 1) == 0) answer(new RequestAnswered(TensorPayloads.FromTensor(output, wireDtype), dataEndpoint));
         }
         else if (message is Status.Failure failure && Interlocked.Exchange(ref answered, 1) == 0)
             answer(new GroupFailed(groupId, failure.Cause?.Message ?? $"expert group {groupId} failed {what}"));

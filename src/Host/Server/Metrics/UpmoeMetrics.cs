@@ -103,7 +103,7 @@ public sealed class UpmoeMetrics
             try
             {
                 // Asked from a pool thread: with the caller-runs dispatcher an idle group answers on this thread.
-                var stats = await Task.Run(() => pair.Value.Ask<ExpertGroupProtocol.GroupStats>(ExpertGroupProtocol.GetStats.Instance, GroupAskTimeout, cancellation),
+                var stats = await Task.Run(() => pair.Value.Ask<ExpertGroupProtocol.GroupCounters>(ExpertGroupProtocol.GetStats.Instance, GroupAskTimeout, cancellation),
                     cancellation).ConfigureAwait(false);
                 groupRequests.WithLabels(id).IncTo(stats.Requests);
                 groupTokens.WithLabels(id).IncTo(stats.Tokens);
