@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Host.Inputs;
 using System.CommandLine;
 using System.CommandLine.Invocation;
 using UniPerceiverMoe.Host.Cli;
@@ -40,7 +41,7 @@ public static class Program
         {
             var command = parse.CommandResult.Command;
             string path = command is RootCommand ? "upmoe" : $"upmoe {command.Name}";
-            var messages = parse.Errors.Select(e => CliErrors.OneLine(e.Message)).Distinct();
+            var messages = parse.Errors.Select(e => InputErrors.OneLine(e.Message)).Distinct();
             error.WriteLine($"{CliErrors.Prefix}{string.Join(" ", messages)} (see '{path} --help')");
             return ExitCodes.Usage;
         }

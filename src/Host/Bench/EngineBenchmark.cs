@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Host.Inputs;
 using Akka.Actor;
 using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Actors.ExpertGroups;

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Host.Inputs;
 using System.CommandLine;
 using Akka.Configuration;
 using UniPerceiverMoe.Actors.Cluster;
@@ -60,7 +61,7 @@ public sealed class CommandContext : IAsyncDisposable
         if (parse.GetValue(options.ModelConfig) is { } model) overrides.Add(Key("model-config", model));
         if (parse.GetValue(options.CacheDir) is { } cache) overrides.Add(Key("cache-dir", cache));
         if (parse.GetValue(options.Threads) is { } threads) overrides.Add($"upmoe.engine.torch-threads = {threads}");
-        return CliErrors.Guard(file ?? "--config", () => UpmoeConfig.Load(file is null ? [] : [file], [string.Join("\n", overrides)]));
+        return InputErrors.Guard(file ?? "--config", () => UpmoeConfig.Load(file is null ? [] : [file], [string.Join("\n", overrides)]));
 
         static string Key(string key, string value) => $"upmoe.engine.{key} = {UpmoeConfig.Quote(value)}";
     }
@@ -84,7 +85,7 @@ public sealed class CommandContext : IAsyncDisposable
     {
         if (resolved is { } done) return done.Settings;
         var config = BuildConfig();
-        var settings = CliErrors.Guard(ConfigName, () => EngineSettings.FromConfig(config));
+        var settings = InputErrors.Guard(ConfigName, () => EngineSettings.FromConfig(config));
         if (string.IsNullOrEmpty(settings.Checkpoint))              // null when a HOCON file leaves "checkpoint =" empty
             (config, settings) = WithDemoModel(config, settings);
         string checkpoint = settings.Checkpoint;
@@ -102,12 +103,12 @@ public sealed class CommandContext : IAsyncDisposable
         string directory = DemoModelLocator.Find(cache) ?? throw new InputException("--checkpoint",
             $"no checkpoint given (nor upmoe.engine.checkpoint in --config), and no demo model in {DemoModelLocator.Shipped} " +
             $"or {DemoModelLocator.Cached(cache)} (train one with 'upmoe train-demo --out {DemoModelLocator.Cached(cache)}')");
-        demo = CliErrors.Guard(directory, () => DemoManifest.FromJsonFile(Path.Combine(directory, DemoModelFiles.ManifestFile)));
+        demo = InputErrors.Guard(directory, () => DemoManifest.FromJsonFile(Path.Combine(directory, DemoModelFiles.ManifestFile)));
         var overrides = $"upmoe.engine.checkpoint = {UpmoeConfig.Quote(Path.Combine(directory, DemoModelFiles.ModelFile))}";
         if (parse.GetValue(options.ModelConfig) is null) overrides += "\nupmoe.engine.model-config = auto";
         var withDemo = UpmoeConfig.Over(config, overrides);
         Log(DemoModelLocator.Notice(directory));
-        return (withDemo, CliErrors.Guard(ConfigName, () => EngineSettings.FromConfig(withDemo)));
+        return (withDemo, InputErrors.Guard(ConfigName, () => EngineSettings.FromConfig(withDemo)));
     }
 
     /// <summary>Starts the engine (once per context): loads the tokenizer and the model and reports progress on
@@ -118,13 +119,13 @@ public sealed class CommandContext : IAsyncDisposable
         var settings = Settings();
         var config = resolved!.Value.Config;
         string checkpoint = settings.Checkpoint, configName = ConfigName;
-        var modelConfig = CliErrors.Guard(settings.ModelConfig is "auto" or "" ? checkpoint : settings.ModelConfig,
+        var modelConfig = InputErrors.Guard(settings.ModelConfig is "auto" or "" ? checkpoint : settings.ModelConfig,
             () => ModelConfigResolver.Resolve(settings.ModelConfig, checkpoint));
         string vocabName = settings.Vocab.Length > 0 ? settings.Vocab : "CLIP vocabulary";
         // A text longer than the model's learned text positions can never be a model input: such a text is refused
         // with a clear error instead of being cut silently to the target length.
         var limits = new ClipTokenizerLimits(MaxTokens: modelConfig.TextPositions);
-        var tokenizer = CliErrors.Guard(vocabName, () => ClipTokenizer.Load(settings.Vocab.Length > 0 ? settings.Vocab : null, limits));
+        var tokenizer = InputErrors.Guard(vocabName, () => ClipTokenizer.Load(settings.Vocab.Length > 0 ? settings.Vocab : null, limits));
         cancellation.ThrowIfCancellationRequested();
         var start = new EngineStartOptions
         {
@@ -140,13 +141,13 @@ public sealed class CommandContext : IAsyncDisposable
             {
                 return EngineLauncher.Start(config, start);
             }
-            catch (Exception e) when (CliErrors.Unwrap(e) is ConfigurationException c)
+            catch (Exception e) when (InputErrors.Unwrap(e) is ConfigurationException c)
             {
-                throw CliErrors.AsInput(configName, c);
+                throw InputErrors.AsInput(configName, c);
             }
-            catch (Exception e) when (CliErrors.IsInputFault(CliErrors.Unwrap(e)))
+            catch (Exception e) when (InputErrors.IsInputFault(InputErrors.Unwrap(e)))
             {
-                throw CliErrors.AsInput(checkpoint, CliErrors.Unwrap(e));
+                throw InputErrors.AsInput(checkpoint, InputErrors.Unwrap(e));
             }
         }, cancellation).ConfigureAwait(false);
         return engine;
@@ -154,7 +155,7 @@ public sealed class CommandContext : IAsyncDisposable
 
     /// <summary>Checks that <paramref name="text"/> tokenizes within the limits; the error names <paramref name="input"/>.</summary>
     public void CheckText(UniPerceiverEngine started, string input, string text) =>
-        CliErrors.Guard(input, () => started.Tokenizer.Encode(text));
+        InputErrors.Guard(input, () => started.Tokenizer.Encode(text));
 
     public async ValueTask DisposeAsync()
     {

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Host.Inputs;
 using UniPerceiverMoe.Streams.Settings;
 using UniPerceiverMoe.Streams.Hub;
 using Akka.Actor;
@@ -118,7 +119,7 @@ public sealed class UniPerceiverMoeRuntime(UniPerceiverMoeOptions options)
         }
         catch (Exception e)
         {
-            Error = Host.Cli.CliErrors.OneLine(Host.Cli.CliErrors.Unwrap(e).Message);
+            Error = Host.Inputs.InputErrors.OneLine(Host.Inputs.InputErrors.Unwrap(e).Message);
             lock (gate) if (state == RuntimeState.Starting) state = RuntimeState.Failed;
             ready.TrySetException(e);
             await DisposeStartedAsync().ConfigureAwait(false);

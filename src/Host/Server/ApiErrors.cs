@@ -1,7 +1,7 @@
+using UniPerceiverMoe.Host.Inputs;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
-using UniPerceiverMoe.Host.Cli;
 using UniPerceiverMoe.Host.Hosting;
 using UniPerceiverMoe.Model.Preprocessing;
 
@@ -49,7 +49,7 @@ public sealed class ErrorMiddleware(RequestDelegate next, ILogger<ErrorMiddlewar
         }
         catch (Exception e)
         {
-            var error = Classify(CliErrors.Unwrap(e));
+            var error = Classify(InputErrors.Unwrap(e));
             if (error.Status >= 500) logger.LogError(e, "{Method} {Path} failed", context.Request.Method, context.Request.Path);
             if (context.Response.HasStarted) return;          // an event stream already sent data: just end it
             await WriteAsync(context, error);
@@ -61,11 +61,11 @@ public sealed class ErrorMiddleware(RequestDelegate next, ILogger<ErrorMiddlewar
     {
         ApiException api => api,
         BadHttpRequestException { StatusCode: 413 } => new ApiException(413, "too_large", "the request body is larger than the server's limit (upmoe.server.max-upload)"),
-        BadHttpRequestException bad => ApiException.BadRequest(CliErrors.OneLine(bad.Message)),
-        JsonException json => ApiException.BadRequest($"the JSON body does not parse: {CliErrors.OneLine(json.Message)}"),
+        BadHttpRequestException bad => ApiException.BadRequest(InputErrors.OneLine(bad.Message)),
+        JsonException json => ApiException.BadRequest($"the JSON body does not parse: {InputErrors.OneLine(json.Message)}"),
         EngineNotReadyException ready => new ApiException(503, "not_ready", ready.Message),
-        InputException input => ApiException.Unprocessable($"{input.Input}: {CliErrors.OneLine(input.Reason)}"),
-        VideoDecodeException video => ApiException.Unprocessable($"{video.Input}: {CliErrors.OneLine(video.Reason)}"),
+        InputException input => ApiException.Unprocessable($"{input.Input}: {InputErrors.OneLine(input.Reason)}"),
+        VideoDecodeException video => ApiException.Unprocessable($"{video.Input}: {InputErrors.OneLine(video.Reason)}"),
         _ => new ApiException(500, "internal", $"internal failure ({e.GetType().Name}); the server log has the details"),
     };
 

@@ -1,10 +1,9 @@
+using UniPerceiverMoe.Host.Outputs;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using UniPerceiverMoe.Actors.Engine;
-using UniPerceiverMoe.Host.Cli;
-using UniPerceiverMoe.Host.Cli.Commands;
-using UniPerceiverMoe.Host.Cli.Inputs;
+using UniPerceiverMoe.Host.Inputs;
 using UniPerceiverMoe.Host.Hosting;
 using UniPerceiverMoe.Host.Server.Metrics;
 using UniPerceiverMoe.Model.Decoding;
@@ -27,7 +26,7 @@ public static class TaskEndpoints
         {
             var engine = runtime.Engine;
             var form = await ReadFormAsync(http, settings, metrics, multipartOnly: true);
-            var options = CliErrors.Guard("beam/max_len/length_penalty", () => new CaptionOptions
+            var options = InputErrors.Guard("beam/max_len/length_penalty", () => new CaptionOptions
             {
                 BeamSize = FormFields.Int(form, "beam", 2, 1, 16),
                 MaxLength = FormFields.Int(form, "max_len", 21, 1, 256),
@@ -36,8 +35,8 @@ public static class TaskEndpoints
             using var input = await LoadAsync(form, ImagePipeline.Clip, frames: 4, views: 1, metrics, http.RequestAborted);
             EngineCaption result;
             using (metrics.Time("caption")) result = await engine.CaptionAsync(input.Pixels, options, cancellation: http.RequestAborted);
-            var beams = CaptionCommand.BeamJson.Of(result);
-            return Results.Json(new CaptionCommand.CaptionJson(input.Name, beams[0].Ids, beams[0].Text, beams[0].Score, beams), ServerJson.Options);
+            var beams = BeamJson.Of(result);
+            return Results.Json(new CaptionJson(input.Name, beams[0].Ids, beams[0].Text, beams[0].Score, beams), ServerJson.Options);
         });
 
         app.MapPost("/v1/classify", async (HttpContext http, UniPerceiverMoeRuntime runtime, ServerSettings settings, UpmoeMetrics metrics) =>
@@ -45,13 +44,13 @@ public static class TaskEndpoints
             var engine = runtime.Engine;
             var form = await ReadFormAsync(http, settings, metrics, multipartOnly: true);
             var labels = TextLists.FromCommaList(FormFields.RequiredText(form, "labels", "comma-separated class names"), "labels");
-            foreach (var label in labels) CliErrors.Guard("labels", () => engine.Tokenizer.Encode(label));
+            foreach (var label in labels) InputErrors.Guard("labels", () => engine.Tokenizer.Encode(label));
             int top = FormFields.Int(form, "top", 5, 1, 10_000);
             using var input = await LoadAsync(form, ImagePipeline.ImageNet, frames: 8, views: FormFields.Int(form, "views", 4, 1, 8), metrics, http.RequestAborted);
             ClassificationResult result;
             using (metrics.Time("classify")) result = await engine.ClassifyAsync(input.Pixels, labels, input.IsVideo, http.RequestAborted);
-            var shown = result.Labels.Take(top).Select(l => new ClassifyCommand.LabelJson(l.Label, l.Logit, l.Probability)).ToArray();
-            return Results.Json(new ClassifyCommand.ClassifyJson(input.Name, result.Temperature, result.Views, shown), ServerJson.Options);
+            var shown = result.Labels.Take(top).Select(l => new LabelJson(l.Label, l.Logit, l.Probability)).ToArray();
+            return Results.Json(new ClassifyJson(input.Name, result.Temperature, result.Views, shown), ServerJson.Options);
         });
 
         app.MapPost("/v1/retrieve", RetrieveAsync);
@@ -69,7 +68,7 @@ public static class TaskEndpoints
         string? query = FormFields.Text(form, "text");
         if ((texts.Count > 0) == (query is not null))
             throw ApiException.BadRequest("give either 'texts' (one per line) with one file, or 'text' with one or more files");
-        foreach (var t in query is null ? texts : [query]) CliErrors.Guard(query is null ? "texts" : "text", () => engine.Tokenizer.Encode(t));
+        foreach (var t in query is null ? texts : [query]) InputErrors.Guard(query is null ? "texts" : "text", () => engine.Tokenizer.Encode(t));
         var files = Uploads.Files(form, "file");
         var items = new List<VisualInput>();
         try
@@ -81,8 +80,8 @@ public static class TaskEndpoints
                 result = query is null
                     ? await engine.RetrieveTextsAsync(items[0].Pixels, texts, http.RequestAborted)
                     : await engine.RetrieveVisualsAsync(query, items.Select(i => (i.Name, i.Pixels)).ToArray(), http.RequestAborted);
-            var hits = result.Hits.Take(top).Select((h, i) => new RetrieveCommand.HitJson(i + 1, h.Index, h.Item, h.Similarity)).ToArray();
-            return Results.Json(new RetrieveCommand.RetrieveJson(query ?? items[0].Name, hits), ServerJson.Options);
+            var hits = result.Hits.Take(top).Select((h, i) => new HitJson(i + 1, h.Index, h.Item, h.Similarity)).ToArray();
+            return Results.Json(new RetrieveJson(query ?? items[0].Name, hits), ServerJson.Options);
         }
         finally
         {
@@ -104,7 +103,7 @@ public static class TaskEndpoints
         if (EmbedTasks.IsText(task))
         {
             string text = FormFields.RequiredText(form, "text", $"task {name} embeds a text");
-            CliErrors.Guard("text", () => engine.Tokenizer.Encode(text));
+            InputErrors.Guard("text", () => engine.Tokenizer.Encode(text));
             input = "text";
             using (metrics.Time("embed")) feature = await engine.EmbedTextAsync(text, task, http.RequestAborted);
         }

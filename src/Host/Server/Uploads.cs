@@ -1,6 +1,5 @@
 using Microsoft.AspNetCore.Http;
-using UniPerceiverMoe.Host.Cli;
-using UniPerceiverMoe.Host.Cli.Inputs;
+using UniPerceiverMoe.Host.Inputs;
 using UniPerceiverMoe.Model.Preprocessing;
 
 namespace UniPerceiverMoe.Host.Server;
@@ -37,7 +36,7 @@ public static class Uploads
         }
         catch (Exception e) when (e is InvalidDataException or IOException && !cancellation.IsCancellationRequested)
         {
-            throw ApiException.BadRequest($"the multipart body is malformed: {CliErrors.OneLine(e.Message)}");
+            throw ApiException.BadRequest($"the multipart body is malformed: {InputErrors.OneLine(e.Message)}");
         }
     }
 
@@ -52,7 +51,7 @@ public static class Uploads
     /// videos: one clip [T, 3, 224, 224], or [V, T, 3, 224, 224] with <paramref name="views"/> &gt; 1.</summary>
     public static async Task<VisualInput> LoadAsync(IFormFile file, ImagePipeline pipeline, int frames, int stride, int views, CancellationToken cancellation)
     {
-        string name = $"upload '{CliErrors.OneLine(Path.GetFileName(file.FileName))}'";
+        string name = $"upload '{InputErrors.OneLine(Path.GetFileName(file.FileName))}'";
         if (file.Length == 0) throw new InputException(name, "the file is empty (0 bytes)");
         var head = new byte[8];
         int got;
@@ -74,7 +73,7 @@ public static class Uploads
         {
             using var memory = new MemoryStream((int)file.Length);
             await file.CopyToAsync(memory, cancellation).ConfigureAwait(false);
-            var (hwc, height, width) = CliErrors.Guard(name, () => ImageDecoder.DecodeRgb(memory.ToArray(), name));
+            var (hwc, height, width) = InputErrors.Guard(name, () => ImageDecoder.DecodeRgb(memory.ToArray(), name));
             var pixels = pipeline == ImagePipeline.Clip
                 ? ImageTransforms.ClipTransform(hwc, height, width)
                 : ImageTransforms.ImageNetEvalTransform(hwc, height, width);

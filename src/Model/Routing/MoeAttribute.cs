@@ -1,4 +1,5 @@
 // Port of uniperceiver/datasets/moe_embeddings.py (MOE_TYPE 'attribute'): the 8-bit attribute that drives the MoE gates.
+
 namespace UniPerceiverMoe.Model.Routing;
 
 /// <summary>

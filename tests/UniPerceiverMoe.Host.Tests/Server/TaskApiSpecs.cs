@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text.Json;
-using UniPerceiverMoe.Host.Cli.Inputs;
+using UniPerceiverMoe.Host.Inputs;
 using Xunit.Abstractions;
 using static UniPerceiverMoe.Host.Tests.Server.ServerFixture;
 

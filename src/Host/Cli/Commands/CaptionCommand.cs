@@ -1,5 +1,7 @@
+using UniPerceiverMoe.Host.Cli;
+using UniPerceiverMoe.Host.Outputs;
 using System.CommandLine;
-using UniPerceiverMoe.Host.Cli.Inputs;
+using UniPerceiverMoe.Host.Inputs;
 using UniPerceiverMoe.Model.Decoding;
 using UniPerceiverMoe.Actors.Engine;
 
@@ -8,17 +10,6 @@ namespace UniPerceiverMoe.Host.Cli.Commands;
 /// <summary><c>upmoe caption</c>: zero-shot captioning of one image or clip with the reference beam search.</summary>
 public static class CaptionCommand
 {
-    /// <summary>One beam in --json output: token ids up to (not including) the first EOS, decoded text, penalised score.</summary>
-    public sealed record BeamJson(long[] Ids, string Text, float Score)
-    {
-        /// <summary>Every beam of <paramref name="caption"/>, best first, with the text the engine decoded.</summary>
-        public static BeamJson[] Of(EngineCaption caption) =>
-            caption.Beams.Select((b, i) => new BeamJson(b.Tokens, caption.BeamTexts[i], b.Score)).ToArray();
-    }
-
-    /// <summary>--json output: the best beam's fields, then every beam best first.</summary>
-    public sealed record CaptionJson(string Input, long[] Ids, string Text, float Score, IReadOnlyList<BeamJson> Beams);
-
     public static Command Create()
     {
         var engineOptions = new EngineOptions();
@@ -41,7 +32,7 @@ public static class CaptionCommand
         CliAction.Bind(command, engineOptions, async (context, cancellation) =>
         {
             context.Settings();                 // a wrong checkpoint or config fails before any input is decoded
-            var options = CliErrors.Guard("--beam/--max-len/--length-penalty", () => new CaptionOptions
+            var options = InputErrors.Guard("--beam/--max-len/--length-penalty", () => new CaptionOptions
             {
                 BeamSize = context.Value(beam),
                 MaxLength = context.Value(maxLength),

@@ -1,16 +1,13 @@
+using UniPerceiverMoe.Host.Cli;
+using UniPerceiverMoe.Host.Outputs;
 using System.CommandLine;
-using UniPerceiverMoe.Host.Cli.Inputs;
+using UniPerceiverMoe.Host.Inputs;
 
 namespace UniPerceiverMoe.Host.Cli.Commands;
 
 /// <summary><c>upmoe classify</c>: zero-shot classification of an image or video against free-text labels.</summary>
 public static class ClassifyCommand
 {
-    /// <summary>One label: logit = τ·cos (averaged over views), probability = softmax over the label set (averaged over views).</summary>
-    public sealed record LabelJson(string Label, float Logit, float Probability);
-
-    public sealed record ClassifyJson(string Input, float Temperature, int Views, IReadOnlyList<LabelJson> Labels);
-
     public static Command Create()
     {
         var engineOptions = new EngineOptions();

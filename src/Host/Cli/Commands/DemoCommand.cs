@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Host.Inputs;
 using UniPerceiverMoe.Streams.Settings;
 using UniPerceiverMoe.Streams.Hub;
 using System.CommandLine;
@@ -137,7 +138,7 @@ public static class DemoCommand
                         $"{layout.CanvasSize}x{layout.CanvasSize} {(realtime ? "live" : "fast")} camera; the model knows: {CaptionGrammar.Description}");
         await using var engine = UniPerceiverEngine.Start(config, new EngineStartOptions { CaptionVocabulary = manifest.CorpusWordIds, Log = error.WriteLine });
         var settings = StreamSettings.FromConfig(config);
-        var tasks = watch is null ? null : CliErrors.Guard("--query", () => StreamTasks.Parse(["watch"], [], watch.Queries, settings, watch.Threshold));
+        var tasks = watch is null ? null : InputErrors.Guard("--query", () => StreamTasks.Parse(["watch"], [], watch.Queries, settings, watch.Threshold));
         if (tasks is null) await engine.VocabularyBankAsync().ConfigureAwait(false);
         await using var hub = CaptionStreamHub.Start(engine, settings);
         await using var camera = new SyntheticLiveCamera(scenes, layout, realtime);
@@ -161,7 +162,7 @@ public static class DemoCommand
         }
         catch (CaptionStreamException e)
         {
-            error.WriteLine(CliErrors.Prefix + CliErrors.OneLine(e.Message));
+            error.WriteLine(CliErrors.Prefix + InputErrors.OneLine(e.Message));
             return ExitCodes.Internal;
         }
         error.WriteLine($"demo: {right} of {shown} captions exactly right; {stream.Stats.Snapshot()}");

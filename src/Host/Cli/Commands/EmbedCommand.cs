@@ -1,5 +1,6 @@
+using UniPerceiverMoe.Host.Cli;
 using System.CommandLine;
-using UniPerceiverMoe.Host.Cli.Inputs;
+using UniPerceiverMoe.Host.Inputs;
 using UniPerceiverMoe.Model.Checkpoints;
 using UniPerceiverMoe.Model.Tasks;
 using static TorchSharp.torch;
@@ -84,7 +85,7 @@ public static class EmbedCommand
                     ["checkpoint"] = Path.GetFileName(checkpoint),
                     ["checkpoint_sha256"] = sha,
                 };
-                CliErrors.Guard(outPath, () =>
+                InputErrors.Guard(outPath, () =>
                 {
                     SafeTensors.Save(outPath, new Dictionary<string, Tensor> { ["feature"] = feature }, metadata);
                     return true;

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Host.Inputs;
 using UniPerceiverMoe.Bench.Processes;
 using System.CommandLine;
 using UniPerceiverMoe.Actors.Cluster;

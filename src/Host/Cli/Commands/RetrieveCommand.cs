@@ -1,6 +1,8 @@
+using UniPerceiverMoe.Host.Cli;
+using UniPerceiverMoe.Host.Outputs;
 using System.CommandLine;
 using UniPerceiverMoe.Actors.Engine;
-using UniPerceiverMoe.Host.Cli.Inputs;
+using UniPerceiverMoe.Host.Inputs;
 using UniPerceiverMoe.Model.Tasks;
 
 namespace UniPerceiverMoe.Host.Cli.Commands;
@@ -11,11 +13,6 @@ namespace UniPerceiverMoe.Host.Cli.Commands;
 /// </summary>
 public static class RetrieveCommand
 {
-    /// <summary>One ranked item; <c>Index</c> is its position in the gallery as given.</summary>
-    public sealed record HitJson(int Rank, int Index, string Item, float Similarity);
-
-    public sealed record RetrieveJson(string Query, IReadOnlyList<HitJson> Hits);
-
     public static Command Create()
     {
         var engineOptions = new EngineOptions();

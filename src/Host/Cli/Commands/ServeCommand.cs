@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Host.Inputs;
 using UniPerceiverMoe.Actors.Settings;
 using System.CommandLine;
 using System.Globalization;
@@ -43,7 +44,7 @@ public static class ServeCommand
             if (context.Value(port) is { } p) overrides.Add(string.Create(CultureInfo.InvariantCulture, $"upmoe.server.port = {p}"));
             if (context.Value(bind) is { } b) overrides.Add($"upmoe.server.bind = {JsonSerializer.Serialize(b)}");
             var config = UpmoeConfig.Over(context.ResolvedConfig(), string.Join("\n", overrides));
-            CliErrors.Guard("--port/--bind", () => ServerSettings.FromConfig(config));
+            InputErrors.Guard("--port/--bind", () => ServerSettings.FromConfig(config));
             // The demo model (no checkpoint given) decodes against its corpus words, as every other command does.
             var engine = context.Demo is { } demo ? new Actors.Engine.EngineStartOptions { CaptionVocabulary = demo.CorpusWordIds } : null;
             return await RunAsync(config, context.Error, context.Quiet ? null : context.Log, cancellation, engine).ConfigureAwait(false);
@@ -65,7 +66,7 @@ public static class ServeCommand
             o.Log = log;
             if (engine is not null) o.Engine = engine;
         });
-        await CliErrors.GuardAsync("--port/--bind", async () => { await app.StartAsync(cancellation).ConfigureAwait(false); return true; }).ConfigureAwait(false);
+        await InputErrors.GuardAsync("--port/--bind", async () => { await app.StartAsync(cancellation).ConfigureAwait(false); return true; }).ConfigureAwait(false);
         string address = UpmoeServer.Address(app);
         error.WriteLine($"upmoe: serving on {address} (page {address}/, metrics {address}/metrics); the engine loads in the background (see {address}/readyz); Ctrl+C stops");
         var runtime = app.Services.GetRequiredService<UniPerceiverMoeRuntime>();

@@ -4,7 +4,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using Akka.Configuration;
-using UniPerceiverMoe.Host.Cli.Inputs;
+using UniPerceiverMoe.Host.Inputs;
 using UniPerceiverMoe.Host.Cli.Streaming;
 using UniPerceiverMoe.Streams;
 using UniPerceiverMoe.Streams.Sources;
@@ -113,7 +113,7 @@ public static class StreamCommand
             if (context.Value(stride) is { } s) overrides.AppendLine(CultureInfo.InvariantCulture, $"upmoe.streams.stride = {s}");
             if (context.Value(hop) is { } h) overrides.AppendLine(CultureInfo.InvariantCulture, $"upmoe.streams.hop = \"{h}\"");
             if (context.Value(realtime)) overrides.AppendLine("upmoe.streams.realtime = on");
-            var settings = CliErrors.Guard("--window/--stride/--hop", () =>
+            var settings = InputErrors.Guard("--window/--stride/--hop", () =>
                 StreamSettings.FromConfig(UpmoeConfig.Over(context.BuildConfig(), overrides.ToString())));
             double rate = context.Value(fps) ?? settings.DecodeFps;
             var sources = files.Select(v => FrameSources.VideoFile(v, rate, settings.Realtime))
@@ -135,8 +135,8 @@ public static class StreamCommand
                 : context.Value(textsFile) is { } textsPath ? TextLists.FromFile(textsPath, "texts")
                 : [];
             string? feed = context.Value(textFeed);
-            var streamTasks = CliErrors.Guard("--task", () => StreamTasks.Parse(taskNames, names, watched, settings, context.Value(threshold), ranked, feed is not null));
-            var lines = feed is null ? null : CliErrors.Guard("--text-feed", () => TextSources.Open(feed, Console.In,
+            var streamTasks = InputErrors.Guard("--task", () => StreamTasks.Parse(taskNames, names, watched, settings, context.Value(threshold), ranked, feed is not null));
+            var lines = feed is null ? null : InputErrors.Guard("--text-feed", () => TextSources.Open(feed, Console.In,
                 bound => context.Error.WriteLine($"upmoe: text feed listening on tcp://{bound}")));
             var engine = await context.EngineAsync(cancellation).ConfigureAwait(false);
             foreach (var name in streamTasks.Labels) context.CheckText(engine, context.Value(labelsFile) ?? "--labels", name);

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Host.Inputs;
 using UniPerceiverMoe.Demo.Synthetic;
 
 namespace UniPerceiverMoe.Host.Cli.Demo;

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Host.Inputs;
 using System.Globalization;
 using System.Text.Json;
 using UniPerceiverMoe.Demo.Synthetic;
@@ -51,7 +52,7 @@ public static class WatchDemo
         }
         catch (CaptionStreamException e)
         {
-            error.WriteLine(CliErrors.Prefix + CliErrors.OneLine(e.Message));
+            error.WriteLine(CliErrors.Prefix + InputErrors.OneLine(e.Message));
             return ExitCodes.Internal;
         }
         cancellation.ThrowIfCancellationRequested();

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Host.Inputs;
 using UniPerceiverMoe.Streams.Settings;
 using UniPerceiverMoe.Streams.Hub;
 using System.Globalization;
@@ -50,7 +51,7 @@ public static class StreamRunner
             }
             catch (CaptionStreamException e)
             {
-                failure = CliErrors.OneLine(e.Message);
+                failure = InputErrors.OneLine(e.Message);
                 error.WriteLine(CliErrors.Prefix + failure);
                 exit = ExitCodes.Internal;
             }
@@ -68,7 +69,7 @@ public static class StreamRunner
             }
             catch (CaptionStreamException e)
             {
-                error.WriteLine(CliErrors.Prefix + CliErrors.OneLine(e.Message));
+                error.WriteLine(CliErrors.Prefix + InputErrors.OneLine(e.Message));
                 exit = ExitCodes.Internal;
             }
         }

@@ -1,6 +1,6 @@
+using UniPerceiverMoe.Host.Inputs;
 using UniPerceiverMoe.Streams.Hub;
 using Akka.Streams.Dsl;
-using UniPerceiverMoe.Host.Cli;
 using UniPerceiverMoe.Model.Preprocessing;
 using UniPerceiverMoe.Streams;
 using UniPerceiverMoe.Streams.Flows;
@@ -100,7 +100,7 @@ public sealed class StreamEntry(string id, string source, CaptionFeed feed)
         }
         catch (Exception e)
         {
-            error = CliErrors.OneLine(e.Message);
+            error = InputErrors.OneLine(e.Message);
             state = StreamState.Failed;
         }
         Feed.Complete();

@@ -1,6 +1,6 @@
+using UniPerceiverMoe.Host.Inputs;
 using System.Collections.Concurrent;
 using System.Text.RegularExpressions;
-using UniPerceiverMoe.Host.Cli;
 using UniPerceiverMoe.Host.Hosting;
 using UniPerceiverMoe.Host.Server.Metrics;
 using UniPerceiverMoe.Streams.Flows;

@@ -1,7 +1,8 @@
+using UniPerceiverMoe.Host.Inputs;
 using System.CommandLine;
 using System.CommandLine.Parsing;
 
-namespace UniPerceiverMoe.Host.Cli.Inputs;
+namespace UniPerceiverMoe.Host.Cli;
 
 /// <summary>
 /// --image / --video / --tensor and the video sampling options of one command. Defaults follow the reference's

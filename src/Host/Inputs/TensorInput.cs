@@ -1,7 +1,7 @@
 using UniPerceiverMoe.Model.Checkpoints;
 using static TorchSharp.torch;
 
-namespace UniPerceiverMoe.Host.Cli.Inputs;
+namespace UniPerceiverMoe.Host.Inputs;
 
 /// <summary>
 /// An already preprocessed input stored in a safetensors file, given as <c>FILE.safetensors:NAME</c>. The rank says
@@ -15,7 +15,7 @@ public static class TensorInput
         if (colon <= 0 || colon == spec.Length - 1) throw new InputException(spec, "expected FILE.safetensors:NAME");
         string file = spec[..colon], name = spec[(colon + 1)..];
         if (!File.Exists(file)) throw new InputException(file, "tensor file not found");
-        var all = CliErrors.Guard(file, () => SafeTensors.Load(file));
+        var all = InputErrors.Guard(file, () => SafeTensors.Load(file));
         VisualInput? result = null;
         try
         {

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace UniPerceiverMoe.Host.Cli.Inputs;
+namespace UniPerceiverMoe.Host.Inputs;
 
 /// <summary>How a still image is preprocessed: CLIP eval transform (captioning, retrieval) or the ImageNet eval
 /// transform (classification).</summary>

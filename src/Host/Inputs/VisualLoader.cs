@@ -1,7 +1,7 @@
 using UniPerceiverMoe.Model.Preprocessing;
 using static TorchSharp.torch;
 
-namespace UniPerceiverMoe.Host.Cli.Inputs;
+namespace UniPerceiverMoe.Host.Inputs;
 
 /// <summary>Reads images, videos and stored tensors into model inputs with the reference's eval preprocessing.
 /// Every failure is an <see cref="InputException"/> naming the file, URL or tensor.</summary>
@@ -14,7 +14,7 @@ public static class VisualLoader
     {
         if (Directory.Exists(path)) throw new InputException(path, "is a directory, not an image");
         if (!File.Exists(path)) throw new InputException(path, "image not found");
-        var (hwc, height, width) = CliErrors.Guard(path, () => ImageDecoder.DecodeRgb(path));
+        var (hwc, height, width) = InputErrors.Guard(path, () => ImageDecoder.DecodeRgb(path));
         var pixels = pipeline == ImagePipeline.Clip
             ? ImageTransforms.ClipTransform(hwc, height, width)
             : ImageTransforms.ImageNetEvalTransform(hwc, height, width);
@@ -32,7 +32,7 @@ public static class VisualLoader
         if (!url && !File.Exists(input)) throw new InputException(input, "video not found");
         if (!url && new FileInfo(input).Length == 0) throw new InputException(input, "the file is empty (0 bytes), not a video");
         var (clipFrames, clipStride) = FrameSampler.MultiViewClip(frames, stride, views);
-        using var clips = await CliErrors.GuardAsync(input,
+        using var clips = await InputErrors.GuardAsync(input,
             () => VideoClipReader.ReadEvalClipsAsync(input, clipFrames, clipStride, numClips: 1, cancellationToken: cancellation)).ConfigureAwait(false);
         using var clip = clips[0];                                       // [views * T, H, W, 3] uint8
         var pixels = VideoTransforms.TimesformerTest(clip);              // [views * T, 3, 224, 224]

@@ -1,4 +1,4 @@
-namespace UniPerceiverMoe.Host.Cli.Inputs;
+namespace UniPerceiverMoe.Host.Inputs;
 
 /// <summary>Label and caption lists from the command line or from files (UTF-8, one item per line; blank lines and
 /// surrounding whitespace ignored).</summary>
@@ -16,7 +16,7 @@ public static class TextLists
     {
         if (Directory.Exists(path)) throw new InputException(path, $"is a directory, not a {what} file");
         if (!File.Exists(path)) throw new InputException(path, $"{what} file not found");
-        var lines = CliErrors.Guard(path, () => File.ReadAllLines(path))
+        var lines = InputErrors.Guard(path, () => File.ReadAllLines(path))
             .Select(l => l.Trim())
             .Where(l => l.Length > 0)
             .ToArray();
