@@ -11,8 +11,8 @@ public delegate Tensor MergedLinear(MoeSite site, Route subRoute, Tensor x);
 /// a whole MoE FFN (<see cref="FfnRequest"/>), an encoder layer's tail after attention (<see cref="LayerTailRequest"/>)
 /// or a whole encoder layer (<see cref="WholeLayerRequest"/>). Whoever holds the merged linears applies any case the
 /// same way (<see cref="Apply"/>): the expert-group actor, and the local layer through the same static math.
-/// <see cref="Site"/> and <see cref="SubRoute"/> name the request's first linear (for errors, counters and the
-/// group's expert check, which covers every linear in <see cref="Linears"/>). <see cref="Constants"/> (LayerScale and
+/// <see cref="Site"/> and <see cref="SubRoute"/> name the request's first linear (for errors, logs and hop batching;
+/// the group checks that it holds each expert when it merges that linear's weights). <see cref="Constants"/> (LayerScale and
 /// LayerNorm rows of the fused cases) are owned by the request like its input: its receiver releases them.
 /// </summary>
 public abstract record ExpertRequest(MoeSite Site, Route SubRoute)
@@ -21,14 +21,8 @@ public abstract record ExpertRequest(MoeSite Site, Route SubRoute)
     /// modified), owned by the caller. <paramref name="linear"/> applies the group's merged linears.</summary>
     public abstract Tensor Apply(Tensor input, MergedLinear linear);
 
-    /// <summary>Features of one input row (the input's last dimension).</summary>
-    public abstract long InFeatures(UniPerceiverConfig model);
-
     /// <summary>Features of one result row.</summary>
     public abstract long OutFeatures(UniPerceiverConfig model);
-
-    /// <summary>Every (site, sub-route) the request applies.</summary>
-    public virtual IEnumerable<(MoeSite Site, Route SubRoute)> Linears => [(Site, SubRoute)];
 
     /// <summary>Input rows that must stay together in one message (a whole layer's sequence: attention mixes its tokens).</summary>
     public virtual int RowsPerUnit => 1;
@@ -56,9 +50,6 @@ public abstract record ExpertRequest(MoeSite Site, Route SubRoute)
         MoeLinearKind.Linear1 => model.Ffn,
         _ => model.Hidden,
     };
-
-    /// <summary>Input features of the MoE linear of <paramref name="kind"/>.</summary>
-    public static long InFeaturesOf(MoeLinearKind kind, UniPerceiverConfig model) => kind == MoeLinearKind.Linear2 ? model.Ffn : model.Hidden;
 
     protected static bool SameShape(Tensor a, Tensor b) =>
         ReferenceEquals(a, b) || (a.shape.SequenceEqual(b.shape) && a.dtype == b.dtype && a.device_type == b.device_type);

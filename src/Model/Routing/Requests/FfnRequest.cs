@@ -20,12 +20,7 @@ public sealed record FfnRequest(int Layer, Route Linear1, Route Linear2) : Exper
         return linear2(act);
     }
 
-    public override long InFeatures(UniPerceiverConfig model) => model.Hidden;
-
     public override long OutFeatures(UniPerceiverConfig model) => model.Hidden;
-
-    public override IEnumerable<(MoeSite Site, Route SubRoute)> Linears =>
-        [(new MoeSite(Layer, MoeLinearKind.Linear1), Linear1), (new MoeSite(Layer, MoeLinearKind.Linear2), Linear2)];
 
     public override bool SameComputation(ExpertRequest other) => other is FfnRequest o && o == this;
 }

@@ -23,12 +23,7 @@ public sealed record LayerTailRequest(int Layer, Route Dense, Route Linear1, Rou
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "a layer tail has no qkv projection."),
     };
 
-    public override long InFeatures(UniPerceiverConfig model) => 2L * model.Hidden;
-
     public override long OutFeatures(UniPerceiverConfig model) => model.Hidden;
-
-    public override IEnumerable<(MoeSite Site, Route SubRoute)> Linears =>
-        new[] { MoeLinearKind.Dense, MoeLinearKind.Linear1, MoeLinearKind.Linear2 }.Select(k => (new MoeSite(Layer, k), RouteOf(k)));
 
     public override Tensor? Constants => Tail.Params;
 

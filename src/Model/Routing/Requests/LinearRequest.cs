@@ -8,8 +8,6 @@ public sealed record LinearRequest(MoeSite Site, Route SubRoute) : ExpertRequest
 {
     public override Tensor Apply(Tensor input, MergedLinear linear) => linear(Site, SubRoute, input);
 
-    public override long InFeatures(UniPerceiverConfig model) => InFeaturesOf(Site.Kind, model);
-
     public override long OutFeatures(UniPerceiverConfig model) => OutFeaturesOf(Site.Kind, model);
 
     public override bool SameComputation(ExpertRequest other) => other is LinearRequest o && o == this;

@@ -19,14 +19,9 @@ public sealed record WholeLayerRequest(int Layer, IReadOnlyList<SegmentRoutes> S
         return result.reshape(input.shape);
     }
 
-    public override long InFeatures(UniPerceiverConfig model) => model.Hidden;
-
     public override long OutFeatures(UniPerceiverConfig model) => model.Hidden;
 
     public override int RowsPerUnit => SequenceLength;
-
-    public override IEnumerable<(MoeSite Site, Route SubRoute)> Linears =>
-        Segments.SelectMany(s => SegmentRoutes.Kinds.Select(k => (new MoeSite(Layer, k), s[k])));
 
     public override Tensor? Constants => Body.Params;
 
