@@ -155,16 +155,7 @@ public static class DemoCommand
             output.WriteLine(json ? CaptionSinks.ToJson(c) : string.Create(CultureInfo.InvariantCulture,
                 $"[{c.Start:mm\\:ss\\.f}] {c.Text.Trim(),-44} {(ok ? "✓" : "✗ truth: " + expected)}  ({c.Latency.TotalMilliseconds:0} ms)"));
         });
-        using var stop = cancellation.Register(() => stream.Stop());
-        try
-        {
-            await stream.Completion.ConfigureAwait(false);
-        }
-        catch (CaptionStreamException e)
-        {
-            error.WriteLine(CliErrors.Prefix + InputErrors.OneLine(e.Message));
-            return ExitCodes.Internal;
-        }
+        if (!await DemoStreamEnd.AwaitAsync(stream, error, cancellation).ConfigureAwait(false)) return ExitCodes.Internal;
         error.WriteLine($"demo: {right} of {shown} captions exactly right; {stream.Stats.Snapshot()}");
         return ExitCodes.Ok;
     }

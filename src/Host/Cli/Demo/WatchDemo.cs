@@ -45,16 +45,7 @@ public static class WatchDemo
             }
             if (json) output.WriteLine(EventSinks.ToJson(alerts));       // one JSON line per event, however many alerts it holds
         }), cancellation).ConfigureAwait(false);
-        using var stop = cancellation.Register(() => stream.Stop());
-        try
-        {
-            await stream.Completion.ConfigureAwait(false);
-        }
-        catch (CaptionStreamException e)
-        {
-            error.WriteLine(CliErrors.Prefix + InputErrors.OneLine(e.Message));
-            return ExitCodes.Internal;
-        }
+        if (!await DemoStreamEnd.AwaitAsync(stream, error, cancellation).ConfigureAwait(false)) return ExitCodes.Internal;
         cancellation.ThrowIfCancellationRequested();
         error.WriteLine($"demo: {stream.Stats.Snapshot()}");
         if (json)
