@@ -9,7 +9,11 @@ namespace UniPerceiverMoe.Host;
 /// command output (text or one JSON object), everything else (progress, errors) goes to stderr.</summary>
 public static class Program
 {
-    public static Task<int> Main(string[] args) => InvokeAsync(args, Console.Out, Console.Error);
+    public static Task<int> Main(string[] args)
+    {
+        UniPerceiverMoe.Model.Inference.OpenMpWaitPolicy.Apply();           // before libtorch loads: libgomp reads it once
+        return InvokeAsync(args, Console.Out, Console.Error);
+    }
 
     /// <summary>What <c>upmoe --help</c> opens with: what a new user runs first.</summary>
     public const string FirstSteps = """

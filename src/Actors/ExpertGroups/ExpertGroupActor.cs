@@ -91,7 +91,7 @@ public sealed class ExpertGroupActor : ReceiveActor
     private Tensor Linear(MoeSite site, Route subRoute, Tensor x)
     {
         var (w, b) = Merged(site, subRoute);
-        return nn.functional.linear(x, w, b);
+        return Linears.Apply(x, w, b);
     }
 
     /// <summary>The cached merge (valid until the next call: a later merge may evict it).</summary>

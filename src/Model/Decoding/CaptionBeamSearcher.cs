@@ -82,7 +82,7 @@ public static class CaptionBeamSearcher
         private readonly int prefixLength;
         private readonly long eosRow;
         private readonly float tau;
-        private readonly Tensor bankT;            // [D, V]
+        private readonly Tensor bankRows;         // [V, D]
         private readonly Tensor bankIds;          // [V] row → token id
         private Tensor seqLogprob;                // [B, cur, 1]
         private Tensor seqMask;                   // [B, beam, 1] 1 = live, 0 = finished
@@ -111,7 +111,7 @@ public static class CaptionBeamSearcher
                     "a constrained bank must include it.", nameof(bank));
             tau = runner.Model.Head.Temperature(options.Temperature);
             var device = runner.Device;
-            using (var rows = bank.Rows.to(device)) bankT = rows.t();
+            bankRows = bank.Rows.to(device);
             bankIds = tensor(bank.Ids, device: device);
             seqLogprob = zeros(batch, 1, 1, device: device);
             seqMask = ones(batch, beam, 1, device: device);
@@ -163,7 +163,7 @@ public static class CaptionBeamSearcher
             }
             else
             {
-                logprob = TorchScalar.Use(tau, s => feature!.matmul(bankT).mul_(s)).log_softmax(-1);  // [rows, V]
+                logprob = TorchScalar.Use(tau, s => Linears.Apply(feature!, bankRows, null).mul_(s)).log_softmax(-1);  // [rows, V]
                 wordLogprob = logprob.view(batch, cur, vocab);
             }
             var candidate = seqLogprob.Plus(wordLogprob);                                           // [B, cur, V]
@@ -337,7 +337,7 @@ public static class CaptionBeamSearcher
 
         public void Dispose()
         {
-            bankT.Dispose();
+            bankRows.Dispose();
             bankIds.Dispose();
             seqLogprob.Dispose();
             seqMask.Dispose();

@@ -114,5 +114,5 @@ public sealed class MoETransformerEncoderLayer : nn.Module
     }
 
     private Tensor Project(nn.Module linear, MoeLinearKind kind, Tensor x, EncoderPass pass) =>
-        linear is Linear plain ? plain.forward(x) : pass.Executor.Apply(new MoeSite(layer, kind), x, pass.Routing);
+        linear is Linear plain ? Linears.Apply(x, plain.weight!, plain.bias) : pass.Executor.Apply(new MoeSite(layer, kind), x, pass.Routing);
 }

@@ -26,7 +26,7 @@ public sealed class LocalMoeExecutor : IMoeLinearExecutor, IDisposable
     private Tensor Linear(MoeSite site, Tensor x, MoeAttribute attribute)
     {
         var (w, b) = Cache.Get(site, routes.RouteOf(site, attribute));
-        return nn.functional.linear(x, w, b);
+        return Linears.Apply(x, w, b);
     }
 
     public void Dispose() => Cache.Dispose();

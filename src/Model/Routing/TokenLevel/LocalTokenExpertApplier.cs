@@ -13,6 +13,6 @@ public sealed class LocalTokenExpertApplier(UniPerceiverMoeModel model) : IToken
             throw new ArgumentOutOfRangeException(nameof(expert), $"{site} has experts 0..{moe.Experts.Count - 1}, not {expert}.");
         var linear = moe.Experts[expert];
         using var noGrad = no_grad();
-        return nn.functional.linear(tokens, linear.weight!, linear.bias);
+        return Linears.Apply(tokens, linear.weight!, linear.bias);
     }
 }

@@ -1,0 +1,114 @@
+using UniPerceiverMoe.Model.Modules;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace UniPerceiverMoe.Model.Tests.Modules;
+
+/// <summary>
+/// <see cref="Linears"/>: products of up to <see cref="Linears.SmallBatchMaxRows"/> rows go through the row-streaming
+/// kernel; it must compute libtorch's linear (to float rounding), give a row the same bits alone and in a batch and
+/// with one or two threads, and leave autograd and larger products to libtorch.
+/// </summary>
+public sealed class LinearsSpecs
+{
+    private static Generator Seeded(long seed) => new Generator((ulong)seed);
+
+    /// <summary>Same shape and the same bits.</summary>
+    private static bool Same(Tensor a, Tensor b)
+    {
+        using var equal = a.eq(b);
+        using var all = equal.all();
+        return a.shape.SequenceEqual(b.shape) && all.item<bool>();
+    }
+
+    [Theory]
+    [InlineData(1, 768, 2304, true)]
+    [InlineData(4, 768, 3072, true)]
+    [InlineData(8, 3072, 768, false)]
+    [InlineData(3, 70, 33, true)]          // K neither a multiple of 16 nor of 8: the scalar tail
+    [InlineData(5, 7, 4, false)]
+    public void Small_products_should_match_libtorch_linear(int rows, int k, int n, bool withBias)
+    {
+        using var _ = no_grad();
+        var g = Seeded(rows * 1000 + k);
+        using var x = randn(rows, k, generator: g);
+        using var w = randn(n, k, generator: g);
+        using var b = withBias ? randn(n, generator: g) : null;
+
+        using var expected = nn.functional.linear(x, w, b);
+        using var actual = Linears.Apply(x, w, b);
+
+        Assert.Equal(expected.shape, actual.shape);
+        float scale = expected.abs().max().item<float>();
+        Assert.True(actual.allclose(expected, rtol: 1e-5, atol: 1e-5 * scale), $"max diff {(actual - expected).abs().max().item<float>()}");
+    }
+
+    [Fact]
+    public void Leading_dimensions_should_be_kept()
+    {
+        using var _ = no_grad();
+        var g = Seeded(7);
+        using var x = randn(2, 2, 64, generator: g);                              // a beam-2 step: [beams, tokens, D]
+        using var w = randn(96, 64, generator: g);
+        using var b = randn(96, generator: g);
+
+        using var actual = Linears.Apply(x, w, b);
+
+        Assert.Equal(new long[] { 2, 2, 96 }, actual.shape);
+        using var expected = nn.functional.linear(x, w, b);
+        Assert.True(actual.allclose(expected, rtol: 1e-5, atol: 1e-4));
+    }
+
+    [Fact]
+    public void A_row_should_get_the_same_bits_alone_in_a_batch_and_with_any_thread_count()
+    {
+        using var _ = no_grad();
+        var g = Seeded(11);
+        using var x = randn(Linears.SmallBatchMaxRows, 768, generator: g);
+        using var w = randn(3072, 768, generator: g);                          // large enough to be split between threads
+        using var b = randn(3072, generator: g);
+        int threads = get_num_threads();
+        try
+        {
+            set_num_threads(2);
+            using var batched = Linears.Apply(x, w, b);
+            set_num_threads(1);
+            using var batchedOneThread = Linears.Apply(x, w, b);
+            Assert.True(Same(batched, batchedOneThread), "one and two threads gave different bits");
+            for (int r = 0; r < x.shape[0]; r++)
+            {
+                using var alone = Linears.Apply(x.narrow(0, r, 1), w, b);
+                using var inBatch = batched.narrow(0, r, 1);
+                Assert.True(Same(alone, inBatch), $"row {r} alone differs from row {r} in the batch");
+            }
+        }
+        finally
+        {
+            set_num_threads(threads);
+        }
+    }
+
+    [Fact]
+    public void Larger_products_and_autograd_should_be_libtorch_linear_exactly()
+    {
+        var g = Seeded(13);
+        using var w = randn(48, 32, generator: g).requires_grad_();
+        using var b = randn(48, generator: g);
+        using (no_grad())
+        {
+            using var many = randn(Linears.SmallBatchMaxRows + 1, 32, generator: g);
+            using var actual = Linears.Apply(many, w, b);
+            using var expected = nn.functional.linear(many, w, b);
+            Assert.True(Same(actual, expected));
+        }
+
+        using var x = randn(2, 32, generator: g);
+        using var y = Linears.Apply(x, w, b);
+        using var loss = y.sum();
+        loss.backward();
+        Assert.NotNull(w.grad);
+        using var expectedGrad = x.sum(dim: 0).unsqueeze(0).expand(48, 32);            // d(Σ x·Wᵀ)/dW = Σ rows of x
+        Assert.True(w.grad!.allclose(expectedGrad, rtol: 1e-5, atol: 1e-5));
+    }
+}
