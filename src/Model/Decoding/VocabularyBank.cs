@@ -20,8 +20,11 @@ public sealed class VocabularyBank : IDisposable
     /// <see cref="CaptionCost.BankFlops"/>): only the spe row, the one the bank keeps.</summary>
     public const int LastLayerQueries = 1;
 
-    /// <summary>Words per encoder pass: 3 tokens each, so GEMMs of M = 3·batch rows.</summary>
-    public const int DefaultBatchSize = 2048;
+    /// <summary>Words per encoder pass: 3 tokens each, so GEMMs of M = 3·batch rows. 256 words (768 rows) keep the GEMMs
+    /// large while each activation ([768, 3072] fp32, 9.4 MB) stays under glibc's 32 MB mmap threshold: at 2048 words
+    /// every pass mapped its 75 MB activations afresh and a sixth of the build went to page faults. MoE-B, 2 threads:
+    /// 100 GFLOP/s at 2048 words, 118–128 at 128–384 (docs/benchmarks.md).</summary>
+    public const int DefaultBatchSize = 256;
 
     public VocabularyBank(Tensor rows, long[] ids)
     {
