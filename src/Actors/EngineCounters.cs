@@ -50,6 +50,8 @@ public sealed class EngineCounters
     /// <summary>Inference requests completed / failed.</summary>
     public Counter RequestsCompleted { get; } = new();
     public Counter RequestsFailed { get; } = new();
+    /// <summary>Free C-heap pages given back to the OS once the engine went idle (see Memory.IdleHeapTrimmer).</summary>
+    public Counter NativeHeapTrims { get; } = new();
 
     private readonly ConcurrentDictionary<MoeAttribute, Counter> routed = new();
 
@@ -79,5 +81,6 @@ public sealed class EngineCounters
         ["merge_evictions"] = MergeEvictions.Value,
         ["requests_completed"] = RequestsCompleted.Value,
         ["requests_failed"] = RequestsFailed.Value,
+        ["native_heap_trims"] = NativeHeapTrims.Value,
     };
 }

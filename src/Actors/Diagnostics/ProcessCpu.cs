@@ -47,12 +47,18 @@ public static class ProcessCpu
     }
 
     /// <summary>Resident memory of <paramref name="pid"/> (0: this process) in bytes, from VmRSS; 0 where /proc is absent.</summary>
-    public static long ResidentBytes(int pid = 0)
+    public static long ResidentBytes(int pid = 0) => StatusBytes("VmRSS:", pid);
+
+    /// <summary>The part of <see cref="ResidentBytes"/> that maps files (code and data of loaded libraries and
+    /// assemblies, memory-mapped files), from RssFile; the rest is anonymous memory (heaps, tensors) and shared memory.</summary>
+    public static long ResidentFileBytes(int pid = 0) => StatusBytes("RssFile:", pid);
+
+    private static long StatusBytes(string field, int pid)
     {
         string status = pid == 0 ? "/proc/self/status" : $"/proc/{pid}/status";
         if (!File.Exists(status)) return 0;
-        var line = File.ReadLines(status).FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
-        return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+        var line = File.ReadLines(status).FirstOrDefault(l => l.StartsWith(field, StringComparison.Ordinal));
+        return line is null ? 0 : long.Parse(line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
     }
 
     /// <summary>CPU seconds of each JIT background (tiering) thread of the given processes (0: this process), keyed as

@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Configuration;
 using UniPerceiverMoe.Actors.Dispatch;
 using UniPerceiverMoe.Actors.ExpertGroups;
+using UniPerceiverMoe.Actors.Memory;
 using UniPerceiverMoe.Actors.Placement;
 using UniPerceiverMoe.Actors.Settings;
 using UniPerceiverMoe.Model;
@@ -30,6 +31,8 @@ namespace UniPerceiverMoe.Actors.Engine;
 public sealed partial class UniPerceiverEngine : IUniPerceiverEngine, IAsyncDisposable
 {
     private readonly IActorRef[] executors;
+    /// <summary>Returns freed native memory to the OS whenever no request is in flight.</summary>
+    private readonly IdleHeapTrimmer heapTrimmer;
     private readonly bool ownsModel;
     private readonly bool ownsSystem;
     private readonly Lazy<Task<VocabularyBank>> bank;
@@ -59,6 +62,7 @@ public sealed partial class UniPerceiverEngine : IUniPerceiverEngine, IAsyncDisp
         this.executors = executors;
         Settings = settings;
         Counters = counters;
+        heapTrimmer = new IdleHeapTrimmer(settings.NativeHeapTrimInterval, NativeHeap.Trim, counters.NativeHeapTrims);
         // A constrained vocabulary is built in memory; with a checkpoint file the full bank is cached on disk (keyed by
         // its hash); a model given without one (random weights in benchmarks) gets its bank built in memory.
         bank = new Lazy<Task<VocabularyBank>>(() => RunAsync(runner =>
@@ -270,9 +274,17 @@ public sealed partial class UniPerceiverEngine : IUniPerceiverEngine, IAsyncDisp
     public async Task<T> RunAsync<T>(Func<UniPerceiverRunner, T> work, string description, CancellationToken cancellation)
     {
         var executor = executors[(int)((uint)Interlocked.Increment(ref next) % executors.Length)];
-        var reply = await executor.Ask<SequenceExecutorProtocol.Completed>(
-            new SequenceExecutorProtocol.Execute(r => work(r), description, cancellation), cancellation).ConfigureAwait(false);
-        return (T)reply.Result!;
+        heapTrimmer.Started();
+        try
+        {
+            var reply = await executor.Ask<SequenceExecutorProtocol.Completed>(
+                new SequenceExecutorProtocol.Execute(r => work(r), description, cancellation), cancellation).ConfigureAwait(false);
+            return (T)reply.Result!;
+        }
+        finally
+        {
+            heapTrimmer.Finished();
+        }
     }
 
     /// <summary>Stops the engine's actors (terminating its actor system when it owns it), then frees the bank, the

@@ -21,7 +21,8 @@ public sealed record EngineSettings(
     bool FuseTail,
     bool FuseLayer,
     long MergeCacheBytes,
-    Dispatch.HedgePolicy? Hedge)
+    Dispatch.HedgePolicy? Hedge,
+    TimeSpan NativeHeapTrimInterval)
 {
     public static EngineSettings FromConfig(Config config)
     {
@@ -43,7 +44,8 @@ public sealed record EngineSettings(
             c.ReadBoolean("fuse-tail"),
             c.ReadBoolean("fuse-layer"),
             c.GetByteSize("merge-cache") ?? throw new ConfigurationException("upmoe.engine.merge-cache is missing."),
-            Dispatch.HedgePolicy.FromConfig(c.GetConfig("hedge") ?? throw new ConfigurationException("missing section upmoe.engine.hedge")));
+            Dispatch.HedgePolicy.FromConfig(c.GetConfig("hedge") ?? throw new ConfigurationException("missing section upmoe.engine.hedge")),
+            c.ReadTimeSpan("native-heap-trim-interval"));
         return s.Validate();
     }
 
@@ -55,6 +57,7 @@ public sealed record EngineSettings(
         if (ReplicaAttemptTimeout <= TimeSpan.Zero) throw new ConfigurationException("upmoe.engine.replica-attempt-timeout must be positive.");
         if (ReplicaSuspectPeriod < TimeSpan.Zero) throw new ConfigurationException("upmoe.engine.replica-suspect-period must be >= 0.");
         if (MergeCacheBytes < 1) throw new ConfigurationException($"upmoe.engine.merge-cache must be positive (got {MergeCacheBytes} bytes).");
+        if (NativeHeapTrimInterval < TimeSpan.Zero) throw new ConfigurationException("upmoe.engine.native-heap-trim-interval must be >= 0 (0 = off).");
         if (ExpertRetries < 0) throw new ConfigurationException($"upmoe.engine.expert-retries must be >= 0 (got {ExpertRetries}).");
         return this;
     }

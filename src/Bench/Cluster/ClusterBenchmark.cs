@@ -61,7 +61,7 @@ public static class ClusterBenchmark
         // The cluster runs first: the frontend's resident memory is measured in a process that has never held a whole
         // model (memory freed by an embedded engine is not always returned to the OS, and would be counted).
         using (ones(1)) { }   // libtorch loaded and initialised: part of the baseline, not of the model
-        long baseline = ProcessCpu.ResidentBytes();
+        var baseline = new ResidentMemory(ProcessCpu.ResidentBytes(), ProcessCpu.ResidentFileBytes());
         var (clusterRate, recovery) = await ClusterPhaseAsync(options, common, hocon, baseline, output).ConfigureAwait(false);
 
         await using (var embedded = UniPerceiverEngine.Start(UpmoeConfig.Load([hocon("embedded.conf")], common)))
@@ -76,7 +76,7 @@ public static class ClusterBenchmark
     /// <summary>One frontend (this process) and two expert processes: throughput, wire traffic, the frontend's memory
     /// against <paramref name="baseline"/> (this process before the frontend started), then recovery after kill -9.</summary>
     private static async Task<(double Rate, TimeSpan Recovery)> ClusterPhaseAsync(ClusterBenchmarkOptions options, string[] common,
-        Func<string, string> hocon, long baseline, TextWriter output)
+        Func<string, string> hocon, ResidentMemory baseline, TextWriter output)
     {
         var frontend = ClusterFrontend.Start(UpmoeConfig.Load([hocon("frontend.conf"), hocon("loopback.conf")],
             [.. common, "akka.remote.dot-netty.tcp.port = 0", "akka.cluster.seed-nodes = []"]));
@@ -97,7 +97,13 @@ public static class ClusterBenchmark
             await AwaitRegionsAsync(frontend, 2).ConfigureAwait(false);
             using var image = Image(frontend.Engine);
             var before = frontend.Counters.Snapshot();
-            var cluster = await ThroughputAsync(frontend.Engine, image, options, nodes.Select(n => n.Id).ToArray()).ConfigureAwait(false);
+            Throughput cluster;
+            long peak;
+            using (var sampler = new ResidentPeak())
+            {
+                cluster = await ThroughputAsync(frontend.Engine, image, options, nodes.Select(n => n.Id).ToArray()).ConfigureAwait(false);
+                peak = sampler.Peak;
+            }
             var after = frontend.Counters.Snapshot();
             long bytes = after["wire_bytes_sent"] + after["wire_bytes_received"] - before["wire_bytes_sent"] - before["wire_bytes_received"];
             long rows = after["wire_rows_sent"] - before["wire_rows_sent"];
@@ -105,14 +111,7 @@ public static class ClusterBenchmark
             long direct = after["data_plane_messages"] - before["data_plane_messages"];
             long batches = after["hop_batches"] - before["hop_batches"], batched = after["hop_batched_requests"] - before["hop_batched_requests"];
             double sent = options.Requests + cluster.WarmUp;
-            var dense = frontend.Engine.Model.state_dict().Where(kv => kv.Value.device_type != TorchSharp.DeviceType.META)
-                .Sum(kv => kv.Value.NumberOfElements * kv.Value.ElementSize);
-            long resident = ProcessCpu.ResidentBytes();
-            var heap = GC.GetGCMemoryInfo();
-            output.WriteLine($"frontend: resident memory {resident / 1e6:0} MB, {(resident - baseline) / 1e6:0} MB more than before it started " +
-                $"({baseline / 1e6:0} MB: runtime and libtorch); model tensors held {dense / 1e6:0} MB (dense part only: experts are on the expert nodes); " +
-                $"growth / dense part = {(resident - baseline) / (double)Math.Max(1, dense):0.00}; .NET heap {heap.HeapSizeBytes / 1e6:0} MB " +
-                $"({heap.TotalCommittedBytes / 1e6:0} MB committed)");
+            WriteMemory(frontend.Engine, baseline, peak, output);
             output.WriteLine($"cluster: {cluster.Rate:0.00} requests/s; wire payload {bytes / sent / 1e6:0.00} MB per request, " +
                 $"{messages / sent:0.#} expert hops per request, {bytes / (double)Math.Max(1, rows):0} bytes per token per hop (input + output); " +
                 $"{direct} of {messages} messages over the data plane; {batched} requests went in {batches} batched hops; " +
@@ -144,6 +143,32 @@ public static class ClusterBenchmark
         if (load.Failed > 0) throw new InvalidOperationException($"{load.Failed} of {options.Requests} benchmark requests failed; last error: {load.LastError}");
         return new Throughput(load.Completed / load.Timeline.Max(t => t.Completed).TotalSeconds, 1e3 * local / load.Completed, 1e3 * peer / load.Completed, warmUp);
     }
+
+    /// <summary>The frontend's resident memory against <paramref name="baseline"/>, once the engine, idle after the
+    /// load, has given its free native heap back (upmoe.engine.native-heap-trim-interval; waited for up to 3 s), with
+    /// what the growth is made of, and the highest figure sampled during the load.</summary>
+    private static void WriteMemory(UniPerceiverEngine engine, ResidentMemory baseline, long peak, TextWriter output)
+    {
+        var trims = engine.Counters.NativeHeapTrims;
+        long trimsBefore = trims.Value;
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (trims.Value == trimsBefore && engine.Settings.NativeHeapTrimInterval > TimeSpan.Zero && waited.Elapsed < TimeSpan.FromSeconds(3))
+            Thread.Sleep(20);
+        var dense = engine.Model.state_dict().Where(kv => kv.Value.device_type != TorchSharp.DeviceType.META)
+            .Sum(kv => kv.Value.NumberOfElements * kv.Value.ElementSize);
+        long resident = ProcessCpu.ResidentBytes(), file = ProcessCpu.ResidentFileBytes() - baseline.File;
+        var heap = GC.GetGCMemoryInfo();
+        double ratio(long bytes) => (bytes - baseline.Total) / (double)Math.Max(1, dense);
+        output.WriteLine($"frontend: resident memory {resident / 1e6:0} MB, {(resident - baseline.Total) / 1e6:0} MB more than before it started " +
+            $"({baseline.Total / 1e6:0} MB: runtime and libtorch); model tensors held {dense / 1e6:0} MB (dense part only: experts are on the expert nodes); " +
+            $"growth / dense part = {ratio(resident):0.00}; .NET heap {heap.HeapSizeBytes / 1e6:0} MB " +
+            $"({heap.TotalCommittedBytes / 1e6:0} MB committed); file-backed (code) {file / 1e6:0} MB of the growth; " +
+            $"measured idle, after {trims.Value} native heap trim(s); peak during the load {peak / 1e6:0} MB (growth / dense part = {ratio(peak):0.00})");
+    }
+
+    /// <param name="Total">VmRSS.</param>
+    /// <param name="File">Its file-backed part (RssFile).</param>
+    private sealed record ResidentMemory(long Total, long File);
 
     private static int WarmUpRequests(ClusterBenchmarkOptions options) => 2 * options.Concurrency;
 

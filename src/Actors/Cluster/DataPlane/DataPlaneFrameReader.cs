@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
 using UniPerceiverMoe.Actors.Serialization;
@@ -15,9 +14,7 @@ namespace UniPerceiverMoe.Actors.Cluster.DataPlane;
 internal sealed class DataPlaneFrameReader(Stream stream, long maxBodyBytes) : IDisposable
 {
     private const int InitialBuffer = 64 * 1024;
-    /// <summary>A buffer grown for a large frame is given back once it is idle above this size.</summary>
-    private const int KeptBuffer = 4 << 20;
-    private byte[] buffer = ArrayPool<byte>.Shared.Rent(InitialBuffer);
+    private byte[] buffer = DataPlaneBuffers.Pool.Rent(InitialBuffer);
     private int start, end;   // unread bytes are buffer[start..end)
 
     /// <summary>
@@ -50,10 +47,10 @@ internal sealed class DataPlaneFrameReader(Stream stream, long maxBodyBytes) : I
         Ensure(headerBytes + (int)bodyBytes, endOk: false);
         var message = UpmoeMessagePackSerializer.Deserialize(buffer.AsMemory(start + headerBytes, (int)bodyBytes), manifest);
         start += headerBytes + (int)bodyBytes;
-        if (start == end && buffer.Length > KeptBuffer)
+        if (start == end && buffer.Length > DataPlaneBuffers.KeptBytes)   // a buffer grown for a large frame goes back to the process's pool
         {
-            ArrayPool<byte>.Shared.Return(buffer);
-            buffer = ArrayPool<byte>.Shared.Rent(InitialBuffer);
+            DataPlaneBuffers.Pool.Return(buffer);
+            buffer = DataPlaneBuffers.Pool.Rent(InitialBuffer);
             start = end = 0;
         }
         return message;
@@ -82,9 +79,9 @@ internal sealed class DataPlaneFrameReader(Stream stream, long maxBodyBytes) : I
     private void MakeRoom(int count)
     {
         int unread = end - start;
-        var target = unread < buffer.Length ? buffer : ArrayPool<byte>.Shared.Rent(Math.Min(count, 2 * buffer.Length));
+        var target = unread < buffer.Length ? buffer : DataPlaneBuffers.Pool.Rent(Math.Min(count, 2 * buffer.Length));
         Buffer.BlockCopy(buffer, start, target, 0, unread);
-        if (!ReferenceEquals(target, buffer)) ArrayPool<byte>.Shared.Return(buffer);
+        if (!ReferenceEquals(target, buffer)) DataPlaneBuffers.Pool.Return(buffer);
         buffer = target;
         start = 0;
         end = unread;
@@ -92,7 +89,7 @@ internal sealed class DataPlaneFrameReader(Stream stream, long maxBodyBytes) : I
 
     public void Dispose()
     {
-        ArrayPool<byte>.Shared.Return(buffer);
+        DataPlaneBuffers.Pool.Return(buffer);
         buffer = [];
     }
 }

@@ -20,20 +20,28 @@ public static class DataPlaneFrames
     internal const int MaxManifestBytes = 64;
 
     /// <summary>Appends the frame of <paramref name="message"/> to <paramref name="writer"/> (serialized in place).</summary>
-    public static void Encode(ArrayBufferWriter<byte> writer, uint id, IUpmoeWireMessage message)
+    public static void Encode(ArrayBufferWriter<byte> writer, uint id, IUpmoeWireMessage message) =>
+        // WrittenMemory is the buffer itself: the header already written can be patched through it.
+        Encode(writer, w => System.Runtime.InteropServices.MemoryMarshal.AsMemory(w.WrittenMemory).Span, id, message);
+
+    /// <summary>Appends the frame of <paramref name="message"/> to <paramref name="writer"/> (serialized in place).</summary>
+    internal static void Encode(FrameBuffer writer, uint id, IUpmoeWireMessage message) => Encode(writer, w => w.Written, id, message);
+
+    private static void Encode<TWriter>(TWriter writer, Func<TWriter, Span<byte>> written, uint id, IUpmoeWireMessage message)
+        where TWriter : IBufferWriter<byte>
     {
         if (!WireTypes.TryGetManifest(message.GetType(), out var manifest))
             throw new SerializationException($"{message.GetType().FullName} is not a registered upmoe wire message.");
-        int start = writer.WrittenCount;
+        int start = written(writer).Length;
         int headerBytes = PrefixBytes + manifest.Length;
         WriteHeader(writer.GetSpan(headerBytes), id, manifest, 0);
         writer.Advance(headerBytes);
         UpmoeMessagePackSerializer.Serialize(writer, message);
-        int body = writer.WrittenCount - start - headerBytes;
+        var frame = written(writer);
+        int body = frame.Length - start - headerBytes;
         if ((uint)body > int.MaxValue) throw new InvalidDataException($"data plane: a {body}-byte message is too large for a frame.");
-        // The body length is known only now: patch it into the header already written (WrittenMemory is the buffer itself).
-        var written = System.Runtime.InteropServices.MemoryMarshal.AsMemory(writer.WrittenMemory).Span;
-        BinaryPrimitives.WriteUInt32LittleEndian(written.Slice(start + 9), (uint)body);
+        // The body length is known only now: patch it into the header already written.
+        BinaryPrimitives.WriteUInt32LittleEndian(frame.Slice(start + 9), (uint)body);
     }
 
     /// <summary>The header of a frame whose body has <paramref name="bodyBytes"/> bytes (also used by the raw echo
