@@ -87,6 +87,14 @@ public sealed class MoEAttentionBlock : nn.Module
             k.Dispose();
             v.Dispose();
         }
+        if (DecodeAttention.Handles(q, keys, values, pass.KeyBias))
+        {
+            // A decode pass (a few queries against the cache): the same attention without two MKL calls per head.
+            var context = DecodeAttention.Apply(q, keys, values, pass.KeyBias);                  // [B, N, D]
+            keys.Dispose();
+            values.Dispose();
+            return context;
+        }
         // Scores = q·kᵀ/√hd + key bias (mask·-10000), softmax, ·v: scaled_dot_product_attention computes exactly that.
         using var ctx = nn.functional.scaled_dot_product_attention(q, keys, values, pass.KeyBias);   // [B, H, N, hd]
         keys.Dispose();

@@ -6,18 +6,23 @@ using static TorchSharp.torch;
 namespace UniPerceiverMoe.Model.Modules;
 
 /// <summary>
-/// y = x·Wᵀ + b for a few rows of x (a decode step), on the CPU, streaming each weight row once from memory: for
-/// every row of W the kernel keeps up to four rows of x in registers' reach (L1) and accumulates four dot products
-/// with fused multiply-adds. libtorch's GEMM packs W into a buffer at every call when x has few rows, so it reads W
-/// twice and writes it once; here W is read once, which is all a memory-bound step can do.
-/// Invariants: every output element is one dot product summed in the same order whatever the row count, the
-/// thread count and the split of W's rows between threads, so results are deterministic and row-independent
-/// (a row gets the same bits alone or in a batch). They differ from libtorch's in the last bits (summation order).
+/// y = x·Wᵀ + b for a few rows of x (a decode step, a small batch of decode steps), on the CPU, streaming each weight
+/// row once from memory while the x rows stay in L1/L2. Up to four rows of x are memory-bound: one W row at a time
+/// against the four x rows (four dot products in registers), which streams W fastest. More rows are compute-bound: two
+/// W rows at a time against each block of four x rows keep eight dot products in registers (six loads feed eight fused
+/// multiply-adds), so the loop is bound by the FMA units rather than by loads (MoE-B's 48 linears at 16 rows, 2
+/// threads: 35 → 26 ms; at 4 rows the one-row block is faster, 10 against 15 ms: docs/benchmarks.md). libtorch's GEMM packs W into a buffer at every call when x
+/// has few rows, so it reads W twice and writes it once; here W is read once, which is all a memory-bound step can do.
+/// Invariants: every output element is one dot product summed in the same order (lane-wise FMAs over k in steps of
+/// the vector width, then a horizontal sum, then the scalar tail) whatever the row count, the blocking, the thread
+/// count and the split of W's rows between threads, so results are deterministic and row-independent (a row gets the
+/// same bits alone or in a batch). They differ from libtorch's in the last bits (summation order), and between
+/// machines with and without 512-bit vectors (lane count).
 /// </summary>
 internal static unsafe class RowStreamingLinear
 {
-    /// <summary>Below this many weight elements one thread does the whole product (a hand-off costs more).</summary>
-    private const long ParallelMinWeights = 1 << 18;
+    /// <summary>Below this many multiply-adds one thread does the whole product (a hand-off costs more).</summary>
+    private const long ParallelMinWork = 1 << 18;
 
     /// <summary>Whether this machine has the vector units the kernel is written for.</summary>
     public static bool Supported => Vector512.IsHardwareAccelerated || Vector256.IsHardwareAccelerated;
@@ -27,87 +32,180 @@ internal static unsafe class RowStreamingLinear
     {
         int m = (int)x.shape[0], k = (int)x.shape[1], n = (int)weight.shape[0];
         var y = empty(m, n, dtype: ScalarType.Float32, device: x.device);
-        float* px = Pointer(x), pw = Pointer(weight), py = Pointer(y);
-        float* pb = bias is null ? null : Pointer(bias);
+        var job = new Job(Pointer(x), Pointer(weight), bias is null ? null : Pointer(bias), Pointer(y), m, k, n);
         int threads = Math.Min(get_num_threads(), Environment.ProcessorCount);
-        if (threads <= 1 || (long)n * k < ParallelMinWeights)
+        if (threads <= 1 || (long)n * k * m < ParallelMinWork)
         {
-            Rows(px, pw, pb, py, m, k, n, 0, n);
+            job.Rows(0, n);
             return y;
         }
-        // Contiguous blocks of W's rows, one per thread; the caller computes one of them.
-        int block = (n + threads - 1) / threads;
-        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads },
-            part => Rows(px, pw, pb, py, m, k, n, part * block, Math.Min(n, (part + 1) * block)));
+        // Contiguous blocks of W's rows (an even count, so pairs never straddle threads), one per thread; the caller
+        // computes one of them.
+        int block = ((n + threads - 1) / threads + 1) & ~1;
+        KernelThreads.For(threads, part => job.Rows(Math.Min(n, part * block), Math.Min(n, (part + 1) * block)));
         return y;
     }
 
     private static float* Pointer(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 
-    /// <summary>Output columns [n0, n1) of every row.</summary>
-    private static void Rows(float* x, float* w, float* b, float* y, int m, int k, int n, int n0, int n1)
+    /// <summary>One product's operands; <see cref="Rows"/> computes output columns [n0, n1) of every row.</summary>
+    private readonly struct Job(float* x, float* w, float* b, float* y, int m, int k, int n)
     {
-        for (int r = n0; r < n1; r++)
+        public void Rows(int n0, int n1)
         {
-            float* wr = w + (long)r * k;
-            float bias = b is null ? 0f : b[r];
+            var dots = stackalloc float[8];
+            if (m <= 4)
+            {
+                for (int r = n0; r < n1; r++) Single(r, dots);
+                return;
+            }
+            int p = n0;
+            for (; p + 2 <= n1; p += 2) Pair(p, p + 1, dots);
+            // An odd last row pairs with itself: computed twice, stored once, so the loop keeps one shape.
+            if (p < n1) Pair(p, p, dots);
+        }
+
+        /// <summary>Column <paramref name="r"/> of the (at most four) rows.</summary>
+        private void Single(int r, float* dots)
+        {
+            float* x0 = x;
+            float* x1 = m > 1 ? x0 + k : x0, x2 = m > 2 ? x0 + 2 * k : x0, x3 = m > 3 ? x0 + 3 * k : x0;
+            if (Vector512.IsHardwareAccelerated) Dot512(w + (long)r * k, x0, x1, x2, x3, k, dots);
+            else Dot256(w + (long)r * k, x0, x1, x2, x3, k, dots);
+            Store(0, m, r, dots);
+        }
+
+        private void Pair(int r0, int r1, float* dots)
+        {
+            float* w0 = w + (long)r0 * k, w1 = w + (long)r1 * k;
             for (int i = 0; i < m; i += 4)
             {
                 int rows = Math.Min(4, m - i);
                 float* x0 = x + (long)i * k;
                 // Rows past the last are aliases of the first: computed and thrown away, so the loop has one shape.
                 float* x1 = rows > 1 ? x0 + k : x0, x2 = rows > 2 ? x0 + 2 * k : x0, x3 = rows > 3 ? x0 + 3 * k : x0;
-                var (d0, d1, d2, d3) = Vector512.IsHardwareAccelerated ? Dot512(wr, x0, x1, x2, x3, k) : Dot256(wr, x0, x1, x2, x3, k);
-                float* yi = y + (long)i * n + r;
-                yi[0] = d0 + bias;
-                if (rows > 1) yi[n] = d1 + bias;
-                if (rows > 2) yi[2 * n] = d2 + bias;
-                if (rows > 3) yi[3 * n] = d3 + bias;
+                if (Vector512.IsHardwareAccelerated) Dot512(w0, w1, x0, x1, x2, x3, k, dots);
+                else Dot256(w0, w1, x0, x1, x2, x3, k, dots);
+                Store(i, rows, r0, dots);
+                if (r1 != r0) Store(i, rows, r1, dots + 4);
             }
+        }
+
+        /// <summary>dots[0..rows) are column <paramref name="col"/> of rows i, i + 1, …</summary>
+        private void Store(int i, int rows, int col, float* dots)
+        {
+            float bias = b is null ? 0f : b[col];
+            float* yi = y + (long)i * n + col;
+            for (int j = 0; j < rows; j++) yi[(long)j * n] = dots[j] + bias;
         }
     }
 
-    private static (float, float, float, float) Dot512(float* w, float* x0, float* x1, float* x2, float* x3, int k)
+    /// <summary>dots[0..4) = w·x0..x3.</summary>
+    private static void Dot512(float* w, float* x0, float* x1, float* x2, float* x3, int k, float* dots)
     {
         var a0 = Vector512<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
         int j = 0;
         for (; j + 16 <= k; j += 16)
         {
-            var wv = Vector512.Load(w + j);
-            a0 = Vector512.FusedMultiplyAdd(wv, Vector512.Load(x0 + j), a0);
-            a1 = Vector512.FusedMultiplyAdd(wv, Vector512.Load(x1 + j), a1);
-            a2 = Vector512.FusedMultiplyAdd(wv, Vector512.Load(x2 + j), a2);
-            a3 = Vector512.FusedMultiplyAdd(wv, Vector512.Load(x3 + j), a3);
+            var u = Vector512.Load(w + j);
+            a0 = Vector512.FusedMultiplyAdd(u, Vector512.Load(x0 + j), a0);
+            a1 = Vector512.FusedMultiplyAdd(u, Vector512.Load(x1 + j), a1);
+            a2 = Vector512.FusedMultiplyAdd(u, Vector512.Load(x2 + j), a2);
+            a3 = Vector512.FusedMultiplyAdd(u, Vector512.Load(x3 + j), a3);
         }
-        return Tail(w, x0, x1, x2, x3, j, k, Vector512.Sum(a0), Vector512.Sum(a1), Vector512.Sum(a2), Vector512.Sum(a3));
+        dots[0] = Vector512.Sum(a0); dots[1] = Vector512.Sum(a1); dots[2] = Vector512.Sum(a2); dots[3] = Vector512.Sum(a3);
+        Tail(w, x0, x1, x2, x3, j, k, dots);
     }
 
-    private static (float, float, float, float) Dot256(float* w, float* x0, float* x1, float* x2, float* x3, int k)
+    /// <summary><see cref="Dot512(float*, float*, float*, float*, float*, int, float*)"/> with 256-bit vectors.</summary>
+    private static void Dot256(float* w, float* x0, float* x1, float* x2, float* x3, int k, float* dots)
     {
         var a0 = Vector256<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
         int j = 0;
         for (; j + 8 <= k; j += 8)
         {
-            var wv = Vector256.Load(w + j);
-            a0 = Vector256.FusedMultiplyAdd(wv, Vector256.Load(x0 + j), a0);
-            a1 = Vector256.FusedMultiplyAdd(wv, Vector256.Load(x1 + j), a1);
-            a2 = Vector256.FusedMultiplyAdd(wv, Vector256.Load(x2 + j), a2);
-            a3 = Vector256.FusedMultiplyAdd(wv, Vector256.Load(x3 + j), a3);
+            var u = Vector256.Load(w + j);
+            a0 = Vector256.FusedMultiplyAdd(u, Vector256.Load(x0 + j), a0);
+            a1 = Vector256.FusedMultiplyAdd(u, Vector256.Load(x1 + j), a1);
+            a2 = Vector256.FusedMultiplyAdd(u, Vector256.Load(x2 + j), a2);
+            a3 = Vector256.FusedMultiplyAdd(u, Vector256.Load(x3 + j), a3);
         }
-        return Tail(w, x0, x1, x2, x3, j, k, Vector256.Sum(a0), Vector256.Sum(a1), Vector256.Sum(a2), Vector256.Sum(a3));
+        dots[0] = Vector256.Sum(a0); dots[1] = Vector256.Sum(a1); dots[2] = Vector256.Sum(a2); dots[3] = Vector256.Sum(a3);
+        Tail(w, x0, x1, x2, x3, j, k, dots);
     }
 
-    /// <summary>The last k mod width elements, scalar.</summary>
-    private static (float, float, float, float) Tail(float* w, float* x0, float* x1, float* x2, float* x3, int j, int k,
-        float d0, float d1, float d2, float d3)
+    /// <summary>dots[0..4) = w0·x0..x3, dots[4..8) = w1·x0..x3.</summary>
+    private static void Dot512(float* w0, float* w1, float* x0, float* x1, float* x2, float* x3, int k, float* dots)
+    {
+        var a0 = Vector512<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
+        var c0 = a0; var c1 = a0; var c2 = a0; var c3 = a0;
+        int j = 0;
+        for (; j + 16 <= k; j += 16)
+        {
+            var u = Vector512.Load(w0 + j);
+            var v = Vector512.Load(w1 + j);
+            var e = Vector512.Load(x0 + j);
+            a0 = Vector512.FusedMultiplyAdd(u, e, a0);
+            c0 = Vector512.FusedMultiplyAdd(v, e, c0);
+            e = Vector512.Load(x1 + j);
+            a1 = Vector512.FusedMultiplyAdd(u, e, a1);
+            c1 = Vector512.FusedMultiplyAdd(v, e, c1);
+            e = Vector512.Load(x2 + j);
+            a2 = Vector512.FusedMultiplyAdd(u, e, a2);
+            c2 = Vector512.FusedMultiplyAdd(v, e, c2);
+            e = Vector512.Load(x3 + j);
+            a3 = Vector512.FusedMultiplyAdd(u, e, a3);
+            c3 = Vector512.FusedMultiplyAdd(v, e, c3);
+        }
+        dots[0] = Vector512.Sum(a0); dots[1] = Vector512.Sum(a1); dots[2] = Vector512.Sum(a2); dots[3] = Vector512.Sum(a3);
+        dots[4] = Vector512.Sum(c0); dots[5] = Vector512.Sum(c1); dots[6] = Vector512.Sum(c2); dots[7] = Vector512.Sum(c3);
+        Tail(w0, w1, x0, x1, x2, x3, j, k, dots);
+    }
+
+    /// <summary>The two-row <see cref="Dot512(float*, float*, float*, float*, float*, float*, int, float*)"/> with 256-bit vectors.</summary>
+    private static void Dot256(float* w0, float* w1, float* x0, float* x1, float* x2, float* x3, int k, float* dots)
+    {
+        var a0 = Vector256<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
+        var c0 = a0; var c1 = a0; var c2 = a0; var c3 = a0;
+        int j = 0;
+        for (; j + 8 <= k; j += 8)
+        {
+            var u = Vector256.Load(w0 + j);
+            var v = Vector256.Load(w1 + j);
+            var e = Vector256.Load(x0 + j);
+            a0 = Vector256.FusedMultiplyAdd(u, e, a0);
+            c0 = Vector256.FusedMultiplyAdd(v, e, c0);
+            e = Vector256.Load(x1 + j);
+            a1 = Vector256.FusedMultiplyAdd(u, e, a1);
+            c1 = Vector256.FusedMultiplyAdd(v, e, c1);
+            e = Vector256.Load(x2 + j);
+            a2 = Vector256.FusedMultiplyAdd(u, e, a2);
+            c2 = Vector256.FusedMultiplyAdd(v, e, c2);
+            e = Vector256.Load(x3 + j);
+            a3 = Vector256.FusedMultiplyAdd(u, e, a3);
+            c3 = Vector256.FusedMultiplyAdd(v, e, c3);
+        }
+        dots[0] = Vector256.Sum(a0); dots[1] = Vector256.Sum(a1); dots[2] = Vector256.Sum(a2); dots[3] = Vector256.Sum(a3);
+        dots[4] = Vector256.Sum(c0); dots[5] = Vector256.Sum(c1); dots[6] = Vector256.Sum(c2); dots[7] = Vector256.Sum(c3);
+        Tail(w0, w1, x0, x1, x2, x3, j, k, dots);
+    }
+
+    /// <summary>The last k mod width elements of one W row, scalar, added to each dot in order.</summary>
+    private static void Tail(float* w, float* x0, float* x1, float* x2, float* x3, int j, int k, float* dots)
     {
         for (; j < k; j++)
         {
-            d0 = MathF.FusedMultiplyAdd(w[j], x0[j], d0);
-            d1 = MathF.FusedMultiplyAdd(w[j], x1[j], d1);
-            d2 = MathF.FusedMultiplyAdd(w[j], x2[j], d2);
-            d3 = MathF.FusedMultiplyAdd(w[j], x3[j], d3);
+            dots[0] = MathF.FusedMultiplyAdd(w[j], x0[j], dots[0]);
+            dots[1] = MathF.FusedMultiplyAdd(w[j], x1[j], dots[1]);
+            dots[2] = MathF.FusedMultiplyAdd(w[j], x2[j], dots[2]);
+            dots[3] = MathF.FusedMultiplyAdd(w[j], x3[j], dots[3]);
         }
-        return (d0, d1, d2, d3);
+    }
+
+    /// <summary>The last k mod width elements of two W rows, scalar, added to each dot in order.</summary>
+    private static void Tail(float* w0, float* w1, float* x0, float* x1, float* x2, float* x3, int j, int k, float* dots)
+    {
+        Tail(w0, x0, x1, x2, x3, j, k, dots);
+        Tail(w1, x0, x1, x2, x3, j, k, dots + 4);
     }
 }

@@ -28,6 +28,9 @@ public sealed class LinearsSpecs
     [InlineData(8, 3072, 768, false)]
     [InlineData(3, 70, 33, true)]          // K neither a multiple of 16 nor of 8: the scalar tail
     [InlineData(5, 7, 4, false)]
+    [InlineData(9, 3072, 769, true)]       // more than four rows: two W rows at a time, the odd last one alone
+    [InlineData(17, 70, 33, true)]
+    [InlineData(64, 768, 2304, false)]
     public void Small_products_should_match_libtorch_linear(int rows, int k, int n, bool withBias)
     {
         using var _ = no_grad();
@@ -66,8 +69,8 @@ public sealed class LinearsSpecs
         using var _ = no_grad();
         var g = Seeded(11);
         using var x = randn(Linears.SmallBatchMaxRows, 768, generator: g);
-        using var w = randn(3072, 768, generator: g);                          // large enough to be split between threads
-        using var b = randn(3072, generator: g);
+        using var w = randn(3071, 768, generator: g);                          // split between threads; odd: a lone last row
+        using var b = randn(3071, generator: g);
         int threads = get_num_threads();
         try
         {

@@ -1,0 +1,69 @@
+using UniPerceiverMoe.Model.Modules;
+using Xunit;
+
+namespace UniPerceiverMoe.Model.Tests.Modules;
+
+/// <summary>
+/// <see cref="KernelThreads"/>: every part of a job runs exactly once before <c>For</c> returns, under concurrent
+/// callers (one owns the workers, the others run inline), nested calls and failures; idle workers that fell asleep
+/// wake for the next job.
+/// </summary>
+public sealed class KernelThreadsSpecs
+{
+    [Fact]
+    public void Every_part_should_run_exactly_once_before_For_returns()
+    {
+        for (int job = 0; job < 2000; job++)
+        {
+            int count = 1 + job % 5;
+            var runs = new int[count];
+            KernelThreads.For(count, p => Interlocked.Increment(ref runs[p]));
+            Assert.All(runs, r => Assert.Equal(1, r));
+        }
+    }
+
+    [Fact]
+    public async Task Concurrent_callers_should_each_get_all_their_parts()
+    {
+        var callers = Enumerable.Range(0, 8).Select(c => Task.Run(() =>
+        {
+            for (int job = 0; job < 500; job++)
+            {
+                var sums = new long[3];
+                KernelThreads.For(3, p => sums[p] = Enumerable.Range(0, 100 + p).Sum(i => (long)i * c));
+                for (int p = 0; p < 3; p++) Assert.Equal(Enumerable.Range(0, 100 + p).Sum(i => (long)i * c), sums[p]);
+            }
+        }));
+        await Task.WhenAll(callers);
+    }
+
+    [Fact]
+    public void A_nested_call_should_run_inline_without_deadlock()
+    {
+        var inner = new int[4];
+        KernelThreads.For(2, p => KernelThreads.For(2, q => Interlocked.Increment(ref inner[p * 2 + q])));
+        Assert.All(inner, r => Assert.Equal(1, r));
+    }
+
+    [Fact]
+    public void A_failing_part_should_surface_and_leave_the_workers_usable()
+    {
+        var error = Assert.Throws<AggregateException>(() => KernelThreads.For(2, p => { if (p == 1) throw new InvalidOperationException("part 1"); }));
+        Assert.Equal("part 1", error.InnerException!.Message);
+        var runs = new int[2];
+        KernelThreads.For(2, p => Interlocked.Increment(ref runs[p]));
+        Assert.All(runs, r => Assert.Equal(1, r));
+    }
+
+    [Fact]
+    public void Workers_asleep_past_their_spin_window_should_wake_for_the_next_job()
+    {
+        for (int round = 0; round < 5; round++)
+        {
+            Thread.Sleep(KernelThreads.SpinWindow * 20);
+            var runs = new int[2];
+            KernelThreads.For(2, p => Interlocked.Increment(ref runs[p]));
+            Assert.All(runs, r => Assert.Equal(1, r));
+        }
+    }
+}
