@@ -62,7 +62,9 @@ public sealed partial class UniPerceiverEngine : IUniPerceiverEngine, IAsyncDisp
         this.executors = executors;
         Settings = settings;
         Counters = counters;
-        heapTrimmer = new IdleHeapTrimmer(settings.NativeHeapTrimInterval, NativeHeap.Trim, counters.NativeHeapTrims);
+        heapTrimmer = new IdleHeapTrimmer(settings.NativeHeapTrimInterval, NativeHeap.Trim, counters.NativeHeapTrims,
+            idleDelay: settings.NativeHeapTrimAfterIdle);
+        if (settings.NativeHeapRetainFreed) NativeHeap.RetainFreedMemory();   // freed activations reused; the trimmer gives them back when idle
         // A constrained vocabulary is built in memory; with a checkpoint file the full bank is cached on disk (keyed by
         // its hash); a model given without one (random weights in benchmarks) gets its bank built in memory.
         bank = new Lazy<Task<VocabularyBank>>(() => RunAsync(runner =>

@@ -4,14 +4,17 @@ namespace UniPerceiverMoe.Actors.Memory;
 /// Gives the C heap's free pages back to the OS when the engine goes idle. libtorch allocates activations with
 /// malloc, from one glibc arena per thread; what a request frees stays resident in those arenas as free chunks
 /// (measured on a MoE-B frontend: 100–140 MB after a few dozen requests, never returned by free alone). While
-/// requests are in flight that memory is reused, so trimming then would only add page faults; once the last request
-/// in flight finishes, a trim is queued on the thread pool (never on the request's thread, through <c>time</c>'s timers) and runs if the engine is
-/// still idle, at most once per <c>minInterval</c> (a trim walks every arena: 10–20 ms on MoE-B). An idle moment
-/// that falls inside the interval is trimmed when the interval ends, if the engine is idle then.
+/// requests keep coming that memory is reused, so trimming would only add page faults to the next request (a live
+/// stream, one window a second, measured 40 ms more per window when the engine trimmed in every gap). So a trim waits
+/// until the engine has stayed idle for <c>idleDelay</c> without a break, runs on the thread pool (never on a
+/// request's thread, through <c>time</c>'s timers), and runs at most once per <c>minInterval</c> (a trim walks every
+/// arena: 10–20 ms on MoE-B). An idle moment that falls inside the interval is trimmed when the interval ends, if the
+/// engine is idle then.
 /// </summary>
 public sealed class IdleHeapTrimmer
 {
     private readonly TimeSpan minInterval;
+    private readonly TimeSpan idleDelay;
     private readonly Func<bool> trim;
     private readonly Counter trims;
     private readonly TimeProvider time;
@@ -22,14 +25,18 @@ public sealed class IdleHeapTrimmer
     private long lastTrim = long.MinValue;
     private bool available = true;
     private bool workSinceTrim;
+    private long idleSince;           // when the last request in flight finished (under gate)
 
     /// <param name="minInterval">Least time between two trims; zero or less disables trimming.</param>
     /// <param name="trim">The trim itself (<see cref="NativeHeap.Trim"/>); false when it is not available here, which
     /// stops further attempts.</param>
     /// <param name="trims">Counts the trims made.</param>
-    public IdleHeapTrimmer(TimeSpan minInterval, Func<bool> trim, Counter trims, TimeProvider? time = null)
+    /// <param name="idleDelay">How long the engine must stay idle, without a request in between, before it trims.</param>
+    public IdleHeapTrimmer(TimeSpan minInterval, Func<bool> trim, Counter trims, TimeProvider? time = null, TimeSpan idleDelay = default)
     {
+        if (idleDelay < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(idleDelay), idleDelay, "must be >= 0");
         this.minInterval = minInterval;
+        this.idleDelay = idleDelay;
         this.trim = trim;
         this.trims = trims;
         this.time = time ?? TimeProvider.System;
@@ -49,7 +56,9 @@ public sealed class IdleHeapTrimmer
     public void Finished()
     {
         if (!Enabled) return;
-        if (Interlocked.Decrement(ref inFlight) == 0) Schedule(TimeSpan.Zero);
+        if (Interlocked.Decrement(ref inFlight) != 0) return;
+        lock (gate) idleSince = time.GetTimestamp();
+        Schedule(idleDelay);
     }
 
     private void Schedule(TimeSpan delay)
@@ -72,7 +81,9 @@ public sealed class IdleHeapTrimmer
             if (Volatile.Read(ref inFlight) != 0 || !Volatile.Read(ref workSinceTrim)) return;   // busy again (its end queues another), or nothing freed since
             long now = time.GetTimestamp();
             var since = lastTrim == long.MinValue ? minInterval : time.GetElapsedTime(lastTrim, now);
-            if (since < minInterval) wait = minInterval - since;
+            var idle = time.GetElapsedTime(idleSince, now);
+            if (idle < idleDelay) wait = idleDelay - idle;   // a request came and went since this was queued
+            else if (since < minInterval) wait = minInterval - since;
             else if (available)
             {
                 Volatile.Write(ref workSinceTrim, false);

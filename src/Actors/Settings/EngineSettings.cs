@@ -22,7 +22,9 @@ public sealed record EngineSettings(
     bool FuseLayer,
     long MergeCacheBytes,
     Dispatch.HedgePolicy? Hedge,
-    TimeSpan NativeHeapTrimInterval)
+    TimeSpan NativeHeapTrimInterval,
+    TimeSpan NativeHeapTrimAfterIdle,
+    bool NativeHeapRetainFreed)
 {
     public static EngineSettings FromConfig(Config config)
     {
@@ -45,7 +47,9 @@ public sealed record EngineSettings(
             c.ReadBoolean("fuse-layer"),
             c.GetByteSize("merge-cache") ?? throw new ConfigurationException("upmoe.engine.merge-cache is missing."),
             Dispatch.HedgePolicy.FromConfig(c.GetConfig("hedge") ?? throw new ConfigurationException("missing section upmoe.engine.hedge")),
-            c.ReadTimeSpan("native-heap-trim-interval"));
+            c.ReadTimeSpan("native-heap-trim-interval"),
+            c.ReadTimeSpan("native-heap-trim-after-idle"),
+            c.ReadBoolean("native-heap-retain-freed"));
         return s.Validate();
     }
 
@@ -58,6 +62,7 @@ public sealed record EngineSettings(
         if (ReplicaSuspectPeriod < TimeSpan.Zero) throw new ConfigurationException("upmoe.engine.replica-suspect-period must be >= 0.");
         if (MergeCacheBytes < 1) throw new ConfigurationException($"upmoe.engine.merge-cache must be positive (got {MergeCacheBytes} bytes).");
         if (NativeHeapTrimInterval < TimeSpan.Zero) throw new ConfigurationException("upmoe.engine.native-heap-trim-interval must be >= 0 (0 = off).");
+        if (NativeHeapTrimAfterIdle < TimeSpan.Zero) throw new ConfigurationException("upmoe.engine.native-heap-trim-after-idle must be >= 0.");
         if (ExpertRetries < 0) throw new ConfigurationException($"upmoe.engine.expert-retries must be >= 0 (got {ExpertRetries}).");
         return this;
     }

@@ -145,14 +145,15 @@ public static class ClusterBenchmark
     }
 
     /// <summary>The frontend's resident memory against <paramref name="baseline"/>, once the engine, idle after the
-    /// load, has given its free native heap back (upmoe.engine.native-heap-trim-interval; waited for up to 3 s), with
+    /// load, has given its free native heap back (upmoe.engine.native-heap-trim-after-idle and -interval; waited for up to
+    /// 3 s past the idle delay), with
     /// what the growth is made of, and the highest figure sampled during the load.</summary>
     private static void WriteMemory(UniPerceiverEngine engine, ResidentMemory baseline, long peak, TextWriter output)
     {
         var trims = engine.Counters.NativeHeapTrims;
         long trimsBefore = trims.Value;
         var waited = System.Diagnostics.Stopwatch.StartNew();
-        while (trims.Value == trimsBefore && engine.Settings.NativeHeapTrimInterval > TimeSpan.Zero && waited.Elapsed < TimeSpan.FromSeconds(3))
+        while (trims.Value == trimsBefore && engine.Settings.NativeHeapTrimInterval > TimeSpan.Zero && waited.Elapsed < engine.Settings.NativeHeapTrimAfterIdle + TimeSpan.FromSeconds(3))
             Thread.Sleep(20);
         var dense = engine.Model.state_dict().Where(kv => kv.Value.device_type != TorchSharp.DeviceType.META)
             .Sum(kv => kv.Value.NumberOfElements * kv.Value.ElementSize);

@@ -26,6 +26,15 @@ internal static class LegacyBilinear
     /// <paramref name="weightShape"/> for broadcasting), following compute_source_index_and_lambda.</summary>
     private static (Tensor I0, Tensor I1, Tensor L0, Tensor L1) Weights(int inSize, int outSize, Device device, long[] weightShape)
     {
+        var (i0, i1, l0, l1) = Taps(inSize, outSize);
+        return (tensor(i0, device: device), tensor(i1, device: device),
+            tensor(l0, weightShape, device: device), tensor(l1, weightShape, device: device));
+    }
+
+    /// <summary>The two source taps of every output position o along one axis and their weights:
+    /// out[o] = in[I0[o]] * L0[o] + in[I1[o]] * L1[o], each product and the sum rounded to float32.</summary>
+    internal static (long[] I0, long[] I1, float[] L0, float[] L1) Taps(int inSize, int outSize)
+    {
         var i0 = new long[outSize];
         var i1 = new long[outSize];
         var l0 = new float[outSize];
@@ -46,7 +55,6 @@ internal static class LegacyBilinear
             l1[o] = (float)(src - index0);
             l0[o] = (float)(1.0 - l1[o]);
         }
-        return (tensor(i0, device: device), tensor(i1, device: device),
-            tensor(l0, weightShape, device: device), tensor(l1, weightShape, device: device));
+        return (i0, i1, l0, l1);
     }
 }

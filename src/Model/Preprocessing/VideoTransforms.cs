@@ -17,6 +17,20 @@ public static class VideoTransforms
     /// (CPU when null), owned by the caller.</summary>
     public static Tensor TimesformerTest(Tensor framesThwcU8, Device? device = null)
     {
+        Validate(framesThwcU8);
+        if (FusedVideoCrop.Applies(framesThwcU8, device))
+        {
+            var (scale, h, w) = ScaledSize((int)framesThwcU8.shape[1], (int)framesThwcU8.shape[2], InputSize);
+            return FusedVideoCrop.Run(framesThwcU8, scale, h, w, InputSize,
+                [(ImageTransforms.CenterCropOffset(h, InputSize), ImageTransforms.CenterCropOffset(w, InputSize))], stackCrops: false);
+        }
+        return TorchTimesformerTest(framesThwcU8, device);
+    }
+
+    /// <summary><see cref="TimesformerTest"/> as torch ops on <paramref name="device"/> (the path of non-CPU devices;
+    /// the fused CPU path must give its bits).</summary>
+    internal static Tensor TorchTimesformerTest(Tensor framesThwcU8, Device? device)
+    {
         using var scope = NewDisposeScope();
         var scaled = ScaleShortSide(framesThwcU8, InputSize, device);
         int h = (int)scaled.shape[2], w = (int)scaled.shape[3];
@@ -30,6 +44,19 @@ public static class VideoTransforms
     /// or top, center, bottom for portrait frames) stacked first. Same input contract as
     /// <see cref="TimesformerTest"/>; returns [3, T, 3, 224, 224] float32.</summary>
     public static Tensor TimesformerTestThreeCrop(Tensor framesThwcU8, Device? device = null)
+    {
+        Validate(framesThwcU8);
+        if (FusedVideoCrop.Applies(framesThwcU8, device))
+        {
+            var (scale, h, w) = ScaledSize((int)framesThwcU8.shape[1], (int)framesThwcU8.shape[2], InputSize);
+            return FusedVideoCrop.Run(framesThwcU8, scale, h, w, InputSize,
+                [.. Enumerable.Range(0, 3).Select(i => UniformCropOffset(h, w, InputSize, i))], stackCrops: true);
+        }
+        return TorchTimesformerTestThreeCrop(framesThwcU8, device);
+    }
+
+    /// <summary><see cref="TimesformerTestThreeCrop"/> as torch ops (see <see cref="TorchTimesformerTest"/>).</summary>
+    internal static Tensor TorchTimesformerTestThreeCrop(Tensor framesThwcU8, Device? device)
     {
         using var scope = NewDisposeScope();
         var scaled = ScaleShortSide(framesThwcU8, InputSize, device);
@@ -73,16 +100,27 @@ public static class VideoTransforms
     /// <paramref name="device"/>. The result lives in the caller's dispose scope.</summary>
     private static Tensor ScaleShortSide(Tensor framesThwcU8, int size, Device? device)
     {
-        if (framesThwcU8.dim() != 4 || framesThwcU8.shape[3] != 3 || framesThwcU8.dtype != ScalarType.Byte)
-            throw new ArgumentException($"expected a [T, H, W, 3] uint8 tensor, got [{string.Join(", ", framesThwcU8.shape)}] {framesThwcU8.dtype}", nameof(framesThwcU8));
         int h = (int)framesThwcU8.shape[1], w = (int)framesThwcU8.shape[2];
         // ToTensor makes each frame a contiguous CHW tensor (the reference resizes NCHW-contiguous frames).
         var frames = framesThwcU8.to(device ?? CPU).permute(0, 3, 1, 2).contiguous().to_type(ScalarType.Float32);
         TorchScalar.Use(255f, d => frames.div_(d));
-        // The reference returns the frames untouched when the short side already equals size.
-        if ((w <= h && w == size) || (h <= w && h == size)) return frames;
-        var (newH, newW) = ShortSideScaleSize(h, w, size);
-        return LegacyBilinear.Resize(frames, newH, newW);
+        var (scale, newH, newW) = ScaledSize(h, w, size);
+        return scale ? LegacyBilinear.Resize(frames, newH, newW) : frames;
+    }
+
+    /// <summary>Whether frames of height x width are rescaled, and to what: the reference returns the frames
+    /// untouched when the short side already equals size (then the size is height x width).</summary>
+    private static (bool Scale, int Height, int Width) ScaledSize(int height, int width, int size)
+    {
+        if ((width <= height && width == size) || (height <= width && height == size)) return (false, height, width);
+        var (h, w) = ShortSideScaleSize(height, width, size);
+        return (true, h, w);
+    }
+
+    private static void Validate(Tensor framesThwcU8)
+    {
+        if (framesThwcU8.dim() != 4 || framesThwcU8.shape[3] != 3 || framesThwcU8.dtype != ScalarType.Byte)
+            throw new ArgumentException($"expected a [T, H, W, 3] uint8 tensor, got [{string.Join(", ", framesThwcU8.shape)}] {framesThwcU8.dtype}", nameof(framesThwcU8));
     }
 
     /// <summary>Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)) over the channel axis (third from last), as float32.</summary>

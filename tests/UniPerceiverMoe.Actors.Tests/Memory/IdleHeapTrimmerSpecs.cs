@@ -89,12 +89,61 @@ public sealed class IdleHeapTrimmerSpecs
     }
 
     [Fact]
-    public void The_interval_should_come_from_upmoe_engine_native_heap_trim_interval()
+    public void A_trim_should_wait_until_the_engine_has_stayed_idle_for_the_idle_delay()
     {
-        Assert.Equal(TimeSpan.FromSeconds(1), EngineSettings.FromConfig(UpmoeConfig.Reference).NativeHeapTrimInterval);
+        var trimmer = new IdleHeapTrimmer(TimeSpan.FromSeconds(1), () => { calls++; return true; }, trims, time, idleDelay: TimeSpan.FromSeconds(2));
+        trimmer.Started();
+        trimmer.Finished();
+        Assert.Equal(TimeSpan.FromSeconds(2), Assert.Single(time.Due).Delay);
+        time.Advance(TimeSpan.FromMilliseconds(1500));
+        trimmer.Started();                      // a steady stream: the next request comes before the delay ends
+        trimmer.Finished();
+        time.Advance(TimeSpan.FromMilliseconds(500));
+        time.FireDue();
+        Assert.Equal(0, calls);                 // idle for 0.5 s only: waits for the rest of the delay
+        Assert.Equal(TimeSpan.FromMilliseconds(1500), Assert.Single(time.Due).Delay);
+        time.Advance(TimeSpan.FromMilliseconds(1500));
+        time.FireDue();
+        Assert.Equal(1, calls);
+    }
+
+    [Fact]
+    public void The_interval_and_delay_should_come_from_upmoe_engine_native_heap_trim_settings()
+    {
+        var reference = EngineSettings.FromConfig(UpmoeConfig.Reference);
+        Assert.Equal(TimeSpan.FromSeconds(1), reference.NativeHeapTrimInterval);
+        Assert.Equal(TimeSpan.FromSeconds(2), reference.NativeHeapTrimAfterIdle);
+        Assert.True(reference.NativeHeapRetainFreed);
         var off = UpmoeConfig.Load([], ["upmoe.engine.native-heap-trim-interval = 0s"]);
         Assert.Equal(TimeSpan.Zero, EngineSettings.FromConfig(off).NativeHeapTrimInterval);
+        var negative = UpmoeConfig.Load([], ["upmoe.engine.native-heap-trim-after-idle = -1s"]);
+        Assert.Contains("native-heap-trim-after-idle", Assert.ThrowsAny<Exception>(() => EngineSettings.FromConfig(negative)).Message);
     }
+
+    [Fact]
+    public unsafe void Freed_blocks_should_stay_in_the_arenas_once_retention_is_on()
+    {
+        if (!OperatingSystem.IsLinux()) return;    // glibc only; elsewhere RetainFreedMemory does nothing and says so
+        Assert.True(NativeHeap.RetainFreedMemory());
+        // Three 8 MiB activations freed together leave 24 MiB free at the arena's top: glibc's default trim threshold
+        // (twice the dynamic mmap threshold, 16 MiB here) gives it back and the next round faults it in again.
+        const int block = 8 << 20, rounds = 10;
+        long before = MinorFaults();
+        for (int round = 0; round < rounds; round++)
+        {
+            var blocks = new nint[3];
+            for (int i = 0; i < blocks.Length; i++)
+            {
+                blocks[i] = (nint)System.Runtime.InteropServices.NativeMemory.Alloc(block);
+                new Span<byte>((void*)blocks[i], block).Fill(1);     // touch every page
+            }
+            foreach (var b in blocks) System.Runtime.InteropServices.NativeMemory.Free((void*)b);
+        }
+        long faults = MinorFaults() - before, perRound = 3 * block / 4096;
+        Assert.True(faults < 3 * perRound, $"{faults} minor faults in {rounds} rounds ({perRound} pages a round): freed blocks were faulted in again");
+    }
+
+    private static long MinorFaults() => long.Parse(File.ReadAllText("/proc/self/stat").Split(')')[1].Split(' ')[8]);
 
     /// <summary>A clock that moves only when told, whose timers fire only through <see cref="FireDue"/>.</summary>
     private sealed class ManualTime : TimeProvider

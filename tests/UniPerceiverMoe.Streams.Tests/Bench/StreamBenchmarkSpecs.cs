@@ -16,6 +16,7 @@ public sealed class StreamBenchmarkSpecs(StreamEngine host, ITestOutputHelper ou
         {
             Settings = StreamEngine.Settings("upmoe.streams.hop = 500ms"),
             Duration = TimeSpan.FromSeconds(2),
+            WarmUp = TimeSpan.FromSeconds(1),
             MaxStreams = 2,
             Width = 64,
             Height = 48,
@@ -27,6 +28,7 @@ public sealed class StreamBenchmarkSpecs(StreamEngine host, ITestOutputHelper ou
 
         output.WriteLine(text.ToString());
         var lines = text.ToString().Trim().Split('\n').Select(l => l.Trim()).ToArray();
+        Assert.StartsWith("warm-up (not counted): 1 stream for 1 s, 1 windows", lines[1], StringComparison.Ordinal);
         Assert.Contains(lines, l => l.StartsWith("streams   1:", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.StartsWith("streams   2:", StringComparison.Ordinal));
         Assert.Matches(new Regex(@"^sustained streams: \d+, p99 latency: \d+ ms, drop rate: \d+\.\d\d %$"), lines[^1]);
