@@ -61,6 +61,10 @@ public static class ClusterBenchmark
         // The cluster runs first: the frontend's resident memory is measured in a process that has never held a whole
         // model (memory freed by an embedded engine is not always returned to the OS, and would be counted).
         using (ones(1)) { }   // libtorch loaded and initialised: part of the baseline, not of the model
+        // What this process freed before (writing the random checkpoint: ~1.7 GB for MoE-B, kept in the C heap under
+        // upmoe.engine.native-heap-retain-freed) goes back first, so the baseline is the runtime and libtorch.
+        GC.Collect();
+        UniPerceiverMoe.Actors.Memory.NativeHeap.Trim();
         var baseline = new ResidentMemory(ProcessCpu.ResidentBytes(), ProcessCpu.ResidentFileBytes());
         var (clusterRate, recovery) = await ClusterPhaseAsync(options, common, hocon, baseline, output).ConfigureAwait(false);
 
@@ -181,23 +185,26 @@ public static class ClusterBenchmark
 
     /// <summary>Rounds of warm-up requests until the JIT is quiet in every process (tiered compilation promotes the hot
     /// paths over the first thousands of calls: on tiny it took a quarter of the frontend's CPU in a 400-request run),
-    /// at most <see cref="MaxWarmUpRounds"/>. Returns the requests sent.</summary>
+    /// at most <see cref="MaxWarmUpRounds"/>. Quiet means <see cref="QuietRounds"/> rounds in a row: tiering waits for
+    /// call counts and a 100 ms delay, so one quiet round can fall between two bursts of compilation (it did: tiny runs
+    /// that stopped after 100 requests measured 11–12 ms of CPU per request against 6.6–7.5 after 2,000).
+    /// Returns the requests sent.</summary>
     private static async Task<int> WarmUpAsync(UniPerceiverEngine engine, Tensor image, ClusterBenchmarkOptions options, IReadOnlyList<int> peers)
     {
         int[] pids = [0, .. peers];
-        int sent = 0;
-        for (int round = 0; round < MaxWarmUpRounds; round++)
+        int sent = 0, quiet = 0;
+        for (int round = 0; round < MaxWarmUpRounds && quiet < QuietRounds; round++)
         {
             var jitBefore = ProcessCpu.JitThreads(pids);
             int requests = Math.Max(WarmUpRequests(options), WarmUpRoundRequests);
             await new BenchmarkLoad(engine, image, options.Concurrency, limit: requests).Finished.ConfigureAwait(false);
             sent += requests;
-            if (ProcessCpu.JitSeconds(jitBefore, ProcessCpu.JitThreads(pids)) <= QuietJitSeconds) break;
+            quiet = ProcessCpu.JitSeconds(jitBefore, ProcessCpu.JitThreads(pids)) <= QuietJitSeconds ? quiet + 1 : 0;
         }
         return sent;
     }
 
-    private const int WarmUpRoundRequests = 50, MaxWarmUpRounds = 40;
+    private const int WarmUpRoundRequests = 50, MaxWarmUpRounds = 40, QuietRounds = 3;
 
     /// <summary>JIT CPU in one warm-up round that counts as quiet: two clock ticks of /proc (USER_HZ = 100).</summary>
     private const double QuietJitSeconds = 0.02;
