@@ -22,8 +22,9 @@ internal static class FusedVideoCrop
 
     /// <summary>[T, H, W, 3] uint8 (validated by the caller) → crops.Length stacked crops [crops, T, 3, size, size]
     /// float32 (no leading axis when <paramref name="stackCrops"/> is false and there is one crop), scaled to
-    /// (scaledH, scaledW) — or left unscaled when <paramref name="scale"/> is false — and cut at each (Y, X) offset.</summary>
-    public static Tensor Run(Tensor framesThwcU8, bool scale, int scaledH, int scaledW, int size, IReadOnlyList<(int Y, int X)> crops, bool stackCrops)
+    /// (scaledH, scaledW) and cut at each (Y, X) offset. An axis whose size does not change gets the taps
+    /// in[o] * 1 + in[o] * 0, exactly in[o]: the torch path's untouched frames.</summary>
+    public static Tensor Run(Tensor framesThwcU8, int scaledH, int scaledW, int size, IReadOnlyList<(int Y, int X)> crops, bool stackCrops)
     {
         using var source = framesThwcU8.contiguous();
         int frames = (int)source.shape[0], height = (int)source.shape[1], width = (int)source.shape[2];
@@ -31,8 +32,8 @@ internal static class FusedVideoCrop
         var result = empty(shape, ScalarType.Float32);
         var src = source.bytes;
         var dst = MemoryMarshal.Cast<byte, float>(result.bytes);
-        var w = scale ? LegacyBilinear.Taps(width, scaledW) : Identity(width);
-        var h = scale ? LegacyBilinear.Taps(height, scaledH) : Identity(height);
+        var w = LegacyBilinear.Taps(width, scaledW);
+        var h = LegacyBilinear.Taps(height, scaledH);
         var rows = ArrayPool<float>.Shared.Rent(height * size);
         try
         {
@@ -84,12 +85,5 @@ internal static class FusedVideoCrop
             for (int x = 0; x < size; x++)
                 line[x] = (r0[x] * l0 + r1[x] * l1 - 0.5f) / 0.5f;
         }
-    }
-
-    /// <summary>Taps that copy: out[o] = in[o] * 1 + in[o] * 0, exactly in[o].</summary>
-    private static (long[] I0, long[] I1, float[] L0, float[] L1) Identity(int n)
-    {
-        var i = Enumerable.Range(0, n).Select(v => (long)v).ToArray();
-        return (i, i, Enumerable.Repeat(1f, n).ToArray(), new float[n]);
     }
 }

@@ -20,8 +20,8 @@ public static class VideoTransforms
         Validate(framesThwcU8);
         if (FusedVideoCrop.Applies(framesThwcU8, device))
         {
-            var (scale, h, w) = ScaledSize((int)framesThwcU8.shape[1], (int)framesThwcU8.shape[2], InputSize);
-            return FusedVideoCrop.Run(framesThwcU8, scale, h, w, InputSize,
+            var (_, h, w) = ScaledSize((int)framesThwcU8.shape[1], (int)framesThwcU8.shape[2], InputSize);
+            return FusedVideoCrop.Run(framesThwcU8, h, w, InputSize,
                 [(ImageTransforms.CenterCropOffset(h, InputSize), ImageTransforms.CenterCropOffset(w, InputSize))], stackCrops: false);
         }
         return TorchTimesformerTest(framesThwcU8, device);
@@ -48,8 +48,8 @@ public static class VideoTransforms
         Validate(framesThwcU8);
         if (FusedVideoCrop.Applies(framesThwcU8, device))
         {
-            var (scale, h, w) = ScaledSize((int)framesThwcU8.shape[1], (int)framesThwcU8.shape[2], InputSize);
-            return FusedVideoCrop.Run(framesThwcU8, scale, h, w, InputSize,
+            var (_, h, w) = ScaledSize((int)framesThwcU8.shape[1], (int)framesThwcU8.shape[2], InputSize);
+            return FusedVideoCrop.Run(framesThwcU8, h, w, InputSize,
                 [.. Enumerable.Range(0, 3).Select(i => UniformCropOffset(h, w, InputSize, i))], stackCrops: true);
         }
         return TorchTimesformerTestThreeCrop(framesThwcU8, device);
