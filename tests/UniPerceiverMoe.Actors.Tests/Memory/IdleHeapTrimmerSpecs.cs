@@ -120,31 +120,6 @@ public sealed class IdleHeapTrimmerSpecs
         Assert.Contains("native-heap-trim-after-idle", Assert.ThrowsAny<Exception>(() => EngineSettings.FromConfig(negative)).Message);
     }
 
-    [Fact]
-    public unsafe void Freed_blocks_should_stay_in_the_arenas_once_retention_is_on()
-    {
-        if (!OperatingSystem.IsLinux()) return;    // glibc only; elsewhere RetainFreedMemory does nothing and says so
-        Assert.True(NativeHeap.RetainFreedMemory());
-        // Three 8 MiB activations freed together leave 24 MiB free at the arena's top: glibc's default trim threshold
-        // (twice the dynamic mmap threshold, 16 MiB here) gives it back and the next round faults it in again.
-        const int block = 8 << 20, rounds = 10;
-        long before = MinorFaults();
-        for (int round = 0; round < rounds; round++)
-        {
-            var blocks = new nint[3];
-            for (int i = 0; i < blocks.Length; i++)
-            {
-                blocks[i] = (nint)System.Runtime.InteropServices.NativeMemory.Alloc(block);
-                new Span<byte>((void*)blocks[i], block).Fill(1);     // touch every page
-            }
-            foreach (var b in blocks) System.Runtime.InteropServices.NativeMemory.Free((void*)b);
-        }
-        long faults = MinorFaults() - before, perRound = 3 * block / 4096;
-        Assert.True(faults < 3 * perRound, $"{faults} minor faults in {rounds} rounds ({perRound} pages a round): freed blocks were faulted in again");
-    }
-
-    private static long MinorFaults() => long.Parse(File.ReadAllText("/proc/self/stat").Split(')')[1].Split(' ')[8]);
-
     /// <summary>A clock that moves only when told, whose timers fire only through <see cref="FireDue"/>.</summary>
     private sealed class ManualTime : TimeProvider
     {
