@@ -11,8 +11,8 @@ public sealed class IdleHeapTrimmerSpecs
     private readonly Counter trims = new();
     private int calls;
 
-    private IdleHeapTrimmer Trimmer(TimeSpan interval, bool available = true) =>
-        new(interval, () => { calls++; return available; }, trims, time);
+    private IdleHeapTrimmer Trimmer(TimeSpan interval, bool available = true, TimeSpan idleDelay = default) =>
+        new(interval, () => { calls++; return available; }, trims, time, idleDelay);
 
     [Fact]
     public void The_last_request_to_finish_should_queue_one_trim_and_none_while_another_is_in_flight()
@@ -91,7 +91,7 @@ public sealed class IdleHeapTrimmerSpecs
     [Fact]
     public void A_trim_should_wait_until_the_engine_has_stayed_idle_for_the_idle_delay()
     {
-        var trimmer = new IdleHeapTrimmer(TimeSpan.FromSeconds(1), () => { calls++; return true; }, trims, time, idleDelay: TimeSpan.FromSeconds(2));
+        var trimmer = Trimmer(TimeSpan.FromSeconds(1), idleDelay: TimeSpan.FromSeconds(2));
         trimmer.Started();
         trimmer.Finished();
         Assert.Equal(TimeSpan.FromSeconds(2), Assert.Single(time.Due).Delay);
