@@ -34,7 +34,6 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
     {
         var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
         long outFeatures = request.OutFeatures(model);
-        var site = request.Site;
         long[] outShape;
         Device device;
         TensorPayload[] chunks;
@@ -59,7 +58,7 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
         }
         // One request built (its constants serialized once); the chunks differ only in their rows.
         var wire = ComputeRequests.From(groupId, request, chunks[0]);
-        var replies = await Task.WhenAll(chunks.Select(c => SendAsync(wire.WithInput(c), groupId, $"{site} route {request.SubRoute}", c, outFeatures, timeout, deadline, failFast))).ConfigureAwait(false);
+        var replies = await Task.WhenAll(chunks.Select(c => SendAsync(wire.WithInput(c), groupId, request, c, outFeatures, timeout, deadline, failFast))).ConfigureAwait(false);
         var parts = replies.Select(r => TensorPayloads.ToTensor(r, device)).ToList();
         try
         {
@@ -81,11 +80,13 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
     {
         var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
         var payload = TensorPayloads.FromTensor(input, settings.WireDtype);
-        var reply = await SendAsync(new ProbeHop(groupId, payload), groupId, "probe", payload, input.shape[^1], timeout, deadline, failFast: false).ConfigureAwait(false);
+        var reply = await SendAsync(new ProbeHop(groupId, payload), groupId, null, payload, input.shape[^1], timeout, deadline, failFast: false).ConfigureAwait(false);
         return TensorPayloads.ToTensor(reply, input.device);
     }
 
-    private async Task<TensorPayload> SendAsync(IUpmoeWireMessage request, string groupId, string site, TensorPayload chunk, long outFeatures,
+    /// <param name="what">The request being sent, named in errors only (null: the identity probe). Formatting it per
+    /// hop cost a route's weights as text on every request.</param>
+    private async Task<TensorPayload> SendAsync(IUpmoeWireMessage request, string groupId, ExpertRequest? what, TensorPayload chunk, long outFeatures,
         TimeSpan timeout, long deadline, bool failFast)
     {
         long rows = chunk.Shape[0];
@@ -128,7 +129,7 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
                 if (Remaining(deadline) <= backoff)
                 {
                     counters.PartsFailed.Increment();
-                    throw new TimeoutException($"expert group {groupId} did not answer {site} within {timeout.TotalSeconds:0.#} s ({attempt} attempt(s))");
+                    throw new TimeoutException($"expert group {groupId} did not answer {Describe(what)} within {timeout.TotalSeconds:0.#} s ({attempt} attempt(s))");
                 }
                 counters.Resends.Increment();
                 await Task.Delay(backoff).ConfigureAwait(false);
@@ -143,17 +144,19 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
                     return applied.Output;
                 case RequestAnswered applied:
                     counters.PartsFailed.Increment();
-                    throw new ExpertGroupException($"expert group {groupId} answered {site} with shape [{string.Join(", ", applied.Output.Shape)}], " +
+                    throw new ExpertGroupException($"expert group {groupId} answered {Describe(what)} with shape [{string.Join(", ", applied.Output.Shape)}], " +
                         $"expected [{rows}, {outFeatures}] (do the nodes serve the same checkpoint?)");
                 case GroupFailed failed:
                     counters.PartsFailed.Increment();
-                    throw new ExpertGroupException($"expert group {groupId} failed {site}: {failed.Reason}");
+                    throw new ExpertGroupException($"expert group {groupId} failed {Describe(what)}: {failed.Reason}");
                 default:
                     counters.PartsFailed.Increment();
-                    throw new ExpertGroupException($"expert group {groupId} answered {site} with an unexpected {reply.GetType().Name}.");
+                    throw new ExpertGroupException($"expert group {groupId} answered {Describe(what)} with an unexpected {reply.GetType().Name}.");
             }
         }
     }
+
+    private static string Describe(ExpertRequest? what) => what is null ? "probe" : $"{what.Site} route {what.SubRoute}";
 
     /// <summary>Where the group's next requests go: the data plane of the node that just answered (not this node's own:
     /// a local group is reached without serialization through the region).</summary>

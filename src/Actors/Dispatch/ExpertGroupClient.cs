@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using Akka.Actor;
 using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Model.Routing;
@@ -34,7 +35,10 @@ public sealed class ExpertGroupClient(IExpertGroupTransport transport, ReplicaPo
 {
     private readonly ConcurrentDictionary<string, long> suspectUntil = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, LatencyWindow> latencies = new(StringComparer.Ordinal);
-    private int roundRobin;
+    // One rotation per replica set (keyed by its first id). A single counter shared by all groups would correlate
+    // the groups' choices: a sequence asking layer 0's group then layer 2's takes consecutive counter values, so
+    // with replica 0 of the two groups on different nodes both hops land on one node (it did: 2.4:1 on tiny).
+    private readonly ConcurrentDictionary<string, StrongBox<int>> rotations = new(StringComparer.Ordinal);
 
     /// <summary>Takes ownership of <paramref name="input"/> (pass an alias detached from any dispose scope: it may be
     /// released on another thread); the result is owned by the caller.</summary>
@@ -141,9 +145,11 @@ public sealed class ExpertGroupClient(IExpertGroupTransport transport, ReplicaPo
     private string[] Order(IReadOnlyList<string> replicas)
     {
         int n = replicas.Count;
-        int start = (int)((uint)Interlocked.Increment(ref roundRobin) % n);
+        if (n == 1) return [replicas[0]];
+        var rotation = rotations.GetOrAdd(replicas[0], _ => new StrongBox<int>());
+        int start = (int)((uint)Interlocked.Increment(ref rotation.Value) % n);
         var rotated = Enumerable.Range(0, n).Select(k => replicas[(start + k) % n]).ToArray();
-        if (n == 1 || suspectUntil.IsEmpty) return rotated;
+        if (suspectUntil.IsEmpty) return rotated;
         long now = Stopwatch.GetTimestamp();
         bool Suspected(string id) => suspectUntil.TryGetValue(id, out var until) && until > now;
         return [.. rotated.Where(id => !Suspected(id)), .. rotated.Where(Suspected)];

@@ -71,7 +71,7 @@ public static class ClusterBenchmark
         await using (var embedded = UniPerceiverEngine.Start(UpmoeConfig.Load([hocon("embedded.conf")], common)))
         {
             using var image = Image(embedded);
-            var run = await ThroughputAsync(embedded, image, options, []).ConfigureAwait(false);
+            var run = await ThroughputAsync(embedded, image, options, [], output).ConfigureAwait(false);
             output.WriteLine($"embedded: {run.Rate:0.00} requests/s; CPU {run.LocalCpuMs:0.00} ms per request (after {run.WarmUp} warm-up requests)");
             output.WriteLine($"cluster/embedded throughput ratio: {clusterRate / run.Rate:0.00}, recovery: {recovery.TotalSeconds:0.0} s");
         }
@@ -101,14 +101,16 @@ public static class ClusterBenchmark
             await AwaitRegionsAsync(frontend, 2).ConfigureAwait(false);
             using var image = Image(frontend.Engine);
             var before = frontend.Counters.Snapshot();
+            long hedgesBefore = frontend.Engine.Counters.ExpertHedges.Value, failoversBefore = frontend.Engine.Counters.ExpertFailovers.Value;
             Throughput cluster;
             long peak;
             using (var sampler = new ResidentPeak())
             {
-                cluster = await ThroughputAsync(frontend.Engine, image, options, nodes.Select(n => n.Id).ToArray()).ConfigureAwait(false);
+                cluster = await ThroughputAsync(frontend.Engine, image, options, nodes.Select(n => n.Id).ToArray(), output).ConfigureAwait(false);
                 peak = sampler.Peak;
             }
             var after = frontend.Counters.Snapshot();
+            long hedges = frontend.Engine.Counters.ExpertHedges.Value - hedgesBefore, failovers = frontend.Engine.Counters.ExpertFailovers.Value - failoversBefore;
             long bytes = after["wire_bytes_sent"] + after["wire_bytes_received"] - before["wire_bytes_sent"] - before["wire_bytes_received"];
             long rows = after["wire_rows_sent"] - before["wire_rows_sent"];
             long messages = after["wire_messages_sent"] - before["wire_messages_sent"];
@@ -119,7 +121,9 @@ public static class ClusterBenchmark
             output.WriteLine($"cluster: {cluster.Rate:0.00} requests/s; wire payload {bytes / sent / 1e6:0.00} MB per request, " +
                 $"{messages / sent:0.#} expert hops per request, {bytes / (double)Math.Max(1, rows):0} bytes per token per hop (input + output); " +
                 $"{direct} of {messages} messages over the data plane; {batched} requests went in {batches} batched hops; " +
-                $"CPU {cluster.LocalCpuMs + cluster.PeerCpuMs:0.00} ms per request (frontend {cluster.LocalCpuMs:0.00}, expert nodes {cluster.PeerCpuMs:0.00}; after {cluster.WarmUp} warm-up requests)");
+                $"CPU {cluster.LocalCpuMs + cluster.PeerCpuMs:0.00} ms per request (frontend {cluster.LocalCpuMs:0.00}, expert nodes {cluster.PeerCpuMs:0.00} = " +
+                $"{string.Join(" + ", cluster.PerPeerCpuMs.Select(ms => ms.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture)))}; after {cluster.WarmUp} warm-up requests); " +
+                $"{hedges} hedged tries, {failovers} failovers");
 
             var victim = await BusiestNodeAsync(frontend, nodes).ConfigureAwait(false);
             var recovery = await RecoveryAsync(frontend, image, victim, options.Concurrency, output).ConfigureAwait(false);
@@ -137,15 +141,18 @@ public static class ClusterBenchmark
     /// pass and the data-plane connections are made before the clock starts, in both modes), and the CPU milliseconds
     /// per request of this process and of <paramref name="peers"/> (the expert processes) over the same requests.</summary>
     private static async Task<Throughput> ThroughputAsync(UniPerceiverEngine engine, Tensor image,
-        ClusterBenchmarkOptions options, IReadOnlyList<int> peers)
+        ClusterBenchmarkOptions options, IReadOnlyList<int> peers, TextWriter output)
     {
         int warmUp = await WarmUpAsync(engine, image, options, peers).ConfigureAwait(false);
-        double localBefore = ProcessCpu.Seconds(), peersBefore = peers.Sum(pid => ProcessCpu.Seconds(pid));
+        double localBefore = ProcessCpu.Seconds();
+        var peersBefore = peers.Select(pid => ProcessCpu.Seconds(pid)).ToArray();
         var load = new BenchmarkLoad(engine, image, options.Concurrency, options.Requests);
-        await load.Finished.ConfigureAwait(false);
-        double local = ProcessCpu.Seconds() - localBefore, peer = peers.Sum(pid => ProcessCpu.Seconds(pid)) - peersBefore;
+        await using (ThroughputWindows.StartIfAsked(load, peers, output))
+            await load.Finished.ConfigureAwait(false);
+        double local = ProcessCpu.Seconds() - localBefore;
+        var perPeer = peers.Select((pid, i) => 1e3 * (ProcessCpu.Seconds(pid) - peersBefore[i]) / load.Completed).ToArray();
         if (load.Failed > 0) throw new InvalidOperationException($"{load.Failed} of {options.Requests} benchmark requests failed; last error: {load.LastError}");
-        return new Throughput(load.Completed / load.Timeline.Max(t => t.Completed).TotalSeconds, 1e3 * local / load.Completed, 1e3 * peer / load.Completed, warmUp);
+        return new Throughput(load.Completed / load.Timeline.Max(t => t.Completed).TotalSeconds, 1e3 * local / load.Completed, perPeer, warmUp);
     }
 
     /// <summary>The frontend's resident memory against <paramref name="baseline"/>, once the engine, idle after the
@@ -179,9 +186,13 @@ public static class ClusterBenchmark
 
     /// <param name="Rate">Requests per second.</param>
     /// <param name="LocalCpuMs">This process's CPU per request.</param>
-    /// <param name="PeerCpuMs">The peer processes' CPU per request.</param>
+    /// <param name="PerPeerCpuMs">Each peer process's CPU per request (the expert nodes, in start order).</param>
     /// <param name="WarmUp">Requests sent before the clock started.</param>
-    private sealed record Throughput(double Rate, double LocalCpuMs, double PeerCpuMs, int WarmUp);
+    private sealed record Throughput(double Rate, double LocalCpuMs, IReadOnlyList<double> PerPeerCpuMs, int WarmUp)
+    {
+        /// <summary>All peer processes' CPU per request.</summary>
+        public double PeerCpuMs => PerPeerCpuMs.Sum();
+    }
 
     /// <summary>Rounds of warm-up requests until the JIT is quiet in every process (tiered compilation promotes the hot
     /// paths over the first thousands of calls: on tiny it took a quarter of the frontend's CPU in a 400-request run),

@@ -40,6 +40,24 @@ public sealed class ExpertGroupClientSpecs
     }
 
     [Fact]
+    public async Task Each_group_should_rotate_its_own_replicas_when_a_sequence_asks_two_groups_in_turn()
+    {
+        // Replica 0 of group a and replica 1 of group b live on node A (ids say so): a shared rotation would give
+        // a every even turn and b every odd one, and send both of a sequence's hops to node A.
+        var transport = new ScriptedTransport((_, _, _) => Task.CompletedTask);
+        var client = new ExpertGroupClient(transport, Policy, new EngineCounters());
+        for (int i = 0; i < 8; i++)
+        {
+            await CallAsync(client, ["a-r0@A", "a-r1@B"]);
+            await CallAsync(client, ["b-r0@B", "b-r1@A"]);
+        }
+        var perGroup = transport.Tries.GroupBy(t => t.Group).ToDictionary(g => g.Key, g => g.Count());
+        Assert.Equal(4, perGroup.Count);
+        Assert.All(perGroup.Values, count => Assert.Equal(4, count));
+        Assert.Equal(8, transport.Tries.Count(t => t.Group.EndsWith("@A", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public async Task A_replica_whose_node_is_gone_should_be_skipped_at_once_and_then_suspected()
     {
         var transport = new ScriptedTransport((group, _, failFast) => group == "g-r0"
