@@ -8,10 +8,11 @@ namespace UniPerceiverMoe.Model.Modules;
 /// <summary>
 /// y = x·Wᵀ + b for a few rows of x (a decode step, a small batch of decode steps), on the CPU, streaming each weight
 /// row once from memory while the x rows stay in L1/L2. Up to four rows of x are memory-bound: one W row at a time
-/// against the four x rows (four dot products in registers), which streams W fastest. More rows are compute-bound: two
-/// W rows at a time against each block of four x rows keep eight dot products in registers (six loads feed eight fused
-/// multiply-adds), so the loop is bound by the FMA units rather than by loads (MoE-B's 48 linears at 16 rows, 2
-/// threads: 35 → 26 ms; at 4 rows the one-row block is faster, 10 against 15 ms: docs/benchmarks.md). libtorch's GEMM packs W into a buffer at every call when x
+/// against the four x rows (four dot products in registers), which streams W fastest. More rows are compute-bound: with
+/// 512-bit vectors four W rows at a time against each block of four x rows keep sixteen dot products in registers
+/// (eight loads feed sixteen fused multiply-adds), otherwise two W rows (six loads, eight multiply-adds), so the loop
+/// is bound by the FMA units rather than by loads (MoE-B's 48 linears, 2 threads: at 16 rows one W row 35 ms, two
+/// 26–31 ms, four 25–28 ms; at 4 rows the one-row block is fastest: docs/benchmarks.md). libtorch's GEMM packs W into a buffer at every call when x
 /// has few rows, so it reads W twice and writes it once; here W is read once, which is all a memory-bound step can do.
 /// Invariants: every output element is one dot product summed in the same order (lane-wise FMAs over k in steps of
 /// the vector width, then a horizontal sum, then the scalar tail) whatever the row count, the blocking, the thread
@@ -39,9 +40,9 @@ internal static unsafe class RowStreamingLinear
             job.Rows(0, n);
             return y;
         }
-        // Contiguous blocks of W's rows (an even count, so pairs never straddle threads), one per thread; the caller
+        // Contiguous blocks of W's rows (a multiple of four, so quads and pairs never straddle threads), one per thread; the caller
         // computes one of them.
-        int block = ((n + threads - 1) / threads + 1) & ~1;
+        int block = ((n + threads - 1) / threads + 3) & ~3;
         KernelThreads.For(threads, part => job.Rows(Math.Min(n, part * block), Math.Min(n, (part + 1) * block)));
         return y;
     }
@@ -53,13 +54,15 @@ internal static unsafe class RowStreamingLinear
     {
         public void Rows(int n0, int n1)
         {
-            var dots = stackalloc float[8];
+            var dots = stackalloc float[16];
             if (m <= 4)
             {
                 for (int r = n0; r < n1; r++) Single(r, dots);
                 return;
             }
             int p = n0;
+            if (Vector512.IsHardwareAccelerated)
+                for (; p + 4 <= n1; p += 4) Quad(p, dots);
             for (; p + 2 <= n1; p += 2) Pair(p, p + 1, dots);
             // An odd last row pairs with itself: computed twice, stored once, so the loop keeps one shape.
             if (p < n1) Pair(p, p, dots);
@@ -88,6 +91,20 @@ internal static unsafe class RowStreamingLinear
                 else Dot256(w0, w1, x0, x1, x2, x3, k, dots);
                 Store(i, rows, r0, dots);
                 if (r1 != r0) Store(i, rows, r1, dots + 4);
+            }
+        }
+
+        /// <summary>Columns <paramref name="r"/> … r + 3 of every row: four W rows against each block of four x rows.</summary>
+        private void Quad(int r, float* dots)
+        {
+            float* w0 = w + (long)r * k;
+            for (int i = 0; i < m; i += 4)
+            {
+                int rows = Math.Min(4, m - i);
+                float* x0 = x + (long)i * k;
+                float* x1 = rows > 1 ? x0 + k : x0, x2 = rows > 2 ? x0 + 2 * k : x0, x3 = rows > 3 ? x0 + 3 * k : x0;
+                Dot512x4(w0, k, x0, x1, x2, x3, dots);
+                for (int c = 0; c < 4; c++) Store(i, rows, r + c, dots + 4 * c);
             }
         }
 
@@ -160,6 +177,54 @@ internal static unsafe class RowStreamingLinear
         dots[0] = Vector512.Sum(a0); dots[1] = Vector512.Sum(a1); dots[2] = Vector512.Sum(a2); dots[3] = Vector512.Sum(a3);
         dots[4] = Vector512.Sum(c0); dots[5] = Vector512.Sum(c1); dots[6] = Vector512.Sum(c2); dots[7] = Vector512.Sum(c3);
         Tail(w0, w1, x0, x1, x2, x3, j, k, dots);
+    }
+
+    /// <summary>dots[4c .. 4c + 4) = w_c·x0..x3 for the four consecutive W rows w_c = w0 + c·k. Sixteen dot products in
+    /// registers: eight loads feed sixteen fused multiply-adds (the two-row block needs six for eight), so the x rows,
+    /// which come from L2 once there are more than a few, are read half as often per multiply-add.</summary>
+    private static void Dot512x4(float* w0, int k, float* x0, float* x1, float* x2, float* x3, float* dots)
+    {
+        float* w1 = w0 + k, w2 = w1 + k, w3 = w2 + k;
+        var a0 = Vector512<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
+        var b0 = a0; var b1 = a0; var b2 = a0; var b3 = a0;
+        var c0 = a0; var c1 = a0; var c2 = a0; var c3 = a0;
+        var d0 = a0; var d1 = a0; var d2 = a0; var d3 = a0;
+        int j = 0;
+        for (; j + 16 <= k; j += 16)
+        {
+            var u0 = Vector512.Load(w0 + j);
+            var u1 = Vector512.Load(w1 + j);
+            var u2 = Vector512.Load(w2 + j);
+            var u3 = Vector512.Load(w3 + j);
+            var e = Vector512.Load(x0 + j);
+            a0 = Vector512.FusedMultiplyAdd(u0, e, a0);
+            b0 = Vector512.FusedMultiplyAdd(u1, e, b0);
+            c0 = Vector512.FusedMultiplyAdd(u2, e, c0);
+            d0 = Vector512.FusedMultiplyAdd(u3, e, d0);
+            e = Vector512.Load(x1 + j);
+            a1 = Vector512.FusedMultiplyAdd(u0, e, a1);
+            b1 = Vector512.FusedMultiplyAdd(u1, e, b1);
+            c1 = Vector512.FusedMultiplyAdd(u2, e, c1);
+            d1 = Vector512.FusedMultiplyAdd(u3, e, d1);
+            e = Vector512.Load(x2 + j);
+            a2 = Vector512.FusedMultiplyAdd(u0, e, a2);
+            b2 = Vector512.FusedMultiplyAdd(u1, e, b2);
+            c2 = Vector512.FusedMultiplyAdd(u2, e, c2);
+            d2 = Vector512.FusedMultiplyAdd(u3, e, d2);
+            e = Vector512.Load(x3 + j);
+            a3 = Vector512.FusedMultiplyAdd(u0, e, a3);
+            b3 = Vector512.FusedMultiplyAdd(u1, e, b3);
+            c3 = Vector512.FusedMultiplyAdd(u2, e, c3);
+            d3 = Vector512.FusedMultiplyAdd(u3, e, d3);
+        }
+        dots[0] = Vector512.Sum(a0); dots[1] = Vector512.Sum(a1); dots[2] = Vector512.Sum(a2); dots[3] = Vector512.Sum(a3);
+        dots[4] = Vector512.Sum(b0); dots[5] = Vector512.Sum(b1); dots[6] = Vector512.Sum(b2); dots[7] = Vector512.Sum(b3);
+        dots[8] = Vector512.Sum(c0); dots[9] = Vector512.Sum(c1); dots[10] = Vector512.Sum(c2); dots[11] = Vector512.Sum(c3);
+        dots[12] = Vector512.Sum(d0); dots[13] = Vector512.Sum(d1); dots[14] = Vector512.Sum(d2); dots[15] = Vector512.Sum(d3);
+        Tail(w0, x0, x1, x2, x3, j, k, dots);
+        Tail(w1, x0, x1, x2, x3, j, k, dots + 4);
+        Tail(w2, x0, x1, x2, x3, j, k, dots + 8);
+        Tail(w3, x0, x1, x2, x3, j, k, dots + 12);
     }
 
     /// <summary>The two-row <see cref="Dot512(float*, float*, float*, float*, float*, float*, int, float*)"/> with 256-bit vectors.</summary>
