@@ -5,12 +5,13 @@ namespace UniPerceiverMoe.Model.Modules;
 /// <summary>
 /// x·Wᵀ + b for every linear of the model (dense, merged MoE, expert groups, the vocabulary bank's scores). A product
 /// with at most <see cref="SmallBatchMaxRows"/> rows of x on the CPU (a decode step: beam 2 gives 4 rows, a word and a
-/// query per beam; B batched captions give 4·B) reads W once per call and, for more than a few rows, is limited by the
+/// query per beam; B batched captions give 4·B, so up to 32 captions) reads W once per call and, for more than a few rows, is limited by the
 /// multiply-adds. libtorch's <c>linear</c> packs W into a buffer at every such call (MKL's GEMM), so
 /// <see cref="RowStreamingLinear"/> computes it instead. Measured on the 2-core machine over MoE-B's 48 encoder linears
 /// (340 MB of weights, out of cache), 2 torch threads, <c>linear</c> → here: 4 rows 34 → 10 ms, 8 rows 32 → 18 ms,
-/// 16 rows 41 → 26 ms, 32 rows 67 → 41 ms, 64 rows 101 → 69 ms, 128 rows 193 → 176 ms (docs/benchmarks.md,
-/// "Small-batch linears"). Past 64 rows the products are GEMM-sized and stay with libtorch.
+/// 16 rows 41 → 26 ms, 32 rows 56–59 → 39–45 ms, 64 rows 84–87 → 69–80 ms, 96 rows 113–115 → 100–102 ms, 128 rows
+/// 139–168 → 130–132 ms (docs/benchmarks.md, "Small-batch linears" and "Batched decode"). Past 128 rows the products
+/// are GEMM-sized and stay with libtorch.
 /// The choice depends only on the shapes, never on the thread count, so two processes computing the same rows (an
 /// embedded engine, an expert node) get the same bits; within the small range a row gets the same bits alone or in a
 /// batch. Autograd (training) and other devices always use <c>linear</c>.
@@ -18,7 +19,7 @@ namespace UniPerceiverMoe.Model.Modules;
 public static class Linears
 {
     /// <summary>Products with 1 to this many rows of x use the weight-streaming kernel.</summary>
-    public const int SmallBatchMaxRows = 64;
+    public const int SmallBatchMaxRows = 128;
 
     /// <summary>x [..., K], weight [N, K], bias [N] or null → [..., N].</summary>
     public static Tensor Apply(Tensor x, Tensor weight, Tensor? bias)
