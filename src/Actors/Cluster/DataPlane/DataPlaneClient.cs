@@ -33,7 +33,7 @@ public sealed class DataPlaneClient(long maxBodyBytes, DataPlaneSecurity securit
             ? open
             : await ConnectAsync(endpoint, group, timeout).ConfigureAwait(false);
         EnsureWatchdog();
-        var reply = connection.Send(request, Environment.TickCount64 + (long)Math.Ceiling(timeout.TotalMilliseconds));
+        var reply = connection.Send(request, PreciseClock.Milliseconds + (long)Math.Ceiling(timeout.TotalMilliseconds));
         try
         {
             return await reply.ConfigureAwait(false);
@@ -51,7 +51,7 @@ public sealed class DataPlaneClient(long maxBodyBytes, DataPlaneSecurity securit
         if (watchdog is not null) return;
         var timer = new Timer(_ =>
         {
-            long now = Environment.TickCount64;
+            long now = PreciseClock.Milliseconds;
             foreach (var connection in connections.Values) connection.ExpireOverdue(now);
         });
         if (Interlocked.CompareExchange(ref watchdog, timer, null) is null) timer.Change(WatchdogPeriod, WatchdogPeriod);

@@ -39,7 +39,7 @@ internal sealed class DataPlaneConnection : IDisposable
 
     /// <summary>
     /// Sends <paramref name="request"/>; the task completes with its reply (on the reader thread), or fails with
-    /// <see cref="TimeoutException"/> once <paramref name="deadline"/> (<see cref="Environment.TickCount64"/> ms) has
+    /// <see cref="TimeoutException"/> once <paramref name="deadline"/> (<see cref="PreciseClock.Milliseconds"/>) has
     /// passed without one (see <see cref="ExpireOverdue"/>).
     /// </summary>
     public Task<IUpmoeWireMessage> Send(IUpmoeWireMessage request, long deadline)
@@ -96,7 +96,7 @@ internal sealed class DataPlaneConnection : IDisposable
     {
         bool expired = false;
         foreach (var (id, request) in pending)
-            if (request.Deadline <= now && pending.TryRemove(id, out _))
+            if (request.Deadline < now && pending.TryRemove(id, out _))   // strictly past: a deadline in whole ms must not fire early
             {
                 request.TrySetException(new TimeoutException($"data plane {Endpoint}: no reply within its deadline."));
                 expired = true;
