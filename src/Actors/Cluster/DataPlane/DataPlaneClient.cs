@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net.Sockets;
 using UniPerceiverMoe.Actors.Serialization;
 
@@ -33,7 +34,7 @@ public sealed class DataPlaneClient(long maxBodyBytes, DataPlaneSecurity securit
             ? open
             : await ConnectAsync(endpoint, group, timeout).ConfigureAwait(false);
         EnsureWatchdog();
-        var reply = connection.Send(request, PreciseClock.Milliseconds + (long)Math.Ceiling(timeout.TotalMilliseconds));
+        var reply = connection.Send(request, Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency));
         try
         {
             return await reply.ConfigureAwait(false);
@@ -51,7 +52,7 @@ public sealed class DataPlaneClient(long maxBodyBytes, DataPlaneSecurity securit
         if (watchdog is not null) return;
         var timer = new Timer(_ =>
         {
-            long now = PreciseClock.Milliseconds;
+            long now = Stopwatch.GetTimestamp();
             foreach (var connection in connections.Values) connection.ExpireOverdue(now);
         });
         if (Interlocked.CompareExchange(ref watchdog, timer, null) is null) timer.Change(WatchdogPeriod, WatchdogPeriod);

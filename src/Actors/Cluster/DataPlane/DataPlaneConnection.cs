@@ -39,8 +39,10 @@ internal sealed class DataPlaneConnection : IDisposable
 
     /// <summary>
     /// Sends <paramref name="request"/>; the task completes with its reply (on the reader thread), or fails with
-    /// <see cref="TimeoutException"/> once <paramref name="deadline"/> (<see cref="PreciseClock.Milliseconds"/>) has
-    /// passed without one (see <see cref="ExpireOverdue"/>).
+    /// <see cref="TimeoutException"/> once <paramref name="deadline"/> has passed without one (see
+    /// <see cref="ExpireOverdue"/>). Deadlines are <see cref="System.Diagnostics.Stopwatch.GetTimestamp"/> values, as
+    /// everywhere on the dispatch path (<see cref="Environment.TickCount64"/> is coarse on Linux: a 300 ms timeout
+    /// fired after 298.9 ms).
     /// </summary>
     public Task<IUpmoeWireMessage> Send(IUpmoeWireMessage request, long deadline)
     {
@@ -96,7 +98,7 @@ internal sealed class DataPlaneConnection : IDisposable
     {
         bool expired = false;
         foreach (var (id, request) in pending)
-            if (request.Deadline < now && pending.TryRemove(id, out _))   // strictly past: a deadline in whole ms must not fire early
+            if (request.Deadline <= now && pending.TryRemove(id, out _))
             {
                 request.TrySetException(new TimeoutException($"data plane {Endpoint}: no reply within its deadline."));
                 expired = true;
