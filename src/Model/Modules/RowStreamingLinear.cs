@@ -71,8 +71,7 @@ internal static unsafe class RowStreamingLinear
         /// <summary>Column <paramref name="r"/> of the (at most four) rows.</summary>
         private void Single(int r, float* dots)
         {
-            float* x0 = x;
-            float* x1 = m > 1 ? x0 + k : x0, x2 = m > 2 ? x0 + 2 * k : x0, x3 = m > 3 ? x0 + 3 * k : x0;
+            Block(0, out float* x0, out float* x1, out float* x2, out float* x3);
             if (Vector512.IsHardwareAccelerated) Dot512(w + (long)r * k, x0, x1, x2, x3, k, dots);
             else Dot256(w + (long)r * k, x0, x1, x2, x3, k, dots);
             Store(0, m, r, dots);
@@ -83,10 +82,7 @@ internal static unsafe class RowStreamingLinear
             float* w0 = w + (long)r0 * k, w1 = w + (long)r1 * k;
             for (int i = 0; i < m; i += 4)
             {
-                int rows = Math.Min(4, m - i);
-                float* x0 = x + (long)i * k;
-                // Rows past the last are aliases of the first: computed and thrown away, so the loop has one shape.
-                float* x1 = rows > 1 ? x0 + k : x0, x2 = rows > 2 ? x0 + 2 * k : x0, x3 = rows > 3 ? x0 + 3 * k : x0;
+                int rows = Block(i, out float* x0, out float* x1, out float* x2, out float* x3);
                 if (Vector512.IsHardwareAccelerated) Dot512(w0, w1, x0, x1, x2, x3, k, dots);
                 else Dot256(w0, w1, x0, x1, x2, x3, k, dots);
                 Store(i, rows, r0, dots);
@@ -100,12 +96,22 @@ internal static unsafe class RowStreamingLinear
             float* w0 = w + (long)r * k;
             for (int i = 0; i < m; i += 4)
             {
-                int rows = Math.Min(4, m - i);
-                float* x0 = x + (long)i * k;
-                float* x1 = rows > 1 ? x0 + k : x0, x2 = rows > 2 ? x0 + 2 * k : x0, x3 = rows > 3 ? x0 + 3 * k : x0;
+                int rows = Block(i, out float* x0, out float* x1, out float* x2, out float* x3);
                 Dot512x4(w0, k, x0, x1, x2, x3, dots);
                 for (int c = 0; c < 4; c++) Store(i, rows, r + c, dots + 4 * c);
             }
+        }
+
+        /// <summary>The block of (at most four) x rows from row <paramref name="i"/>; returns how many are real. Rows past
+        /// the last are aliases of the first: computed and thrown away, so the loops have one shape.</summary>
+        private int Block(int i, out float* x0, out float* x1, out float* x2, out float* x3)
+        {
+            int rows = Math.Min(4, m - i);
+            x0 = x + (long)i * k;
+            x1 = rows > 1 ? x0 + k : x0;
+            x2 = rows > 2 ? x0 + 2 * k : x0;
+            x3 = rows > 3 ? x0 + 3 * k : x0;
+            return rows;
         }
 
         /// <summary>dots[0..rows) are column <paramref name="col"/> of rows i, i + 1, …</summary>
