@@ -163,13 +163,12 @@ public sealed class DataPlaneServerSpecs
     /// <summary>An identity hop whose payload is one row holding <paramref name="value"/> (which also scripts the group).</summary>
     private static ProbeHop Probe(string group, int value)
     {
-        using var x = zeros(1, 4);
-        var payload = TensorPayloads.FromTensor(x, WireDtype.Float32);
-        BitConverter.TryWriteBytes(payload.Data.AsSpan(0, 4), (float)value);
-        return new ProbeHop(group, payload);
+        var data = new byte[16];
+        BitConverter.TryWriteBytes(data.AsSpan(0, 4), (float)value);
+        return new ProbeHop(group, new TensorPayload(data, "float32", [1, 4]));
     }
 
-    private static int Value(RequestAnswered reply) => (int)BitConverter.ToSingle(reply.Output.Data, 0);
+    private static int Value(RequestAnswered reply) => (int)BitConverter.ToSingle(reply.Output.Bytes);
 
     /// <summary>An expert node's data plane over groups G1 and G2 that echo, fail or hang as their input says.</summary>
     private sealed class ScriptedNode : IDisposable

@@ -42,7 +42,7 @@ public sealed class DataPlaneFrameSpecs
         Assert.Equal((request.GroupId, request.Site), (read.GroupId, read.Site));
         Assert.Equal(request.Route.Experts, read.Route.Experts);
         Assert.Equal(request.Route.Weights, read.Route.Weights);
-        Assert.Equal(request.Input.Data, read.Input.Data);
+        Assert.Equal(request.Input.Bytes.ToArray(), read.Input.Bytes.ToArray());
         var reply = Assert.IsType<RequestAnswered>(reader.Read(out uint second));
         Assert.Equal(uint.MaxValue, second);
         Assert.Equal("127.0.0.1:4060", reply.DataEndpoint);

@@ -30,7 +30,7 @@ public sealed class FrameBufferSpecs
         Assert.Equal(0, frame.WrittenCount);
         Assert.True(frame.Capacity <= DataPlaneBuffers.KeptBytes, $"{frame.Capacity} bytes held after reset");
 
-        var small = new ApplyLinearRequest("L0E1", 0, 2, new WireRoute([1], [1f]), message.Input with { Data = new byte[16], Shape = [4] });
+        var small = new ApplyLinearRequest("L0E1", 0, 2, new WireRoute([1], [1f]), new TensorPayload(new byte[16], "float32", [4]));
         var expectedSmall = new System.Buffers.ArrayBufferWriter<byte>();
         DataPlaneFrames.Encode(expectedSmall, 10, small);
         DataPlaneFrames.Encode(frame, 10, small);

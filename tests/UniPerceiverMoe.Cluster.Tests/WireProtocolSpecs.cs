@@ -126,7 +126,7 @@ public sealed class WireProtocolSpecs(ITestOutputHelper output) : IDisposable
     {
         using var x = Sample(4, 256);
         var payload = RoundTrip(new RequestAnswered(TensorPayloads.FromTensor(x, dtype))).Output;
-        Assert.Equal(x.NumberOfElements * 2, payload.Data.Length);
+        Assert.Equal(x.NumberOfElements * 2, payload.ByteCount);
         using var back = TensorPayloads.ToTensor(payload);
         Assert.Equal(ScalarType.Float32, back.dtype);
         double scale = x.abs().max().item<float>();

@@ -49,25 +49,35 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
             perMessage = Math.Max(unit, perMessage / unit * unit);
             chunks = new TensorPayload[(int)((rows.shape[0] + perMessage - 1) / perMessage)];
             if (chunks.Length > 1) counters.SplitParts.Increment();
+            // Views of the input rows (no copy): each is read when its frame is written, and released below once every
+            // attempt has ended. They share the input's storage, which lives on in them after `input` is disposed.
             for (int i = 0; i < chunks.Length; i++)
             {
                 long start = i * perMessage;
                 using var part = rows.narrow(0, start, Math.Min(perMessage, rows.shape[0] - start));
-                chunks[i] = TensorPayloads.FromTensor(part, settings.WireDtype);
+                chunks[i] = TensorPayloads.View(part, settings.WireDtype);
             }
         }
-        // One request built (its constants serialized once); the chunks differ only in their rows.
-        var wire = ComputeRequests.From(groupId, request, chunks[0]);
-        var replies = await Task.WhenAll(chunks.Select(c => SendAsync(wire.WithInput(c), groupId, request, c, outFeatures, timeout, deadline, failFast))).ConfigureAwait(false);
-        var parts = replies.Select(r => TensorPayloads.ToTensor(r, device)).ToList();
         try
         {
-            using var joined = parts.Count == 1 ? parts[0].alias() : cat(parts, 0);
-            return joined.reshape(outShape);
+            // One request built (its constants serialized once); the chunks differ only in their rows.
+            var wire = ComputeRequests.From(groupId, request, chunks[0]);
+            var replies = await Task.WhenAll(chunks.Select(c => SendAsync(wire.WithInput(c), groupId, request, c, outFeatures, timeout, deadline, failFast))).ConfigureAwait(false);
+            var parts = new List<Tensor>(replies.Length);
+            try
+            {
+                foreach (var reply in replies) parts.Add(TensorPayloads.ToTensor(reply, device));
+                using var joined = parts.Count == 1 ? parts[0].alias() : cat(parts, 0);
+                return joined.reshape(outShape);
+            }
+            finally
+            {
+                foreach (var p in parts) p.Dispose();
+            }
         }
         finally
         {
-            foreach (var p in parts) p.Dispose();
+            foreach (var chunk in chunks) chunk.Dispose();
         }
     }
 
@@ -79,7 +89,7 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
     public async Task<Tensor> ProbeAsync(string groupId, Tensor input, TimeSpan timeout)
     {
         var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
-        var payload = TensorPayloads.FromTensor(input, settings.WireDtype);
+        using var payload = TensorPayloads.View(input, settings.WireDtype);
         var reply = await SendAsync(new ProbeHop(groupId, payload), groupId, null, payload, input.shape[^1], timeout, deadline, failFast: false).ConfigureAwait(false);
         return TensorPayloads.ToTensor(reply, input.device);
     }
@@ -122,7 +132,7 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
                     }
                 }
                 else
-                    reply = await region.Ask<IUpmoeWireMessage>(request, attemptTimeout).ConfigureAwait(false);
+                    reply = await region.Ask<IUpmoeWireMessage>(SelfContained(request), attemptTimeout).ConfigureAwait(false);
             }
             catch (AskTimeoutException)
             {
@@ -155,6 +165,15 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
             }
         }
     }
+
+    /// <summary>The request with its rows in an array of their own: Akka serializes a message later, on its own thread,
+    /// possibly after this attempt has timed out and the rows' view has been released.</summary>
+    private static IUpmoeWireMessage SelfContained(IUpmoeWireMessage request) => request switch
+    {
+        IComputeRequest compute => compute.WithInput(TensorPayloads.Copy(compute.Input)),
+        ProbeHop probe => probe with { Input = TensorPayloads.Copy(probe.Input) },
+        _ => request,
+    };
 
     private static string Describe(ExpertRequest? what) => what is null ? "probe" : $"{what.Site} route {what.SubRoute}";
 

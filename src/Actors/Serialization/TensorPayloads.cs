@@ -29,7 +29,7 @@ public static class TensorPayloads
 
     public static int ElementSize(WireDtype dtype) => dtype == WireDtype.Float32 ? 4 : 2;
 
-    private static ScalarType Scalar(WireDtype dtype) => dtype switch
+    internal static ScalarType Scalar(WireDtype dtype) => dtype switch
     {
         WireDtype.Float32 => ScalarType.Float32,
         WireDtype.Float16 => ScalarType.Float16,
@@ -37,35 +37,77 @@ public static class TensorPayloads
     };
 
     /// <summary>Copies <paramref name="tensor"/> (any device, any float type; not modified, still the caller's) into a
-    /// payload of <paramref name="dtype"/>. The element type is converted on the tensor's device (a 16-bit wire type
-    /// halves the bytes copied to the host); the one device → host copy goes through <see cref="DeviceStaging"/>.</summary>
+    /// self-contained payload of <paramref name="dtype"/> (an array: it may be kept, queued or sent later, as Akka does).
+    /// The element type is converted on the tensor's device (a 16-bit wire type halves the bytes copied to the host);
+    /// the one device → host copy goes through <see cref="DeviceStaging"/>.</summary>
     public static TensorPayload FromTensor(Tensor tensor, WireDtype dtype)
     {
-        // A float32 tensor in host memory needs no conversion: skip the detach and type ops (a hop's hot path).
-        if (dtype == WireDtype.Float32 && tensor.dtype == ScalarType.Float32 && tensor.device_type == TorchSharp.DeviceType.CPU)
+        using var host = HostForm(tensor, dtype);
+        return new TensorPayload(host.NumberOfElements == 0 ? [] : host.bytes.ToArray(), Name(dtype), host.shape);
+    }
+
+    /// <summary>
+    /// A payload of <paramref name="dtype"/> that reads <paramref name="tensor"/>'s memory when it is written: no copy
+    /// for a float32 CPU tensor (else one host tensor in the wire type, owned by the payload). For a synchronous write
+    /// (the data plane writes a frame on the sender's thread): <paramref name="tensor"/> must not change in place
+    /// until the payload has been written, and the caller disposes the payload. Do not hand it to Akka (its
+    /// serialization runs later, on another thread): use <see cref="FromTensor"/> there.
+    /// </summary>
+    public static TensorPayload View(Tensor tensor, WireDtype dtype)
+    {
+        var host = HostForm(tensor, dtype);
+        try
         {
-            using var contiguous = DeviceStaging.ToHost(tensor);
-            return new TensorPayload(contiguous.NumberOfElements == 0 ? [] : contiguous.bytes.ToArray(), Name(dtype), contiguous.shape);
+            // From a GPU the host form is a view of this thread's staging buffer, which the next call overwrites.
+            if (tensor.device_type != TorchSharp.DeviceType.CPU)
+            {
+                var owned = host.clone();
+                host.Dispose();
+                host = owned;
+            }
+            return new TensorPayload(host.DetachFromDisposeScope(), Name(dtype));
         }
+        catch
+        {
+            host.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A self-contained copy of <paramref name="payload"/> (see <see cref="FromTensor"/>).</summary>
+    public static TensorPayload Copy(TensorPayload payload) => new(payload.Bytes.ToArray(), payload.Dtype, payload.Shape);
+
+    /// <summary>The contiguous host tensor of <paramref name="dtype"/> for <paramref name="tensor"/>, owned by the caller;
+    /// a float32 CPU tensor shares its storage (no detach or type ops: a hop's hot path).</summary>
+    private static Tensor HostForm(Tensor tensor, WireDtype dtype)
+    {
+        if (dtype == WireDtype.Float32 && tensor.dtype == ScalarType.Float32 && tensor.device_type == TorchSharp.DeviceType.CPU)
+            return DeviceStaging.ToHost(tensor);
         // Each step held in a using: a TorchSharp temporary outside a dispose scope could be finalized mid-call.
         using var detached = tensor.detach();
         using var converted = detached.to_type(Scalar(dtype));
-        using var host = DeviceStaging.ToHost(converted);
-        var data = host.NumberOfElements == 0 ? [] : host.bytes.ToArray();
-        return new TensorPayload(data, Name(dtype), host.shape);
+        return DeviceStaging.ToHost(converted);
     }
 
-    /// <summary>A new float32 tensor on <paramref name="device"/> (null: the CPU) from a validated payload: the bytes
-    /// cross to the device once, through <see cref="DeviceStaging"/>, and are converted to float32 there.</summary>
+    /// <summary>A new float32 tensor on <paramref name="device"/> (null: the CPU) from a validated payload, owned by the
+    /// caller: the bytes cross to the device once, through <see cref="DeviceStaging"/>, and are converted to float32
+    /// there. A payload read from the wire hands over the tensor its bytes were read into (on the CPU in float32, that
+    /// tensor is the result: no copy); such a payload is converted once.</summary>
     public static Tensor ToTensor(TensorPayload payload, Device? device = null)
     {
         var dtype = ParseDtype(payload.Dtype, "payload");
-        using var raw = empty(payload.Shape, Scalar(dtype), CPU);
-        if (payload.Data.Length > 0) payload.Data.AsSpan().CopyTo(raw.bytes);
+        using var raw = payload.TakeHost() ?? FromBytes(payload, dtype);
         using var placed = DeviceStaging.FromHost(raw, device ?? CPU);
         return placed.to_type(ScalarType.Float32);   // float32 already: the same storage, no further copy
     }
 
+    private static Tensor FromBytes(TensorPayload payload, WireDtype dtype)
+    {
+        var raw = empty(payload.Shape, Scalar(dtype), CPU);
+        if (payload.ByteCount > 0) payload.Bytes.CopyTo(raw.bytes);
+        return raw;
+    }
+
     /// <summary>Payload bytes counted for wire accounting (data only; the envelope adds ~100 bytes).</summary>
-    public static long Bytes(TensorPayload payload) => payload.Data.LongLength;
+    public static long Bytes(TensorPayload payload) => payload.ByteCount;
 }

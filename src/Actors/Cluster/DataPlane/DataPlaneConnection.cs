@@ -81,6 +81,7 @@ internal sealed class DataPlaneConnection : IDisposable
                 }
                 // No pending entry: the caller gave up (timeout) and this connection is closing anyway.
                 if (pending.TryRemove(id, out var reply)) reply.TrySetResult(message);
+                else if (message is ExpertShardProtocol.RequestAnswered dropped) dropped.Output?.Dispose();
             }
         }
         catch (Exception e)

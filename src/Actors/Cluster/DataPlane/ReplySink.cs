@@ -25,7 +25,10 @@ internal sealed class ReplySink(IActorRefProvider provider, ActorPath path, Acti
         if (message is Local.Computed applied)
         {
             using var output = applied.Output;
-            if (Interlocked.Exchange(ref answered, 1) == 0) answer(new RequestAnswered(TensorPayloads.FromTensor(output, wireDtype), dataEndpoint));
+            if (Interlocked.Exchange(ref answered, 1) != 0) return;
+            // The reply frame is written inside answer, on this thread: a view of the output is enough (no copy).
+            using var payload = TensorPayloads.View(output, wireDtype);
+            answer(new RequestAnswered(payload, dataEndpoint));
         }
         else if (message is Status.Failure failure && Interlocked.Exchange(ref answered, 1) == 0)
             answer(new GroupFailed(groupId, failure.Cause?.Message ?? $"expert group {groupId} failed {what}"));
