@@ -69,7 +69,7 @@ public sealed class TensorPayload : IDisposable
             if (data is not null) return data;
             ObjectDisposedException.ThrowIf(disposed, this);
             if (host is null) throw new InvalidOperationException("this payload's tensor was handed over (TensorPayloads.ToTensor reads a payload once).");
-            return host.NumberOfElements == 0 ? [] : host.bytes;
+            return TensorPayloads.HostBytes(host);
         }
     }
 

@@ -74,6 +74,10 @@ public static class TensorPayloads
         }
     }
 
+    /// <summary>The memory of <paramref name="host"/>, a contiguous CPU tensor (a payload's host form): the one place
+    /// besides the conversions here where the payload code touches tensor memory (see HostCopySpecs).</summary>
+    internal static Span<byte> HostBytes(Tensor host) => host.NumberOfElements == 0 ? [] : host.bytes;
+
     /// <summary>A self-contained copy of <paramref name="payload"/> (see <see cref="FromTensor"/>).</summary>
     public static TensorPayload Copy(TensorPayload payload) => new(payload.Bytes.ToArray(), payload.Dtype, payload.Shape);
 
