@@ -10,10 +10,13 @@ namespace UniPerceiverMoe.Model.Modules;
 /// for <see cref="SpinWindow"/> after its last part (pause instructions, no system calls), so the next call of the
 /// same step finds it awake, and only then sleeps on a semaphore.
 /// Invariants: one job runs at a time; a caller that finds the workers busy (another thread's job) runs all its
-/// parts itself, so concurrent callers never wait on each other and results never depend on who ran a part. A part
-/// is claimed exactly once, by a compare-and-swap on (job number, next part), so a worker that wakes late can never
-/// run a part of a later job with an earlier job's body. The caller returns only when every part has finished.
-/// Workers are background threads that run only the kernels' C# code (never libtorch).
+/// parts itself, so concurrent callers never wait on each other and results never depend on who ran a part. Each job
+/// is its own object with its own part and finish counters, so a worker that wakes late (still holding an earlier job)
+/// can only find that job's parts all taken: it can never run a part of a later job, nor count one as finished.
+/// (Shared counters, reset per job, let a late worker claim a part with the next job's body and count it as that
+/// job's: a part ran twice, and For could return before the last part finished; KernelThreadsSpecs caught it.)
+/// The caller returns only when every part has finished. Workers are background threads that run only the kernels'
+/// C# code (never libtorch).
 /// </summary>
 internal static class KernelThreads
 {
@@ -23,12 +26,8 @@ internal static class KernelThreads
     private static readonly long spinTicks = (long)(SpinWindow.TotalSeconds * Stopwatch.Frequency);
     private static readonly Lazy<Worker[]> workers = new(StartWorkers);
     private static int busy;                      // 1 while a job owns the workers
-    private static long claim;                    // job number << 32 | next part to hand out
-    private static int job;                       // the job number workers serve (low 32 bits of claim's high half)
-    private static int parts;
-    private static int finished;
-    private static Action<int>? body;
-    private static Exception? failure;
+    private static Job? current;                  // the job workers serve (written before `published`)
+    private static int published;                 // current's number: what idle workers watch
 
     /// <summary>Runs body(0) … body(count − 1), in parallel over the caller and up to <c>count − 1</c> workers.</summary>
     public static void For(int count, Action<int> part)
@@ -41,19 +40,14 @@ internal static class KernelThreads
         try
         {
             var pool = workers.Value;
-            body = part;
-            parts = count;
-            failure = null;
-            Volatile.Write(ref finished, 0);
-            int number = job + 1;
-            Volatile.Write(ref claim, (long)number << 32);
-            Volatile.Write(ref job, number);                       // publishes body, parts and claim
+            var job = new Job(published + 1, count, part);
+            Volatile.Write(ref current, job);
+            Volatile.Write(ref published, job.Number);
             for (int w = 0; w < Math.Min(pool.Length, count - 1); w++) pool[w].Wake();
-            RunParts(number);
+            job.Run();
             var spinner = new SpinWait();
-            while (Volatile.Read(ref finished) < count) spinner.SpinOnce(sleep1Threshold: -1);
-            body = null;
-            if (failure is { } e) throw new AggregateException("a kernel part failed", e);
+            while (Volatile.Read(ref job.Finished) < count) spinner.SpinOnce(sleep1Threshold: -1);
+            if (job.Failure is { } e) throw new AggregateException("a kernel part failed", e);
         }
         finally
         {
@@ -61,25 +55,32 @@ internal static class KernelThreads
         }
     }
 
-    /// <summary>Claims and runs parts of job <paramref name="number"/> until none are left.</summary>
-    private static void RunParts(int number)
+    /// <summary>One call's parts: each claimed exactly once (by incrementing <see cref="next"/>), each counted in
+    /// <see cref="Finished"/> once it has run.</summary>
+    private sealed class Job(int number, int parts, Action<int> body)
     {
-        while (true)
+        public readonly int Number = number;
+        public int Finished;
+        public Exception? Failure;
+        private int next;
+
+        /// <summary>Claims and runs this job's parts until none are left.</summary>
+        public void Run()
         {
-            long current = Volatile.Read(ref claim);
-            if ((int)(current >> 32) != number) return;
-            int p = (int)current;
-            if (p >= parts) return;
-            if (Interlocked.CompareExchange(ref claim, current + 1, current) != current) continue;
-            try
+            while (true)
             {
-                body!(p);
+                int p = Interlocked.Increment(ref next) - 1;
+                if (p >= parts) return;
+                try
+                {
+                    body(p);
+                }
+                catch (Exception e)
+                {
+                    Interlocked.CompareExchange(ref Failure, e, null);
+                }
+                Interlocked.Increment(ref Finished);
             }
-            catch (Exception e)
-            {
-                Interlocked.CompareExchange(ref failure, e, null);
-            }
-            Interlocked.Increment(ref finished);
         }
     }
 
@@ -112,19 +113,20 @@ internal static class KernelThreads
             while (true)
             {
                 long spinUntil = Stopwatch.GetTimestamp() + spinTicks;
-                while (Volatile.Read(ref job) == served && Stopwatch.GetTimestamp() < spinUntil) Thread.SpinWait(20);
-                if (Volatile.Read(ref job) == served)
+                while (Volatile.Read(ref published) == served && Stopwatch.GetTimestamp() < spinUntil) Thread.SpinWait(20);
+                if (Volatile.Read(ref published) == served)
                 {
-                    Interlocked.Exchange(ref sleeping, 1);             // a full fence: the read of job below comes after it
+                    Interlocked.Exchange(ref sleeping, 1);             // a full fence: the read of published below comes after it
                     // A job published between the check above and this line finds sleeping = 1 and releases us, or
                     // we see it here and take our own flag back (consuming the release if Wake already took it).
-                    if (Volatile.Read(ref job) == served)
+                    if (Volatile.Read(ref published) == served)
                         signal.Wait();
                     else if (Interlocked.Exchange(ref sleeping, 0) == 0)
                         signal.Wait();
                 }
-                served = Volatile.Read(ref job);
-                RunParts(served);
+                var job = Volatile.Read(ref current)!;
+                served = job.Number;
+                job.Run();
             }
         }
     }

@@ -23,6 +23,37 @@ public sealed class KernelThreadsSpecs
     }
 
     [Fact]
+    public async Task Every_part_should_run_once_and_be_done_when_workers_are_preempted()
+    {
+        // Busy threads and yields inside parts make workers lose the CPU at any point, the way a loaded 2-core
+        // machine does; a worker that resumes late must not touch the next job (it once ran a part twice).
+        using var stop = new CancellationTokenSource();
+        var busy = Enumerable.Range(0, 2).Select(_ => Task.Run(() => { while (!stop.IsCancellationRequested) Thread.SpinWait(50); })).ToArray();
+        try
+        {
+            for (int job = 0; job < 5000; job++)
+            {
+                int count = 2 + job % 4;
+                var runs = new int[count];
+                var done = new bool[count];
+                KernelThreads.For(count, p =>
+                {
+                    Interlocked.Increment(ref runs[p]);
+                    if ((job + p) % 3 == 0) Thread.Yield();
+                    Volatile.Write(ref done[p], true);
+                });
+                Assert.All(runs, r => Assert.Equal(1, r));
+                Assert.All(done, Assert.True);
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            await Task.WhenAll(busy);
+        }
+    }
+
+    [Fact]
     public async Task Concurrent_callers_should_each_get_all_their_parts()
     {
         var callers = Enumerable.Range(0, 8).Select(c => Task.Run(() =>
