@@ -73,9 +73,6 @@ public sealed class TensorPayload : IDisposable
         }
     }
 
-    /// <summary>True when the payload has its data (an array or a tensor not yet handed over).</summary>
-    internal bool HasData => data is not null || (host is not null && !disposed);
-
     /// <summary>The host tensor (if the bytes are in one) for the caller to own; the payload gives it up, so a second
     /// conversion fails instead of sharing a handle. Null for an array payload.</summary>
     internal Tensor? TakeHost()
@@ -92,12 +89,10 @@ public sealed class TensorPayload : IDisposable
     public void Validate(string field)
     {
         if (Dtype is null || Shape is null || (data is null && host is null)) throw new InvalidDataException($"{field}: tensor payload with a missing field.");
-        if (Expected(field) is var expected && expected != ByteCount)
+        long expected = ExpectedBytes(Dtype, Shape, field);
+        if (expected != ByteCount)
             throw new InvalidDataException($"{field}: {ByteCount} bytes for shape [{string.Join(", ", Shape)}] of {Dtype} (expected {expected}).");
     }
-
-    /// <summary>The byte count <see cref="Shape"/> and <see cref="Dtype"/> call for.</summary>
-    internal long Expected(string field) => ExpectedBytes(Dtype, Shape, field);
 
     /// <summary>Bytes for <paramref name="shape"/> of <paramref name="dtype"/>; throws on a shape or type no payload may have.</summary>
     internal static long ExpectedBytes(string dtype, long[] shape, string field)

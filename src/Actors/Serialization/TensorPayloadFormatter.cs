@@ -93,7 +93,7 @@ public sealed class TensorPayloadFormatter : IMessagePackFormatter<TensorPayload
     private static Tensor Filled(ReadOnlySequence<byte> bytes, WireDtype type, long[] shape)
     {
         var tensor = empty(shape, TensorPayloads.Scalar(type), CPU).DetachFromDisposeScope();
-        if (bytes.Length > 0) bytes.CopyTo(TensorPayloads.HostBytes(tensor));
+        bytes.CopyTo(TensorPayloads.HostBytes(tensor));
         return tensor;
     }
 }

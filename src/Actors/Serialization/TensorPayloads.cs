@@ -43,7 +43,7 @@ public static class TensorPayloads
     public static TensorPayload FromTensor(Tensor tensor, WireDtype dtype)
     {
         using var host = HostForm(tensor, dtype);
-        return new TensorPayload(host.NumberOfElements == 0 ? [] : host.bytes.ToArray(), Name(dtype), host.shape);
+        return new TensorPayload(HostBytes(host).ToArray(), Name(dtype), host.shape);
     }
 
     /// <summary>
@@ -108,7 +108,7 @@ public static class TensorPayloads
     private static Tensor FromBytes(TensorPayload payload, WireDtype dtype)
     {
         var raw = empty(payload.Shape, Scalar(dtype), CPU);
-        if (payload.ByteCount > 0) payload.Bytes.CopyTo(raw.bytes);
+        payload.Bytes.CopyTo(HostBytes(raw));
         return raw;
     }
 
