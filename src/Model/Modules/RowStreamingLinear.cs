@@ -1,19 +1,23 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Model.Modules;
 
 /// <summary>
 /// y = x·Wᵀ + b for a few rows of x (a decode step, a small batch of decode steps), on the CPU, streaming each weight
-/// row once from memory while the x rows stay in L1/L2. Up to four rows of x are memory-bound: one W row at a time
-/// against the four x rows (four dot products in registers), which streams W fastest. More rows are compute-bound: with
-/// 512-bit vectors four W rows at a time against each block of four x rows keep sixteen dot products in registers
-/// (eight loads feed sixteen fused multiply-adds), otherwise two W rows (six loads, eight multiply-adds), so the loop
-/// is bound by the FMA units rather than by loads (MoE-B's 48 linears, 2 threads: at 16 rows one W row 35 ms, two
-/// 26–31 ms, four 25–28 ms; at 4 rows the one-row block is fastest: docs/benchmarks.md). libtorch's GEMM packs W into a buffer at every call when x
-/// has few rows, so it reads W twice and writes it once; here W is read once, which is all a memory-bound step can do.
+/// row once from memory while the x rows stay in L1/L2. Up to four rows of x (a beam-2 decode step) would be
+/// memory-bound if the loop kept up with memory: each thread takes four W rows a quarter of its range apart against
+/// the x rows, sixteen dot products in registers, and prefetches each W row 1 KB ahead, so four streams are in flight
+/// per core and eight loads feed sixteen fused multiply-adds (one W row at a time needed five loads per four, and the
+/// loop, not memory, was the limit: 14 GB/s of W per core with W in cache; MoE-B's 48 linears at 4 rows went from
+/// 9.4–10.0 ms to 7.2–7.6 ms, against 4.7–5.8 ms to only read their 340 MB: docs/benchmarks.md). More rows are
+/// compute-bound: with 512-bit vectors four consecutive W rows at a time against each block of four x rows, otherwise
+/// two W rows (six loads, eight multiply-adds), so the loop is bound by the FMA units rather than by loads (at 16 rows
+/// one W row 35 ms, two 26–31 ms, four 25–28 ms). libtorch's GEMM packs W into a buffer at every call when x has few
+/// rows, so it reads W twice and writes it once; here W is read once, which is all a memory-bound step can do.
 /// Invariants: every output element is one dot product summed in the same order (lane-wise FMAs over k in steps of
 /// the vector width, then a horizontal sum, then the scalar tail) whatever the row count, the blocking, the thread
 /// count and the split of W's rows between threads, so results are deterministic and row-independent (a row gets the
@@ -57,7 +61,17 @@ internal static unsafe class RowStreamingLinear
             var dots = stackalloc float[16];
             if (m <= 4)
             {
-                for (int r = n0; r < n1; r++) Single(r, dots);
+                int r = n0;
+                if (Vector512.IsHardwareAccelerated)
+                {
+                    // Four W rows a quarter of the range apart, each prefetched ahead: four streams from memory at
+                    // once, and half the loads per multiply-add of one W row at a time (docs/benchmarks.md: MoE-B's
+                    // 48 linears at 4 rows, 9.4–10.0 ms → 7.2–7.6 ms).
+                    int quarter = (n1 - n0) / 4;
+                    for (; r < n0 + quarter; r++) Spread(r, quarter, dots);
+                    r = n0 + 4 * quarter;
+                }
+                for (; r < n1; r++) Single(r, dots);
                 return;
             }
             int p = n0;
@@ -97,9 +111,17 @@ internal static unsafe class RowStreamingLinear
             for (int i = 0; i < m; i += 4)
             {
                 int rows = Block(i, out float* x0, out float* x1, out float* x2, out float* x3);
-                Dot512x4(w0, k, x0, x1, x2, x3, dots);
+                Dot512x4<NoPrefetch>(w0, k, k, x0, x1, x2, x3, dots);
                 for (int c = 0; c < 4; c++) Store(i, rows, r + c, dots + 4 * c);
             }
+        }
+
+        /// <summary>Columns r, r + <paramref name="gap"/>, r + 2·gap, r + 3·gap of the (at most four) rows.</summary>
+        private void Spread(int r, int gap, float* dots)
+        {
+            int rows = Block(0, out float* x0, out float* x1, out float* x2, out float* x3);
+            Dot512x4<PrefetchAhead>(w + (long)r * k, k, (long)gap * k, x0, x1, x2, x3, dots);
+            for (int c = 0; c < 4; c++) Store(0, rows, r + c * gap, dots + 4 * c);
         }
 
         /// <summary>The block of (at most four) x rows from row <paramref name="i"/>; returns how many are real. Rows past
@@ -185,12 +207,14 @@ internal static unsafe class RowStreamingLinear
         Tail(w0, w1, x0, x1, x2, x3, j, k, dots);
     }
 
-    /// <summary>dots[4c .. 4c + 4) = w_c·x0..x3 for the four consecutive W rows w_c = w0 + c·k. Sixteen dot products in
-    /// registers: eight loads feed sixteen fused multiply-adds (the two-row block needs six for eight), so the x rows,
-    /// which come from L2 once there are more than a few, are read half as often per multiply-add.</summary>
-    private static void Dot512x4(float* w0, int k, float* x0, float* x1, float* x2, float* x3, float* dots)
+    /// <summary>dots[4c .. 4c + 4) = w_c·x0..x3 for the four W rows w_c = w0 + c·<paramref name="step"/> (k for consecutive
+    /// rows). Sixteen dot products in registers: eight loads feed sixteen fused multiply-adds (the two-row block needs six
+    /// for eight), so the x rows, which come from L2 once there are more than a few, are read half as often per
+    /// multiply-add.</summary>
+    private static void Dot512x4<TPrefetch>(float* w0, int k, long step, float* x0, float* x1, float* x2, float* x3, float* dots)
+        where TPrefetch : struct, IPrefetch
     {
-        float* w1 = w0 + k, w2 = w1 + k, w3 = w2 + k;
+        float* w1 = w0 + step, w2 = w1 + step, w3 = w2 + step;
         var a0 = Vector512<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
         var b0 = a0; var b1 = a0; var b2 = a0; var b3 = a0;
         var c0 = a0; var c1 = a0; var c2 = a0; var c3 = a0;
@@ -198,6 +222,7 @@ internal static unsafe class RowStreamingLinear
         int j = 0;
         for (; j + 16 <= k; j += 16)
         {
+            TPrefetch.Ahead(w0 + j); TPrefetch.Ahead(w1 + j); TPrefetch.Ahead(w2 + j); TPrefetch.Ahead(w3 + j);
             var u0 = Vector512.Load(w0 + j);
             var u1 = Vector512.Load(w1 + j);
             var u2 = Vector512.Load(w2 + j);
@@ -231,6 +256,30 @@ internal static unsafe class RowStreamingLinear
         Tail(w1, x0, x1, x2, x3, j, k, dots + 4);
         Tail(w2, x0, x1, x2, x3, j, k, dots + 8);
         Tail(w3, x0, x1, x2, x3, j, k, dots + 12);
+    }
+
+    /// <summary>Whether a kernel loop asks for the W data it will read next. A type parameter, so the JIT compiles one
+    /// loop per policy with the call inlined or gone.</summary>
+    private interface IPrefetch
+    {
+        static abstract void Ahead(float* at);
+    }
+
+    private struct NoPrefetch : IPrefetch
+    {
+        public static void Ahead(float* at) { }
+    }
+
+    /// <summary>Prefetches the cache line 1 KB past <paramref name="at"/> (one line per loop step and W row; best of
+    /// 0.75, 1, 1.5 and 3 KB on the 2-core machine). A prefetch never faults, so reading past W's end is harmless.</summary>
+    private struct PrefetchAhead : IPrefetch
+    {
+        private const int Floats = 256;
+
+        public static void Ahead(float* at)
+        {
+            if (Sse.IsSupported) Sse.Prefetch0(at + Floats);
+        }
     }
 
     /// <summary>The two-row <see cref="Dot512(float*, float*, float*, float*, float*, float*, int, float*)"/> with 256-bit vectors.</summary>
