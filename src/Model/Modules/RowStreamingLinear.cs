@@ -13,7 +13,7 @@ namespace UniPerceiverMoe.Model.Modules;
 /// the x rows, sixteen dot products in registers, and prefetches each W row 1 KB ahead, so four streams are in flight
 /// per core and eight loads feed sixteen fused multiply-adds (one W row at a time needed five loads per four, and the
 /// loop, not memory, was the limit: 14 GB/s of W per core with W in cache; MoE-B's 48 linears at 4 rows went from
-/// 9.4–10.0 ms to 7.2–7.6 ms, against 4.7–5.8 ms to only read their 340 MB: docs/benchmarks.md). More rows are
+/// 9.7–10.3 ms to 7.4–8.2 ms, against 4.7–5.8 ms to only read their 340 MB: docs/benchmarks.md). More rows are
 /// compute-bound: with 512-bit vectors four consecutive W rows at a time against each block of four x rows, otherwise
 /// two W rows (six loads, eight multiply-adds), so the loop is bound by the FMA units rather than by loads (at 16 rows
 /// one W row 35 ms, two 26–31 ms, four 25–28 ms). libtorch's GEMM packs W into a buffer at every call when x has few
@@ -66,7 +66,7 @@ internal static unsafe class RowStreamingLinear
                 {
                     // Four W rows a quarter of the range apart, each prefetched ahead: four streams from memory at
                     // once, and half the loads per multiply-add of one W row at a time (docs/benchmarks.md: MoE-B's
-                    // 48 linears at 4 rows, 9.4–10.0 ms → 7.2–7.6 ms).
+                    // 48 linears at 4 rows, 9.7–10.3 ms → 7.4–8.2 ms).
                     int quarter = (n1 - n0) / 4;
                     for (; r < n0 + quarter; r++) Spread(r, quarter, dots);
                     r = n0 + 4 * quarter;
