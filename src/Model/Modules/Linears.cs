@@ -25,12 +25,19 @@ public static class Linears
     public static Tensor Apply(Tensor x, Tensor weight, Tensor? bias)
     {
         if (!Streams(x, weight, bias)) return nn.functional.linear(x, weight, bias);
-        long features = x.shape[^1];
-        var shape = x.shape.ToArray();
+        // One new tensor per call: the kernel reads x's rows and writes y's whatever their leading shape.
+        var shape = x.shape.ToArray();   // a copy of our own: the last size is changed below
+        int rows = (int)(x.numel() / shape[^1]);
         shape[^1] = weight.shape[0];
-        using var rows = x.reshape(-1, features).contiguous();
-        using var y = RowStreamingLinear.Apply(rows, weight, bias);
-        return y.view(shape);
+        var y = empty(shape, dtype: ScalarType.Float32, device: x.device);
+        if (x.is_contiguous())
+        {
+            RowStreamingLinear.Compute(x, weight, bias, y, rows);
+            return y;
+        }
+        using var packed = x.contiguous();
+        RowStreamingLinear.Compute(packed, weight, bias, y, rows);
+        return y;
     }
 
     private static bool Streams(Tensor x, Tensor weight, Tensor? bias)

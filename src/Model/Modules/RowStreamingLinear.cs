@@ -32,23 +32,22 @@ internal static unsafe class RowStreamingLinear
     /// <summary>Whether this machine has the vector units the kernel is written for.</summary>
     public static bool Supported => Vector512.IsHardwareAccelerated || Vector256.IsHardwareAccelerated;
 
-    /// <summary>x [M, K] float32 contiguous, weight [N, K] float32 contiguous, bias [N] or null → new [M, N].</summary>
-    public static Tensor Apply(Tensor x, Tensor weight, Tensor? bias)
+    /// <summary>Writes y = x·Wᵀ + b for <paramref name="rows"/> rows: x holds rows × K float32 and y rows × N float32,
+    /// both contiguous whatever their shapes ([..., K] and [..., N]); weight [N, K] float32 contiguous; bias [N] or null.</summary>
+    public static void Compute(Tensor x, Tensor weight, Tensor? bias, Tensor y, int rows)
     {
-        int m = (int)x.shape[0], k = (int)x.shape[1], n = (int)weight.shape[0];
-        var y = empty(m, n, dtype: ScalarType.Float32, device: x.device);
-        var job = new Job(Pointer(x), Pointer(weight), bias is null ? null : Pointer(bias), Pointer(y), m, k, n);
+        int k = (int)weight.shape[1], n = (int)weight.shape[0];
+        var job = new Job(Pointer(x), Pointer(weight), bias is null ? null : Pointer(bias), Pointer(y), rows, k, n);
         int threads = Math.Min(get_num_threads(), Environment.ProcessorCount);
-        if (threads <= 1 || (long)n * k * m < ParallelMinWork)
+        if (threads <= 1 || (long)n * k * rows < ParallelMinWork)
         {
             job.Rows(0, n);
-            return y;
+            return;
         }
         // Contiguous blocks of W's rows (a multiple of four, so quads and pairs never straddle threads), one per thread; the caller
         // computes one of them.
         int block = ((n + threads - 1) / threads + 3) & ~3;
         KernelThreads.For(threads, part => job.Rows(Math.Min(n, part * block), Math.Min(n, (part + 1) * block)));
-        return y;
     }
 
     private static float* Pointer(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));

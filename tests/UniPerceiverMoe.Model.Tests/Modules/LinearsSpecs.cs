@@ -64,6 +64,27 @@ public sealed class LinearsSpecs
     }
 
     [Fact]
+    public void A_strided_input_should_give_the_bits_of_its_contiguous_copy()
+    {
+        using var _ = no_grad();
+        var g = Seeded(17);
+        using var wide = randn(3, 2, 64, generator: g);
+        using var x = wide.transpose(0, 1);                                      // [2, 3, 64], not contiguous
+        using var w = randn(40, 64, generator: g);
+        using var b = randn(40, generator: g);
+        Assert.False(x.is_contiguous());
+
+        using var strided = Linears.Apply(x, w, b);
+        using var copy = x.contiguous();
+        using var packed = Linears.Apply(copy, w, b);
+
+        Assert.Equal(new long[] { 2, 3, 40 }, strided.shape);
+        Assert.True(Same(strided, packed));
+        using var expected = nn.functional.linear(x, w, b);
+        Assert.True(strided.allclose(expected, rtol: 1e-5, atol: 1e-4));
+    }
+
+    [Fact]
     public void A_row_should_get_the_same_bits_alone_in_a_batch_and_with_any_thread_count()
     {
         using var _ = no_grad();
