@@ -24,29 +24,25 @@ public static class Linears
     /// <summary>x [..., K], weight [N, K], bias [N] or null → [..., N].</summary>
     public static Tensor Apply(Tensor x, Tensor weight, Tensor? bias)
     {
-        if (!Streams(x, weight, bias)) return nn.functional.linear(x, weight, bias);
+        var shape = x.shape.ToArray();         // a copy of our own: its last size is changed below
+        if (!Streams(x, shape, weight, bias, out int rows)) return nn.functional.linear(x, weight, bias);
         // One new tensor per call: the kernel reads x's rows and writes y's whatever their leading shape.
-        var shape = x.shape.ToArray();   // a copy of our own: the last size is changed below
-        int rows = (int)(x.numel() / shape[^1]);
         shape[^1] = weight.shape[0];
         var y = empty(shape, dtype: ScalarType.Float32, device: x.device);
-        if (x.is_contiguous())
-        {
-            RowStreamingLinear.Compute(x, weight, bias, y, rows);
-            return y;
-        }
-        using var packed = x.contiguous();
-        RowStreamingLinear.Compute(packed, weight, bias, y, rows);
+        using var packed = x.is_contiguous() ? null : x.contiguous();
+        RowStreamingLinear.Compute(packed ?? x, weight, bias, y, rows);
         return y;
     }
 
-    private static bool Streams(Tensor x, Tensor weight, Tensor? bias)
+    /// <summary>Whether the kernel computes this product; <paramref name="rows"/> is then x's row count.</summary>
+    private static bool Streams(Tensor x, long[] shape, Tensor weight, Tensor? bias, out int rows)
     {
-        long features = x.shape[^1];
-        if (features == 0 || x.numel() == 0) return false;
-        long rows = x.numel() / features;
-        return rows <= SmallBatchMaxRows
-               && x.device_type == TorchSharp.DeviceType.CPU && weight.device_type == TorchSharp.DeviceType.CPU
+        rows = 0;
+        long features = shape[^1];
+        long elements = x.numel();
+        if (features == 0 || elements == 0 || elements / features > SmallBatchMaxRows) return false;
+        rows = (int)(elements / features);
+        return x.device_type == TorchSharp.DeviceType.CPU && weight.device_type == TorchSharp.DeviceType.CPU
                && x.dtype == ScalarType.Float32 && weight.dtype == ScalarType.Float32 && (bias is null || bias.dtype == ScalarType.Float32)
                && weight.is_contiguous() && (bias is null || bias.is_contiguous())
                && weight.dim() == 2 && weight.shape[1] == features
