@@ -28,15 +28,22 @@ public static class NativeHeap
     public const int RetainedBlockBytes = 32 << 20;
     /// <summary>Free memory an arena keeps at its top before free() itself shrinks it.</summary>
     public const int RetainedTopBytes = 1 << 30;
+    /// <summary>Free memory kept when an arena shrinks: glibc's per-thread heap size (HEAP_MAX_SIZE, 64 MiB on 64-bit).
+    /// A per-thread arena grows by whole extra heaps, and free() unmaps an emptied extra heap whatever the trim threshold
+    /// unless this pad says to keep it.</summary>
+    public const int RetainedPadBytes = 2 * RetainedBlockBytes;
 
     /// <summary>
     /// Keeps freed blocks in the malloc arenas for the next request instead of returning each to the OS at once.
     /// By default glibc unmaps a freed block at or above its mmap threshold (dynamic, from 128 KiB up to 32 MiB) and
     /// shrinks an arena whose free top exceeds the trim threshold; libtorch's activations are megabyte blocks, so
     /// every request mapped them again and took a page fault per 4 KiB page (in perf, 15–25 % of a stream engine's
-    /// samples in this VM's fault path). With M_MMAP_THRESHOLD = <see cref="RetainedBlockBytes"/> and
-    /// M_TRIM_THRESHOLD = <see cref="RetainedTopBytes"/>, freed memory is reused; <see cref="IdleHeapTrimmer"/>
-    /// gives it back once the engine is idle. Process-wide (malloc has one set of parameters). False where there is
+    /// samples in this VM's fault path). With M_MMAP_THRESHOLD = <see cref="RetainedBlockBytes"/>,
+    /// M_TRIM_THRESHOLD = <see cref="RetainedTopBytes"/> and M_TOP_PAD = <see cref="RetainedPadBytes"/>, freed memory is
+    /// reused; <see cref="IdleHeapTrimmer"/> gives it back once the engine is idle (malloc_trim(0) ignores the pad).
+    /// Without the pad, a thread whose arena's heap was already nearly full got a new heap for each request's blocks and
+    /// lost it again at every free (NativeHeapSpecs; a fresh-clone CI run failed on it). The pad only reserves address
+    /// space: pages become resident when touched. Process-wide (malloc has one set of parameters). False where there is
     /// no glibc mallopt: nothing was done.
     /// </summary>
     public static bool RetainFreedMemory()
@@ -44,7 +51,8 @@ public static class NativeHeap
         if (unavailable || !OperatingSystem.IsLinux()) return false;
         try
         {
-            return MallOpt(MmapThreshold, RetainedBlockBytes) == 1 & MallOpt(TrimThreshold, RetainedTopBytes) == 1;
+            return MallOpt(MmapThreshold, RetainedBlockBytes) == 1 & MallOpt(TrimThreshold, RetainedTopBytes) == 1
+                   & MallOpt(TopPad, RetainedPadBytes) == 1;
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
@@ -53,7 +61,7 @@ public static class NativeHeap
         }
     }
 
-    private const int TrimThreshold = -1, MmapThreshold = -3;   // M_TRIM_THRESHOLD, M_MMAP_THRESHOLD (malloc.h)
+    private const int TrimThreshold = -1, TopPad = -2, MmapThreshold = -3;   // M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD (malloc.h)
 
     [DllImport("libc", EntryPoint = "mallopt")]
     [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
