@@ -88,14 +88,10 @@ public sealed class ExpertGroupActor : ReceiveActor
     }
 
     /// <summary>x·Wᵀ + b with the merged weights of <paramref name="subRoute"/> at <paramref name="site"/>.</summary>
-    private Tensor Linear(MoeSite site, Route subRoute, Tensor x)
-    {
-        var (w, b) = Merged(site, subRoute);
-        return Linears.Apply(x, w, b);
-    }
+    private Tensor Linear(MoeSite site, Route subRoute, Tensor x) => Merged(site, subRoute).Apply(x);
 
     /// <summary>The cached merge (valid until the next call: a later merge may evict it).</summary>
-    private (Tensor Weight, Tensor Bias) Merged(MoeSite site, Route subRoute) => merged.GetOrAdd(site, subRoute, () => Merge(site, subRoute));
+    private LinearWeights Merged(MoeSite site, Route subRoute) => merged.GetOrAdd(site, subRoute, () => Merge(site, subRoute));
 
     private (Tensor Weight, Tensor Bias) Merge(MoeSite site, Route subRoute)
     {

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Model.Modules;
 using UniPerceiverMoe.Model.Routing;
 using static TorchSharp.torch;
 
@@ -12,8 +13,8 @@ public sealed record MergeCacheLimit(long Bytes, Counter Evictions)
 
 /// <summary>
 /// Merged (weight, bias) per (site, sub-route), least recently used first out. Route weights arrive with requests
-/// (in a cluster, from the wire), so the key space is unbounded: the cache keeps its tensors' bytes within the limit
-/// by evicting, except that the entry just added always stays (one merged linear larger than the budget is computed
+/// (in a cluster, from the wire), so the key space is unbounded: the cache keeps its bytes (tensors, and the panels that small
+/// products build from them: up to as much again) within the limit by evicting when it adds an entry, except that the entry just added always stays (one merged linear larger than the budget is computed
 /// and kept alone). Owns its tensors: an evicted entry is disposed at once, so a caller uses what <see cref="GetOrAdd"/>
 /// returns before the next call. Not thread-safe (one per actor).
 /// </summary>
@@ -23,10 +24,11 @@ public sealed class MergedRouteCache(MergeCacheLimit? limit) : IDisposable
     private readonly LinkedList<Entry> recency = new();   // first = most recently used
 
     public int Count => entries.Count;
-    public long Bytes { get; private set; }
+    /// <summary>Bytes held: merged tensors, and the panels of those that small products have used since.</summary>
+    public long Bytes => recency.Sum(e => e.Merged.Bytes);
     public long Evictions { get; private set; }
 
-    public (Tensor Weight, Tensor Bias) GetOrAdd(MoeSite site, Route route, Func<(Tensor Weight, Tensor Bias)> merge)
+    public LinearWeights GetOrAdd(MoeSite site, Route route, Func<(Tensor Weight, Tensor Bias)> merge)
     {
         if (entries.TryGetValue((site, route), out var node))
         {
@@ -34,17 +36,15 @@ public sealed class MergedRouteCache(MergeCacheLimit? limit) : IDisposable
             recency.AddFirst(node);
             return node.Value.Merged;
         }
-        var merged = merge();
-        var entry = new Entry((site, route), merged, SizeOf(merged.Weight) + SizeOf(merged.Bias));
+        var (weight, bias) = merge();
+        var merged = new LinearWeights(weight, bias);
+        var entry = new Entry((site, route), merged);
         entries[entry.Key] = recency.AddFirst(entry);
-        Bytes += entry.Bytes;
         while (limit is not null && Bytes > limit.Bytes && recency.Last is { } oldest && oldest != recency.First)
         {
             recency.RemoveLast();
             entries.Remove(oldest.Value.Key);
-            Bytes -= oldest.Value.Bytes;
-            oldest.Value.Merged.Weight.Dispose();
-            oldest.Value.Merged.Bias.Dispose();
+            oldest.Value.Merged.Dispose();
             Evictions++;
             limit.Evictions.Increment();
         }
@@ -53,17 +53,10 @@ public sealed class MergedRouteCache(MergeCacheLimit? limit) : IDisposable
 
     public void Dispose()
     {
-        foreach (var e in recency)
-        {
-            e.Merged.Weight.Dispose();
-            e.Merged.Bias.Dispose();
-        }
+        foreach (var e in recency) e.Merged.Dispose();
         recency.Clear();
         entries.Clear();
-        Bytes = 0;
     }
 
-    private static long SizeOf(Tensor t) => t.NumberOfElements * t.ElementSize;
-
-    private sealed record Entry((MoeSite, Route) Key, (Tensor Weight, Tensor Bias) Merged, long Bytes);
+    private sealed record Entry((MoeSite, Route) Key, LinearWeights Merged);
 }

@@ -163,7 +163,7 @@ public static class CaptionBeamSearcher
             }
             else
             {
-                logprob = TorchScalar.Use(tau, s => Linears.Apply(feature!, bankRows, null).mul_(s)).log_softmax(-1);  // [rows, V]
+                logprob = TorchScalar.Use(tau, s => Linears.Apply(feature!, bankRows, null, bank.RowPanels).mul_(s)).log_softmax(-1);  // [rows, V]
                 wordLogprob = logprob.view(batch, cur, vocab);
             }
             var candidate = seqLogprob.Plus(wordLogprob);                                           // [B, cur, V]

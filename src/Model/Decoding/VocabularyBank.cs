@@ -2,6 +2,7 @@
 using TorchSharp;
 using UniPerceiverMoe.Model.Checkpoints;
 using UniPerceiverMoe.Model.Inference;
+using UniPerceiverMoe.Model.Modules;
 using UniPerceiverMoe.Model.Routing;
 using static TorchSharp.torch;
 
@@ -34,6 +35,9 @@ public sealed class VocabularyBank : IDisposable
     }
 
     public Tensor Rows { get; }
+
+    /// <summary><see cref="Rows"/> as the weight of the decode step's scores, in panels (built by the first caption).</summary>
+    public WeightPanels RowPanels { get; } = new();
 
     public long[] Ids { get; }
 
@@ -111,5 +115,9 @@ public sealed class VocabularyBank : IDisposable
         }
     }
 
-    public void Dispose() => Rows.Dispose();
+    public void Dispose()
+    {
+        Rows.Dispose();
+        RowPanels.Dispose();
+    }
 }

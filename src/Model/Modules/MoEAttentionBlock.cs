@@ -15,6 +15,7 @@ public sealed class MoEAttentionBlock : nn.Module
     private readonly nn.Module qkv_proj;
     private readonly nn.Module dense;
     private readonly int layer;
+    private readonly DenseLinearPanels densePanels = new();
     private readonly int heads;
     private readonly int headDim;
 
@@ -132,6 +133,12 @@ public sealed class MoEAttentionBlock : nn.Module
         return transposed.reshape(b, queries, heads * headDim);                             // [B, queries, D]
     }
 
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) densePanels.Dispose();
+        base.Dispose(disposing);
+    }
+
     private Tensor Project(nn.Module linear, MoeLinearKind kind, Tensor x, EncoderPass pass) =>
-        linear is Linear plain ? Linears.Apply(x, plain.weight!, plain.bias) : pass.Executor.Apply(new MoeSite(layer, kind), x, pass.Routing);
+        linear is Linear plain ? densePanels.Apply(plain, kind, x) : pass.Executor.Apply(new MoeSite(layer, kind), x, pass.Routing);
 }

@@ -22,6 +22,7 @@ public sealed class MoETransformerEncoderLayer : nn.Module
     private readonly Parameter gamma_1;
     private readonly Parameter gamma_2;
     private readonly int layer;
+    private readonly DenseLinearPanels densePanels = new();
     private readonly double norm2Eps;
 
     public MoETransformerEncoderLayer(int layer, UniPerceiverConfig config) : base(nameof(MoETransformerEncoderLayer))
@@ -113,6 +114,12 @@ public sealed class MoETransformerEncoderLayer : nn.Module
         return FfnRequest.Ffn(h, a => Project(linear1, MoeLinearKind.Linear1, a, pass), a => Project(linear2, MoeLinearKind.Linear2, a, pass));
     }
 
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) densePanels.Dispose();
+        base.Dispose(disposing);
+    }
+
     private Tensor Project(nn.Module linear, MoeLinearKind kind, Tensor x, EncoderPass pass) =>
-        linear is Linear plain ? Linears.Apply(x, plain.weight!, plain.bias) : pass.Executor.Apply(new MoeSite(layer, kind), x, pass.Routing);
+        linear is Linear plain ? densePanels.Apply(plain, kind, x) : pass.Executor.Apply(new MoeSite(layer, kind), x, pass.Routing);
 }

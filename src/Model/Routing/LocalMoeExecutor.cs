@@ -25,8 +25,7 @@ public sealed class LocalMoeExecutor : IMoeLinearExecutor, IDisposable
 
     private Tensor Linear(MoeSite site, Tensor x, MoeAttribute attribute)
     {
-        var (w, b) = Cache.Get(site, routes.RouteOf(site, attribute));
-        return Linears.Apply(x, w, b);
+        return Cache.Get(site, routes.RouteOf(site, attribute)).Apply(x);
     }
 
     public void Dispose() => Cache.Dispose();

@@ -26,7 +26,7 @@ public sealed class MergedRouteCacheSpecs
         Assert.Equal(2 * EntryBytes, cache.Bytes);
         Assert.Equal(100, cache.Evictions);   // 102 routes merged, 2 kept
         Assert.Equal(100, evictions.Value);
-        Assert.True(first.Item1.IsInvalid, "an evicted merge is released at once");
+        Assert.True(first.Weight.IsInvalid, "an evicted merge is released at once");
     }
 
     [Fact]

@@ -6,9 +6,10 @@ using static TorchSharp.torch;
 namespace UniPerceiverMoe.Model.Tests.Modules;
 
 /// <summary>
-/// <see cref="Linears"/>: products of up to <see cref="Linears.SmallBatchMaxRows"/> rows go through the row-streaming
-/// kernel; it must compute libtorch's linear (to float rounding), give a row the same bits alone and in a batch and
-/// with one or two threads, and leave autograd and larger products to libtorch.
+/// <see cref="Linears"/>: products of up to <see cref="Linears.SmallBatchMaxRows"/> rows go through the small-product
+/// kernel (<see cref="PanelLinear"/> with 512-bit vectors); it must compute libtorch's linear (to float rounding), give
+/// a row the same bits alone and in a batch, with one or two threads, and with or without the weight's prebuilt
+/// panels, never read panels of other values, and leave autograd and larger products to libtorch.
 /// </summary>
 public sealed class LinearsSpecs
 {
@@ -134,5 +135,81 @@ public sealed class LinearsSpecs
         Assert.NotNull(w.grad);
         using var expectedGrad = x.sum(dim: 0).unsqueeze(0).expand(48, 32);            // d(Σ x·Wᵀ)/dW = Σ rows of x
         Assert.True(w.grad!.allclose(expectedGrad, rtol: 1e-5, atol: 1e-5));
+    }
+
+    [Theory]
+    [InlineData(1, 768, 2304)]
+    [InlineData(4, 768, 3072)]
+    [InlineData(5, 70, 33)]              // K not a multiple of 16, N not of 32: the scalar packing, a partial last panel
+    [InlineData(9, 3072, 769)]           // a block of eight and a lone row
+    [InlineData(64, 64, 256)]
+    public void Prebuilt_panels_should_give_the_bits_of_panels_built_on_the_fly(int rows, int k, int n)
+    {
+        using var _ = no_grad();
+        var g = Seeded(rows * 7 + n);
+        using var x = randn(rows, k, generator: g);
+        using var w = randn(n, k, generator: g);
+        using var b = randn(n, generator: g);
+        using var panels = new WeightPanels();
+        int threads = get_num_threads();
+        try
+        {
+            foreach (int t in new[] { 1, 2 })
+            {
+                set_num_threads(t);
+                using var onTheFly = Linears.Apply(x, w, b, panels: null);
+                using var prebuilt = Linears.Apply(x, w, b, panels);
+                Assert.True(Same(onTheFly, prebuilt), $"{t} thread(s): prebuilt panels changed the bits");
+            }
+        }
+        finally
+        {
+            set_num_threads(threads);
+        }
+        Assert.True(!PanelLinear.Supported || panels.Bytes >= (long)n * k * sizeof(float), "the panels were not built");
+    }
+
+    [Fact]
+    public void Panels_should_be_built_again_for_another_weight()
+    {
+        using var _ = no_grad();
+        var g = Seeded(19);
+        using var x = randn(4, 64, generator: g);
+        using var first = randn(96, 64, generator: g);
+        using var second = randn(96, 64, generator: g);
+        using var panels = new WeightPanels();
+
+        using (Linears.Apply(x, first, null, panels)) { }
+        using var actual = Linears.Apply(x, second, null, panels);
+
+        using var expected = Linears.Apply(x, second, null);
+        Assert.True(Same(actual, expected), "panels of the first weight were used for the second");
+    }
+
+    [Fact]
+    public void A_dense_layer_should_not_read_panels_built_before_training_changed_its_weights()
+    {
+        var config = UniPerceiverConfig.Tiny;
+        using var block = new MoEAttentionBlock(1, config, moe: false);
+        var dense = (TorchSharp.Modules.Linear)block.DenseProj;
+        foreach (var p in block.parameters()) p.requires_grad = false;            // as loaded: frozen
+        var g = Seeded(23);
+        using var context = randn(1, 4, config.Hidden, generator: g);
+        Tensor before;
+        using (no_grad()) before = block.OutProjection(context, null!);          // builds the panels (a dense projection needs no pass)
+
+        foreach (var p in block.parameters()) p.requires_grad = true;             // training: unfreeze, a forward pass, a step
+        using (var trained = block.OutProjection(context, null!)) { }
+        using (no_grad()) dense.weight!.PlusInPlace(TorchScalar.Use(0.5f, s => full(dense.weight!.shape, s)));
+        foreach (var p in block.parameters()) p.requires_grad = false;
+        Tensor after;
+        using (no_grad()) after = block.OutProjection(context, null!);
+
+        using var _ = no_grad();
+        using var expected = Linears.Apply(context, dense.weight!, dense.bias);
+        Assert.True(Same(after, expected), "the layer read panels of its weights from before the update");
+        Assert.False(Same(after, before));
+        before.Dispose();
+        after.Dispose();
     }
 }

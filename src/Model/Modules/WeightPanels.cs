@@ -1,0 +1,78 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using static TorchSharp.torch;
+
+namespace UniPerceiverMoe.Model.Modules;
+
+/// <summary>
+/// A weight's copy in <see cref="PanelLinear"/>'s layout, kept by whoever owns the weight (a merged-route cache, a dense
+/// layer, the vocabulary bank) and built on the first small-batch product that uses it, so only weights that decode
+/// steps and other small batches read pay for it: a second copy of their bytes (MoE-B's caption route, 340 MB), in
+/// exchange for not transposing each panel again at every call (docs/benchmarks.md, "Panel linears").
+/// Invariants: the copy is of the weight it was built from (same storage, same shape); <see cref="Get"/> given any other
+/// tensor builds it again from that one. The owner must <see cref="Reset"/> it when it changes the weight's values in
+/// place (training) and dispose it with the weight. Thread-safe: concurrent first users build it once.
+/// </summary>
+public sealed unsafe class WeightPanels : IDisposable
+{
+    private readonly object gate = new();
+    private float* data;
+    private IntPtr source;
+    private long rows, columns;
+
+    /// <summary>Bytes held (0 until first used).</summary>
+    public long Bytes { get; private set; }
+
+    /// <summary>The panels of <paramref name="weight"/> [N, K] (float32, contiguous, CPU), built now if they are not.</summary>
+    internal float* Get(Tensor weight)
+    {
+        var origin = Origin(weight);
+        if (Volatile.Read(ref source) == origin && rows == weight.shape[0] && columns == weight.shape[1]) return data;
+        lock (gate)
+        {
+            if (source != origin || rows != weight.shape[0] || columns != weight.shape[1]) Build(weight, origin);
+            return data;
+        }
+    }
+
+    /// <summary>Forgets the copy (the weight's values changed); the next product builds it again.</summary>
+    public void Reset()
+    {
+        lock (gate) Free();
+    }
+
+    public void Dispose()
+    {
+        Reset();
+        GC.SuppressFinalize(this);
+    }
+
+    ~WeightPanels() => Free();
+
+    private void Build(Tensor weight, IntPtr origin)
+    {
+        Free();
+        int n = (int)weight.shape[0], k = (int)weight.shape[1];
+        int count = (n + PanelLinear.Width - 1) / PanelLinear.Width;
+        long floats = (long)count * k * PanelLinear.Width;
+        var built = (float*)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 64);
+        float* w = (float*)origin;
+        for (int p = 0; p < count; p++) PanelLinear.Pack(w, n, k, p, built + (long)p * k * PanelLinear.Width);
+        data = built;
+        rows = n;
+        columns = k;
+        Bytes = floats * sizeof(float);
+        Volatile.Write(ref source, origin);      // published last: a reader that sees it sees the data
+    }
+
+    private void Free()
+    {
+        Volatile.Write(ref source, IntPtr.Zero);
+        NativeMemory.AlignedFree(data);
+        data = null;
+        rows = columns = 0;
+        Bytes = 0;
+    }
+
+    private static IntPtr Origin(Tensor weight) => (IntPtr)Unsafe.AsPointer(ref MemoryMarshal.GetReference(weight.bytes));
+}
