@@ -1,16 +1,14 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Model.Modules;
 
 /// <summary>
 /// A weight's copy in <see cref="PanelLinear"/>'s layout, kept by whoever owns the weight (a merged-route cache, a dense
 /// layer, the vocabulary bank) and built on the first small-batch product that uses it, so only weights that decode
-/// steps and other small batches read pay for it: a second copy of their bytes (MoE-B's caption route, 340 MB), in
+/// steps and other small batches read pay for it: a second copy of their bytes (MoE-B: 340 MB for the weights a decode step reads), in
 /// exchange for not transposing each panel again at every call (docs/benchmarks.md, "Panel linears").
-/// Invariants: the copy is of the weight it was built from (same storage, same shape); <see cref="Get"/> given any other
-/// tensor builds it again from that one. The owner must <see cref="Reset"/> it when it changes the weight's values in
+/// Invariants: the copy is of the weight it was built from (same address, same shape); <see cref="Get"/> given any other
+/// weight builds it again from that one. The owner must <see cref="Reset"/> it when it changes the weight's values in
 /// place (training) and dispose it with the weight. Thread-safe: concurrent first users build it once.
 /// </summary>
 public sealed unsafe class WeightPanels : IDisposable
@@ -23,14 +21,15 @@ public sealed unsafe class WeightPanels : IDisposable
     /// <summary>Bytes held (0 until first used).</summary>
     public long Bytes { get; private set; }
 
-    /// <summary>The panels of <paramref name="weight"/> [N, K] (float32, contiguous, CPU), built now if they are not.</summary>
-    internal float* Get(Tensor weight)
+    /// <summary>The panels of the weight at <paramref name="weight"/> ([N, K] float32, contiguous, CPU), built now if
+    /// they are not, or if they were built from another weight.</summary>
+    internal float* Get(float* weight, int n, int k)
     {
-        var origin = Origin(weight);
-        if (Volatile.Read(ref source) == origin && rows == weight.shape[0] && columns == weight.shape[1]) return data;
+        var origin = (IntPtr)weight;
+        if (Volatile.Read(ref source) == origin && rows == n && columns == k) return data;
         lock (gate)
         {
-            if (source != origin || rows != weight.shape[0] || columns != weight.shape[1]) Build(weight, origin);
+            if (source != origin || rows != n || columns != k) Build(weight, n, k);
             return data;
         }
     }
@@ -49,20 +48,18 @@ public sealed unsafe class WeightPanels : IDisposable
 
     ~WeightPanels() => Free();
 
-    private void Build(Tensor weight, IntPtr origin)
+    private void Build(float* w, int n, int k)
     {
         Free();
-        int n = (int)weight.shape[0], k = (int)weight.shape[1];
         int count = (n + PanelLinear.Width - 1) / PanelLinear.Width;
         long floats = (long)count * k * PanelLinear.Width;
         var built = (float*)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 64);
-        float* w = (float*)origin;
         for (int p = 0; p < count; p++) PanelLinear.Pack(w, n, k, p, built + (long)p * k * PanelLinear.Width);
         data = built;
         rows = n;
         columns = k;
         Bytes = floats * sizeof(float);
-        Volatile.Write(ref source, origin);      // published last: a reader that sees it sees the data
+        Volatile.Write(ref source, (IntPtr)w);   // published last: a reader that sees it sees the data
     }
 
     private void Free()
@@ -73,6 +70,4 @@ public sealed unsafe class WeightPanels : IDisposable
         rows = columns = 0;
         Bytes = 0;
     }
-
-    private static IntPtr Origin(Tensor weight) => (IntPtr)Unsafe.AsPointer(ref MemoryMarshal.GetReference(weight.bytes));
 }
