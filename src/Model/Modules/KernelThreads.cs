@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace UniPerceiverMoe.Model.Modules;
 
 /// <summary>
-/// Fork-join for the hand-written CPU kernels (<see cref="RowStreamingLinear"/>, <see cref="DecodeAttention"/>): the
+/// Fork-join for the hand-written CPU kernels (<see cref="PanelLinear"/>, <see cref="RowStreamingLinear"/>, <see cref="DecodeAttention"/>): the
 /// caller and resident worker threads split one job's parts. A decode step makes about 60 such calls of 20–200 µs
 /// each; <c>Parallel.For</c> wakes a thread-pool thread for every one (a futex wake and a sched_yield loop, 30–40 µs
 /// on this 2-core VM, 10–20 % of the step in the profile in docs/benchmarks.md). Here a worker spins on a counter
