@@ -3,28 +3,29 @@ using static TorchSharp.torch;
 namespace UniPerceiverMoe.Model.Modules;
 
 /// <summary>
-/// x·Wᵀ + b for every linear of the model (dense, merged MoE, expert groups, the vocabulary bank's scores). A product
-/// with at most <see cref="SmallBatchMaxRows"/> rows of x on the CPU (a decode step: beam 2 gives 4 rows, a word and a
-/// query per beam; B batched captions give 4·B, so up to 32 captions) reads W once per call. libtorch's <c>linear</c>
-/// packs W into a buffer at every such call (MKL's GEMM), so the kernels here compute it instead:
-/// <see cref="PanelLinear"/> with 512-bit vectors (W as 32-column panels, prebuilt by the weight's owner as
-/// <see cref="WeightPanels"/>), otherwise <see cref="RowStreamingLinear"/>. Measured on the 2-core machine over MoE-B's
-/// 48 encoder linears (340 MB of weights, out of cache), 2 torch threads: <c>linear</c> 34 ms at 4 rows and 56–59 ms at
-/// 32; the dot-product kernel 7.3–8.0 and 29 ms; the panel kernel 6.4–6.9 and 18 ms, and 33 ms at 64 rows (330 GFLOP/s,
-/// the FMA roof) (docs/benchmarks.md, "Panel linears"). Past 128 rows the products are GEMM-sized and stay with
-/// libtorch.
+/// x·Wᵀ + b for every linear of the model (dense, merged MoE, expert groups, the vocabulary bank's scores). On a CPU
+/// with 512-bit vectors every float32 inference product goes through <see cref="PanelLinear"/> (W as 32-column
+/// transposed panels). Up to <see cref="SmallBatchMaxRows"/> rows of x (a decode step: beam 2 gives 4 rows, a word and
+/// a query per beam; B batched captions give 4·B) the product reads W about once and the weight's owner keeps its
+/// panels (<see cref="WeightPanels"/>); larger products (an image's 197 tokens, a bank batch of 768) transpose each
+/// panel once per call, which their many rows amortise, and use an owner's panels only if a small product already
+/// built them. Measured on the 2-core machine over MoE-B's 48 encoder linears, 2 torch threads (docs/benchmarks.md,
+/// "Panel linears"): libtorch's <c>linear</c> (MKL, whose generic path this AMD CPU gets) 34 ms at 4 rows, 56–59 ms at
+/// 32, 249–293 ms at 197 and 835–853 ms at 768; the panel kernel 6.4–7.2, 18–20, 120–124 and 420–437 ms. Without
+/// 512-bit vectors, up to <see cref="SmallBatchMaxRows"/> rows go through <see cref="RowStreamingLinear"/> and larger
+/// products stay with libtorch.
 /// The choice depends only on the shapes and the machine, never on the thread count or on whether panels were
-/// prebuilt, so two processes computing the same rows (an embedded engine, an expert node) get the same bits; within
-/// the small range a row gets the same bits alone or in a batch. Autograd (training) and other devices always use
-/// <c>linear</c>.
+/// prebuilt, so two processes computing the same rows (an embedded engine, an expert node) get the same bits, and a row
+/// gets the same bits alone or in any batch. Autograd (training) and other devices always use <c>linear</c>.
 /// </summary>
 public static class Linears
 {
-    /// <summary>Products with 1 to this many rows of x use the weight-streaming kernel.</summary>
+    /// <summary>Products with 1 to this many rows of x build and read the weight's panels (and, without 512-bit vectors,
+    /// are the only ones the kernels compute).</summary>
     public const int SmallBatchMaxRows = 128;
 
     /// <summary>x [..., K], weight [N, K], bias [N] or null → [..., N]. <paramref name="panels"/>: the weight's
-    /// <see cref="WeightPanels"/> kept by its owner, used by small products (null: each call transposes what it reads;
+    /// <see cref="WeightPanels"/> kept by its owner, built by small products (null: each call transposes what it reads;
     /// the bits are the same either way).</summary>
     public static Tensor Apply(Tensor x, Tensor weight, Tensor? bias, WeightPanels? panels = null)
     {
@@ -45,13 +46,14 @@ public static class Linears
         rows = 0;
         long features = shape[^1];
         long elements = x.numel();
-        if (features == 0 || elements == 0 || elements / features > SmallBatchMaxRows) return false;
+        if (features == 0 || elements == 0 || elements / features > int.MaxValue) return false;
         rows = (int)(elements / features);
+        bool kernel = PanelLinear.Supported || rows <= SmallBatchMaxRows && RowStreamingLinear.Supported;
         return x.device_type == TorchSharp.DeviceType.CPU && weight.device_type == TorchSharp.DeviceType.CPU
                && x.dtype == ScalarType.Float32 && weight.dtype == ScalarType.Float32 && (bias is null || bias.dtype == ScalarType.Float32)
                && weight.is_contiguous() && (bias is null || bias.is_contiguous())
                && weight.dim() == 2 && weight.shape[1] == features
                && !(is_grad_enabled() && (x.requires_grad || weight.requires_grad || bias?.requires_grad == true))
-               && (PanelLinear.Supported || RowStreamingLinear.Supported);
+               && kernel;
     }
 }

@@ -7,14 +7,15 @@ using static TorchSharp.torch;
 namespace UniPerceiverMoe.Model.Modules;
 
 /// <summary>
-/// y = x·Wᵀ + b for up to <see cref="Linears.SmallBatchMaxRows"/> rows of x on a CPU with 512-bit vectors, with W read
+/// y = x·Wᵀ + b for float32 inference products on a CPU with 512-bit vectors, with W read
 /// as <b>panels</b>: 32 consecutive output columns (W rows) transposed, so that panel p holds W[32p + c, j] at
 /// [j·32 + c]. For each k the kernel loads two vectors of the panel (32 outputs) and broadcasts one x value per row:
 /// 8 rows × 32 outputs = 16 accumulators in registers, sixteen fused multiply-adds for two vector loads and eight
 /// broadcasts, and no horizontal sums (the dot-product kernel, <see cref="RowStreamingLinear"/>, summed every
 /// accumulator across lanes at the end of each row and was bound by that and by reading x from L2). Measured over
 /// MoE-B's 48 encoder linears, 2 threads (docs/benchmarks.md, "Panel linears"): 16 rows 19 → 12 ms, 32 rows 29 → 18 ms,
-/// 64 rows 50 → 33 ms (330 GFLOP/s, the machine's FMA roof), 4 rows 7.3–8.0 → 6.4–6.9 ms.
+/// 64 rows 50 → 33 ms (330 GFLOP/s, the machine's FMA roof), 4 rows 7.3–8.0 → 6.4–6.9 ms; against libtorch's MKL
+/// (which took over past 128 rows), 197 rows 249–293 → 120–124 ms, 768 rows 835–853 → 420–437 ms.
 /// The panels come from a <see cref="WeightPanels"/> that the weight's owner keeps (built once, on first use), or,
 /// without one, each thread transposes the panel it needs into a buffer of its own before using it; both give the
 /// same bits.
@@ -43,7 +44,8 @@ internal static unsafe class PanelLinear
         var shape = weight.shape;
         int n = (int)shape[0], k = (int)shape[1];
         float* w = Pointer(weight);
-        float* packed = panels is null ? null : panels.Get(w, n, k);
+        // Small products build the owner's panels; large ones only read them if present (they amortise a transpose).
+        float* packed = panels is null ? null : rows <= Linears.SmallBatchMaxRows ? panels.Get(w, n, k) : panels.Find(w, n, k);
         var job = new Job(Pointer(x), w, packed, bias is null ? null : Pointer(bias), Pointer(y), rows, k, n);
         int count = (n + Width - 1) / Width;
         int threads = Math.Min(get_num_threads(), Environment.ProcessorCount);

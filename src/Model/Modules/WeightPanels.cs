@@ -34,6 +34,10 @@ public sealed unsafe class WeightPanels : IDisposable
         }
     }
 
+    /// <summary>The panels of the weight at <paramref name="weight"/> if they are built, otherwise null (nothing is built).</summary>
+    internal float* Find(float* weight, int n, int k) =>
+        Volatile.Read(ref source) == (IntPtr)weight && rows == n && columns == k ? data : null;
+
     /// <summary>Forgets the copy (the weight's values changed); the next product builds it again.</summary>
     public void Reset()
     {
