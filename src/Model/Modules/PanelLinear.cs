@@ -29,7 +29,6 @@ internal static unsafe class PanelLinear
     /// <summary>Outputs per panel: two 512-bit vectors.</summary>
     public const int Width = 32;
 
-
     /// <summary>Below this many multiply-adds one thread does the whole product (a hand-off costs more).</summary>
     private const long ParallelMinWork = 1 << 18;
 
