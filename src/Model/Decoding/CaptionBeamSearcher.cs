@@ -13,9 +13,10 @@ namespace UniPerceiverMoe.Model.Decoding;
 /// the prefix and the words chosen so far, its feature is scored τ·cos against the vocabulary bank, beams are
 /// selected by cumulative log-prob (finished beams may only continue with EOS at no cost), then the chosen words are
 /// encoded at position t and their keys/values appended. The reference recomputes history K/V from stored layer
-/// inputs at every step and runs two passes per step (words, then the next query); here K/V live in a preallocated
-/// cache and the chosen words of step t share one pass with the query of step t + 1 (a key bias keeps the word from
-/// seeing the query), so each step reads the weights once. Rows of a batch never interact: B inputs decode as one
+/// inputs at every step and runs two passes per step (words, then the next query); here K/V live in a cache (each
+/// input's prefix read in place by all its beams, each beam's words found through an ancestor table) and the chosen
+/// words of step t share one pass with the query of step t + 1 (a key bias keeps the word from seeing the query), so
+/// each step reads the weights once. Rows of a batch never interact: B inputs decode as one
 /// [B·beam]-row step with the ids each would get alone. Once every beam of every input has ended, the remaining steps
 /// only append EOS, as the reference's masked arithmetic does, without running the encoder.
 /// </summary>
@@ -79,7 +80,6 @@ public static class CaptionBeamSearcher
         private readonly CaptionOptions options;
         private readonly int batch;
         private readonly int beam;
-        private readonly int prefixLength;
         private readonly long eosRow;
         private readonly float tau;
         private readonly Tensor bankRows;         // [V, D]
@@ -89,7 +89,7 @@ public static class CaptionBeamSearcher
         private Tensor? selectedWords;            // [B, beam] bank rows chosen at the last step
         private Tensor? outputs;                  // [B, beam, t] bank rows
         private Tensor? logProbs;                 // [B, beam, t] per-token log-probs (0 after EOS)
-        private KvCache? cache;                   // per layer [B·beam, H, P + MaxLength, hd]: prefix, then the chosen words
+        private KvCache? cache;                   // each input's prefix, shared by its beams, and each beam's chosen words
         private Tensor? nextFeature;              // [B·beam, D] the next step's query feature, from the last pass
         private Tensor? nextQueryEmbedding;       // trace only: [B·beam, D]
         private Tensor? nextQueryLayers;          // trace only: [L, B·beam, D]
@@ -102,7 +102,6 @@ public static class CaptionBeamSearcher
             this.bank = bank;
             this.options = options;
             batch = (int)prefix[0].K.shape[0];
-            prefixLength = (int)prefix[0].K.shape[2];
             beam = options.BeamSize;
             eosRow = Array.IndexOf(bank.Ids, options.EosId);
             // Finished beams may only continue with EOS: a bank without it (a subset that forgot it) cannot end captions.
@@ -198,9 +197,13 @@ public static class CaptionBeamSearcher
                 allFinished = stillLive.sum().item<float>() == 0;
             }
 
-            // Reorder the words' keys/values to the surviving beams' histories (the prefix is the same for all beams of an input).
+            // The surviving beams continue their ancestors' words (the cache's ancestor table; no keys or values move).
             if (cache is null) cache = NewCache();
-            else ReorderWords(t, TorchScalar.Use(cur, c => TorchScalar.Arange(batch, device).mul_(c)).unsqueeze(1).Plus(selectedBeam).view(-1));
+            else
+            {
+                using var sourceRows = TorchScalar.Use(cur, c => TorchScalar.Arange(batch, device).mul_(c)).unsqueeze(1).Plus(selectedBeam).view(-1).cpu();
+                cache.Reorder(sourceRows.data<long>().ToArray());
+            }
 
             Tensor? wordLayers = null;
             if (!allFinished && !last || trace is not null)
@@ -213,7 +216,7 @@ public static class CaptionBeamSearcher
                     : cat([wordIds, TorchScalar.Use(UniPerceiverRunner.SpeId, spe => full(batch * beam, 1, spe, ScalarType.Int64, device: device))], 1);
                 var positions = TorchScalar.Arange(tokens, device).PlusInPlace(t);
                 var embedded = runner.EmbedTokens(ids, positions);                                     // [B·beam, tokens, D]
-                using var bias = tokens == 1 ? null : WordCannotSeeQuery(cache.Length + tokens, device);
+                using var bias = tokens == 1 ? null : WordCannotSeeQuery(cache.KeyCount + tokens, device);
                 using var pass = runner.Encode(embedded, TokenRouting.Uniform(tokens, MoeAttribute.CaptionText), bias,
                     keepLayerInputs: trace is not null, cache: cache);
                 cache.Length += 1;                                                                      // keep the word, drop the query
@@ -274,39 +277,8 @@ public static class CaptionBeamSearcher
             return bias;
         }
 
-        /// <summary>A cache of B·beam rows holding each input's visual keys/values in its beams' rows.</summary>
-        private KvCache NewCache()
-        {
-            var k0 = prefix[0].K;
-            var kv = new KvCache(prefix.Count, batch * beam, (int)k0.shape[1], prefixLength + options.MaxLength, (int)k0.shape[3], k0.device);
-            for (int l = 0; l < prefix.Count; l++)
-            {
-                CopyPrefix(kv[l].K, prefix[l].K);
-                CopyPrefix(kv[l].V, prefix[l].V);
-            }
-            kv.Length = prefixLength;
-            return kv;
-        }
-
-        private void CopyPrefix(Tensor slots, Tensor visual)
-        {
-            using var perInput = slots.view(batch, beam, slots.shape[1], slots.shape[2], slots.shape[3]).narrow(3, 0, prefixLength);
-            using var source = visual.unsqueeze(1);                                           // broadcast over beams
-            perInput.copy_(source);
-        }
-
-        /// <summary>Rows of the <paramref name="t"/> cached words follow their beams: row r takes row sourceRows[r].</summary>
-        private void ReorderWords(int t, Tensor sourceRows)
-        {
-            if (t == 0) return;
-            for (int l = 0; l < cache!.LayerCount; l++)
-                foreach (var slots in new[] { cache[l].K, cache[l].V })
-                {
-                    using var words = slots.narrow(2, prefixLength, t);
-                    using var moved = words.index_select(0, sourceRows);
-                    words.copy_(moved);
-                }
-        }
+        /// <summary>A cache of B·beam rows whose beams read their input's visual keys/values in place (not copied).</summary>
+        private KvCache NewCache() => new(prefix, beam, options.MaxLength + 1);
 
         /// <summary>A tensor kept from the last step, as a handle in the current step's dispose scope (the kept one is released).</summary>
         private static Tensor Adopt(ref Tensor? field)

@@ -3,38 +3,167 @@ using static TorchSharp.torch;
 namespace UniPerceiverMoe.Model.Modules;
 
 /// <summary>
-/// Preallocated per-layer key/value buffers [R, H, Capacity, hd] for incremental decoding: slots [0, Length) hold the
-/// tokens attended to so far; a pass with a cache writes its n tokens' keys/values to [Length, Length + n) and attends
-/// to [0, Length + n) (what tokens may see among the current ones is the pass's key bias). The pass does not advance
-/// <see cref="Length"/>: the caller decides which of the written slots stay. Owns its buffers.
+/// Keys and values for incremental decoding of R = B·G rows: G rows (a beam's hypotheses) per input that share the
+/// input's prefix. Per layer it holds
+/// <list type="bullet">
+/// <item>the prefix, [B, H, P, hd], read by all G rows of its input and never copied (not owned);</item>
+/// <item>word slots, [R, H, WordCapacity, hd]: a pass with n tokens writes each row's tokens into that row's slots
+/// [Length, Length + n), and <see cref="Length"/> words per row are kept;</item>
+/// <item>an ancestor table: row r's s-th kept word is in the slots of row <c>Ancestor(r, s)</c>. A beam step that makes
+/// row r continue row q's history rewrites r's table entries from q's (<see cref="Reorder"/>); no keys or values
+/// move.</item>
+/// </list>
+/// A pass attends to the row's prefix, its kept words and the current tokens, in that order (what the current
+/// tokens may see among themselves is the pass's key bias, over <see cref="KeyCount"/> + n keys). The pass does not
+/// advance <see cref="Length"/>: the caller decides which of the written slots stay. Owns its word buffers.
 /// </summary>
 public sealed class KvCache : IDisposable
 {
-    private readonly LayerKv[] layers;
+    private readonly IReadOnlyList<LayerKv> prefix;
+    private readonly LayerKv[] words;
+    private int[] ancestors;                      // [R · WordCapacity]: slot s of row r is row ancestors[r·cap + s]'s
+    private Tensor? ancestorIndex;                // the fallback path's gather index, [R, 1, Length, 1], for `indexed`
+    private (int Length, int Version) indexed = (-1, -1);
+    private int version;                          // bumped by every Reorder
 
-    public KvCache(int layerCount, long rows, int heads, int capacity, int headDim, Device device)
+    /// <param name="prefix">Per layer keys/values [B, H, P, hd] shared by each input's rows; the caller keeps them
+    /// alive (and unchanged) while the cache is used.</param>
+    /// <param name="rowsPerInput">G: rows b·G … b·G + G − 1 belong to input b.</param>
+    /// <param name="wordCapacity">Word slots per row: kept words plus a pass's tokens.</param>
+    public KvCache(IReadOnlyList<LayerKv> prefix, int rowsPerInput, int wordCapacity)
     {
-        layers = new LayerKv[layerCount];
-        for (int l = 0; l < layerCount; l++)
-            layers[l] = new LayerKv(Buffer(rows, heads, capacity, headDim, device), Buffer(rows, heads, capacity, headDim, device));
-        Capacity = capacity;
+        if (prefix.Count == 0) throw new ArgumentException("a key/value cache needs at least one layer.", nameof(prefix));
+        if (rowsPerInput < 1) throw new ArgumentOutOfRangeException(nameof(rowsPerInput), rowsPerInput, "must be at least 1.");
+        if (wordCapacity < 1) throw new ArgumentOutOfRangeException(nameof(wordCapacity), wordCapacity, "must be at least 1.");
+        this.prefix = prefix;
+        var k0 = prefix[0].K;
+        Inputs = (int)k0.shape[0];
+        Heads = (int)k0.shape[1];
+        PrefixLength = (int)k0.shape[2];
+        HeadDim = (int)k0.shape[3];
+        RowsPerInput = rowsPerInput;
+        WordCapacity = wordCapacity;
+        words = new LayerKv[prefix.Count];
+        for (int l = 0; l < prefix.Count; l++)
+            words[l] = new LayerKv(Buffer(k0.device), Buffer(k0.device));
+        ancestors = new int[Rows * wordCapacity];
+        for (int r = 0; r < Rows; r++) Array.Fill(ancestors, r, r * wordCapacity, wordCapacity);
     }
 
-    public int Capacity { get; }
+    public int Inputs { get; }
 
-    /// <summary>The cache outlives the dispose scope it may be created in: it releases its buffers itself.</summary>
-    private static Tensor Buffer(long rows, int heads, int capacity, int headDim, Device device) =>
-        empty(rows, heads, capacity, headDim, device: device).DetachFromDisposeScope();
+    public int RowsPerInput { get; }
 
-    /// <summary>Slots holding kept tokens; a pass appends after them.</summary>
+    /// <summary>R = inputs · rows per input.</summary>
+    public int Rows => Inputs * RowsPerInput;
+
+    public int Heads { get; }
+
+    public int HeadDim { get; }
+
+    public int PrefixLength { get; }
+
+    public int WordCapacity { get; }
+
+    public int LayerCount => words.Length;
+
+    /// <summary>Words kept per row; a pass appends after them.</summary>
     public int Length { get; set; }
 
-    public LayerKv this[int layer] => layers[layer];
+    /// <summary>Keys a row sees before a pass's tokens: its prefix and its kept words.</summary>
+    public int KeyCount => PrefixLength + Length;
 
-    public int LayerCount => layers.Length;
+    /// <summary>The row whose slots hold row <paramref name="row"/>'s word <paramref name="slot"/> (slot &lt; Length).</summary>
+    public int Ancestor(int row, int slot) => ancestors[row * WordCapacity + slot];
+
+    /// <summary>Row r continues the history of row sourceRows[r] (of the same input): its kept words become that
+    /// row's. Slots from <see cref="Length"/> on stay each row's own.</summary>
+    public void Reorder(IReadOnlyList<long> sourceRows)
+    {
+        if (sourceRows.Count != Rows)
+            throw new ArgumentException($"a reorder names a source for each of the {Rows} rows, not {sourceRows.Count}.", nameof(sourceRows));
+        var next = (int[])ancestors.Clone();
+        for (int r = 0; r < Rows; r++)
+        {
+            long source = sourceRows[r];
+            if (source < 0 || source >= Rows || source / RowsPerInput != r / RowsPerInput)
+                throw new ArgumentException($"row {r} cannot continue row {source}: a row continues a row of its own input " +
+                    $"(rows {r / RowsPerInput * RowsPerInput}–{r / RowsPerInput * RowsPerInput + RowsPerInput - 1}).", nameof(sourceRows));
+            Array.Copy(ancestors, source * WordCapacity, next, r * WordCapacity, Length);
+        }
+        ancestors = next;
+        version++;
+    }
+
+    /// <summary>
+    /// One layer's attention for a pass: writes k, v [R, H, n, hd] into each row's slots [Length, Length + n) and
+    /// returns the context [R, n, H·hd] of q [R, H, n, hd] over the row's prefix, kept words and current tokens, with
+    /// <paramref name="keyBias"/> broadcastable to [R, H, n, KeyCount + n] (or null).
+    /// </summary>
+    public Tensor Attend(int layer, Tensor q, Tensor k, Tensor v, Tensor? keyBias)
+    {
+        int n = Write(layer, q, k, v);
+        return SharedPrefixAttention.Handles(q, prefix[layer], words[layer], KeyCount + n, keyBias)
+            ? SharedPrefixAttention.Apply(q, prefix[layer], words[layer], this, keyBias)
+            : Materialized(layer, q, n, keyBias);
+    }
+
+    /// <summary>As <see cref="Attend"/>, always through libtorch's attention over gathered keys (the path of devices
+    /// and cases the CPU kernel does not handle); for specs that hold the two paths against each other.</summary>
+    internal Tensor AttendMaterialized(int layer, Tensor q, Tensor k, Tensor v, Tensor? keyBias) =>
+        Materialized(layer, q, Write(layer, q, k, v), keyBias);
+
+    /// <summary>Writes the pass's keys/values into each row's slots [Length, Length + n); returns n.</summary>
+    private int Write(int layer, Tensor q, Tensor k, Tensor v)
+    {
+        int n = (int)q.shape[2];
+        if (q.shape[0] != Rows || Length + n > WordCapacity)
+            throw new ArgumentException($"a pass of {q.shape[0]} rows × {n} tokens does not fit this cache " +
+                $"({Rows} rows, {Length} of {WordCapacity} word slots kept).", nameof(q));
+        var slots = words[layer];
+        using (var kSlot = slots.K.narrow(2, Length, n)) kSlot.copy_(k);
+        using (var vSlot = slots.V.narrow(2, Length, n)) vSlot.copy_(v);
+        return n;
+    }
+
+    /// <summary>Any device: every row's keys and values gathered into one tensor, then libtorch's attention.</summary>
+    private Tensor Materialized(int layer, Tensor q, int n, Tensor? keyBias)
+    {
+        using var scope = NewDisposeScope();
+        var device = q.device;
+        var rowInput = TorchScalar.Use(RowsPerInput, g => TorchScalar.Arange(Rows, device).div_(g, rounding_mode: RoundingMode.floor));
+        var index = AncestorIndex(device);
+        Tensor Gather(Tensor prefixPart, Tensor slots)
+        {
+            var perRow = prefixPart.index_select(0, rowInput);                                     // [R, H, P, hd]
+            var kept = slots.narrow(2, 0, Length).gather(0, index.expand(Rows, Heads, Length, HeadDim));
+            return cat([perRow, kept, slots.narrow(2, Length, n)], 2);                               // [R, H, P + Length + n, hd]
+        }
+        var keys = Gather(prefix[layer].K, words[layer].K);
+        var values = Gather(prefix[layer].V, words[layer].V);
+        var context = nn.functional.scaled_dot_product_attention(q, keys, values, keyBias);        // [R, H, n, hd]
+        return context.transpose(1, 2).reshape(Rows, n, Heads * HeadDim).MoveToOuterDisposeScope();
+    }
+
+    private Tensor AncestorIndex(Device device)
+    {
+        if (ancestorIndex is not null && indexed == (Length, version) && ancestorIndex.device == device) return ancestorIndex;
+        ancestorIndex?.Dispose();
+        var table = new long[Rows * Length];
+        for (int r = 0; r < Rows; r++)
+            for (int s = 0; s < Length; s++) table[r * Length + s] = Ancestor(r, s);
+        ancestorIndex = tensor(table, [Rows, 1, Length, 1], device: device).DetachFromDisposeScope();
+        indexed = (Length, version);
+        return ancestorIndex;
+    }
+
+    /// <summary>The cache outlives the dispose scope it may be created in: it releases its buffers itself.</summary>
+    private Tensor Buffer(Device device) =>
+        empty(Rows, Heads, WordCapacity, HeadDim, device: device).DetachFromDisposeScope();
 
     public void Dispose()
     {
-        foreach (var kv in layers) kv.Dispose();
+        foreach (var kv in words) kv.Dispose();
+        ancestorIndex?.Dispose();
     }
 }

@@ -66,20 +66,16 @@ public sealed class MoEAttentionBlock : nn.Module
         var v = qkvHeads[2];
         if (pass.CapturedKv is { } capture) capture[layer] = new LayerKv(k.contiguous(), v.contiguous());
 
-        Tensor keys = k, values = v;
         var past = pass.Past?[layer];
         if (pass.Cache is { } cache)
         {
             if (past is not null) throw new ArgumentException("a pass takes either a key/value cache or past keys/values, not both.");
-            var slots = cache[layer];
-            using (var kSlot = slots.K.narrow(2, cache.Length, n)) kSlot.copy_(k);
-            using (var vSlot = slots.V.narrow(2, cache.Length, n)) vSlot.copy_(v);
-            keys = slots.K.narrow(2, 0, cache.Length + n);                                  // [B, H, kept + N, hd]
-            values = slots.V.narrow(2, 0, cache.Length + n);
-            k.Dispose();
-            v.Dispose();
+            using (k)
+            using (v)
+                return cache.Attend(layer, q, k, v, pass.KeyBias);                                    // [B, N, D]
         }
-        else if (past is not null)
+        Tensor keys = k, values = v;
+        if (past is not null)
         {
             using var pk = past.K.shape[0] == b ? past.K.alias() : past.K.expand(b, -1, -1, -1);
             using var pv = past.V.shape[0] == b ? past.V.alias() : past.V.expand(b, -1, -1, -1);

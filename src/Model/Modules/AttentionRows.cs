@@ -1,0 +1,131 @@
+using System.Runtime.Intrinsics;
+
+namespace UniPerceiverMoe.Model.Modules;
+
+/// <summary>
+/// The per-query steps of the CPU decode attentions (<see cref="DecodeAttention"/>, <see cref="SharedPrefixAttention"/>):
+/// scores against a run of keys, the softmax's exponentials, and weighted values accumulated into an output row.
+/// Invariants: every score is one fixed sequence of 256-bit multiply-adds and one horizontal sum, and every output
+/// lane one multiply-add chain in key order, so splitting a query's keys into runs (chunks shared between queries, a
+/// beam's words scattered over rows) gives the same bits as one pass over all of them.
+/// </summary>
+internal static unsafe class AttentionRows
+{
+    /// <summary>s[j] = (q · k_j)·scale for keys k_j = k + j·keyStride, j &lt; count; hd a multiple of 8.</summary>
+    public static void Scores(float* q, float* k, long keyStride, int count, int hd, float scale, float* s)
+    {
+        if (hd == 64)
+        {
+            Scores64(q, k, keyStride, count, scale, s);
+            return;
+        }
+        for (int j = 0; j < count; j++)
+        {
+            float* kj = k + j * keyStride;
+            var acc = Vector256<float>.Zero;
+            for (int d = 0; d < hd; d += Vector256<float>.Count)
+                acc = Vector256.FusedMultiplyAdd(Vector256.Load(q + d), Vector256.Load(kj + d), acc);
+            s[j] = Vector256.Sum(acc) * scale;
+        }
+    }
+
+    /// <summary>The common head size (MoE-B and tiny): q and the two partial sums stay in registers.</summary>
+    private static void Scores64(float* qt, float* k, long keyStride, int count, float scale, float* s)
+    {
+        var q0 = Vector256.Load(qt); var q1 = Vector256.Load(qt + 8); var q2 = Vector256.Load(qt + 16); var q3 = Vector256.Load(qt + 24);
+        var q4 = Vector256.Load(qt + 32); var q5 = Vector256.Load(qt + 40); var q6 = Vector256.Load(qt + 48); var q7 = Vector256.Load(qt + 56);
+        for (int j = 0; j < count; j++)
+        {
+            float* kj = k + j * keyStride;
+            var a = q0 * Vector256.Load(kj);
+            var c = q1 * Vector256.Load(kj + 8);
+            a = Vector256.FusedMultiplyAdd(q2, Vector256.Load(kj + 16), a);
+            c = Vector256.FusedMultiplyAdd(q3, Vector256.Load(kj + 24), c);
+            a = Vector256.FusedMultiplyAdd(q4, Vector256.Load(kj + 32), a);
+            c = Vector256.FusedMultiplyAdd(q5, Vector256.Load(kj + 40), c);
+            a = Vector256.FusedMultiplyAdd(q6, Vector256.Load(kj + 48), a);
+            c = Vector256.FusedMultiplyAdd(q7, Vector256.Load(kj + 56), c);
+            s[j] = Vector256.Sum(a + c) * scale;
+        }
+    }
+
+    /// <summary>s[j] ← exp(s[j] − max s) in place; returns their sum (a fixed lane-then-tail order).</summary>
+    public static float Exponentials(float* s, int count)
+    {
+        const int width = 8;
+        int j = 0;
+        float max = float.NegativeInfinity;
+        if (count >= width)
+        {
+            var m = Vector256.Load(s);
+            for (j = width; j + width <= count; j += width) m = Vector256.Max(m, Vector256.Load(s + j));
+            for (int lane = 0; lane < width; lane++) max = MathF.Max(max, m[lane]);
+        }
+        for (; j < count; j++) max = MathF.Max(max, s[j]);
+        var shift = Vector256.Create(max);
+        var sums = Vector256<float>.Zero;
+        for (j = 0; j + width <= count; j += width)
+        {
+            var e = Vector256.Exp(Vector256.Load(s + j) - shift);
+            e.Store(s + j);
+            sums += e;
+        }
+        float sum = Vector256.Sum(sums);
+        for (; j < count; j++)
+        {
+            s[j] = MathF.Exp(s[j] - max);
+            sum += s[j];
+        }
+        return sum;
+    }
+
+    /// <summary>o[d] ← o[d] + Σ_j w[j]·v_j[d] for values v_j = v + j·valueStride, j &lt; count, in key order.</summary>
+    public static void AccumulateValues(float* v, long valueStride, int count, float* w, int hd, float* o)
+    {
+        if (hd == 64)
+        {
+            AccumulateValues64(v, valueStride, count, w, o);
+            return;
+        }
+        for (int j = 0; j < count; j++)
+        {
+            var weight = Vector256.Create(w[j]);
+            float* vj = v + j * valueStride;
+            for (int d = 0; d < hd; d += Vector256<float>.Count)
+                Vector256.FusedMultiplyAdd(weight, Vector256.Load(vj + d), Vector256.Load(o + d)).Store(o + d);
+        }
+    }
+
+    /// <summary>As <see cref="AccumulateValues"/> for a 64-wide head, the accumulators in registers.</summary>
+    private static void AccumulateValues64(float* v, long valueStride, int count, float* w, float* o)
+    {
+        var o0 = Vector256.Load(o); var o1 = Vector256.Load(o + 8); var o2 = Vector256.Load(o + 16); var o3 = Vector256.Load(o + 24);
+        var o4 = Vector256.Load(o + 32); var o5 = Vector256.Load(o + 40); var o6 = Vector256.Load(o + 48); var o7 = Vector256.Load(o + 56);
+        for (int j = 0; j < count; j++)
+        {
+            var weight = Vector256.Create(w[j]);
+            float* vj = v + j * valueStride;
+            o0 = Vector256.FusedMultiplyAdd(weight, Vector256.Load(vj), o0);
+            o1 = Vector256.FusedMultiplyAdd(weight, Vector256.Load(vj + 8), o1);
+            o2 = Vector256.FusedMultiplyAdd(weight, Vector256.Load(vj + 16), o2);
+            o3 = Vector256.FusedMultiplyAdd(weight, Vector256.Load(vj + 24), o3);
+            o4 = Vector256.FusedMultiplyAdd(weight, Vector256.Load(vj + 32), o4);
+            o5 = Vector256.FusedMultiplyAdd(weight, Vector256.Load(vj + 40), o5);
+            o6 = Vector256.FusedMultiplyAdd(weight, Vector256.Load(vj + 48), o6);
+            o7 = Vector256.FusedMultiplyAdd(weight, Vector256.Load(vj + 56), o7);
+        }
+        o0.Store(o); o1.Store(o + 8); o2.Store(o + 16); o3.Store(o + 24);
+        o4.Store(o + 32); o5.Store(o + 40); o6.Store(o + 48); o7.Store(o + 56);
+    }
+
+    public static void Zero(float* o, int hd)
+    {
+        for (int d = 0; d < hd; d += Vector256<float>.Count) Vector256<float>.Zero.Store(o + d);
+    }
+
+    public static void Scale(float* o, int hd, float factor)
+    {
+        var f = Vector256.Create(factor);
+        for (int d = 0; d < hd; d += Vector256<float>.Count) (Vector256.Load(o + d) * f).Store(o + d);
+    }
+}

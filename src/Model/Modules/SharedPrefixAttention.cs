@@ -1,0 +1,148 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using static TorchSharp.torch;
+
+namespace UniPerceiverMoe.Model.Modules;
+
+/// <summary>
+/// A <see cref="KvCache"/> pass's attention on the CPU: each (input, head) reads its prefix keys and values once, in
+/// chunks that every query of the input's rows (beams × the pass's tokens) uses while they sit in L1, then each
+/// query adds its own row's kept words (found through the ancestor table, in runs of slots held by one row) and the
+/// current tokens. A copied prefix per beam read the prefix once per row: at batch 8, beam 2 that was 230 MB a step
+/// for MoE-B, as much as its weights (docs/benchmarks.md).
+/// Invariants: a query's scores, exponentials and weighted values are <see cref="AttentionRows"/>' fixed sequences
+/// over [prefix, kept words, current tokens] in key order, exactly what <see cref="DecodeAttention"/> computes over
+/// the same keys in one cache row, so the bits do not depend on the batch, the beam's layout or the thread count.
+/// </summary>
+internal static unsafe class SharedPrefixAttention
+{
+    /// <summary>Prefix keys per chunk: 32 keys × 64 floats is 8 KB of keys or values.</summary>
+    private const int Chunk = 32;
+
+    /// <summary>Below this many multiply-adds (rows·heads·queries·keys·hd) one thread does it all.</summary>
+    private const long ParallelMinWork = 1 << 18;
+
+    /// <summary>Whether <see cref="Apply"/> computes this pass over <paramref name="keys"/> keys per row: CPU float32 without
+    /// autograd, a head size of whole 256-bit vectors, unit stride in the head dimension, a bias of
+    /// [1 or R, 1 or H, n, keys] or none.</summary>
+    public static bool Handles(Tensor q, LayerKv prefix, LayerKv words, int keys, Tensor? bias)
+    {
+        if (!Vector256.IsHardwareAccelerated || is_grad_enabled() && (q.requires_grad || prefix.K.requires_grad || prefix.V.requires_grad)) return false;
+        var all = new[] { q, prefix.K, prefix.V, words.K, words.V };
+        if (!all.All(t => t.dim() == 4 && t.device_type == TorchSharp.DeviceType.CPU && t.dtype == ScalarType.Float32 && t.stride(3) == 1))
+            return false;
+        long rows = q.shape[0], heads = q.shape[1], n = q.shape[2], hd = q.shape[3];
+        if (hd % Vector256<float>.Count != 0 || prefix.K.shape[3] != hd || words.K.shape[3] != hd) return false;
+        if (bias is null) return true;
+        return bias.dim() == 4 && bias.dtype == ScalarType.Float32 && bias.device_type == TorchSharp.DeviceType.CPU
+               && bias.stride(3) == 1 && bias.shape[2] == n && bias.shape[3] == keys
+               && (bias.shape[0] == 1 || bias.shape[0] == rows) && (bias.shape[1] == 1 || bias.shape[1] == heads);
+    }
+
+    /// <summary>q [R, H, n, hd] against the cache's prefix, kept words and the current tokens (already written to the
+    /// word slots [Length, Length + n)) → context [R, n, H·hd] (new). Call only when <see cref="Handles"/> says so.</summary>
+    public static Tensor Apply(Tensor q, LayerKv prefix, LayerKv words, KvCache cache, Tensor? bias)
+    {
+        int rows = cache.Rows, heads = cache.Heads, n = (int)q.shape[2], hd = cache.HeadDim;
+        int keys = cache.KeyCount + n;
+        var output = empty(rows, n, heads * hd, dtype: ScalarType.Float32, device: q.device);
+        using var expanded = bias?.expand(rows, heads, n, keys);
+        var job = new Job(StridedView.Of(q), StridedView.Of(prefix.K), StridedView.Of(prefix.V), StridedView.Of(words.K),
+            StridedView.Of(words.V), expanded is null ? default : StridedView.Of(expanded), cache, Pointer(output), n, 1f / MathF.Sqrt(hd));
+        int threads = Math.Min(get_num_threads(), Environment.ProcessorCount);
+        int units = cache.Inputs * heads;
+        if (threads <= 1 || (long)rows * heads * n * keys * hd < ParallelMinWork)
+            job.Units(0, units);
+        else
+        {
+            int block = (units + threads - 1) / threads;
+            KernelThreads.For(threads, part => job.Units(Math.Min(units, part * block), Math.Min(units, (part + 1) * block)));
+        }
+        return output;
+    }
+
+    private static float* Pointer(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
+
+    private readonly struct Job(StridedView q, StridedView prefixK, StridedView prefixV, StridedView wordK, StridedView wordV,
+        StridedView bias, KvCache cache, float* output, int n, float scale)
+    {
+        private int Group => cache.RowsPerInput;
+        private int Heads => cache.Heads;
+        private int HeadDim => cache.HeadDim;
+        private int PrefixLength => cache.PrefixLength;
+        private int Kept => cache.Length;
+        private int Keys => cache.KeyCount + n;
+
+        /// <summary>(input, head) units [u0, u1), unit u = input·heads + head.</summary>
+        public void Units(int u0, int u1)
+        {
+            int queries = Group * n;
+            var scores = new float[queries * Keys];
+            var inverses = new float[queries];
+            fixed (float* s = scores)
+            fixed (float* inverse = inverses)
+                for (int u = u0; u < u1; u++)
+                    Unit(u / Heads, u % Heads, s, inverse);
+        }
+
+        /// <summary>Query i = g·n + t is token t of row input·G + g; its scores are s[i·Keys …].</summary>
+        private void Unit(int input, int head, float* s, float* inverse)
+        {
+            int group = Group, keys = Keys, hd = HeadDim, prefixLength = PrefixLength, kept = Kept;
+            for (int c0 = 0; c0 < prefixLength; c0 += Chunk)
+            {
+                int count = Math.Min(Chunk, prefixLength - c0);
+                float* chunk = prefixK.At(input, head, c0);
+                for (int i = 0; i < group * n; i++)
+                    AttentionRows.Scores(q.At(input * group + i / n, head, i % n), chunk, prefixK.KeyStride, count, hd, scale, s + i * keys + c0);
+            }
+            for (int i = 0; i < group * n; i++)
+            {
+                int row = input * group + i / n, t = i % n;
+                float* qt = q.At(row, head, t);
+                float* si = s + i * keys;
+                for (int s0 = 0; s0 < kept;)
+                {
+                    int holder = cache.Ancestor(row, s0), s1 = s0 + 1;
+                    while (s1 < kept && cache.Ancestor(row, s1) == holder) s1++;
+                    AttentionRows.Scores(qt, wordK.At(holder, head, s0), wordK.KeyStride, s1 - s0, hd, scale, si + prefixLength + s0);
+                    s0 = s1;
+                }
+                AttentionRows.Scores(qt, wordK.At(row, head, kept), wordK.KeyStride, n, hd, scale, si + prefixLength + kept);
+                if (bias.Present)
+                {
+                    float* biasRow = bias.At(row, head, t);
+                    for (int j = 0; j < keys; j++) si[j] += biasRow[j];
+                }
+                inverse[i] = 1f / AttentionRows.Exponentials(si, keys);
+                AttentionRows.Zero(Output(row, t, head), hd);
+            }
+            for (int c0 = 0; c0 < prefixLength; c0 += Chunk)
+            {
+                int count = Math.Min(Chunk, prefixLength - c0);
+                float* chunk = prefixV.At(input, head, c0);
+                for (int i = 0; i < group * n; i++)
+                    AttentionRows.AccumulateValues(chunk, prefixV.KeyStride, count, s + i * keys + c0, hd, Output(input * group + i / n, i % n, head));
+            }
+            for (int i = 0; i < group * n; i++)
+            {
+                int row = input * group + i / n, t = i % n;
+                float* si = s + i * keys + prefixLength;
+                float* o = Output(row, t, head);
+                for (int s0 = 0; s0 < kept;)
+                {
+                    int holder = cache.Ancestor(row, s0), s1 = s0 + 1;
+                    while (s1 < kept && cache.Ancestor(row, s1) == holder) s1++;
+                    AttentionRows.AccumulateValues(wordV.At(holder, head, s0), wordV.KeyStride, s1 - s0, si + s0, hd, o);
+                    s0 = s1;
+                }
+                AttentionRows.AccumulateValues(wordV.At(row, head, kept), wordV.KeyStride, n, si + kept, hd, o);
+                AttentionRows.Scale(o, hd, inverse[i]);
+            }
+        }
+
+        /// <summary>Token t of row r, head h, in the [R, n, H·hd] context.</summary>
+        private float* Output(int row, int t, int head) => output + ((long)row * n + t) * Heads * HeadDim + (long)head * HeadDim;
+    }
+}

@@ -1,0 +1,156 @@
+using UniPerceiverMoe.Model.Modules;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace UniPerceiverMoe.Model.Tests.Modules;
+
+/// <summary>
+/// <see cref="KvCache"/>: beams share their input's prefix and follow their ancestors' words through a table. Each
+/// pass must give every row the bits <see cref="DecodeAttention"/> gives over that row's keys laid out in one row
+/// (the prefix, then its history's words, then the current tokens), which is what the cache with copied prefixes and
+/// moved words computed before; the materialized path (devices other than the CPU) must agree to float rounding;
+/// a reorder across inputs and a pass that does not fit are refused by name.
+/// </summary>
+public sealed class KvCacheSpecs
+{
+    private const int Inputs = 2, Heads = 3, PrefixLength = 11, Passes = 4;
+
+    private static bool Same(Tensor a, Tensor b)
+    {
+        using var equal = a.eq(b);
+        using var all = equal.all();
+        return a.shape.SequenceEqual(b.shape) && all.item<bool>();
+    }
+
+    private static LayerKv[] RandomPrefix(int layers, int headDim, Generator g) =>
+        Enumerable.Range(0, layers).Select(_ => new LayerKv(
+            randn([Inputs, Heads, PrefixLength, headDim], generator: g), randn([Inputs, Heads, PrefixLength, headDim], generator: g))).ToArray();
+
+    /// <summary>The beam searcher's bias for a two-token pass: the word (query 0) does not see the next query (the last key).</summary>
+    private static Tensor WordCannotSeeQuery(int keys)
+    {
+        var bias = zeros(1, 1, 2, keys);
+        using var last = bias.narrow(2, 0, 1).narrow(3, keys - 1, 1);
+        TorchScalar.Use(float.NegativeInfinity, inf => last.fill_(inf));
+        return bias;
+    }
+
+    /// <summary>Beam-like reorders: every row continues some row of its own input.</summary>
+    private static long[] Reorder(int rowsPerInput, int pass) =>
+        Enumerable.Range(0, Inputs * rowsPerInput)
+            .Select(r => (long)(r / rowsPerInput * rowsPerInput + (r * 7 + pass * 3) % rowsPerInput)).ToArray();
+
+    [Theory]
+    [InlineData(2, 64, 2)]
+    [InlineData(3, 16, 1)]
+    [InlineData(1, 64, 1)]
+    public void Each_row_should_get_the_bits_of_its_keys_laid_out_in_one_row(int rowsPerInput, int headDim, int threads)
+    {
+        using var _ = no_grad();
+        int saved = get_num_threads();
+        set_num_threads(threads);
+        var g = new Generator(40 + (ulong)(rowsPerInput * headDim));
+        var prefix = RandomPrefix(1, headDim, g);
+        int rows = Inputs * rowsPerInput;
+        using var cache = new KvCache(prefix, rowsPerInput, Passes + 1);
+        // The reference keeps each row's history physically: words[r] is the list of (k, v) [H, 1, hd] of its words.
+        var history = Enumerable.Range(0, rows).Select(_ => new List<(Tensor K, Tensor V)>()).ToArray();
+        var written = new List<Tensor>();
+        try
+        {
+            for (int pass = 0; pass < Passes; pass++)
+            {
+                if (pass > 0)
+                {
+                    var sources = Reorder(rowsPerInput, pass);
+                    cache.Reorder(sources);
+                    history = sources.Select(s => history[s].ToList()).ToArray();
+                }
+                using var q = randn([rows, Heads, 2, headDim], generator: g);
+                using var k = randn([rows, Heads, 2, headDim], generator: g);
+                using var v = randn([rows, Heads, 2, headDim], generator: g);
+                using var bias = WordCannotSeeQuery(cache.KeyCount + 2);
+                using var actual = cache.Attend(0, q, k, v, bias);
+                for (int r = 0; r < rows; r++)
+                {
+                    using var rowKeys = cat([prefix[0].K[r / rowsPerInput], .. history[r].Select(w => w.K), k[r]], 1).unsqueeze(0);
+                    using var rowValues = cat([prefix[0].V[r / rowsPerInput], .. history[r].Select(w => w.V), v[r]], 1).unsqueeze(0);
+                    using var rowQ = q.narrow(0, r, 1);
+                    using var expected = DecodeAttention.Apply(rowQ, rowKeys, rowValues, bias);
+                    using var got = actual.narrow(0, r, 1);
+                    Assert.True(Same(expected, got), $"pass {pass}, row {r}: the shared-prefix cache's bits differ from the row's own keys");
+                }
+                for (int r = 0; r < rows; r++)
+                {
+                    var word = (K: k[r].narrow(1, 0, 1).clone(), V: v[r].narrow(1, 0, 1).clone());
+                    history[r].Add(word);
+                    written.AddRange([word.K, word.V]);
+                }
+                cache.Length += 1;                                  // keep the word, drop the query
+            }
+        }
+        finally
+        {
+            set_num_threads(saved);
+            foreach (var kv in prefix) kv.Dispose();
+            foreach (var t in written) t.Dispose();
+        }
+    }
+
+    [Fact]
+    public void The_materialized_path_should_agree_with_the_cpu_kernel()
+    {
+        using var _ = no_grad();
+        var g = new Generator(7);
+        var prefix = RandomPrefix(1, 64, g);
+        using var fast = new KvCache(prefix, 2, Passes + 1);
+        using var materialized = new KvCache(prefix, 2, Passes + 1);
+        try
+        {
+            for (int pass = 0; pass < Passes; pass++)
+            {
+                if (pass > 0)
+                {
+                    fast.Reorder(Reorder(2, pass));
+                    materialized.Reorder(Reorder(2, pass));
+                }
+                using var q = randn([Inputs * 2, Heads, 2, 64], generator: g);
+                using var k = randn([Inputs * 2, Heads, 2, 64], generator: g);
+                using var v = randn([Inputs * 2, Heads, 2, 64], generator: g);
+                using var bias = WordCannotSeeQuery(fast.KeyCount + 2);
+                using var expected = materialized.AttendMaterialized(0, q, k, v, bias);
+                using var actual = fast.Attend(0, q, k, v, bias);
+                Assert.True(actual.allclose(expected, rtol: 1e-5, atol: 1e-5),
+                    $"pass {pass}: max difference {(actual - expected).abs().max().item<float>()}");
+                fast.Length += 1;
+                materialized.Length += 1;
+            }
+        }
+        finally
+        {
+            foreach (var kv in prefix) kv.Dispose();
+        }
+    }
+
+    [Fact]
+    public void It_should_refuse_a_reorder_across_inputs_and_a_pass_that_does_not_fit()
+    {
+        using var _ = no_grad();
+        var prefix = RandomPrefix(1, 16, new Generator(9));
+        using var cache = new KvCache(prefix, 2, 2);
+        try
+        {
+            var across = Assert.Throws<ArgumentException>(() => cache.Reorder([0, 2, 2, 3]));
+            Assert.Contains("row 1 cannot continue row 2", across.Message);
+            var short_ = Assert.Throws<ArgumentException>(() => cache.Reorder([0, 1]));
+            Assert.Contains("each of the 4 rows", short_.Message);
+            using var q = zeros(4, Heads, 3, 16);
+            var tooLong = Assert.Throws<ArgumentException>(() => cache.Attend(0, q, q, q, null));
+            Assert.Contains("does not fit", tooLong.Message);
+        }
+        finally
+        {
+            foreach (var kv in prefix) kv.Dispose();
+        }
+    }
+}
