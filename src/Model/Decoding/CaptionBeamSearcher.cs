@@ -55,6 +55,7 @@ public static class CaptionBeamSearcher
         VocabularyBank bank, CaptionOptions options, Action<CaptionStepTrace>? trace = null, CancellationToken cancellation = default)
     {
         using var _ = no_grad();
+        using var serial = SerialTorchOps.Enter();              // a step's small libtorch ops: no OpenMP regions
         var state = new BeamState(runner, prefix, bank, options);
         try
         {

@@ -49,7 +49,7 @@ internal static unsafe class DecodeAttention
         var job = new Job(
             StridedView.Of(q), StridedView.Of(keys), StridedView.Of(values), expanded is null ? default : StridedView.Of(expanded),
             Pointer(output), h, n, hd, l, 1f / MathF.Sqrt(hd));
-        int threads = Math.Min(get_num_threads(), Environment.ProcessorCount);
+        int threads = KernelThreads.Parallelism;
         int pairs = b * h;
         if (threads <= 1 || (long)pairs * n * l * hd < ParallelMinWork)
             job.Heads(0, pairs);

@@ -29,6 +29,20 @@ internal static class KernelThreads
     private static Job? current;                  // the job workers serve (written before `published`)
     private static int published;                 // current's number: what idle workers watch
 
+    /// <summary>How many threads a kernel call on this thread splits over: libtorch's intra-op thread count for this
+    /// thread, at most one per core, unless <see cref="SerialTorchOps"/> pinned it while libtorch runs serially.</summary>
+    public static int Parallelism => pinned ?? Math.Min(TorchSharp.torch.get_num_threads(), Environment.ProcessorCount);
+
+    [ThreadStatic] private static int? pinned;
+
+    /// <summary>Pins this thread's <see cref="Parallelism"/> (null: follow libtorch again); returns the previous pin.</summary>
+    public static int? Pin(int? threads)
+    {
+        var previous = pinned;
+        pinned = threads;
+        return previous;
+    }
+
     /// <summary>Runs body(0) … body(count − 1), in parallel over the caller and up to <c>count − 1</c> workers.</summary>
     public static void For(int count, Action<int> part)
     {

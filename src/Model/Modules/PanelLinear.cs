@@ -47,7 +47,7 @@ internal static unsafe class PanelLinear
         float* packed = panels is null ? null : rows <= Linears.SmallBatchMaxRows ? panels.Get(w, n, k) : panels.Find(w, n, k);
         var job = new Job(Pointer(x), w, packed, bias is null ? null : Pointer(bias), Pointer(y), rows, k, n);
         int count = (n + Width - 1) / Width;
-        int threads = Math.Min(get_num_threads(), Environment.ProcessorCount);
+        int threads = KernelThreads.Parallelism;
         if (threads <= 1 || (long)n * k * rows < ParallelMinWork)
         {
             job.Panels(0, count);

@@ -31,7 +31,7 @@ internal static unsafe class RowStreamingLinear
     {
         int k = (int)weight.shape[1], n = (int)weight.shape[0];
         var job = new Job(Pointer(x), Pointer(weight), bias is null ? null : Pointer(bias), Pointer(y), rows, k, n);
-        int threads = Math.Min(get_num_threads(), Environment.ProcessorCount);
+        int threads = KernelThreads.Parallelism;
         if (threads <= 1 || (long)n * k * rows < ParallelMinWork)
         {
             job.Rows(0, n);

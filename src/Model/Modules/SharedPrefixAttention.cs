@@ -50,7 +50,7 @@ internal static unsafe class SharedPrefixAttention
         using var expanded = bias?.expand(rows, heads, n, keys);
         var job = new Job(StridedView.Of(q), StridedView.Of(prefix.K), StridedView.Of(prefix.V), StridedView.Of(words.K),
             StridedView.Of(words.V), expanded is null ? default : StridedView.Of(expanded), cache, Pointer(output), n, 1f / MathF.Sqrt(hd));
-        int threads = Math.Min(get_num_threads(), Environment.ProcessorCount);
+        int threads = KernelThreads.Parallelism;
         int units = cache.Inputs * heads;
         if (threads <= 1 || (long)rows * heads * n * keys * hd < ParallelMinWork)
             job.Units(0, units);

@@ -1,0 +1,68 @@
+using UniPerceiverMoe.Model.Modules;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace UniPerceiverMoe.Model.Tests.Modules;
+
+/// <summary>
+/// <see cref="SerialTorchOps"/>: inside the scope libtorch runs this thread's ops on one thread while the kernels keep
+/// their parallelism; other threads keep theirs; leaving restores both, nested scopes included; and an op computes
+/// the same bits serially as in parallel.
+/// </summary>
+public sealed class SerialTorchOpsSpecs
+{
+    [Fact]
+    public async Task It_should_make_only_this_threads_libtorch_ops_serial_and_restore_them()
+    {
+        int saved = get_num_threads();
+        set_num_threads(2);
+        try
+        {
+            Assert.Equal(2, KernelThreads.Parallelism);
+            using (SerialTorchOps.Enter())
+            {
+                Assert.Equal(1, get_num_threads());
+                Assert.Equal(2, KernelThreads.Parallelism);
+                int elsewhere = await Task.Factory.StartNew(get_num_threads, TaskCreationOptions.LongRunning);
+                Assert.Equal(2, elsewhere);
+                using (SerialTorchOps.Enter())
+                {
+                    Assert.Equal(1, get_num_threads());
+                    Assert.Equal(2, KernelThreads.Parallelism);
+                }
+                Assert.Equal(1, get_num_threads());
+                Assert.Equal(2, KernelThreads.Parallelism);
+            }
+            Assert.Equal(2, get_num_threads());
+            Assert.Equal(2, KernelThreads.Parallelism);
+        }
+        finally
+        {
+            set_num_threads(saved);
+        }
+    }
+
+    [Fact]
+    public void A_layer_norm_should_get_the_same_bits_serially()
+    {
+        int saved = get_num_threads();
+        set_num_threads(2);
+        try
+        {
+            using var x = randn([8, 768], generator: new Generator(11));
+            using var weight = randn([768], generator: new Generator(12));
+            using var bias = randn([768], generator: new Generator(13));
+            using var parallel = nn.functional.layer_norm(x, [768], weight, bias);
+            Tensor serial;
+            using (SerialTorchOps.Enter()) serial = nn.functional.layer_norm(x, [768], weight, bias);
+            using (serial)
+            using (var equal = serial.eq(parallel))
+            using (var all = equal.all())
+                Assert.True(all.item<bool>(), "layer_norm gave different bits on one thread");
+        }
+        finally
+        {
+            set_num_threads(saved);
+        }
+    }
+}
