@@ -28,6 +28,9 @@ internal sealed class DenseLinearPanels : IDisposable
         return Linears.Apply(x, linear.weight!, linear.bias, panels);
     }
 
+    /// <summary>As above, for a module with a single dense linear (kept in the first slot).</summary>
+    public Tensor Apply(Linear linear, Tensor x) => Apply(linear, default, x);
+
     public void Dispose()
     {
         foreach (var p in byKind) p?.Dispose();

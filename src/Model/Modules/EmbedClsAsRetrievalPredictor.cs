@@ -17,6 +17,7 @@ public sealed class EmbedClsAsRetrievalPredictor : nn.Module
 
     private readonly LayerNorm ln_post;
     private readonly Linear proj;
+    private readonly DenseLinearPanels projPanels = new();
     private readonly float clamp;
 
     public EmbedClsAsRetrievalPredictor(UniPerceiverConfig config) : base(nameof(EmbedClsAsRetrievalPredictor))
@@ -36,7 +37,7 @@ public sealed class EmbedClsAsRetrievalPredictor : nn.Module
     public Tensor Project(Tensor h)
     {
         using var normed = ln_post.forward(h);
-        using var projected = proj.forward(normed);
+        using var projected = projPanels.Apply(proj, normed);
         return nn.functional.normalize(projected, p: 2, dim: -1);
     }
 
@@ -49,5 +50,11 @@ public sealed class EmbedClsAsRetrievalPredictor : nn.Module
             throw new ArgumentException($"unknown temperature '{name}' (known: {string.Join(", ", TemperatureNames)}).");
         using var value = scale.to_type(ScalarType.Float32);
         return MathF.Min(MathF.Exp(value.item<float>()), clamp);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) projPanels.Dispose();
+        base.Dispose(disposing);
     }
 }
