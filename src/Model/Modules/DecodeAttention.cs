@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using static TorchSharp.torch;
 
@@ -48,20 +46,11 @@ internal static unsafe class DecodeAttention
         using var expanded = bias?.expand(b, h, n, l);
         var job = new Job(
             StridedView.Of(q), StridedView.Of(keys), StridedView.Of(values), expanded is null ? default : StridedView.Of(expanded),
-            Pointer(output), h, n, hd, l, 1f / MathF.Sqrt(hd));
-        int threads = KernelThreads.Parallelism;
+            StridedView.Data(output), h, n, hd, l, 1f / MathF.Sqrt(hd));
         int pairs = b * h;
-        if (threads <= 1 || (long)pairs * n * l * hd < ParallelMinWork)
-            job.Heads(0, pairs);
-        else
-        {
-            int block = (pairs + threads - 1) / threads;
-            KernelThreads.For(threads, part => job.Heads(Math.Min(pairs, part * block), Math.Min(pairs, (part + 1) * block)));
-        }
+        KernelThreads.Blocks(pairs, (long)pairs * n * l * hd, ParallelMinWork, job.Heads);
         return output;
     }
-
-    private static float* Pointer(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 
     private readonly struct Job(StridedView q, StridedView k, StridedView v, StridedView bias, float* output, int heads, int n, int hd, int l, float scale)
     {

@@ -43,6 +43,21 @@ internal static class KernelThreads
         return previous;
     }
 
+    /// <summary>Runs <paramref name="range"/> over [0, units) in one contiguous block per thread of
+    /// <see cref="Parallelism"/>, or as one block on the caller when <paramref name="work"/> is below
+    /// <paramref name="minWork"/> (a fork-join would cost more than it saves).</summary>
+    public static void Blocks(int units, long work, long minWork, Action<int, int> range)
+    {
+        int threads = Parallelism;
+        if (threads <= 1 || work < minWork)
+        {
+            range(0, units);
+            return;
+        }
+        int block = (units + threads - 1) / threads;
+        For(threads, part => range(Math.Min(units, part * block), Math.Min(units, (part + 1) * block)));
+    }
+
     /// <summary>Runs body(0) … body(count − 1), in parallel over the caller and up to <c>count − 1</c> workers.</summary>
     public static void For(int count, Action<int> part)
     {

@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using static TorchSharp.torch;
 
@@ -49,20 +47,11 @@ internal static unsafe class SharedPrefixAttention
         var output = empty(rows, n, heads * hd, dtype: ScalarType.Float32, device: q.device);
         using var expanded = bias?.expand(rows, heads, n, keys);
         var job = new Job(StridedView.Of(q), StridedView.Of(prefix.K), StridedView.Of(prefix.V), StridedView.Of(words.K),
-            StridedView.Of(words.V), expanded is null ? default : StridedView.Of(expanded), cache, Pointer(output), n, 1f / MathF.Sqrt(hd));
-        int threads = KernelThreads.Parallelism;
+            StridedView.Of(words.V), expanded is null ? default : StridedView.Of(expanded), cache, StridedView.Data(output), n, 1f / MathF.Sqrt(hd));
         int units = cache.Inputs * heads;
-        if (threads <= 1 || (long)rows * heads * n * keys * hd < ParallelMinWork)
-            job.Units(0, units);
-        else
-        {
-            int block = (units + threads - 1) / threads;
-            KernelThreads.For(threads, part => job.Units(Math.Min(units, part * block), Math.Min(units, (part + 1) * block)));
-        }
+        KernelThreads.Blocks(units, (long)rows * heads * n * keys * hd, ParallelMinWork, job.Units);
         return output;
     }
-
-    private static float* Pointer(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 
     private readonly struct Job(StridedView q, StridedView prefixK, StridedView prefixV, StridedView wordK, StridedView wordV,
         StridedView bias, KvCache cache, float* output, int n, float scale)
