@@ -15,8 +15,9 @@ public sealed record MergeCacheLimit(long Bytes, Counter Evictions)
 /// Merged (weight, bias) per (site, sub-route), least recently used first out. Route weights arrive with requests
 /// (in a cluster, from the wire), so the key space is unbounded: the cache keeps its bytes (tensors, and the panels
 /// that small products build from them: up to as much again) within the limit by evicting when it adds an entry,
-/// except that the entry just added always stays (one merged linear larger than the budget is computed and kept alone). Owns its tensors: an evicted entry is disposed at once, so a caller uses what <see cref="GetOrAdd"/>
-/// returns before the next call. Not thread-safe (one per actor).
+/// except that the entry just added always stays (one merged linear larger than the budget is computed and kept
+/// alone). Owns its tensors: an evicted entry is disposed at once, so a caller uses what <see cref="GetOrAdd"/> returns
+/// before the next call. Not thread-safe (one per actor).
 /// </summary>
 public sealed class MergedRouteCache(MergeCacheLimit? limit) : IDisposable
 {

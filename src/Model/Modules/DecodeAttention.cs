@@ -46,7 +46,7 @@ internal static unsafe class DecodeAttention
         using var expanded = bias?.expand(b, h, n, l);
         var job = new Job(
             StridedView.Of(q), StridedView.Of(keys), StridedView.Of(values), expanded is null ? default : StridedView.Of(expanded),
-            StridedView.Data(output), h, n, hd, l, 1f / MathF.Sqrt(hd));
+            TensorMemory.Floats(output), h, n, hd, l, 1f / MathF.Sqrt(hd));
         int pairs = b * h;
         KernelThreads.Blocks(pairs, (long)pairs * n * l * hd, ParallelMinWork, job.Heads);
         return output;

@@ -42,22 +42,13 @@ internal static unsafe class PanelLinear
     {
         var shape = weight.shape;
         int n = (int)shape[0], k = (int)shape[1];
-        float* w = Pointer(weight);
+        float* w = TensorMemory.Floats(weight);
         // Small products build the owner's panels; large ones only read them if present (they amortise a transpose).
         float* packed = panels is null ? null : rows <= Linears.SmallBatchMaxRows ? panels.Get(w, n, k) : panels.Find(w, n, k);
-        var job = new Job(Pointer(x), w, packed, bias is null ? null : Pointer(bias), Pointer(y), rows, k, n);
+        var job = new Job(TensorMemory.Floats(x), w, packed, bias is null ? null : TensorMemory.Floats(bias), TensorMemory.Floats(y), rows, k, n);
         int count = (n + Width - 1) / Width;
-        int threads = KernelThreads.Parallelism;
-        if (threads <= 1 || (long)n * k * rows < ParallelMinWork)
-        {
-            job.Panels(0, count);
-            return;
-        }
-        int block = (count + threads - 1) / threads;
-        KernelThreads.For(threads, part => job.Panels(Math.Min(count, part * block), Math.Min(count, (part + 1) * block)));
+        KernelThreads.Blocks(count, (long)n * k * rows, ParallelMinWork, job.Panels);
     }
-
-    private static float* Pointer(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 
     /// <summary>Panel <paramref name="p"/> of W [n, k] into <paramref name="panel"/> (k·32 floats): [j·32 + c] = W[32p + c, j],
     /// zero for columns past n.</summary>

@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using static TorchSharp.torch;
 
@@ -30,7 +28,7 @@ internal static unsafe class RowStreamingLinear
     public static void Compute(Tensor x, Tensor weight, Tensor? bias, Tensor y, int rows)
     {
         int k = (int)weight.shape[1], n = (int)weight.shape[0];
-        var job = new Job(Pointer(x), Pointer(weight), bias is null ? null : Pointer(bias), Pointer(y), rows, k, n);
+        var job = new Job(TensorMemory.Floats(x), TensorMemory.Floats(weight), bias is null ? null : TensorMemory.Floats(bias), TensorMemory.Floats(y), rows, k, n);
         int threads = KernelThreads.Parallelism;
         if (threads <= 1 || (long)n * k * rows < ParallelMinWork)
         {
@@ -42,8 +40,6 @@ internal static unsafe class RowStreamingLinear
         int block = ((n + threads - 1) / threads + 3) & ~3;
         KernelThreads.For(threads, part => job.Rows(Math.Min(n, part * block), Math.Min(n, (part + 1) * block)));
     }
-
-    private static float* Pointer(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 
     /// <summary>One product's operands; <see cref="Rows"/> computes output columns [n0, n1) of every row.</summary>
     private readonly struct Job(float* x, float* w, float* b, float* y, int m, int k, int n)

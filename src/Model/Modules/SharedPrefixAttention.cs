@@ -47,7 +47,7 @@ internal static unsafe class SharedPrefixAttention
         var output = empty(rows, n, heads * hd, dtype: ScalarType.Float32, device: q.device);
         using var expanded = bias?.expand(rows, heads, n, keys);
         var job = new Job(StridedView.Of(q), StridedView.Of(prefix.K), StridedView.Of(prefix.V), StridedView.Of(words.K),
-            StridedView.Of(words.V), expanded is null ? default : StridedView.Of(expanded), cache, StridedView.Data(output), n, 1f / MathF.Sqrt(hd));
+            StridedView.Of(words.V), expanded is null ? default : StridedView.Of(expanded), cache, TensorMemory.Floats(output), n, 1f / MathF.Sqrt(hd));
         int units = cache.Inputs * heads;
         KernelThreads.Blocks(units, (long)rows * heads * n * keys * hd, ParallelMinWork, job.Units);
         return output;
@@ -91,12 +91,10 @@ internal static unsafe class SharedPrefixAttention
                 int row = input * group + i / n, t = i % n;
                 float* qt = q.At(row, head, t);
                 float* si = s + i * keys;
-                for (int s0 = 0; s0 < kept;)
+                for (int s0 = 0, s1; s0 < kept; s0 = s1)
                 {
-                    int holder = cache.Ancestor(row, s0), s1 = s0 + 1;
-                    while (s1 < kept && cache.Ancestor(row, s1) == holder) s1++;
+                    s1 = RunEnd(row, s0, out int holder);
                     AttentionRows.Scores(qt, wordK.At(holder, head, s0), wordK.KeyStride, s1 - s0, hd, scale, si + prefixLength + s0);
-                    s0 = s1;
                 }
                 AttentionRows.Scores(qt, wordK.At(row, head, kept), wordK.KeyStride, n, hd, scale, si + prefixLength + kept);
                 if (bias.Present)
@@ -119,16 +117,24 @@ internal static unsafe class SharedPrefixAttention
                 int row = input * group + i / n, t = i % n;
                 float* si = s + i * keys + prefixLength;
                 float* o = Output(row, t, head);
-                for (int s0 = 0; s0 < kept;)
+                for (int s0 = 0, s1; s0 < kept; s0 = s1)
                 {
-                    int holder = cache.Ancestor(row, s0), s1 = s0 + 1;
-                    while (s1 < kept && cache.Ancestor(row, s1) == holder) s1++;
+                    s1 = RunEnd(row, s0, out int holder);
                     AttentionRows.AccumulateValues(wordV.At(holder, head, s0), wordV.KeyStride, s1 - s0, si + s0, hd, o);
-                    s0 = s1;
                 }
                 AttentionRows.AccumulateValues(wordV.At(row, head, kept), wordV.KeyStride, n, si + kept, hd, o);
                 AttentionRows.Scale(o, hd, inverse[i]);
             }
+        }
+
+        /// <summary>The end of the run of <paramref name="row"/>'s kept words from slot <paramref name="start"/> on that one
+        /// row holds (<paramref name="holder"/>): such a run is one strided stretch of that row's slots.</summary>
+        private int RunEnd(int row, int start, out int holder)
+        {
+            holder = cache.Ancestor(row, start);
+            int end = start + 1;
+            while (end < Kept && cache.Ancestor(row, end) == holder) end++;
+            return end;
         }
 
         /// <summary>Token t of row r, head h, in the [R, n, H·hd] context.</summary>

@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Model.Modules;
@@ -15,9 +13,6 @@ internal readonly unsafe struct StridedView(float* data, long s0, long s1, long 
         float* origin = (float*)t.storage<float>().data_ptr() + t.storage_offset();
         return new StridedView(origin, t.stride(0), t.stride(1), t.stride(2));
     }
-
-    /// <summary>A contiguous tensor's first element (its own new storage, as the kernels' outputs are).</summary>
-    public static float* Data(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 
     public bool Present => data != null;
 
