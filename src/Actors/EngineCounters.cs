@@ -52,6 +52,12 @@ public sealed class EngineCounters
     public Counter RequestsFailed { get; } = new();
     /// <summary>Free C-heap pages given back to the OS once the engine went idle (see Memory.IdleHeapTrimmer).</summary>
     public Counter NativeHeapTrims { get; } = new();
+    /// <summary>CPU time (µs, <see cref="Diagnostics.ThreadCpu"/>) the sequence executors spent on requests, and the part
+    /// of it spent dispatching MoE work to expert groups: building and sending hops, taking the replies, and, for groups
+    /// in this process on the caller-runs dispatcher, their compute. The rest is the model's own (dense) work. Threads
+    /// that only wait cost nothing here; what other threads spend (data-plane readers, the runtime) is not included.</summary>
+    public Counter SequenceCpuMicros { get; } = new();
+    public Counter ExpertDispatchCpuMicros { get; } = new();
 
     private readonly ConcurrentDictionary<MoeAttribute, Counter> routed = new();
 
@@ -82,5 +88,7 @@ public sealed class EngineCounters
         ["requests_completed"] = RequestsCompleted.Value,
         ["requests_failed"] = RequestsFailed.Value,
         ["native_heap_trims"] = NativeHeapTrims.Value,
+        ["sequence_cpu_microseconds"] = SequenceCpuMicros.Value,
+        ["expert_dispatch_cpu_microseconds"] = ExpertDispatchCpuMicros.Value,
     };
 }

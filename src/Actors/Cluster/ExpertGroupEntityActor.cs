@@ -171,7 +171,8 @@ public sealed class ExpertGroupEntityActor : ReceiveActor
         }
         group.Ask<Local.GroupCounters>(Local.GetStats.Instance, context.ComputeTimeout)
             .ContinueWith(t => t.IsCompletedSuccessfully
-                ? (object)new GroupStats(groupId, context.Node, t.Result.Requests, t.Result.Tokens, t.Result.MergedRoutes, t.Result.ComputeTime.TotalSeconds, t.Result.Device)
+                ? (object)new GroupStats(groupId, context.Node, t.Result.Requests, t.Result.Tokens, t.Result.MergedRoutes, t.Result.ComputeTime.TotalSeconds, t.Result.Device,
+                    t.Result.ComputeCpu.TotalSeconds)
                 : new GroupFailed(groupId, t.Exception?.GetBaseException().Message ?? "cancelled"), TaskScheduler.Default)
             .PipeTo(Sender);
     }

@@ -72,7 +72,8 @@ public static partial class ExpertShardProtocol
     }
 
     /// <summary>Counters of one incarnation of a group (they restart from zero when the group is re-homed), with the
-    /// node and the device ("cpu", "cuda:N") it computes on.</summary>
+    /// node and the device ("cpu", "cuda:N") it computes on. <see cref="ComputeSeconds"/> is wall time in compute,
+    /// <see cref="ComputeCpuSeconds"/> the computing threads' CPU time (0 from a node that cannot read it).</summary>
     [MessagePackObject]
     public sealed record GroupStats(
         [property: Key(0)] string GroupId,
@@ -81,7 +82,8 @@ public static partial class ExpertShardProtocol
         [property: Key(3)] long Tokens,
         [property: Key(4)] int MergedRoutes,
         [property: Key(5)] double ComputeSeconds,
-        [property: Key(6)] string Device) : IUpmoeWireMessage
+        [property: Key(6)] string Device,
+        [property: Key(7)] double ComputeCpuSeconds = 0) : IUpmoeWireMessage
     {
         public void Validate()
         {

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using UniPerceiverMoe.Actors.Diagnostics;
 using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Actors.Placement;
 using UniPerceiverMoe.Model;
@@ -42,6 +43,7 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
 
     public Tensor Apply(MoeSite site, Tensor x, TokenRouting routing)
     {
+        using var cpu = new DispatchCpu(counters);
         if (routing.Length != x.shape[1])
             throw new ArgumentException($"routing covers {routing.Length} tokens but the input has {x.shape[1]}.");
         var segments = routing.Segments;
@@ -59,6 +61,7 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
     public Tensor? TryApplyFfn(int layer, Tensor x, TokenRouting routing)
     {
         if (!fuseFfn || routing.Length != x.shape[1]) return null;
+        using var cpu = new DispatchCpu(counters);
         var first = new MoeSite(layer, MoeLinearKind.Linear1);
         var second = new MoeSite(layer, MoeLinearKind.Linear2);
         var segments = routing.Segments;
@@ -82,6 +85,7 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
     public Tensor? TryApplyTail(int layer, Tensor context, Tensor x, Func<LayerTail> tail, TokenRouting routing)
     {
         if (!fuseTail || routing.Length != x.shape[1]) return null;
+        using var cpu = new DispatchCpu(counters);
         var dense = new MoeSite(layer, MoeLinearKind.Dense);
         var segments = routing.Segments;
         var calls = new (RoutePart Dense, Route Linear1, Route Linear2)[segments.Count];
@@ -116,6 +120,7 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
     public Tensor? TryApplyLayer(int layer, Tensor x, Func<WholeLayer> layerConstants, TokenRouting routing)
     {
         if (!fuseLayer || routing.Length != x.shape[1]) return null;
+        using var cpu = new DispatchCpu(counters);
         var segments = routing.Segments;
         var kinds = SegmentRoutes.Kinds;
         IReadOnlyList<string>? replicas = null;
@@ -194,6 +199,14 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
             partials[i].Dispose();
         }
         return total;
+    }
+
+    /// <summary>Adds the calling thread's CPU time from construction to disposal to the dispatch counter.</summary>
+    private readonly struct DispatchCpu(EngineCounters counters) : IDisposable
+    {
+        private readonly long started = ThreadCpu.Nanoseconds();
+
+        public void Dispose() => counters.ExpertDispatchCpuMicros.Add(ThreadCpu.MicrosecondsSince(started));
     }
 
     private static void DisposeCompleted(IEnumerable<List<Task<Tensor>>> pending)

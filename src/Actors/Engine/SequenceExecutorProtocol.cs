@@ -1,4 +1,5 @@
 using Akka.Actor;
+using UniPerceiverMoe.Actors.Diagnostics;
 using UniPerceiverMoe.Model.Inference;
 
 namespace UniPerceiverMoe.Actors.Engine;
@@ -32,6 +33,7 @@ public sealed class SequenceExecutorActor : ReceiveActor
                 Sender.Tell(new Status.Failure(new OperationCanceledException($"{request.Description} was cancelled before it started.")));
                 return;
             }
+            long startedCpu = ThreadCpu.Nanoseconds();
             try
             {
                 var result = request.Work(runner);
@@ -42,6 +44,10 @@ public sealed class SequenceExecutorActor : ReceiveActor
             {
                 counters.RequestsFailed.Increment();
                 Sender.Tell(new Status.Failure(e));
+            }
+            finally
+            {
+                counters.SequenceCpuMicros.Add(ThreadCpu.MicrosecondsSince(startedCpu));
             }
         });
     }

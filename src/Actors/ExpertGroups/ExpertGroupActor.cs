@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
+using UniPerceiverMoe.Actors.Diagnostics;
 using UniPerceiverMoe.Actors.Placement;
 using UniPerceiverMoe.Actors.Serialization;
 using UniPerceiverMoe.Model.Modules;
@@ -32,6 +33,7 @@ public sealed class ExpertGroupActor : ReceiveActor
     private long requests;
     private long tokens;
     private TimeSpan computeTime;
+    private long computeCpuMicros;
 
     public ExpertGroupActor(ExpertGroupSpec spec, Func<ExpertGroupSpec, IExpertWeightSource> loadWeights, string device, ExpertGroupFaults faults,
         MergeCacheLimit? cacheLimit = null)
@@ -44,7 +46,8 @@ public sealed class ExpertGroupActor : ReceiveActor
         this.faults = faults;
         Receive<Compute>(Apply);
         Receive<Echo>(echo => Sender.Tell(new Computed(echo.Input.DetachFromDisposeScope())));
-        Receive<GetStats>(_ => Sender.Tell(new GroupCounters(spec.Id, requests, tokens, merged.Count, merged.Bytes, computeTime, deviceName, merged.Evictions)));
+        Receive<GetStats>(_ => Sender.Tell(new GroupCounters(spec.Id, requests, tokens, merged.Count, merged.Bytes, computeTime, deviceName, merged.Evictions,
+            TimeSpan.FromMicroseconds(computeCpuMicros))));
     }
 
     protected override void PreStart() => weights = loadWeights(spec);
@@ -64,6 +67,7 @@ public sealed class ExpertGroupActor : ReceiveActor
             var placed = placedConstants is null ? request : request.WithConstants(placedConstants);
             faults.ThrowIfInjected(spec.Id);
             var started = Stopwatch.GetTimestamp();
+            long startedCpu = ThreadCpu.Nanoseconds();
             using var noGrad = no_grad();
             // The reply belongs to the sender. With the caller-runs dispatcher this may run on another sequence
             // executor's thread, inside that thread's dispose scope: detach it so that scope cannot release it.
@@ -75,6 +79,7 @@ public sealed class ExpertGroupActor : ReceiveActor
             }
             output = output.DetachFromDisposeScope();
             computeTime += Stopwatch.GetElapsedTime(started);
+            computeCpuMicros += ThreadCpu.MicrosecondsSince(startedCpu);
             requests++;
             tokens += input.NumberOfElements / input.shape[^1];
             Sender.Tell(new Computed(output));

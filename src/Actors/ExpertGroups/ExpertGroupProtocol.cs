@@ -33,9 +33,12 @@ public static class ExpertGroupProtocol
     }
 
     /// <summary>A group's counters; <paramref name="Device"/> is where it computes ("cpu", "cuda:1");
-    /// <paramref name="MergeEvictions"/>: merged routes dropped to keep the cache within upmoe.engine.merge-cache.</summary>
+    /// <paramref name="MergeEvictions"/>: merged routes dropped to keep the cache within upmoe.engine.merge-cache.
+    /// <paramref name="ComputeTime"/> is wall time in compute (latency); <paramref name="ComputeCpu"/> the CPU time of the
+    /// threads that computed (cost: on shared cores wall time also counts the time the thread was preempted; 0 where
+    /// <see cref="Diagnostics.ThreadCpu"/> is unsupported).</summary>
     public sealed record GroupCounters(string GroupId, long Requests, long Tokens, int MergedRoutes, long MergedBytes, TimeSpan ComputeTime, string Device,
-        long MergeEvictions = 0);
+        long MergeEvictions = 0, TimeSpan ComputeCpu = default);
 
     /// <summary>Props of a group. <paramref name="loadWeights"/> runs at every (re)start: a restarted group reloads its
     /// weights. The group computes on <paramref name="device"/> ("cpu", "cuda:N"; <see cref="DeviceAssignment"/>): it

@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Cluster.Sharding;
 using UniPerceiverMoe.Actors.Diagnostics;
 using UniPerceiverMoe.Actors.Engine;
+using UniPerceiverMoe.Actors.ExpertGroups;
 using UniPerceiverMoe.Actors.Serialization;
 using UniPerceiverMoe.Actors.Settings;
 using static TorchSharp.torch;
@@ -73,8 +74,11 @@ public static class ClusterBenchmark
         await using (var embedded = UniPerceiverEngine.Start(UpmoeConfig.Load([hocon("embedded.conf")], common)))
         {
             using var image = Image(embedded);
-            var run = await ThroughputAsync(embedded, image, options, [], output).ConfigureAwait(false);
+            var run = await ThroughputAsync(embedded, image, options, [], () => LocalGroupComputeCpuAsync(embedded), output).ConfigureAwait(false);
             output.WriteLine($"embedded: {run.Rate:0.00} requests/s; CPU {run.LocalCpuMs:0.00} ms per request (after {run.WarmUp} warm-up requests)");
+            output.WriteLine($"embedded CPU per request by part: sequence executors {run.SequenceCpuMs:0.00} (expert dispatch {run.DispatchCpuMs:0.00}, " +
+                $"of which expert-group compute {run.GroupComputeCpuMs:0.00}; the model's own work {run.SequenceCpuMs - run.DispatchCpuMs:0.00}) + " +
+                $"other threads {run.LocalCpuMs - run.SequenceCpuMs:0.00}");
             output.WriteLine($"cluster/embedded throughput ratio: {clusterRate / run.Rate:0.00}, recovery: {recovery.TotalSeconds:0.0} s");
         }
     }
@@ -108,7 +112,8 @@ public static class ClusterBenchmark
             long peak;
             using (var sampler = new ResidentPeak())
             {
-                cluster = await ThroughputAsync(frontend.Engine, image, options, nodes.Select(n => n.Id).ToArray(), output).ConfigureAwait(false);
+                cluster = await ThroughputAsync(frontend.Engine, image, options, nodes.Select(n => n.Id).ToArray(), () => RemoteGroupComputeCpuAsync(frontend),
+                    output).ConfigureAwait(false);
                 peak = sampler.Peak;
             }
             var after = frontend.Counters.Snapshot();
@@ -127,6 +132,10 @@ public static class ClusterBenchmark
                 $"CPU {cluster.LocalCpuMs + cluster.PeerCpuMs:0.00} ms per request (frontend {cluster.LocalCpuMs:0.00}, expert nodes {cluster.PeerCpuMs:0.00} = " +
                 $"{string.Join(" + ", cluster.PerPeerCpuMs.Select(ms => ms.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture)))}; after {cluster.WarmUp} warm-up requests); " +
                 $"{hedges} hedged tries, {failovers} failovers");
+            output.WriteLine($"cluster CPU per request by part: frontend {cluster.LocalCpuMs:0.00} = sequence executors {cluster.SequenceCpuMs:0.00} " +
+                $"(expert dispatch {cluster.DispatchCpuMs:0.00}, the model's own work {cluster.SequenceCpuMs - cluster.DispatchCpuMs:0.00}) + other threads " +
+                $"{cluster.LocalCpuMs - cluster.SequenceCpuMs:0.00}; expert nodes {cluster.PeerCpuMs:0.00} = expert-group compute {cluster.GroupComputeCpuMs:0.00} + " +
+                $"the rest {cluster.PeerCpuMs - cluster.GroupComputeCpuMs:0.00} (data plane, serialization, runtime)");
 
             var victim = await BusiestNodeAsync(frontend, nodes).ConfigureAwait(false);
             var recovery = await RecoveryAsync(frontend, image, victim, options.Concurrency, output).ConfigureAwait(false);
@@ -144,9 +153,11 @@ public static class ClusterBenchmark
     /// pass and the data-plane connections are made before the clock starts, in both modes), and the CPU milliseconds
     /// per request of this process and of <paramref name="peers"/> (the expert processes) over the same requests.</summary>
     private static async Task<Throughput> ThroughputAsync(UniPerceiverEngine engine, Tensor image,
-        ClusterBenchmarkOptions options, IReadOnlyList<int> peers, TextWriter output)
+        ClusterBenchmarkOptions options, IReadOnlyList<int> peers, Func<Task<double>> groupComputeCpuSeconds, TextWriter output)
     {
         int warmUp = await WarmUpAsync(engine, image, options, peers).ConfigureAwait(false);
+        double groupsBefore = await groupComputeCpuSeconds().ConfigureAwait(false);
+        var countersBefore = engine.Counters.Snapshot();
         double localBefore = ProcessCpu.Seconds();
         var peersBefore = peers.Select(pid => ProcessCpu.Seconds(pid)).ToArray();
         var load = new BenchmarkLoad(engine, image, options.Concurrency, options.Requests);
@@ -154,8 +165,33 @@ public static class ClusterBenchmark
             await load.Finished.ConfigureAwait(false);
         double local = ProcessCpu.Seconds() - localBefore;
         var perPeer = peers.Select((pid, i) => 1e3 * (ProcessCpu.Seconds(pid) - peersBefore[i]) / load.Completed).ToArray();
+        var countersAfter = engine.Counters.Snapshot();
+        double groups = await groupComputeCpuSeconds().ConfigureAwait(false) - groupsBefore;
         if (load.Failed > 0) throw new InvalidOperationException($"{load.Failed} of {options.Requests} benchmark requests failed; last error: {load.LastError}");
-        return new Throughput(load.Completed / load.Timeline.Max(t => t.Completed).TotalSeconds, 1e3 * local / load.Completed, perPeer, warmUp);
+        double PerRequestMs(string counter) => 1e-3 * (countersAfter[counter] - countersBefore[counter]) / load.Completed;
+        return new Throughput(load.Completed / load.Timeline.Max(t => t.Completed).TotalSeconds, 1e3 * local / load.Completed, perPeer, warmUp)
+        {
+            SequenceCpuMs = PerRequestMs("sequence_cpu_microseconds"),
+            DispatchCpuMs = PerRequestMs("expert_dispatch_cpu_microseconds"),
+            GroupComputeCpuMs = 1e3 * groups / load.Completed,
+        };
+    }
+
+    /// <summary>CPU seconds every expert group of the cluster has spent computing so far (asked through the region).</summary>
+    private static async Task<double> RemoteGroupComputeCpuAsync(ClusterFrontend frontend)
+    {
+        var stats = await Task.WhenAll(frontend.Engine.Plan.Groups.Select(g =>
+            frontend.Region.Ask<IUpmoeWireMessage>(new ExpertShardProtocol.GetGroupStats(g.Id), TimeSpan.FromSeconds(30)))).ConfigureAwait(false);
+        return stats.OfType<ExpertShardProtocol.GroupStats>().Sum(s => s.ComputeCpuSeconds);
+    }
+
+    /// <summary>CPU seconds the embedded engine's expert groups have spent computing so far. Asked from a pool thread:
+    /// with the caller-runs dispatcher an idle group answers on the asking thread.</summary>
+    private static async Task<double> LocalGroupComputeCpuAsync(UniPerceiverEngine engine)
+    {
+        var stats = await Task.WhenAll(engine.Groups.Values.Select(group => Task.Run(() =>
+            group.Ask<ExpertGroupProtocol.GroupCounters>(ExpertGroupProtocol.GetStats.Instance, TimeSpan.FromSeconds(30))))).ConfigureAwait(false);
+        return stats.Sum(s => s.ComputeCpu.TotalSeconds);
     }
 
     /// <summary>The frontend's resident memory against <paramref name="baseline"/>, once the engine, idle after the
@@ -193,6 +229,13 @@ public static class ClusterBenchmark
     /// <param name="WarmUp">Requests sent before the clock started.</param>
     private sealed record Throughput(double Rate, double LocalCpuMs, IReadOnlyList<double> PerPeerCpuMs, int WarmUp)
     {
+        /// <summary>This process's sequence executors' CPU per request (engine counter sequence_cpu_microseconds), and
+        /// the part of it spent dispatching to expert groups (expert_dispatch_cpu_microseconds).</summary>
+        public double SequenceCpuMs { get; init; }
+        public double DispatchCpuMs { get; init; }
+        /// <summary>CPU per request the expert groups spent computing (the nodes' groups, or this process's own).</summary>
+        public double GroupComputeCpuMs { get; init; }
+
         /// <summary>All peer processes' CPU per request.</summary>
         public double PeerCpuMs => PerPeerCpuMs.Sum();
     }

@@ -29,6 +29,29 @@ public sealed class SequenceExecutorActorSpecs() : Akka.TestKit.Xunit2.TestKit(A
     }
 
     [Fact]
+    public void SequenceExecutor_should_count_the_cpu_its_requests_use_and_not_their_waiting()
+    {
+        var executor = StartExecutor();
+        executor.Tell(new Execute(_ => { Thread.Sleep(300); return 0; }, "waits", CancellationToken.None));
+        ExpectMsg<Completed>(Wait);
+        long waited = counters.SequenceCpuMicros.Value;
+        executor.Tell(new Execute(_ => Spin(TimeSpan.FromMilliseconds(300)), "works", CancellationToken.None));
+        ExpectMsg<Completed>(Wait);
+        long worked = counters.SequenceCpuMicros.Value - waited;
+        Assert.InRange(waited, 0, 60_000);
+        Assert.InRange(worked, 100_000, 2_000_000);
+        Assert.Equal(worked + waited, counters.Snapshot()["sequence_cpu_microseconds"]);
+    }
+
+    private static double Spin(TimeSpan wall)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        double sink = 1;
+        while (clock.Elapsed < wall) sink = Math.Sqrt(sink + 1);
+        return sink;
+    }
+
+    [Fact]
     public void SequenceExecutor_should_reply_a_failing_works_error_and_keep_serving()
     {
         var executor = StartExecutor();

@@ -46,6 +46,9 @@ public sealed class ExpertGroupActorSpecs() : Akka.TestKit.Xunit2.TestKit(ActorS
         var stats = ExpectMsg<GroupCounters>(Wait);
         Assert.Equal(("G", 2L, 6L, 1, "cpu"), (stats.GroupId, stats.Requests, stats.Tokens, stats.MergedRoutes, stats.Device));
         Assert.Equal(1, loader.Loads);
+        // The computing thread's CPU time, which a thread cannot use more of than the wall time it spent.
+        Assert.True(stats.ComputeCpu > TimeSpan.Zero, "no compute CPU counted");
+        Assert.True(stats.ComputeCpu <= stats.ComputeTime + TimeSpan.FromMilliseconds(1), $"compute CPU {stats.ComputeCpu} over its wall time {stats.ComputeTime}");
     }
 
     [Fact]

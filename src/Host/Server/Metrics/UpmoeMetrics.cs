@@ -17,7 +17,7 @@ public sealed class UpmoeMetrics
     private static readonly TimeSpan GroupAskTimeout = TimeSpan.FromSeconds(2);
     private readonly UniPerceiverMoeRuntime runtime;
     private readonly Dictionary<string, Counter> engineCounters = new();
-    private readonly Counter groupRequests, groupTokens, groupComputeSeconds;
+    private readonly Counter groupRequests, groupTokens, groupComputeSeconds, groupComputeCpuSeconds;
     private readonly Gauge groupMeanCompute, groupMergedRoutes, groupMergedBytes, groupExperts, groupUp, groupDevice, ready, clusterMembers;
 
     public UpmoeMetrics(UniPerceiverMoeRuntime runtime)
@@ -37,6 +37,8 @@ public sealed class UpmoeMetrics
         groupRequests = Factory.CreateCounter("upmoe_expert_group_requests_total", "Requests an expert group served (load).", ["group"]);
         groupTokens = Factory.CreateCounter("upmoe_expert_group_tokens_total", "Tokens an expert group computed (load).", ["group"]);
         groupComputeSeconds = Factory.CreateCounter("upmoe_expert_group_compute_seconds_total", "Time an expert group spent computing.", ["group"]);
+        groupComputeCpuSeconds = Factory.CreateCounter("upmoe_expert_group_compute_cpu_seconds_total",
+            "CPU time the threads computing for an expert group used (less than the compute time when they were preempted).", ["group"]);
         groupMeanCompute = Factory.CreateGauge("upmoe_expert_group_mean_compute_seconds", "Mean compute time per request of an expert group (latency).", ["group"]);
         groupMergedRoutes = Factory.CreateGauge("upmoe_expert_group_merged_routes", "Routes whose merged weights a group has cached.", ["group"]);
         groupMergedBytes = Factory.CreateGauge("upmoe_expert_group_merged_bytes", "Bytes of merged route weights a group holds.", ["group"]);
@@ -108,6 +110,7 @@ public sealed class UpmoeMetrics
                 groupRequests.WithLabels(id).IncTo(stats.Requests);
                 groupTokens.WithLabels(id).IncTo(stats.Tokens);
                 groupComputeSeconds.WithLabels(id).IncTo(stats.ComputeTime.TotalSeconds);
+                groupComputeCpuSeconds.WithLabels(id).IncTo(stats.ComputeCpu.TotalSeconds);
                 groupMeanCompute.WithLabels(id).Set(stats.Requests == 0 ? 0 : stats.ComputeTime.TotalSeconds / stats.Requests);
                 groupMergedRoutes.WithLabels(id).Set(stats.MergedRoutes);
                 groupMergedBytes.WithLabels(id).Set(stats.MergedBytes);

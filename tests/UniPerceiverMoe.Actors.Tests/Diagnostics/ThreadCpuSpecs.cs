@@ -1,0 +1,58 @@
+using System.Diagnostics;
+using UniPerceiverMoe.Actors.Diagnostics;
+
+namespace UniPerceiverMoe.Actors.Tests.Diagnostics;
+
+/// <summary><see cref="ThreadCpu"/> counts the calling thread's CPU time: work, not waiting, and not other threads' work.
+/// Synchronous on purpose: an await could resume on another thread and read another thread's clock.</summary>
+public sealed class ThreadCpuSpecs
+{
+    [Fact]
+    public void ThreadCpu_should_be_read_on_linux()
+    {
+        Assert.Equal(OperatingSystem.IsLinux(), ThreadCpu.IsSupported);
+    }
+
+    [Fact]
+    public void ThreadCpu_should_count_this_threads_work_and_not_its_waiting()
+    {
+        if (!ThreadCpu.IsSupported)
+        {
+            Assert.Equal(0, ThreadCpu.Nanoseconds());          // documented: readings are 0 where unsupported
+            return;
+        }
+        long started = ThreadCpu.Nanoseconds();
+        Thread.Sleep(200);
+        long slept = ThreadCpu.MicrosecondsSince(started);
+        Assert.InRange(slept, 0, 50_000);                       // a sleeping thread uses (almost) no CPU
+
+        started = ThreadCpu.Nanoseconds();
+        Spin(TimeSpan.FromMilliseconds(150));
+        long worked = ThreadCpu.MicrosecondsSince(started);
+        // At least a third of the wall time even on a loaded two-core machine; never more than the wall time.
+        Assert.InRange(worked, 50_000, 1_000_000);
+    }
+
+    [Fact]
+    public void ThreadCpu_should_not_count_another_threads_work()
+    {
+        if (!ThreadCpu.IsSupported)
+        {
+            Assert.Equal(0, ThreadCpu.Nanoseconds());          // documented: readings are 0 where unsupported
+            return;
+        }
+        long started = ThreadCpu.Nanoseconds();
+        var worker = new Thread(() => Spin(TimeSpan.FromMilliseconds(150)));
+        worker.Start();
+        worker.Join();
+        Assert.InRange(ThreadCpu.MicrosecondsSince(started), 0, 50_000);
+    }
+
+    private static void Spin(TimeSpan wall)
+    {
+        var clock = Stopwatch.StartNew();
+        double sink = 1;
+        while (clock.Elapsed < wall) sink = Math.Sqrt(sink + 1);
+        GC.KeepAlive(sink);
+    }
+}
