@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using UniPerceiverMoe.Actors.Diagnostics;
+using UniPerceiverMoe.TestSupport;
 
 namespace UniPerceiverMoe.Actors.Tests.Diagnostics;
 
@@ -27,10 +27,10 @@ public sealed class ThreadCpuSpecs
         Assert.InRange(slept, 0, 50_000);                       // a sleeping thread uses (almost) no CPU
 
         started = ThreadCpu.Nanoseconds();
-        Spin(TimeSpan.FromMilliseconds(150));
+        BusyWork.Spin(TimeSpan.FromMilliseconds(300));
         long worked = ThreadCpu.MicrosecondsSince(started);
-        // At least a third of the wall time even on a loaded two-core machine; never more than the wall time.
-        Assert.InRange(worked, 50_000, 1_000_000);
+        // A share of the wall time however loaded the machine (other specs run beside this one), and never more.
+        Assert.InRange(worked, 20_000, 1_000_000);
     }
 
     [Fact]
@@ -42,17 +42,9 @@ public sealed class ThreadCpuSpecs
             return;
         }
         long started = ThreadCpu.Nanoseconds();
-        var worker = new Thread(() => Spin(TimeSpan.FromMilliseconds(150)));
+        var worker = new Thread(() => BusyWork.Spin(TimeSpan.FromMilliseconds(150)));
         worker.Start();
         worker.Join();
         Assert.InRange(ThreadCpu.MicrosecondsSince(started), 0, 50_000);
-    }
-
-    private static void Spin(TimeSpan wall)
-    {
-        var clock = Stopwatch.StartNew();
-        double sink = 1;
-        while (clock.Elapsed < wall) sink = Math.Sqrt(sink + 1);
-        GC.KeepAlive(sink);
     }
 }

@@ -35,20 +35,12 @@ public sealed class SequenceExecutorActorSpecs() : Akka.TestKit.Xunit2.TestKit(A
         executor.Tell(new Execute(_ => { Thread.Sleep(300); return 0; }, "waits", CancellationToken.None));
         ExpectMsg<Completed>(Wait);
         long waited = counters.SequenceCpuMicros.Value;
-        executor.Tell(new Execute(_ => Spin(TimeSpan.FromMilliseconds(300)), "works", CancellationToken.None));
+        executor.Tell(new Execute(_ => BusyWork.Spin(TimeSpan.FromMilliseconds(300)), "works", CancellationToken.None));
         ExpectMsg<Completed>(Wait);
         long worked = counters.SequenceCpuMicros.Value - waited;
         Assert.InRange(waited, 0, 60_000);
-        Assert.InRange(worked, 100_000, 2_000_000);
+        Assert.InRange(worked, 20_000, 2_000_000);             // a share of 300 ms however loaded the machine; never more
         Assert.Equal(worked + waited, counters.Snapshot()["sequence_cpu_microseconds"]);
-    }
-
-    private static double Spin(TimeSpan wall)
-    {
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        double sink = 1;
-        while (clock.Elapsed < wall) sink = Math.Sqrt(sink + 1);
-        return sink;
     }
 
     [Fact]
