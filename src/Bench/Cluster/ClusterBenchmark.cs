@@ -178,11 +178,15 @@ public static class ClusterBenchmark
     }
 
     /// <summary>CPU seconds every expert group of the cluster has spent computing so far (asked through the region).</summary>
-    private static async Task<double> RemoteGroupComputeCpuAsync(ClusterFrontend frontend)
+    private static async Task<double> RemoteGroupComputeCpuAsync(ClusterFrontend frontend) =>
+        (await GroupStatsAsync(frontend).ConfigureAwait(false)).Sum(s => s.ComputeCpuSeconds);
+
+    /// <summary>The counters and host node of every group of the plan that answered (asked through the region).</summary>
+    private static async Task<IEnumerable<ExpertShardProtocol.GroupStats>> GroupStatsAsync(ClusterFrontend frontend)
     {
-        var stats = await Task.WhenAll(frontend.Engine.Plan.Groups.Select(g =>
+        var replies = await Task.WhenAll(frontend.Engine.Plan.Groups.Select(g =>
             frontend.Region.Ask<IUpmoeWireMessage>(new ExpertShardProtocol.GetGroupStats(g.Id), TimeSpan.FromSeconds(30)))).ConfigureAwait(false);
-        return stats.OfType<ExpertShardProtocol.GroupStats>().Sum(s => s.ComputeCpuSeconds);
+        return replies.OfType<ExpertShardProtocol.GroupStats>();
     }
 
     /// <summary>CPU seconds the embedded engine's expert groups have spent computing so far. Asked from a pool thread:
@@ -302,9 +306,7 @@ public static class ClusterBenchmark
     /// <summary>The expert process hosting the most groups now (a kill of a node that hosts none would measure nothing).</summary>
     private static async Task<ExpertProcess> BusiestNodeAsync(ClusterFrontend frontend, IReadOnlyList<ExpertProcess> nodes)
     {
-        var homes = await Task.WhenAll(frontend.Engine.Plan.Groups.Select(g =>
-            frontend.Region.Ask<IUpmoeWireMessage>(new ExpertShardProtocol.GetGroupStats(g.Id), TimeSpan.FromSeconds(30)))).ConfigureAwait(false);
-        var counts = homes.OfType<ExpertShardProtocol.GroupStats>().GroupBy(h => h.Node).ToDictionary(g => g.Key, g => g.Count());
+        var counts = (await GroupStatsAsync(frontend).ConfigureAwait(false)).GroupBy(h => h.Node).ToDictionary(g => g.Key, g => g.Count());
         var addresses = await Task.WhenAll(nodes.Select(n => n.WhenUp(TimeSpan.FromSeconds(1)))).ConfigureAwait(false);
         return nodes.Zip(addresses).OrderByDescending(p => counts.GetValueOrDefault(p.Second.ToString())).First().First;
     }

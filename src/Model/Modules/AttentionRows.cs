@@ -11,6 +11,19 @@ namespace UniPerceiverMoe.Model.Modules;
 /// </summary>
 internal static unsafe class AttentionRows
 {
+    /// <summary>Whether <paramref name="bias"/> (or none) is an additive key bias the kernels read: CPU float32,
+    /// [1 or rows, 1 or heads, n, keys], unit stride over the keys (<see cref="AddBias"/> reads a row as contiguous).</summary>
+    public static bool BiasFits(TorchSharp.torch.Tensor? bias, long rows, long heads, long n, long keys) =>
+        bias is null || bias.dim() == 4 && bias.dtype == TorchSharp.torch.ScalarType.Float32 && bias.device_type == TorchSharp.DeviceType.CPU
+        && bias.stride(3) == 1 && bias.shape[2] == n && bias.shape[3] == keys
+        && (bias.shape[0] == 1 || bias.shape[0] == rows) && (bias.shape[1] == 1 || bias.shape[1] == heads);
+
+    /// <summary>s[j] += biasRow[j], j &lt; count.</summary>
+    public static void AddBias(float* s, float* biasRow, int count)
+    {
+        for (int j = 0; j < count; j++) s[j] += biasRow[j];
+    }
+
     /// <summary>s[j] = (q · k_j)·scale for keys k_j = k + j·keyStride, j &lt; count; hd a multiple of 8.</summary>
     public static void Scores(float* q, float* k, long keyStride, int count, int hd, float scale, float* s)
     {

@@ -22,7 +22,7 @@ internal static unsafe class DecodeAttention
     private const long ParallelMinWork = 1 << 18;
 
     /// <summary>Whether <see cref="Apply"/> computes this attention: CPU float32, no autograd, few queries, a head size
-    /// of whole 256-bit vectors, keys/values with unit stride in the head dimension, a bias of [·, ·, N, L] or none.</summary>
+    /// of whole 256-bit vectors, keys/values with unit stride in the head dimension, a bias that <see cref="AttentionRows.BiasFits"/> or none.</summary>
     public static bool Handles(Tensor q, Tensor keys, Tensor values, Tensor? bias)
     {
         if (!Vector256.IsHardwareAccelerated || is_grad_enabled() && (q.requires_grad || keys.requires_grad || values.requires_grad)) return false;
@@ -32,9 +32,7 @@ internal static unsafe class DecodeAttention
         return cpuFloat && n >= 1 && n <= MaxQueries && hd % Vector256<float>.Count == 0
                && keys.shape.SequenceEqual(values.shape) && keys.shape[0] == q.shape[0] && keys.shape[1] == q.shape[1] && keys.shape[3] == hd
                && q.stride(3) == 1 && keys.stride(3) == 1 && values.stride(3) == 1
-               && (bias is null || bias.dim() == 4 && bias.dtype == ScalarType.Float32 && bias.device_type == TorchSharp.DeviceType.CPU
-                   && bias.shape[2] == n && bias.shape[3] == keys.shape[2]
-                   && (bias.shape[0] == 1 || bias.shape[0] == q.shape[0]) && (bias.shape[1] == 1 || bias.shape[1] == q.shape[1]));
+               && AttentionRows.BiasFits(bias, q.shape[0], q.shape[1], n, keys.shape[2]);
     }
 
     /// <summary>q [B, H, N, hd], keys/values [B, H, L, hd], bias broadcastable to [B, H, N, L] or null → context
@@ -68,11 +66,7 @@ internal static unsafe class DecodeAttention
         {
             float* qt = q.At(row, head, t);
             AttentionRows.Scores(qt, k.At(row, head, 0), k.KeyStride, l, hd, scale, s);
-            if (bias.Present)
-            {
-                float* biasRow = bias.At(row, head, t);
-                for (int j = 0; j < l; j++) s[j] += biasRow[j];
-            }
+            if (bias.Present) AttentionRows.AddBias(s, bias.At(row, head, t), l);
             float inverse = 1f / AttentionRows.Exponentials(s, l);
             float* o = output + ((long)row * n + t) * heads * hd + (long)head * hd;
             AttentionRows.Zero(o, hd);

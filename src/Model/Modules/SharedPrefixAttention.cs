@@ -22,8 +22,8 @@ internal static unsafe class SharedPrefixAttention
     private const long ParallelMinWork = 1 << 18;
 
     /// <summary>Whether <see cref="Apply"/> computes this pass over <paramref name="keys"/> keys per row: CPU float32 without
-    /// autograd, a head size of whole 256-bit vectors, unit stride in the head dimension, a bias of
-    /// [1 or R, 1 or H, n, keys] or none.</summary>
+    /// autograd, a head size of whole 256-bit vectors, unit stride in the head dimension, a bias that
+    /// <see cref="AttentionRows.BiasFits"/> [R, H, n, keys] or none.</summary>
     public static bool Handles(Tensor q, LayerKv prefix, LayerKv words, int keys, Tensor? bias)
     {
         if (!Vector256.IsHardwareAccelerated || is_grad_enabled() && (q.requires_grad || prefix.K.requires_grad || prefix.V.requires_grad)) return false;
@@ -31,11 +31,8 @@ internal static unsafe class SharedPrefixAttention
         if (!all.All(t => t.dim() == 4 && t.device_type == TorchSharp.DeviceType.CPU && t.dtype == ScalarType.Float32 && t.stride(3) == 1))
             return false;
         long rows = q.shape[0], heads = q.shape[1], n = q.shape[2], hd = q.shape[3];
-        if (hd % Vector256<float>.Count != 0 || prefix.K.shape[3] != hd || words.K.shape[3] != hd) return false;
-        if (bias is null) return true;
-        return bias.dim() == 4 && bias.dtype == ScalarType.Float32 && bias.device_type == TorchSharp.DeviceType.CPU
-               && bias.stride(3) == 1 && bias.shape[2] == n && bias.shape[3] == keys
-               && (bias.shape[0] == 1 || bias.shape[0] == rows) && (bias.shape[1] == 1 || bias.shape[1] == heads);
+        return hd % Vector256<float>.Count == 0 && prefix.K.shape[3] == hd && words.K.shape[3] == hd
+               && AttentionRows.BiasFits(bias, rows, heads, n, keys);
     }
 
     /// <summary>q [R, H, n, hd] against the cache's prefix, kept words and the current tokens (already written to the
@@ -97,11 +94,7 @@ internal static unsafe class SharedPrefixAttention
                     AttentionRows.Scores(qt, wordK.At(holder, head, s0), wordK.KeyStride, s1 - s0, hd, scale, si + prefixLength + s0);
                 }
                 AttentionRows.Scores(qt, wordK.At(row, head, kept), wordK.KeyStride, n, hd, scale, si + prefixLength + kept);
-                if (bias.Present)
-                {
-                    float* biasRow = bias.At(row, head, t);
-                    for (int j = 0; j < keys; j++) si[j] += biasRow[j];
-                }
+                if (bias.Present) AttentionRows.AddBias(si, bias.At(row, head, t), keys);
                 inverse[i] = 1f / AttentionRows.Exponentials(si, keys);
                 AttentionRows.Zero(Output(row, t, head), hd);
             }
