@@ -33,22 +33,21 @@ public sealed class SequenceExecutorActor : ReceiveActor
                 Sender.Tell(new Status.Failure(new OperationCanceledException($"{request.Description} was cancelled before it started.")));
                 return;
             }
+            // Every counter of a request is written before its reply goes out: whoever has the reply sees them.
             long startedCpu = ThreadCpu.Nanoseconds();
+            object reply;
             try
             {
-                var result = request.Work(runner);
+                reply = new SequenceExecutorProtocol.Completed(request.Work(runner));
                 counters.RequestsCompleted.Increment();
-                Sender.Tell(new SequenceExecutorProtocol.Completed(result));
             }
             catch (Exception e)
             {
+                reply = new Status.Failure(e);
                 counters.RequestsFailed.Increment();
-                Sender.Tell(new Status.Failure(e));
             }
-            finally
-            {
-                counters.SequenceCpuMicros.Add(ThreadCpu.MicrosecondsSince(startedCpu));
-            }
+            counters.SequenceCpuMicros.Add(ThreadCpu.MicrosecondsSince(startedCpu));
+            Sender.Tell(reply);
         });
     }
 }
