@@ -218,13 +218,16 @@ public static class CaptionBeamSearcher
                 var positions = TorchScalar.Arange(tokens, device).PlusInPlace(t);
                 var embedded = runner.EmbedTokens(ids, positions);                                     // [B·beam, tokens, D]
                 using var bias = tokens == 1 ? null : WordCannotSeeQuery(cache.KeyCount + tokens, device);
+                // Of the word only its keys and values are read again, so the last layer computes the query alone
+                // (a traced search keeps the word's output: the trace shows it).
+                TokenSpan? output = tokens == 2 && trace is null ? new TokenSpan(1, 1) : null;
                 using var pass = runner.Encode(embedded, TokenRouting.Uniform(tokens, MoeAttribute.CaptionText), bias,
-                    keepLayerInputs: trace is not null, cache: cache);
+                    keepLayerInputs: trace is not null, cache: cache, outputTokens: output);
                 cache.Length += 1;                                                                      // keep the word, drop the query
                 if (trace is not null) wordLayers = LayerOutputs(pass, 0);
                 if (tokens == 2)
                 {
-                    using var query = pass.Final.select(1, 1);
+                    using var query = pass.Final.select(1, output is null ? 1 : 0);
                     nextFeature = runner.Model.Head.Project(query).DetachFromDisposeScope();           // [B·beam, D]
                     if (trace is not null)
                     {

@@ -65,7 +65,7 @@ public sealed class VocabularyBank : IDisposable
                 }
                 using var tokens = tensor(pairs, [n, 2]);
                 using var x = runner.EmbedText(tokens);                                        // [n, 3, D]
-                using var encoded = runner.Encode(x, TokenRouting.Uniform(3, MoeAttribute.VocabWord), outputTokens: LastLayerQueries);
+                using var encoded = runner.Encode(x, TokenRouting.Uniform(3, MoeAttribute.VocabWord), outputTokens: TokenSpan.First(LastLayerQueries));
                 parts.Add(runner.SpeFeature(encoded.Final));                                   // [n, D]
                 progress?.Report((start + n, ids.Length));
             }

@@ -79,7 +79,7 @@ public sealed class UniPerceiverRunner
 
     /// <summary>Runs the encoder over an embedded sequence x [B, N, D]. The caller owns the result.</summary>
     public EncodedSequence Encode(Tensor x, TokenRouting routing, Tensor? keyBias = null,
-        bool keepLayerInputs = false, bool captureKv = false, IReadOnlyList<LayerKv>? past = null, KvCache? cache = null, int? outputTokens = null)
+        bool keepLayerInputs = false, bool captureKv = false, IReadOnlyList<LayerKv>? past = null, KvCache? cache = null, TokenSpan? outputTokens = null)
     {
         using var _ = no_grad();
         var inputs = keepLayerInputs ? new List<Tensor>() : null;

@@ -56,13 +56,13 @@ public sealed class EncoderPass
     /// <summary>When set, each layer stores the keys/values of the current tokens here (index = layer). Caller owns them.</summary>
     public LayerKv?[]? CapturedKv { get; init; }
 
-    /// <summary>When set, the last layer computes its output for only the first this-many tokens (their attention still
-    /// sees every token): for passes that keep only the spe row, like the vocabulary bank. The final output is then
-    /// [B, OutputTokens, D].</summary>
-    public int? OutputTokens { get; init; }
+    /// <summary>When set, the last layer computes outputs for only these tokens (every token still gives its keys and
+    /// values): for passes that keep one row, like the vocabulary bank's spe token or a decode step's next query. The
+    /// final output is then [B, OutputTokens.Count, D].</summary>
+    public TokenSpan? OutputTokens { get; init; }
 
-    /// <summary>This pass for the first <paramref name="tokens"/> tokens only (routing narrowed; everything else shared).</summary>
-    internal EncoderPass ForFirstTokens(int tokens) => new(Routing.Narrow(tokens), Executor)
+    /// <summary>This pass for the tokens of <paramref name="span"/> only (routing sliced; everything else shared).</summary>
+    internal EncoderPass ForTokens(TokenSpan span) => new(Routing.Slice(span.Start, span.Count), Executor)
     {
         KeyBias = KeyBias, Past = Past, Cache = Cache, CapturedKv = CapturedKv, LayerInputs = LayerInputs,
     };

@@ -97,14 +97,15 @@ public sealed class KvCache : IDisposable
 
     /// <summary>
     /// One layer's attention for a pass: writes k, v [R, H, n, hd] into each row's slots [Length, Length + n) and
-    /// returns the context [R, n, H·hd] of q [R, H, n, hd] over the row's prefix, kept words and current tokens, with
-    /// <paramref name="keyBias"/> broadcastable to [R, H, n, KeyCount + n] (or null).
+    /// returns the context [R, m, H·hd] of q [R, H, m, hd] over the row's prefix, kept words and all n current tokens,
+    /// with <paramref name="keyBias"/> broadcastable to [R, H, m, KeyCount + n] (or null). Usually m = n; a pass that
+    /// needs the output of only some of its tokens (m &lt; n) passes just their queries and those queries' bias rows.
     /// </summary>
     public Tensor Attend(int layer, Tensor q, Tensor k, Tensor v, Tensor? keyBias)
     {
         int n = Write(layer, q, k, v);
         return SharedPrefixAttention.Handles(q, prefix[layer], words[layer], KeyCount + n, keyBias)
-            ? SharedPrefixAttention.Apply(q, prefix[layer], words[layer], this, keyBias)
+            ? SharedPrefixAttention.Apply(q, prefix[layer], words[layer], this, n, keyBias)
             : Materialized(layer, q, n, keyBias);
     }
 
@@ -116,10 +117,12 @@ public sealed class KvCache : IDisposable
     /// <summary>Writes the pass's keys/values into each row's slots [Length, Length + n); returns n.</summary>
     private int Write(int layer, Tensor q, Tensor k, Tensor v)
     {
-        int n = (int)q.shape[2];
-        if (q.shape[0] != Rows || Length + n > WordCapacity)
-            throw new ArgumentException($"a pass of {q.shape[0]} rows × {n} tokens does not fit this cache " +
-                $"({Rows} rows, {Length} of {WordCapacity} word slots kept).", nameof(q));
+        int n = (int)k.shape[2];
+        if (k.shape[0] != Rows || Length + n > WordCapacity)
+            throw new ArgumentException($"a pass of {k.shape[0]} rows × {n} tokens does not fit this cache " +
+                $"({Rows} rows, {Length} of {WordCapacity} word slots kept).", nameof(k));
+        if (q.shape[0] != Rows || q.shape[2] < 1 || q.shape[2] > n)
+            throw new ArgumentException($"a pass's queries [{q.shape[0]} rows × {q.shape[2]}] must be {Rows} rows of 1 to {n} of its tokens.", nameof(q));
         var slots = words[layer];
         using (var kSlot = slots.K.narrow(2, Length, n)) kSlot.copy_(k);
         using (var vSlot = slots.V.narrow(2, Length, n)) vSlot.copy_(v);
@@ -141,8 +144,8 @@ public sealed class KvCache : IDisposable
         }
         var keys = Gather(prefix[layer].K, words[layer].K);
         var values = Gather(prefix[layer].V, words[layer].V);
-        var context = nn.functional.scaled_dot_product_attention(q, keys, values, keyBias);        // [R, H, n, hd]
-        return context.transpose(1, 2).reshape(Rows, n, Heads * HeadDim).MoveToOuterDisposeScope();
+        var context = nn.functional.scaled_dot_product_attention(q, keys, values, keyBias);        // [R, H, m, hd]
+        return context.transpose(1, 2).reshape(Rows, q.shape[2], Heads * HeadDim).MoveToOuterDisposeScope();
     }
 
     private Tensor AncestorIndex(Device device)

@@ -48,16 +48,18 @@ public sealed class MoEAttentionBlock : nn.Module
 
     /// <summary>Attention up to, not including, the out-projection: the heads' context merged to [B, N, D]. Captures
     /// this layer's keys and values when the pass asks for them. With <paramref name="queries"/> set (a pass without
-    /// cache, past or capture), only the first that-many tokens query: [B, queries, D].</summary>
-    public Tensor Context(Tensor h, EncoderPass pass, int? queries = null)
+    /// past or capture), only those tokens query: [B, queries.Count, D]; every token still gives its keys and values
+    /// (and a cache still keeps them all).</summary>
+    public Tensor Context(Tensor h, EncoderPass pass, TokenSpan? queries = null)
     {
         long b = h.shape[0], n = h.shape[1];
         using var qkv = Project(qkv_proj, MoeLinearKind.QkvProj, h, pass);       // [B, N, 3D]
-        if (queries is { } kept)
+        if (queries is { } span)
         {
-            if (pass.CapturedKv is not null || pass.Past is not null || pass.Cache is not null)
-                throw new ArgumentException("only a pass without key/value cache, past or capture can narrow its queries.");
-            return AttendFirst(qkv, kept, heads, headDim, pass.KeyBias);
+            span.CheckWithin((int)n);
+            if (pass.CapturedKv is not null || pass.Past is not null)
+                throw new ArgumentException("only a pass without past keys/values or capture can narrow its queries.");
+            if (pass.Cache is null) return AttendSpan(qkv, span, heads, headDim, pass.KeyBias);
         }
         if (pass.CapturedKv is null && pass.Past?[layer] is null && pass.Cache is null) return Attend(qkv, heads, headDim, pass.KeyBias);
         using var qkvHeads = qkv.view(b, n, 3, heads, headDim).permute(2, 0, 3, 1, 4); // [3, B, H, N, hd]
@@ -72,7 +74,12 @@ public sealed class MoEAttentionBlock : nn.Module
             if (past is not null) throw new ArgumentException("a pass takes either a key/value cache or past keys/values, not both.");
             using (k)
             using (v)
-                return cache.Attend(layer, q, k, v, pass.KeyBias);                                    // [B, N, D]
+            {
+                if (queries is not { } kept) return cache.Attend(layer, q, k, v, pass.KeyBias);       // [B, N, D]
+                using var spanQ = q.narrow(2, kept.Start, kept.Count);
+                using var spanBias = QueryRows(pass.KeyBias, kept, n);
+                return cache.Attend(layer, spanQ, k, v, spanBias);                                    // [B, span, D]
+            }
         }
         Tensor keys = k, values = v;
         if (past is not null)
@@ -115,19 +122,28 @@ public sealed class MoEAttentionBlock : nn.Module
         return transposed.reshape(b, n, heads * headDim);                                   // [B, N, D]
     }
 
-    /// <summary>As <see cref="Attend"/> for the first <paramref name="queries"/> tokens' queries: [B, queries, D].</summary>
-    private static Tensor AttendFirst(Tensor qkv, int queries, int heads, int headDim, Tensor? keyBias)
+    /// <summary>As <see cref="Attend"/> for the queries of the tokens in <paramref name="span"/>: [B, span.Count, D].</summary>
+    private static Tensor AttendSpan(Tensor qkv, TokenSpan span, int heads, int headDim, Tensor? keyBias)
     {
         long b = qkv.shape[0], n = qkv.shape[1];
         using var qkvHeads = qkv.view(b, n, 3, heads, headDim).permute(2, 0, 3, 1, 4); // [3, B, H, N, hd]
         using var allQ = qkvHeads[0];
-        using var q = allQ.narrow(2, 0, queries);                                          // [B, H, queries, hd]
+        using var q = allQ.narrow(2, span.Start, span.Count);                              // [B, H, span, hd]
         using var k = qkvHeads[1];
         using var v = qkvHeads[2];
-        using var ctx = nn.functional.scaled_dot_product_attention(q, k, v, keyBias);      // [B, H, queries, hd]
+        using var bias = QueryRows(keyBias, span, n);
+        using var ctx = nn.functional.scaled_dot_product_attention(q, k, v, bias);         // [B, H, span, hd]
         using var transposed = ctx.transpose(1, 2);
-        return transposed.reshape(b, queries, heads * headDim);                             // [B, queries, D]
+        return transposed.reshape(b, span.Count, heads * headDim);                          // [B, span, D]
     }
+
+    /// <summary>The rows of a key bias [.., N or 1, keys] that the queries of <paramref name="span"/> use: a bias with one
+    /// row per query is narrowed to the span's rows, one broadcast over the queries is kept as it is (a new handle either
+    /// way, or null).</summary>
+    private static Tensor? QueryRows(Tensor? keyBias, TokenSpan span, long queries) =>
+        keyBias is null ? null
+        : keyBias.dim() >= 2 && keyBias.shape[^2] == queries && queries > 1 ? keyBias.narrow(keyBias.dim() - 2, span.Start, span.Count)
+        : keyBias.alias();
 
     protected override void Dispose(bool disposing)
     {

@@ -48,10 +48,11 @@ public sealed class MoETransformerEncoderLayer : nn.Module
     internal nn.Module Linear2 => linear2;
 
     /// <summary>x: [B, N, D] (not modified). Returns the layer output [B, N, D], owned by the caller; with
-    /// <paramref name="outputTokens"/> set, only the first that-many tokens' outputs [B, outputTokens, D] (their
-    /// attention still sees all N tokens).</summary>
-    public Tensor Forward(Tensor x, EncoderPass pass, int? outputTokens = null)
+    /// <paramref name="outputTokens"/> set, only those tokens' outputs [B, outputTokens.Count, D] (their attention
+    /// still sees all N tokens, and all N give keys and values).</summary>
+    public Tensor Forward(Tensor x, EncoderPass pass, TokenSpan? outputTokens = null)
     {
+        if (outputTokens is { } span && span.IsAll((int)x.shape[1])) outputTokens = null;
         // Every intermediate of the layer (views included) dies with this scope; the output and the captured
         // keys/values move to the caller's scope (or to none).
         using var scope = NewDisposeScope();
@@ -67,8 +68,8 @@ public sealed class MoETransformerEncoderLayer : nn.Module
         }
         if (outputTokens is { } kept)
         {
-            pass = pass.ForFirstTokens(kept);
-            x = x.narrow(1, 0, kept);                                                 // [B, kept, D], a view in this scope
+            pass = pass.ForTokens(kept);
+            x = x.narrow(1, kept.Start, kept.Count);                                  // [B, kept, D], a view in this scope
         }
         if (TailIsMoe && pass.Executor.TryApplyTail(layer, context, x, Tail, pass.Routing) is { } fused)
             return AdoptIntoOuterScope(fused);

@@ -35,23 +35,26 @@ internal static unsafe class SharedPrefixAttention
                && AttentionRows.BiasFits(bias, rows, heads, n, keys);
     }
 
-    /// <summary>q [R, H, n, hd] against the cache's prefix, kept words and the current tokens (already written to the
-    /// word slots [Length, Length + n)) → context [R, n, H·hd] (new). Call only when <see cref="Handles"/> says so.</summary>
-    public static Tensor Apply(Tensor q, LayerKv prefix, LayerKv words, KvCache cache, Tensor? bias)
+    /// <summary>q [R, H, m, hd] against the cache's prefix, kept words and the n current tokens (already written to
+    /// the word slots [Length, Length + n)) → context [R, m, H·hd] (new). m ≤ n: a query's result does not depend on
+    /// which current token it belongs to (only its bias row says what it may see). Call only when
+    /// <see cref="Handles"/> says so.</summary>
+    public static Tensor Apply(Tensor q, LayerKv prefix, LayerKv words, KvCache cache, int n, Tensor? bias)
     {
-        int rows = cache.Rows, heads = cache.Heads, n = (int)q.shape[2], hd = cache.HeadDim;
+        int rows = cache.Rows, heads = cache.Heads, m = (int)q.shape[2], hd = cache.HeadDim;
         int keys = cache.KeyCount + n;
-        var output = empty(rows, n, heads * hd, dtype: ScalarType.Float32, device: q.device);
-        using var expanded = bias?.expand(rows, heads, n, keys);
+        var output = empty(rows, m, heads * hd, dtype: ScalarType.Float32, device: q.device);
+        using var expanded = bias?.expand(rows, heads, m, keys);
         var job = new Job(StridedView.Of(q), StridedView.Of(prefix.K), StridedView.Of(prefix.V), StridedView.Of(words.K),
-            StridedView.Of(words.V), expanded is null ? default : StridedView.Of(expanded), cache, TensorMemory.Floats(output), n, 1f / MathF.Sqrt(hd));
+            StridedView.Of(words.V), expanded is null ? default : StridedView.Of(expanded), cache, TensorMemory.Floats(output), m, n, 1f / MathF.Sqrt(hd));
         int units = cache.Inputs * heads;
-        KernelThreads.Blocks(units, (long)rows * heads * n * keys * hd, ParallelMinWork, job.Units);
+        KernelThreads.Blocks(units, (long)rows * heads * m * keys * hd, ParallelMinWork, job.Units);
         return output;
     }
 
+    /// <summary>m queries per row (<c>q</c>, <c>bias</c> and the output are indexed by query), n current tokens.</summary>
     private readonly struct Job(StridedView q, StridedView prefixK, StridedView prefixV, StridedView wordK, StridedView wordV,
-        StridedView bias, KvCache cache, float* output, int n, float scale)
+        StridedView bias, KvCache cache, float* output, int m, int n, float scale)
     {
         private int Group => cache.RowsPerInput;
         private int Heads => cache.Heads;
@@ -63,7 +66,7 @@ internal static unsafe class SharedPrefixAttention
         /// <summary>(input, head) units [u0, u1), unit u = input·heads + head.</summary>
         public void Units(int u0, int u1)
         {
-            int queries = Group * n;
+            int queries = Group * m;
             var scores = new float[queries * Keys];
             var inverses = new float[queries];
             fixed (float* s = scores)
@@ -72,7 +75,7 @@ internal static unsafe class SharedPrefixAttention
                     Unit(u / Heads, u % Heads, s, inverse);
         }
 
-        /// <summary>Query i = g·n + t is token t of row input·G + g; its scores are s[i·Keys …].</summary>
+        /// <summary>Query i = g·m + t is query t of row input·G + g; its scores are s[i·Keys …].</summary>
         private void Unit(int input, int head, float* s, float* inverse)
         {
             int group = Group, keys = Keys, hd = HeadDim, prefixLength = PrefixLength, kept = Kept;
@@ -80,12 +83,12 @@ internal static unsafe class SharedPrefixAttention
             {
                 int count = Math.Min(Chunk, prefixLength - c0);
                 float* chunk = prefixK.At(input, head, c0);
-                for (int i = 0; i < group * n; i++)
-                    AttentionRows.Scores(q.At(input * group + i / n, head, i % n), chunk, prefixK.KeyStride, count, hd, scale, s + i * keys + c0);
+                for (int i = 0; i < group * m; i++)
+                    AttentionRows.Scores(q.At(input * group + i / m, head, i % m), chunk, prefixK.KeyStride, count, hd, scale, s + i * keys + c0);
             }
-            for (int i = 0; i < group * n; i++)
+            for (int i = 0; i < group * m; i++)
             {
-                int row = input * group + i / n, t = i % n;
+                int row = input * group + i / m, t = i % m;
                 float* qt = q.At(row, head, t);
                 float* si = s + i * keys;
                 for (int s0 = 0, s1; s0 < kept; s0 = s1)
@@ -102,12 +105,12 @@ internal static unsafe class SharedPrefixAttention
             {
                 int count = Math.Min(Chunk, prefixLength - c0);
                 float* chunk = prefixV.At(input, head, c0);
-                for (int i = 0; i < group * n; i++)
-                    AttentionRows.AccumulateValues(chunk, prefixV.KeyStride, count, s + i * keys + c0, hd, Output(input * group + i / n, i % n, head));
+                for (int i = 0; i < group * m; i++)
+                    AttentionRows.AccumulateValues(chunk, prefixV.KeyStride, count, s + i * keys + c0, hd, Output(input * group + i / m, i % m, head));
             }
-            for (int i = 0; i < group * n; i++)
+            for (int i = 0; i < group * m; i++)
             {
-                int row = input * group + i / n, t = i % n;
+                int row = input * group + i / m, t = i % m;
                 float* si = s + i * keys + prefixLength;
                 float* o = Output(row, t, head);
                 for (int s0 = 0, s1; s0 < kept; s0 = s1)
@@ -130,7 +133,7 @@ internal static unsafe class SharedPrefixAttention
             return end;
         }
 
-        /// <summary>Token t of row r, head h, in the [R, n, H·hd] context.</summary>
-        private float* Output(int row, int t, int head) => output + ((long)row * n + t) * Heads * HeadDim + (long)head * HeadDim;
+        /// <summary>Query t of row r, head h, in the [R, m, H·hd] context.</summary>
+        private float* Output(int row, int t, int head) => output + ((long)row * m + t) * Heads * HeadDim + (long)head * HeadDim;
     }
 }

@@ -66,10 +66,18 @@ public sealed class TokenRouting
     }
 
     /// <summary>The routing of the first <paramref name="length"/> tokens.</summary>
-    public TokenRouting Narrow(int length)
+    public TokenRouting Narrow(int length) => Slice(0, length);
+
+    /// <summary>The routing of tokens [<paramref name="start"/>, <paramref name="start"/> + <paramref name="length"/>),
+    /// renumbered from 0.</summary>
+    public TokenRouting Slice(int start, int length)
     {
-        if (length < 1 || length > Length) throw new ArgumentException($"cannot narrow a routing of {Length} tokens to {length}.");
-        return new(Segments.Where(s => s.Start < length).Select(s => s with { Length = Math.Min(s.End, length) - s.Start }).ToArray());
+        if (start < 0 || length < 1 || start + length > Length)
+            throw new ArgumentException($"cannot slice tokens [{start}, {start + length}) from a routing of {Length} tokens.");
+        int end = start + length;
+        return new(Segments.Where(s => s.End > start && s.Start < end)
+            .Select(s => new RouteSegment(Math.Max(s.Start, start) - start, Math.Min(s.End, end) - Math.Max(s.Start, start), s.Attribute))
+            .ToArray());
     }
 
     public override string ToString() => string.Join(" ", Segments.Select(s => $"[{s.Start},{s.End}):{s.Attribute}"));

@@ -9,6 +9,7 @@ namespace UniPerceiverMoe.Model.Tests.Modules;
 /// pass must give every row the bits <see cref="DecodeAttention"/> gives over that row's keys laid out in one row
 /// (the prefix, then its history's words, then the current tokens), which is what the cache with copied prefixes and
 /// moved words computed before; the materialized path (devices other than the CPU) must agree to float rounding;
+/// a pass that queries only its last token (a decode step's last layer) gets that token's bits of the full pass;
 /// a reorder across inputs and a pass that does not fit are refused by name.
 /// </summary>
 public sealed class KvCacheSpecs
@@ -124,6 +125,56 @@ public sealed class KvCacheSpecs
                     $"pass {pass}: max difference {(actual - expected).abs().max().item<float>()}");
                 fast.Length += 1;
                 materialized.Length += 1;
+            }
+        }
+        finally
+        {
+            foreach (var kv in prefix) kv.Dispose();
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_pass_that_queries_only_its_last_token_should_give_that_token_the_bits_of_the_full_pass_and_keep_every_token(bool materialized)
+    {
+        using var _ = no_grad();
+        var g = new Generator(13);
+        var prefix = RandomPrefix(1, 64, g);
+        using var full = new KvCache(prefix, 2, Passes + 1);
+        using var lastOnly = new KvCache(prefix, 2, Passes + 1);
+        Tensor Attend(KvCache cache, Tensor q, Tensor k, Tensor v, Tensor bias) =>
+            materialized ? cache.AttendMaterialized(0, q, k, v, bias) : cache.Attend(0, q, k, v, bias);
+        try
+        {
+            using (var q3 = zeros(Inputs * 2, Heads, 3, 64))
+            using (var kv2 = zeros(Inputs * 2, Heads, 2, 64))
+            {
+                var tooMany = Assert.Throws<ArgumentException>(() => lastOnly.Attend(0, q3, kv2, kv2, null));
+                Assert.Contains("1 to 2 of its tokens", tooMany.Message);
+            }
+            for (int pass = 0; pass < Passes; pass++)
+            {
+                if (pass > 0)
+                {
+                    full.Reorder(Reorder(2, pass));
+                    lastOnly.Reorder(Reorder(2, pass));
+                }
+                using var q = randn([Inputs * 2, Heads, 2, 64], generator: g);
+                using var k = randn([Inputs * 2, Heads, 2, 64], generator: g);
+                using var v = randn([Inputs * 2, Heads, 2, 64], generator: g);
+                using var bias = WordCannotSeeQuery(full.KeyCount + 2);
+                using var both = Attend(full, q, k, v, bias);
+                using var lastQ = q.narrow(2, 1, 1);
+                using var lastBias = bias.narrow(2, 1, 1);
+                using var last = Attend(lastOnly, lastQ, k, v, lastBias);
+                using var expected = both.narrow(1, 1, 1);
+                // Later passes read the words this pass wrote: agreement there shows both tokens' keys were kept. The CPU
+                // kernel gives the same bits; libtorch's attention (the materialized path) only agrees to rounding.
+                Assert.True(materialized ? last.allclose(expected, rtol: 1e-5, atol: 1e-6) : Same(expected, last),
+                    $"pass {pass}: the last query alone differs from its row in the full pass");
+                full.Length += 1;
+                lastOnly.Length += 1;
             }
         }
         finally
