@@ -109,9 +109,15 @@ internal static unsafe class AttentionRows
         }
     }
 
-    /// <summary>As <see cref="AccumulateValues"/> for a 64-wide head, the accumulators in registers.</summary>
+    /// <summary>As <see cref="AccumulateValues"/> for a 64-wide head, the accumulators in registers. Each lane is the same
+    /// multiply-add chain at any vector width, so the 512-bit loop (half the instructions) gives the 256-bit loop's bits.</summary>
     private static void AccumulateValues64(float* v, long valueStride, int count, float* w, float* o)
     {
+        if (Vector512.IsHardwareAccelerated)
+        {
+            AccumulateValues64Wide(v, valueStride, count, w, o);
+            return;
+        }
         var o0 = Vector256.Load(o); var o1 = Vector256.Load(o + 8); var o2 = Vector256.Load(o + 16); var o3 = Vector256.Load(o + 24);
         var o4 = Vector256.Load(o + 32); var o5 = Vector256.Load(o + 40); var o6 = Vector256.Load(o + 48); var o7 = Vector256.Load(o + 56);
         for (int j = 0; j < count; j++)
@@ -129,6 +135,21 @@ internal static unsafe class AttentionRows
         }
         o0.Store(o); o1.Store(o + 8); o2.Store(o + 16); o3.Store(o + 24);
         o4.Store(o + 32); o5.Store(o + 40); o6.Store(o + 48); o7.Store(o + 56);
+    }
+
+    private static void AccumulateValues64Wide(float* v, long valueStride, int count, float* w, float* o)
+    {
+        var o0 = Vector512.Load(o); var o1 = Vector512.Load(o + 16); var o2 = Vector512.Load(o + 32); var o3 = Vector512.Load(o + 48);
+        for (int j = 0; j < count; j++)
+        {
+            var weight = Vector512.Create(w[j]);
+            float* vj = v + j * valueStride;
+            o0 = Vector512.FusedMultiplyAdd(weight, Vector512.Load(vj), o0);
+            o1 = Vector512.FusedMultiplyAdd(weight, Vector512.Load(vj + 16), o1);
+            o2 = Vector512.FusedMultiplyAdd(weight, Vector512.Load(vj + 32), o2);
+            o3 = Vector512.FusedMultiplyAdd(weight, Vector512.Load(vj + 48), o3);
+        }
+        o0.Store(o); o1.Store(o + 16); o2.Store(o + 32); o3.Store(o + 48);
     }
 
     public static void Zero(float* o, int hd)
