@@ -72,7 +72,7 @@ public static class CaptionBenchmark
             if (frames == 1) imageDecode = mono.Decode;
         }
 
-        var perCaption = BatchedDecode(monolithic, config, bank, captionOptions, options.DecodeBatches ?? [1, 8, 32], output);
+        var perCaption = BatchedDecode(monolithic, config, bank, captionOptions, options.DecodeBatches ?? [1, 8, 32], options.Rounds, output);
 
         int prefixTokens = 1 + config.PatchesPerFrame;
         double step = imageDecode / captionOptions.MaxLength;
@@ -84,36 +84,47 @@ public static class CaptionBenchmark
         output.WriteLine($"vocabulary bank: {bankRate / 1e9:0.0} GFLOP/s (GEMM probe {gemm / 1e9:0.0} GFLOP/s, ratio {bankRate / gemm:0.00})");
     }
 
-    /// <summary>Decode seconds per caption when <c>B</c> image prefixes decode as one batch (one timed run per B after one
-    /// untimed run, and after the single-input runs above warmed every route).</summary>
+    /// <summary>Decode seconds per caption when <c>B</c> image prefixes decode as one batch: every B once untimed, then
+    /// <paramref name="rounds"/> rounds that time each B in turn, and the median per B. Interleaving the sizes keeps the
+    /// machine's drift (this shared machine's speed moves 20–30 % within minutes) out of the ratios between them.</summary>
     private static SortedDictionary<int, double> BatchedDecode(UniPerceiverRunner runner, UniPerceiverConfig config, VocabularyBank bank,
-        CaptionOptions options, int[] batches, TextWriter output)
+        CaptionOptions options, int[] batches, int rounds, TextWriter output)
     {
-        var perCaption = new SortedDictionary<int, double>();
-        output.WriteLine("| decode batch B | decode s | s per caption |");
-        output.WriteLine("|---|---|---|");
-        foreach (int b in batches.Distinct().Order())
+        var sizes = batches.Distinct().Order().ToArray();
+        if (sizes.Length > 0 && sizes[0] < 1) throw new ArgumentException($"decode batch sizes must be at least 1 (got {sizes[0]}).");
+        var prefixes = new Dictionary<int, LayerKv[]>();
+        var times = sizes.ToDictionary(b => b, _ => new List<double>());
+        try
         {
-            if (b < 1) throw new ArgumentException($"decode batch sizes must be at least 1 (got {b}).");
-            manual_seed(3);
-            using var pixels = randn([b, 1, 3, config.ImageSize, config.ImageSize]);
-            LayerKv[] prefix;
-            using (var x = runner.EmbedVisual(pixels))
-            using (var encoded = runner.Encode(x, TokenRouting.Uniform((int)x.shape[1], MoeAttribute.CaptionVisual), captureKv: true))
-                prefix = encoded.DetachKv();
-            try
+            foreach (int b in sizes)
             {
-                // One untimed decode first: a batch size's first run also pays the JIT's first tiers for the kernel
-                // blocks that size uses (B = 8 measured 2.23 s, then 1.67 s; docs/benchmarks.md, "Panel linears").
-                CaptionBeamSearcher.DecodeFromPrefix(runner, prefix, bank, options);
-                double seconds = BenchTiming.Time(() => CaptionBeamSearcher.DecodeFromPrefix(runner, prefix, bank, options));
-                perCaption[b] = seconds / b;
-                output.WriteLine($"| {b} | {seconds:0.000} | {seconds / b:0.000} |");
+                manual_seed(3);
+                using var pixels = randn([b, 1, 3, config.ImageSize, config.ImageSize]);
+                using var x = runner.EmbedVisual(pixels);
+                using var encoded = runner.Encode(x, TokenRouting.Uniform((int)x.shape[1], MoeAttribute.CaptionVisual), captureKv: true);
+                prefixes[b] = encoded.DetachKv();
             }
-            finally
-            {
-                foreach (var kv in prefix) kv.Dispose();
-            }
+            // Untimed first: a batch size's first run also pays the JIT's first tiers for the kernel blocks that size
+            // uses (B = 8 measured 2.23 s, then 1.67 s; docs/benchmarks.md, "Panel linears").
+            for (int round = -1; round < rounds; round++)
+                foreach (int b in sizes)
+                {
+                    double seconds = BenchTiming.Time(() => CaptionBeamSearcher.DecodeFromPrefix(runner, prefixes[b], bank, options));
+                    if (round >= 0) times[b].Add(seconds);
+                }
+        }
+        finally
+        {
+            foreach (var kv in prefixes.Values.SelectMany(p => p)) kv.Dispose();
+        }
+        var perCaption = new SortedDictionary<int, double>();
+        output.WriteLine($"| decode batch B | decode s (median of {rounds}, sizes interleaved) | s per caption |");
+        output.WriteLine("|---|---|---|");
+        foreach (int b in sizes)
+        {
+            double seconds = BenchTiming.Median(times[b]);
+            perCaption[b] = seconds / b;
+            output.WriteLine($"| {b} | {seconds:0.000} | {seconds / b:0.000} |");
         }
         return perCaption;
     }
