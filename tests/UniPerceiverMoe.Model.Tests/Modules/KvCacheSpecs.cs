@@ -98,33 +98,32 @@ public sealed class KvCacheSpecs
         }
     }
 
-    [Fact]
-    public void The_materialized_path_should_agree_with_the_cpu_kernel()
+    /// <summary>Two caches of 2 rows per input over one random prefix, fed the same beam-like reorders and the same
+    /// random two-token passes; <paramref name="pass"/> gets (pass number, the caches, q, k, v, bias) and runs each
+    /// cache's attention; both then keep the word.</summary>
+    private static void TwoCachesInStep(ulong seed, Action<int, KvCache, KvCache, Tensor, Tensor, Tensor, Tensor> pass)
     {
         using var _ = no_grad();
-        var g = new Generator(7);
+        var g = new Generator(seed);
         var prefix = RandomPrefix(1, 64, g);
-        using var fast = new KvCache(prefix, 2, Passes + 1);
-        using var materialized = new KvCache(prefix, 2, Passes + 1);
+        using var first = new KvCache(prefix, 2, Passes + 1);
+        using var second = new KvCache(prefix, 2, Passes + 1);
         try
         {
-            for (int pass = 0; pass < Passes; pass++)
+            for (int p = 0; p < Passes; p++)
             {
-                if (pass > 0)
+                if (p > 0)
                 {
-                    fast.Reorder(Reorder(2, pass));
-                    materialized.Reorder(Reorder(2, pass));
+                    first.Reorder(Reorder(2, p));
+                    second.Reorder(Reorder(2, p));
                 }
                 using var q = randn([Inputs * 2, Heads, 2, 64], generator: g);
                 using var k = randn([Inputs * 2, Heads, 2, 64], generator: g);
                 using var v = randn([Inputs * 2, Heads, 2, 64], generator: g);
-                using var bias = WordCannotSeeQuery(fast.KeyCount + 2);
-                using var expected = materialized.AttendMaterialized(0, q, k, v, bias);
-                using var actual = fast.Attend(0, q, k, v, bias);
-                Assert.True(actual.allclose(expected, rtol: 1e-5, atol: 1e-5),
-                    $"pass {pass}: max difference {(actual - expected).abs().max().item<float>()}");
-                fast.Length += 1;
-                materialized.Length += 1;
+                using var bias = WordCannotSeeQuery(first.KeyCount + 2);
+                pass(p, first, second, q, k, v, bias);
+                first.Length += 1;
+                second.Length += 1;
             }
         }
         finally
@@ -133,54 +132,41 @@ public sealed class KvCacheSpecs
         }
     }
 
+    [Fact]
+    public void The_materialized_path_should_agree_with_the_cpu_kernel() =>
+        TwoCachesInStep(7, (pass, fast, materialized, q, k, v, bias) =>
+        {
+            using var expected = materialized.AttendMaterialized(0, q, k, v, bias);
+            using var actual = fast.Attend(0, q, k, v, bias);
+            Assert.True(actual.allclose(expected, rtol: 1e-5, atol: 1e-5),
+                $"pass {pass}: max difference {(actual - expected).abs().max().item<float>()}");
+        });
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
     public void A_pass_that_queries_only_its_last_token_should_give_that_token_the_bits_of_the_full_pass_and_keep_every_token(bool materialized)
     {
-        using var _ = no_grad();
-        var g = new Generator(13);
-        var prefix = RandomPrefix(1, 64, g);
-        using var full = new KvCache(prefix, 2, Passes + 1);
-        using var lastOnly = new KvCache(prefix, 2, Passes + 1);
         Tensor Attend(KvCache cache, Tensor q, Tensor k, Tensor v, Tensor bias) =>
             materialized ? cache.AttendMaterialized(0, q, k, v, bias) : cache.Attend(0, q, k, v, bias);
-        try
+        TwoCachesInStep(13, (pass, full, lastOnly, q, k, v, bias) =>
         {
-            using (var q3 = zeros(Inputs * 2, Heads, 3, 64))
-            using (var kv2 = zeros(Inputs * 2, Heads, 2, 64))
+            if (pass == 0)
             {
-                var tooMany = Assert.Throws<ArgumentException>(() => lastOnly.Attend(0, q3, kv2, kv2, null));
+                using var q3 = zeros(Inputs * 2, Heads, 3, 64);
+                var tooMany = Assert.Throws<ArgumentException>(() => lastOnly.Attend(0, q3, k, v, null));
                 Assert.Contains("1 to 2 of its tokens", tooMany.Message);
             }
-            for (int pass = 0; pass < Passes; pass++)
-            {
-                if (pass > 0)
-                {
-                    full.Reorder(Reorder(2, pass));
-                    lastOnly.Reorder(Reorder(2, pass));
-                }
-                using var q = randn([Inputs * 2, Heads, 2, 64], generator: g);
-                using var k = randn([Inputs * 2, Heads, 2, 64], generator: g);
-                using var v = randn([Inputs * 2, Heads, 2, 64], generator: g);
-                using var bias = WordCannotSeeQuery(full.KeyCount + 2);
-                using var both = Attend(full, q, k, v, bias);
-                using var lastQ = q.narrow(2, 1, 1);
-                using var lastBias = bias.narrow(2, 1, 1);
-                using var last = Attend(lastOnly, lastQ, k, v, lastBias);
-                using var expected = both.narrow(1, 1, 1);
-                // Later passes read the words this pass wrote: agreement there shows both tokens' keys were kept. The CPU
-                // kernel gives the same bits; libtorch's attention (the materialized path) only agrees to rounding.
-                Assert.True(materialized ? last.allclose(expected, rtol: 1e-5, atol: 1e-6) : Same(expected, last),
-                    $"pass {pass}: the last query alone differs from its row in the full pass");
-                full.Length += 1;
-                lastOnly.Length += 1;
-            }
-        }
-        finally
-        {
-            foreach (var kv in prefix) kv.Dispose();
-        }
+            using var both = Attend(full, q, k, v, bias);
+            using var lastQ = q.narrow(2, 1, 1);
+            using var lastBias = bias.narrow(2, 1, 1);
+            using var last = Attend(lastOnly, lastQ, k, v, lastBias);
+            using var expected = both.narrow(1, 1, 1);
+            // Later passes read the words this pass wrote: agreement there shows both tokens' keys were kept. The CPU
+            // kernel gives the same bits; libtorch's attention (the materialized path) only agrees to rounding.
+            Assert.True(materialized ? last.allclose(expected, rtol: 1e-5, atol: 1e-6) : Same(expected, last),
+                $"pass {pass}: the last query alone differs from its row in the full pass");
+        });
     }
 
     [Fact]
