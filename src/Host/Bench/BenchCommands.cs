@@ -79,7 +79,8 @@ public static class BenchCommands
         };
         var batches = new Option<int[]>("--decode-batches")
         {
-            Description = "Batch sizes B for the batched-decode cost per caption (B image windows decoded as one [B x beam] step).",
+            Description = "Batch sizes B for the batched-decode cost per caption (B image windows decoded as one [B x beam] step); " +
+                "each B is timed --rounds times, the sizes interleaved, and the median reported.",
             DefaultValueFactory = _ => [1, 8, 32],
             AllowMultipleArgumentsPerToken = true,
         };
