@@ -40,7 +40,9 @@ public sealed record ClusterBenchmarkOptions
 /// One frontend (this process) + two expert processes on 127.0.0.1 (loopback timings), then the embedded engine:
 /// throughput of image embeddings, payload bytes on the wire, the frontend's resident memory against the dense part
 /// it holds, and recovery after kill -9 of an expert process (time until the first request issued after the kill
-/// completes). Ends with <c>cluster/embedded throughput ratio: X.XX, recovery: X.X s</c>.
+/// completes). Ends with <c>cluster/embedded throughput ratio: X.XX, recovery: X.X s</c>, the ratio of the medians of
+/// interleaved cluster and embedded segments (<see cref="InterleavedComparison"/>); the two separate phases' ratio is
+/// printed above it.
 /// </summary>
 public static class ClusterBenchmark
 {
@@ -69,7 +71,7 @@ public static class ClusterBenchmark
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         UniPerceiverMoe.Actors.Memory.NativeHeap.Trim();
         var baseline = new ResidentMemory(ProcessCpu.ResidentBytes(), ProcessCpu.ResidentFileBytes());
-        var (clusterRate, recovery) = await ClusterPhaseAsync(options, common, hocon, baseline, output).ConfigureAwait(false);
+        var (clusterRate, recovery, interleaved) = await ClusterPhaseAsync(options, common, hocon, baseline, output).ConfigureAwait(false);
 
         await using (var embedded = UniPerceiverEngine.Start(UpmoeConfig.Load([hocon("embedded.conf")], common)))
         {
@@ -79,13 +81,14 @@ public static class ClusterBenchmark
             output.WriteLine($"embedded CPU per request by part: sequence executors {run.SequenceCpuMs:0.00} (expert dispatch {run.DispatchCpuMs:0.00}, " +
                 $"of which expert-group compute {run.GroupComputeCpuMs:0.00}; the model's own work {run.SequenceCpuMs - run.DispatchCpuMs:0.00}) + " +
                 $"other threads {run.LocalCpuMs - run.SequenceCpuMs:0.00}");
-            output.WriteLine($"cluster/embedded throughput ratio: {clusterRate / run.Rate:0.00}, recovery: {recovery.TotalSeconds:0.0} s");
+            output.WriteLine($"separate phases (minutes apart): cluster {clusterRate:0.00} / embedded {run.Rate:0.00} requests/s = {clusterRate / run.Rate:0.00}");
+            output.WriteLine($"cluster/embedded throughput ratio: {interleaved.Ratio:0.00}, recovery: {recovery.TotalSeconds:0.0} s");
         }
     }
 
     /// <summary>One frontend (this process) and two expert processes: throughput, wire traffic, the frontend's memory
     /// against <paramref name="baseline"/> (this process before the frontend started), then recovery after kill -9.</summary>
-    private static async Task<(double Rate, TimeSpan Recovery)> ClusterPhaseAsync(ClusterBenchmarkOptions options, string[] common,
+    private static async Task<(double Rate, TimeSpan Recovery, InterleavedComparison.Result Interleaved)> ClusterPhaseAsync(ClusterBenchmarkOptions options, string[] common,
         Func<string, string> hocon, ResidentMemory baseline, TextWriter output)
     {
         var frontend = ClusterFrontend.Start(UpmoeConfig.Load([hocon("frontend.conf"), hocon("loopback.conf")],
@@ -137,15 +140,32 @@ public static class ClusterBenchmark
                 $"{cluster.LocalCpuMs - cluster.SequenceCpuMs:0.00}; expert nodes {cluster.PeerCpuMs:0.00} = expert-group compute {cluster.GroupComputeCpuMs:0.00} + " +
                 $"the rest {cluster.PeerCpuMs - cluster.GroupComputeCpuMs:0.00} (data plane, serialization, runtime)");
 
+            var interleaved = await InterleavedAsync(frontend.Engine, image, options, common, hocon, output).ConfigureAwait(false);
             var victim = await BusiestNodeAsync(frontend, nodes).ConfigureAwait(false);
             var recovery = await RecoveryAsync(frontend, image, victim, options.Concurrency, output).ConfigureAwait(false);
-            return (cluster.Rate, recovery);
+            return (cluster.Rate, recovery, interleaved);
         }
         finally
         {
             foreach (var node in nodes) await node.DisposeAsync().ConfigureAwait(false);
             await frontend.DisposeAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>The throughput ratio the benchmark ends with: an embedded engine started in this process beside the
+    /// frontend (after the frontend's memory was measured), warmed up, then <see cref="InterleavedComparison"/> against
+    /// the running cluster; the embedded engine is gone again before the kill -9 test.</summary>
+    private static async Task<InterleavedComparison.Result> InterleavedAsync(UniPerceiverEngine cluster, Tensor image, ClusterBenchmarkOptions options,
+        string[] common, Func<string, string> hocon, TextWriter output)
+    {
+        await using var embedded = UniPerceiverEngine.Start(UpmoeConfig.Load([hocon("embedded.conf")], common));
+        await WarmUpAsync(embedded, image, options, []).ConfigureAwait(false);
+        int segment = InterleavedComparison.SegmentRequests(options.Requests, options.Concurrency);
+        var result = await InterleavedComparison.RunAsync(cluster, embedded, image, options.Concurrency, segment).ConfigureAwait(false);
+        string rates(IReadOnlyList<double> r) => string.Join(", ", r.Select(x => x.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture)));
+        output.WriteLine($"interleaved ({InterleavedComparison.Segments} segments of {segment} requests per mode, cluster and embedded in turn): " +
+            $"cluster {rates(result.Cluster)} (median {result.ClusterMedian:0.00}); embedded {rates(result.Embedded)} (median {result.EmbeddedMedian:0.00}) requests/s");
+        return result;
     }
 
     /// <summary>Requests per second over <see cref="ClusterBenchmarkOptions.Requests"/> requests, after a warm-up of two
