@@ -24,7 +24,7 @@ internal static class InterleavedComparison
         public double EmbeddedMedian => Median(Embedded);
         public double Ratio => ClusterMedian / EmbeddedMedian;
 
-        private static double Median(IReadOnlyList<double> values)
+        internal static double Median(IReadOnlyList<double> values)
         {
             var sorted = values.Order().ToArray();
             int mid = sorted.Length / 2;
@@ -59,10 +59,16 @@ internal static class InterleavedComparison
         var load = new BenchmarkLoad(engine, image, concurrency, requests);
         await load.Finished.ConfigureAwait(false);
         if (load.Failed > 0) throw new InvalidOperationException($"{load.Failed} of {requests} benchmark requests failed; last error: {load.LastError}");
-        var timeline = load.Timeline.ToArray();
+        return SteadyRate(load.Timeline.ToArray());
+    }
+
+    /// <summary>Completions per second in (first completion, last issue] of a closed-loop load's (issued, completed)
+    /// times; all completions over the whole span when that window holds none.</summary>
+    internal static double SteadyRate(IReadOnlyList<(TimeSpan Issued, TimeSpan Completed)> timeline)
+    {
         var from = timeline.Min(t => t.Completed);
         var to = timeline.Max(t => t.Issued);
         int steady = timeline.Count(t => t.Completed > from && t.Completed <= to);
-        return steady > 0 && to > from ? steady / (to - from).TotalSeconds : load.Completed / timeline.Max(t => t.Completed).TotalSeconds;
+        return steady > 0 && to > from ? steady / (to - from).TotalSeconds : timeline.Count / timeline.Max(t => t.Completed).TotalSeconds;
     }
 }
