@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Bench;
 using UniPerceiverMoe.Bench.Cluster;
 using Xunit;
 
@@ -40,7 +41,7 @@ public sealed class InterleavedComparisonSpecs
         Assert.Equal(3.5, result.ClusterMedian, 9);
         Assert.Equal(7.0, result.EmbeddedMedian, 9);
         Assert.Equal(0.5, result.Ratio, 9);
-        Assert.Equal(4.0, InterleavedComparison.Result.Median([5, 4, 1]), 9);
+        Assert.Equal(4.0, BenchStatistics.Median([5, 4, 1]), 9);
         Assert.Equal(40, InterleavedComparison.SegmentRequests(requests: 120, concurrency: 10));
         Assert.Equal(750, InterleavedComparison.SegmentRequests(requests: 3000, concurrency: 4));
     }

@@ -20,16 +20,9 @@ internal static class InterleavedComparison
     /// <param name="SegmentRequests">Requests per segment.</param>
     public sealed record Result(IReadOnlyList<double> Cluster, IReadOnlyList<double> Embedded, int SegmentRequests)
     {
-        public double ClusterMedian => Median(Cluster);
-        public double EmbeddedMedian => Median(Embedded);
+        public double ClusterMedian => BenchStatistics.Median(Cluster);
+        public double EmbeddedMedian => BenchStatistics.Median(Embedded);
         public double Ratio => ClusterMedian / EmbeddedMedian;
-
-        internal static double Median(IReadOnlyList<double> values)
-        {
-            var sorted = values.Order().ToArray();
-            int mid = sorted.Length / 2;
-            return sorted.Length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-        }
     }
 
     /// <summary>Requests per segment: a quarter of the measured requests, and at least four per request in flight.</summary>

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using UniPerceiverMoe.Bench;
 
 namespace UniPerceiverMoe.Host.Bench;
 
@@ -21,7 +22,7 @@ public static class BenchTiming
             ta.Add(Time(a));
             tb.Add(Time(b));
         }
-        return (Median(ta), Median(tb));
+        return (BenchStatistics.Median(ta), BenchStatistics.Median(tb));
     }
 
     public static double Time(Action action)
@@ -29,12 +30,5 @@ public static class BenchTiming
         var start = Stopwatch.GetTimestamp();
         action();
         return Stopwatch.GetElapsedTime(start).TotalSeconds;
-    }
-
-    public static double Median(List<double> values)
-    {
-        values.Sort();
-        int n = values.Count;
-        return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
     }
 }

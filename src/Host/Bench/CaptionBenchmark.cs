@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using UniPerceiverMoe.Actors.Engine;
 using UniPerceiverMoe.Actors.Settings;
+using UniPerceiverMoe.Bench;
 using UniPerceiverMoe.Model;
 using UniPerceiverMoe.Model.Decoding;
 using UniPerceiverMoe.Model.Inference;
@@ -100,9 +101,7 @@ public static class CaptionBenchmark
             {
                 manual_seed(3);
                 using var pixels = randn([b, 1, 3, config.ImageSize, config.ImageSize]);
-                using var x = runner.EmbedVisual(pixels);
-                using var encoded = runner.Encode(x, TokenRouting.Uniform((int)x.shape[1], MoeAttribute.CaptionVisual), captureKv: true);
-                prefixes[b] = encoded.DetachKv();
+                prefixes[b] = CaptionBeamSearcher.EncodePrefix(runner, pixels, MoeAttribute.CaptionVisual);
             }
             // Untimed first: a batch size's first run also pays the JIT's first tiers for the kernel blocks that size
             // uses (B = 8 measured 2.23 s, then 1.67 s; docs/benchmarks.md, "Panel linears").
@@ -122,7 +121,7 @@ public static class CaptionBenchmark
         output.WriteLine("|---|---|---|");
         foreach (int b in sizes)
         {
-            double seconds = BenchTiming.Median(times[b]);
+            double seconds = BenchStatistics.Median(times[b]);
             perCaption[b] = seconds / b;
             output.WriteLine($"| {b} | {seconds:0.000} | {seconds / b:0.000} |");
         }
@@ -132,10 +131,7 @@ public static class CaptionBenchmark
     private static (double Encode, double Decode) Measure(UniPerceiverRunner runner, Tensor pixels, VocabularyBank bank, CaptionOptions options)
     {
         var start = Stopwatch.GetTimestamp();
-        LayerKv[] prefix;
-        using (var x = runner.EmbedVisual(pixels))
-        using (var encoded = runner.Encode(x, TokenRouting.Uniform((int)x.shape[1], MoeAttribute.CaptionVisual), captureKv: true))
-            prefix = encoded.DetachKv();
+        var prefix = CaptionBeamSearcher.EncodePrefix(runner, pixels, MoeAttribute.CaptionVisual);
         double encode = Stopwatch.GetElapsedTime(start).TotalSeconds;
         start = Stopwatch.GetTimestamp();
         CaptionBeamSearcher.DecodeFromPrefix(runner, prefix, bank, options);
@@ -145,7 +141,7 @@ public static class CaptionBenchmark
     }
 
     private static (double Encode, double Decode) Median(List<(double Encode, double Decode)> runs) =>
-        (BenchTiming.Median(runs.Select(r => r.Encode).ToList()), BenchTiming.Median(runs.Select(r => r.Decode).ToList()));
+        (BenchStatistics.Median(runs.Select(r => r.Encode).ToList()), BenchStatistics.Median(runs.Select(r => r.Decode).ToList()));
 
     /// <summary>Writes a bank of the full vocabulary size and times loading it back (what every later start pays).</summary>
     private static double MeasureFullBankLoad(UniPerceiverConfig config)

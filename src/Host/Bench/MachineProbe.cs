@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Bench;
 using UniPerceiverMoe.Model;
 using static TorchSharp.torch;
 
@@ -47,6 +48,6 @@ public static class MachineProbe
         for (int i = 0; i < 3; i++) x.matmul(w).Dispose();
         var times = new List<double>(rounds);
         for (int i = 0; i < rounds; i++) times.Add(BenchTiming.Time(() => x.matmul(w).Dispose()));
-        return 2.0 * 197 * 768 * 3072 / BenchTiming.Median(times);
+        return 2.0 * 197 * 768 * 3072 / BenchStatistics.Median(times);
     }
 }

@@ -36,10 +36,7 @@ public static class CaptionBeamSearcher
     {
         options.Validate();
         using var _ = no_grad();
-        LayerKv[] prefix;
-        using (var x = runner.EmbedVisual(pixels))
-        using (var encoded = runner.Encode(x, TokenRouting.Uniform((int)x.shape[1], visualAttribute), captureKv: true))
-            prefix = encoded.DetachKv();
+        var prefix = EncodePrefix(runner, pixels, visualAttribute);
         try
         {
             return DecodeFromPrefix(runner, prefix, bank, options, trace, cancellation);
@@ -48,6 +45,15 @@ public static class CaptionBeamSearcher
         {
             foreach (var kv in prefix) kv.Dispose();
         }
+    }
+
+    /// <summary>The visual prefix of pixels [B, T, 3, S, S] routed by <paramref name="visualAttribute"/>: per-layer K/V
+    /// [B, H, P, hd] for <see cref="DecodeFromPrefix"/>. The caller owns (and disposes) them.</summary>
+    public static LayerKv[] EncodePrefix(UniPerceiverRunner runner, Tensor pixels, MoeAttribute visualAttribute)
+    {
+        using var x = runner.EmbedVisual(pixels);
+        using var encoded = runner.Encode(x, TokenRouting.Uniform((int)x.shape[1], visualAttribute), captureKv: true);
+        return encoded.DetachKv();
     }
 
     /// <summary>Beam search from an already encoded prefix (per-layer K/V [B, H, P, hd], not consumed).</summary>
