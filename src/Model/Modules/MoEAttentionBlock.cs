@@ -142,7 +142,7 @@ public sealed class MoEAttentionBlock : nn.Module
     /// way, or null).</summary>
     private static Tensor? QueryRows(Tensor? keyBias, TokenSpan span, long queries) =>
         keyBias is null ? null
-        : keyBias.dim() >= 2 && keyBias.shape[^2] == queries && queries > 1 ? keyBias.narrow(keyBias.dim() - 2, span.Start, span.Count)
+        : keyBias.dim() >= 2 && keyBias.shape[^2] == queries ? keyBias.narrow(keyBias.dim() - 2, span.Start, span.Count)
         : keyBias.alias();
 
     protected override void Dispose(bool disposing)
