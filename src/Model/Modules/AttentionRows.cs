@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace UniPerceiverMoe.Model.Modules;
 
@@ -42,9 +44,16 @@ internal static unsafe class AttentionRows
         }
     }
 
-    /// <summary>The common head size (MoE-B and tiny): q and the two partial sums stay in registers.</summary>
+    /// <summary>The common head size (MoE-B and tiny): q and the two partial sums stay in registers. A score is
+    /// Σ_lanes(a + c)·scale, where a and c are two multiply-add chains over alternate 8-float runs of q·k and the
+    /// horizontal sum is <c>Vector256.Sum</c>'s tree, ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)).</summary>
     private static void Scores64(float* qt, float* k, long keyStride, int count, float scale, float* s)
     {
+        if (Avx512F.IsSupported)
+        {
+            Scores64Wide(qt, k, keyStride, count, scale, s);
+            return;
+        }
         var q0 = Vector256.Load(qt); var q1 = Vector256.Load(qt + 8); var q2 = Vector256.Load(qt + 16); var q3 = Vector256.Load(qt + 24);
         var q4 = Vector256.Load(qt + 32); var q5 = Vector256.Load(qt + 40); var q6 = Vector256.Load(qt + 48); var q7 = Vector256.Load(qt + 56);
         for (int j = 0; j < count; j++)
@@ -61,6 +70,57 @@ internal static unsafe class AttentionRows
             s[j] = Vector256.Sum(a + c) * scale;
         }
     }
+
+    /// <summary>
+    /// <see cref="Scores64"/> in 512-bit vectors: a key's chains a and c are the two halves of one 512-bit chain, and
+    /// eight keys' horizontal sums are done together by a transposing reduction that adds the same pairs in the same
+    /// tree as <c>Vector256.Sum</c>: the same bits, about a third of the shuffles and adds per key.
+    /// </summary>
+    private static void Scores64Wide(float* qt, float* k, long keyStride, int count, float scale, float* s)
+    {
+        var q0 = Vector512.Load(qt); var q1 = Vector512.Load(qt + 16); var q2 = Vector512.Load(qt + 32); var q3 = Vector512.Load(qt + 48);
+        var factor = Vector256.Create(scale);
+        int j = 0;
+        for (; j + 8 <= count; j += 8)
+        {
+            float* kj = k + j * keyStride;
+            var v01 = HalvesAdded(Chain(q0, q1, q2, q3, kj), Chain(q0, q1, q2, q3, kj + keyStride));
+            var v23 = HalvesAdded(Chain(q0, q1, q2, q3, kj + 2 * keyStride), Chain(q0, q1, q2, q3, kj + 3 * keyStride));
+            var v45 = HalvesAdded(Chain(q0, q1, q2, q3, kj + 4 * keyStride), Chain(q0, q1, q2, q3, kj + 5 * keyStride));
+            var v67 = HalvesAdded(Chain(q0, q1, q2, q3, kj + 6 * keyStride), Chain(q0, q1, q2, q3, kj + 7 * keyStride));
+            // Pairs within every 4-float half: per 128-bit lane i, [A0 + A1, A2 + A3, B0 + B1, B2 + B3] of v01's and v23's lane i.
+            var t0123 = Avx512F.Shuffle(v01, v23, 0x88) + Avx512F.Shuffle(v01, v23, 0xDD);
+            var t4567 = Avx512F.Shuffle(v45, v67, 0x88) + Avx512F.Shuffle(v45, v67, 0xDD);
+            // Each half's sum: lane 0 holds the low halves of keys 0, 2, 4, 6, lane 1 their high halves, lanes 2 and 3 keys 1, 3, 5, 7.
+            var halves = Avx512F.Shuffle(t0123, t4567, 0x88) + Avx512F.Shuffle(t0123, t4567, 0xDD);
+            // Low half + high half: floats 0–7 are the scores of keys 0, 2, 4, 6, 1, 3, 5, 7.
+            var r = Avx512F.Shuffle4x128(halves, halves, 0x88) + Avx512F.Shuffle4x128(halves, halves, 0xDD);
+            (Avx512F.PermuteVar16x32(r, ScoreOrder).GetLower() * factor).Store(s + j);
+        }
+        for (; j < count; j++)
+        {
+            var x = Chain(q0, q1, q2, q3, k + j * keyStride);
+            s[j] = Vector256.Sum(x.GetLower() + x.GetUpper()) * scale;
+        }
+    }
+
+    /// <summary>Where <see cref="Scores64Wide"/>'s reduction leaves scores 0–7.</summary>
+    private static readonly Vector512<int> ScoreOrder = Vector512.Create(0, 4, 1, 5, 2, 6, 3, 7, 0, 0, 0, 0, 0, 0, 0, 0);
+
+    /// <summary>q·k's two chains as one 512-bit chain: lanes 0–7 are a (q's runs 0, 2, 4, 6), lanes 8–15 are c (runs 1, 3, 5, 7).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Chain(Vector512<float> q0, Vector512<float> q1, Vector512<float> q2, Vector512<float> q3, float* kj)
+    {
+        var x = q0 * Vector512.Load(kj);
+        x = Vector512.FusedMultiplyAdd(q1, Vector512.Load(kj + 16), x);
+        x = Vector512.FusedMultiplyAdd(q2, Vector512.Load(kj + 32), x);
+        return Vector512.FusedMultiplyAdd(q3, Vector512.Load(kj + 48), x);
+    }
+
+    /// <summary>Two keys' chains [a | c] → [v.lo | v.hi | v'.lo | v'.hi] with v = a + c, in 128-bit lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> HalvesAdded(Vector512<float> x, Vector512<float> y) =>
+        Avx512F.Shuffle4x128(x, y, 0x44) + Avx512F.Shuffle4x128(x, y, 0xEE);
 
     /// <summary>s[j] ← exp(s[j] − max s) in place; returns their sum (a fixed lane-then-tail order).</summary>
     public static float Exponentials(float* s, int count)

@@ -6,7 +6,8 @@ namespace UniPerceiverMoe.Model.Tests.Modules;
 /// <summary>
 /// <see cref="AttentionRows.AccumulateValues"/>: every output lane is one multiply-add chain in key order, whatever
 /// vector width the machine runs it at and however the keys are split into runs. That is what lets chunks shared
-/// between queries and a beam's words scattered over rows give the bits of one pass over all keys.
+/// between queries and a beam's words scattered over rows give the bits of one pass over all keys. A 64-wide score
+/// is one fixed expression at either vector width.
 /// </summary>
 public sealed unsafe class AttentionRowsSpecs
 {
@@ -44,4 +45,49 @@ public sealed unsafe class AttentionRowsSpecs
         Assert.Equal(expected, whole);
         Assert.Equal(expected, inRuns);
     }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(8)]
+    [InlineData(37)]
+    public void A_64_wide_score_should_be_two_chains_added_then_summed_in_a_fixed_tree(int keys)
+    {
+        var random = new Random(keys + 11);
+        const int stride = 80;
+        var keyRows = Floats(random, keys * stride, 4);
+        var query = Floats(random, 64, 4);
+        const float scale = 0.125f;
+        var expected = new float[keys];
+        for (int j = 0; j < keys; j++)
+        {
+            var lanes = new float[8];
+            for (int l = 0; l < 8; l++)
+            {
+                float a = query[l] * keyRows[j * stride + l], c = query[8 + l] * keyRows[j * stride + 8 + l];
+                for (int run = 2; run < 8; run += 2)
+                {
+                    a = MathF.FusedMultiplyAdd(query[run * 8 + l], keyRows[j * stride + run * 8 + l], a);
+                    c = MathF.FusedMultiplyAdd(query[(run + 1) * 8 + l], keyRows[j * stride + (run + 1) * 8 + l], c);
+                }
+                lanes[l] = a + c;
+            }
+            expected[j] = (((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))) * scale;
+        }
+        var whole = new float[keys];
+        var inRuns = new float[keys];
+        fixed (float* k = keyRows)
+        fixed (float* q = query)
+        fixed (float* s = whole)
+        fixed (float* r = inRuns)
+        {
+            AttentionRows.Scores(q, k, stride, keys, 64, scale, s);
+            for (int j0 = 0, run = 1; j0 < keys; j0 += run, run = run % 11 + 1)
+                AttentionRows.Scores(q, k + (long)j0 * stride, stride, Math.Min(run, keys - j0), 64, scale, r + j0);
+        }
+        Assert.Equal(expected, whole);
+        Assert.Equal(expected, inRuns);
+    }
+
+    private static float[] Floats(Random random, int count, float range) =>
+        Enumerable.Range(0, count).Select(_ => (float)((random.NextDouble() - 0.5) * range)).ToArray();
 }
