@@ -7,9 +7,10 @@ namespace UniPerceiverMoe.Model.Modules;
 /// <summary>
 /// The per-query steps of the CPU decode attentions (<see cref="DecodeAttention"/>, <see cref="SharedPrefixAttention"/>):
 /// scores against a run of keys, the softmax's exponentials, and weighted values accumulated into an output row.
-/// Invariants: every score is one fixed sequence of 256-bit multiply-adds and one horizontal sum, and every output
-/// lane one multiply-add chain in key order, so splitting a query's keys into runs (chunks shared between queries, a
-/// beam's words scattered over rows) gives the same bits as one pass over all of them.
+/// Invariants: every score is one fixed sequence of multiply-adds and one horizontal sum (the same whether it runs in
+/// 256-bit or 512-bit vectors, one key at a time or eight), and every output lane one multiply-add chain in key order,
+/// so splitting a query's keys into runs (chunks shared between queries, a beam's words scattered over rows) gives the
+/// same bits as one pass over all of them.
 /// </summary>
 internal static unsafe class AttentionRows
 {
