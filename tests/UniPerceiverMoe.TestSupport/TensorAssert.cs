@@ -27,6 +27,22 @@ public static class TensorAssert
         return max;
     }
 
+    /// <summary>max |expected − actual| (0 for empty tensors), every temporary held by a dispose scope.</summary>
+    public static double MaxAbsDifference(Tensor expected, Tensor actual)
+    {
+        using var scope = NewDisposeScope();
+        var diff = (expected - actual).abs();
+        return diff.numel() == 0 ? 0 : diff.max().to_type(ScalarType.Float64).item<double>();
+    }
+
+    /// <summary>max |x| (0 for an empty tensor), every temporary held by a dispose scope.</summary>
+    public static double MaxAbs(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var magnitude = x.abs();
+        return magnitude.numel() == 0 ? 0 : magnitude.max().to_type(ScalarType.Float64).item<double>();
+    }
+
     public static void Equal(ITestOutputHelper output, string name, Tensor expected, Tensor actual)
     {
         using var scope = NewDisposeScope();

@@ -199,7 +199,10 @@ public sealed class HopBatchingTransport(IExpertGroupTransport inner, int maxRow
             {
                 using var part = output.narrow(0, start, w.Rows);
                 start += w.Rows;
-                Answer(w, part.reshape([.. w.Shape[..^1], outFeatures]).contiguous().DetachFromDisposeScope());
+                // Held in a variable: an unreferenced temporary could be finalized while contiguous() reads it (no
+                // dispose scope holds it on this continuation's thread).
+                using var shaped = part.reshape([.. w.Shape[..^1], outFeatures]);
+                Answer(w, shaped.contiguous().DetachFromDisposeScope());
             }
         }
     }

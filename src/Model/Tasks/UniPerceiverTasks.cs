@@ -109,7 +109,8 @@ public static class UniPerceiverTasks
     /// actors' expert path never reads tensor memory itself).</summary>
     public static float[][] Rows(Tensor features)
     {
-        using var host = features.to(ScalarType.Float32).cpu().contiguous();
+        using var scope = NewDisposeScope();   // holds the chain's temporaries: none can be finalized mid-call
+        var host = features.to(ScalarType.Float32).cpu().contiguous();
         var all = host.data<float>().ToArray();
         int n = (int)host.shape[0], d = (int)host.shape[1];
         return Enumerable.Range(0, n).Select(i => all.AsSpan(i * d, d).ToArray()).ToArray();

@@ -2,6 +2,7 @@ using UniPerceiverMoe.Model;
 using UniPerceiverMoe.Model.Modules;
 using TorchSharp;
 using Xunit;
+using UniPerceiverMoe.TestSupport;
 using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Model.Tests.Modules;
@@ -82,7 +83,7 @@ public sealed class DecodeAttentionSpecs
                 using var expected = Reference(q, k, v, bias);
                 using var actual = DecodeAttention.Apply(q, k, v, bias);
                 Assert.Equal(expected.shape, actual.shape);
-                Assert.True(actual.allclose(expected, rtol: 1e-5, atol: 1e-5), $"{biasKind} {rows}x{heads}x{queries}x{keys}x{headDim}: max diff {(actual - expected).abs().max().item<float>()}");
+                Assert.True(actual.allclose(expected, rtol: 1e-5, atol: 1e-5), $"{biasKind} {rows}x{heads}x{queries}x{keys}x{headDim}: max diff {TensorAssert.MaxAbsDifference(expected, actual)}");
             }
         }
     }

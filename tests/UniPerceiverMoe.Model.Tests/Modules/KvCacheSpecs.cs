@@ -1,5 +1,6 @@
 using UniPerceiverMoe.Model.Modules;
 using Xunit;
+using UniPerceiverMoe.TestSupport;
 using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Model.Tests.Modules;
@@ -139,7 +140,7 @@ public sealed class KvCacheSpecs
             using var expected = materialized.AttendMaterialized(0, q, k, v, bias);
             using var actual = fast.Attend(0, q, k, v, bias);
             Assert.True(actual.allclose(expected, rtol: 1e-5, atol: 1e-5),
-                $"pass {pass}: max difference {(actual - expected).abs().max().item<float>()}");
+                $"pass {pass}: max difference {TensorAssert.MaxAbsDifference(expected, actual)}");
         });
 
     [Theory]
