@@ -61,13 +61,45 @@ public static class NativeHeap
         }
     }
 
+    /// <summary>The C heap's bytes now, over all arenas (glibc <c>mallinfo2</c>), or null where it is not available.
+    /// Free bytes are kept by malloc for reuse; a trim returns their pages, so they need not be resident.</summary>
+    public static NativeHeapUsage? Usage()
+    {
+        if (unavailable || !OperatingSystem.IsLinux()) return null;
+        try
+        {
+            var info = MallInfo2();
+            return new NativeHeapUsage((long)(info.Uordblks + info.Hblkhd), (long)info.Fordblks, (long)info.Hblkhd);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return null;   // glibc older than 2.33 has no mallinfo2; trim and mallopt may still work
+        }
+    }
+
     private const int TrimThreshold = -1, TopPad = -2, MmapThreshold = -3;   // M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD (malloc.h)
 
     [DllImport("libc", EntryPoint = "mallopt")]
     [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
     private static extern int MallOpt(int param, int value);
 
+    /// <summary>glibc's <c>struct mallinfo2</c>: ten size_t fields, in this order.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct MallInfo2Fields
+    {
+        public nuint Arena, Ordblks, Smblks, Hblks, Hblkhd, Usmblks, Fsmblks, Uordblks, Fordblks, Keepcost;
+    }
+
+    [DllImport("libc", EntryPoint = "mallinfo2")]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern MallInfo2Fields MallInfo2();
+
     [DllImport("libc", EntryPoint = "malloc_trim")]
     [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
     private static extern int MallocTrim(nuint pad);
 }
+
+/// <param name="InUse">Bytes handed out by malloc and not freed: arena chunks plus blocks mapped on their own.</param>
+/// <param name="Free">Freed bytes the arenas keep for reuse.</param>
+/// <param name="Mapped">The part of <paramref name="InUse"/> in blocks mapped on their own (above the mmap threshold).</param>
+public sealed record NativeHeapUsage(long InUse, long Free, long Mapped);

@@ -70,7 +70,7 @@ public static class ClusterBenchmark
         // stayed at 1.7 GB committed and resident, and the baseline with it).
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         UniPerceiverMoe.Actors.Memory.NativeHeap.Trim();
-        var baseline = new ResidentMemory(ProcessCpu.ResidentBytes(), ProcessCpu.ResidentFileBytes());
+        var baseline = MemoryComposition.Now();
         var (clusterRate, recovery, interleaved) = await ClusterPhaseAsync(options, common, hocon, baseline, output).ConfigureAwait(false);
 
         await using (var embedded = UniPerceiverEngine.Start(UpmoeConfig.Load([hocon("embedded.conf")], common)))
@@ -89,7 +89,7 @@ public static class ClusterBenchmark
     /// <summary>One frontend (this process) and two expert processes: throughput, wire traffic, the frontend's memory
     /// against <paramref name="baseline"/> (this process before the frontend started), then recovery after kill -9.</summary>
     private static async Task<(double Rate, TimeSpan Recovery, InterleavedComparison.Result Interleaved)> ClusterPhaseAsync(ClusterBenchmarkOptions options, string[] common,
-        Func<string, string> hocon, ResidentMemory baseline, TextWriter output)
+        Func<string, string> hocon, MemoryComposition baseline, TextWriter output)
     {
         var frontend = ClusterFrontend.Start(UpmoeConfig.Load([hocon("frontend.conf"), hocon("loopback.conf")],
             [.. common, "akka.remote.dot-netty.tcp.port = 0", "akka.cluster.seed-nodes = []"]));
@@ -222,7 +222,7 @@ public static class ClusterBenchmark
     /// load, has given its free native heap back (upmoe.engine.native-heap-trim-after-idle and -interval; waited for up to
     /// 3 s past the idle delay), with
     /// what the growth is made of, and the highest figure sampled during the load.</summary>
-    private static void WriteMemory(UniPerceiverEngine engine, ResidentMemory baseline, long peak, TextWriter output)
+    private static void WriteMemory(UniPerceiverEngine engine, MemoryComposition baseline, long peak, TextWriter output)
     {
         var trims = engine.Counters.NativeHeapTrims;
         long trimsBefore = trims.Value;
@@ -231,19 +231,17 @@ public static class ClusterBenchmark
             Thread.Sleep(20);
         var dense = engine.Model.state_dict().Where(kv => kv.Value.device_type != TorchSharp.DeviceType.META)
             .Sum(kv => kv.Value.NumberOfElements * kv.Value.ElementSize);
-        long resident = ProcessCpu.ResidentBytes(), file = ProcessCpu.ResidentFileBytes() - baseline.File;
+        var now = MemoryComposition.Now();
+        long resident = now.Resident, file = now.ResidentFile - baseline.ResidentFile;
         var heap = GC.GetGCMemoryInfo();
-        double ratio(long bytes) => (bytes - baseline.Total) / (double)Math.Max(1, dense);
-        output.WriteLine($"frontend: resident memory {resident / 1e6:0} MB, {(resident - baseline.Total) / 1e6:0} MB more than before it started " +
-            $"({baseline.Total / 1e6:0} MB: runtime and libtorch); model tensors held {dense / 1e6:0} MB (dense part only: experts are on the expert nodes); " +
+        double ratio(long bytes) => (bytes - baseline.Resident) / (double)Math.Max(1, dense);
+        output.WriteLine($"frontend: resident memory {resident / 1e6:0} MB, {(resident - baseline.Resident) / 1e6:0} MB more than before it started " +
+            $"({baseline.Resident / 1e6:0} MB: runtime and libtorch); model tensors held {dense / 1e6:0} MB (dense part only: experts are on the expert nodes); " +
             $"growth / dense part = {ratio(resident):0.00}; .NET heap {heap.HeapSizeBytes / 1e6:0} MB " +
             $"({heap.TotalCommittedBytes / 1e6:0} MB committed); file-backed (code) {file / 1e6:0} MB of the growth; " +
             $"measured idle, after {trims.Value} native heap trim(s); peak during the load {peak / 1e6:0} MB (growth / dense part = {ratio(peak):0.00})");
+        output.WriteLine($"frontend memory {now.DescribeGrowth(baseline, dense)}");
     }
-
-    /// <param name="Total">VmRSS.</param>
-    /// <param name="File">Its file-backed part (RssFile).</param>
-    private sealed record ResidentMemory(long Total, long File);
 
     private static int WarmUpRequests(ClusterBenchmarkOptions options) => 2 * options.Concurrency;
 
