@@ -129,7 +129,11 @@ public sealed class TokenLevelMoeExecutor : IMoeLinearExecutor
         if (result.dim() != 2 || result.shape[0] != rows.shape[0] || result.shape[1] != output.shape[1])
             throw new InvalidOperationException(
                 $"{site} expert {expert}: expected [{rows.shape[0]}, {output.shape[1]}], got [{string.Join(", ", result.shape)}].");
-        using var gate = tensor(gates.ToArray(), device: output.device).to_type(output.dtype).unsqueeze(1); // [n, 1]
+        // Each intermediate held by name: a chained temporary could be finalized while libtorch runs on it
+        // outside a dispose scope (docs/architecture.md).
+        using var gateValues = tensor(gates.ToArray(), device: output.device);
+        using var typedGates = gateValues.to_type(output.dtype);
+        using var gate = typedGates.unsqueeze(1);                                                          // [n, 1]
         using var typed = result.to_type(output.dtype);
         using var weighted = typed.mul(gate);                                                             // [n, out]
         TorchScalar.Use(1L, one => output.index_add_(0, rows, weighted, one));
