@@ -11,30 +11,13 @@ public sealed class DataPlaneAuthenticationSpecs : IDisposable
 {
     private static readonly byte[] Secret = Encoding.UTF8.GetBytes("correct horse battery staple 42");
     private static readonly byte[] OtherSecret = Encoding.UTF8.GetBytes("a different secret of the same size");
-    private readonly TcpListener listener = new(IPAddress.Loopback, 0);
-    private readonly List<IDisposable> owned = [];
+    private readonly LoopbackStreams loopback = new();
 
-    public DataPlaneAuthenticationSpecs() => listener.Start();
+    public void Dispose() => loopback.Dispose();
 
-    public void Dispose()
-    {
-        foreach (var d in owned) d.Dispose();
-        listener.Stop();
-    }
+    private Task<(NetworkStream Client, NetworkStream Server)> ConnectAsync() => loopback.ConnectAsync();
 
-    /// <summary>A connected (client, server) pair of streams on 127.0.0.1.</summary>
-    private async Task<(NetworkStream Client, NetworkStream Server)> ConnectAsync()
-    {
-        var client = new TcpClient();
-        owned.Add(client);
-        var accepted = listener.AcceptTcpClientAsync();
-        await client.ConnectAsync(IPAddress.Loopback, ((IPEndPoint)listener.LocalEndpoint).Port);
-        var server = await accepted;
-        owned.Add(server);
-        return (client.GetStream(), server.GetStream());
-    }
-
-    private static CancellationToken Within(int seconds) => new CancellationTokenSource(TimeSpan.FromSeconds(seconds)).Token;
+    private static CancellationToken Within(int seconds) => LoopbackStreams.Within(seconds);
 
     [Fact]
     public async Task Peers_with_the_same_secret_should_both_be_authenticated_and_then_share_the_stream()

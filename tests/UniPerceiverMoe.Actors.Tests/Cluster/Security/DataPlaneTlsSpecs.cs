@@ -8,29 +8,13 @@ namespace UniPerceiverMoe.Actors.Tests.Cluster.Security;
 /// <summary>Mutual TLS of the data plane over loopback TCP with certificates made at test time.</summary>
 public sealed class DataPlaneTlsSpecs : IDisposable
 {
-    private readonly TcpListener listener = new(IPAddress.Loopback, 0);
-    private readonly List<IDisposable> owned = [];
+    private readonly LoopbackStreams loopback = new();
 
-    public DataPlaneTlsSpecs() => listener.Start();
+    public void Dispose() => loopback.Dispose();
 
-    public void Dispose()
-    {
-        foreach (var d in owned) d.Dispose();
-        listener.Stop();
-    }
+    private Task<(NetworkStream Client, NetworkStream Server)> ConnectAsync() => loopback.ConnectAsync();
 
-    private async Task<(NetworkStream Client, NetworkStream Server)> ConnectAsync()
-    {
-        var client = new TcpClient();
-        owned.Add(client);
-        var accepted = listener.AcceptTcpClientAsync();
-        await client.ConnectAsync(IPAddress.Loopback, ((IPEndPoint)listener.LocalEndpoint).Port);
-        var server = await accepted;
-        owned.Add(server);
-        return (client.GetStream(), server.GetStream());
-    }
-
-    private static CancellationToken Within(int seconds) => new CancellationTokenSource(TimeSpan.FromSeconds(seconds)).Token;
+    private static CancellationToken Within(int seconds) => LoopbackStreams.Within(seconds);
 
     [Fact]
     public async Task Nodes_sharing_the_cluster_certificate_should_authenticate_each_other()
@@ -41,7 +25,7 @@ public sealed class DataPlaneTlsSpecs : IDisposable
         var results = await Task.WhenAll(
             tls.AuthenticateAsClientAsync(client, "127.0.0.1", Within(20)),
             tls.AuthenticateAsServerAsync(server, Within(20)));
-        foreach (var ssl in results) owned.Add(ssl);
+        foreach (var ssl in results) loopback.Own(ssl);
         Assert.True(results[1].IsMutuallyAuthenticated);
         Assert.Equal(cluster.Thumbprint, new X509Certificate2(results[1].RemoteCertificate!).Thumbprint);
         await results[0].WriteAsync("ok"u8.ToArray());
@@ -83,7 +67,7 @@ public sealed class DataPlaneTlsSpecs : IDisposable
         await Assert.ThrowsAnyAsync<Exception>(async () =>
         {
             var ssl = await side;
-            owned.Add(ssl);
+            loopback.Own(ssl);
             await ssl.WriteAsync(new byte[1]);
             if (await ssl.ReadAsync(new byte[1]) == 0) throw new IOException("closed by the peer");
         });
@@ -98,7 +82,7 @@ public sealed class DataPlaneTlsSpecs : IDisposable
         var results = await Task.WhenAll(
             new DataPlaneTls(rotated, [cluster.Thumbprint]).AuthenticateAsClientAsync(client, "127.0.0.1", Within(20)),
             new DataPlaneTls(cluster, [rotated.Thumbprint]).AuthenticateAsServerAsync(server, Within(20)));
-        foreach (var ssl in results) owned.Add(ssl);
+        foreach (var ssl in results) loopback.Own(ssl);
         Assert.True(results[1].IsMutuallyAuthenticated);
     }
 }
