@@ -39,22 +39,22 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
         TensorPayload[] chunks;
         using (input)
         {
-            long inFeatures = input.shape[^1];
-            outShape = [.. input.shape[..^1], outFeatures];
+            long inFeatures = input.size(-1);
+            outShape = [.. TensorShapes.Of(input)[..^1], outFeatures];
             device = input.device;
             using var rows = input.reshape(-1, inFeatures);
             long perMessage = Math.Max(1, settings.MaxPayloadBytes / (Math.Max(inFeatures, outFeatures) * TensorPayloads.ElementSize(settings.WireDtype)));
             // A whole layer mixes the tokens of a sequence (attention): messages carry whole sequences.
             int unit = request.RowsPerUnit;
             perMessage = Math.Max(unit, perMessage / unit * unit);
-            chunks = new TensorPayload[(int)((rows.shape[0] + perMessage - 1) / perMessage)];
+            chunks = new TensorPayload[(int)((rows.size(0) + perMessage - 1) / perMessage)];
             if (chunks.Length > 1) counters.SplitParts.Increment();
             // Views of the input rows (no copy): each is read when its frame is written, and released below once every
             // attempt has ended. They share the input's storage, which lives on in them after `input` is disposed.
             for (int i = 0; i < chunks.Length; i++)
             {
                 long start = i * perMessage;
-                using var part = rows.narrow(0, start, Math.Min(perMessage, rows.shape[0] - start));
+                using var part = rows.narrow(0, start, Math.Min(perMessage, rows.size(0) - start));
                 chunks[i] = TensorPayloads.View(part, settings.WireDtype);
             }
         }
@@ -90,7 +90,7 @@ public sealed class ClusterGroupTransport(IActorRef region, ClusterSettings sett
     {
         var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
         using var payload = TensorPayloads.View(input, settings.WireDtype);
-        var reply = await SendAsync(new ProbeHop(groupId, payload), groupId, null, payload, input.shape[^1], timeout, deadline, failFast: false).ConfigureAwait(false);
+        var reply = await SendAsync(new ProbeHop(groupId, payload), groupId, null, payload, input.size(-1), timeout, deadline, failFast: false).ConfigureAwait(false);
         return TensorPayloads.ToTensor(reply, input.device);
     }
 

@@ -44,8 +44,8 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
     public Tensor Apply(MoeSite site, Tensor x, TokenRouting routing)
     {
         using var cpu = new DispatchCpu(counters);
-        if (routing.Length != x.shape[1])
-            throw new ArgumentException($"routing covers {routing.Length} tokens but the input has {x.shape[1]}.");
+        if (routing.Length != x.size(1))
+            throw new ArgumentException($"routing covers {routing.Length} tokens but the input has {x.size(1)}.");
         var segments = routing.Segments;
         var pending = new List<Task<Tensor>>[segments.Count];
         for (int s = 0; s < segments.Count; s++)
@@ -60,7 +60,7 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
 
     public Tensor? TryApplyFfn(int layer, Tensor x, TokenRouting routing)
     {
-        if (!fuseFfn || routing.Length != x.shape[1]) return null;
+        if (!fuseFfn || routing.Length != x.size(1)) return null;
         using var cpu = new DispatchCpu(counters);
         var first = new MoeSite(layer, MoeLinearKind.Linear1);
         var second = new MoeSite(layer, MoeLinearKind.Linear2);
@@ -84,7 +84,7 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
 
     public Tensor? TryApplyTail(int layer, Tensor context, Tensor x, Func<LayerTail> tail, TokenRouting routing)
     {
-        if (!fuseTail || routing.Length != x.shape[1]) return null;
+        if (!fuseTail || routing.Length != x.size(1)) return null;
         using var cpu = new DispatchCpu(counters);
         var dense = new MoeSite(layer, MoeLinearKind.Dense);
         var segments = routing.Segments;
@@ -119,7 +119,7 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
 
     public Tensor? TryApplyLayer(int layer, Tensor x, Func<WholeLayer> layerConstants, TokenRouting routing)
     {
-        if (!fuseLayer || routing.Length != x.shape[1]) return null;
+        if (!fuseLayer || routing.Length != x.size(1)) return null;
         using var cpu = new DispatchCpu(counters);
         var segments = routing.Segments;
         var kinds = SegmentRoutes.Kinds;
@@ -143,7 +143,7 @@ public sealed class ActorMoeExecutor : IMoeLinearExecutor
         var constants = layerConstants();
         try
         {
-            var request = new WholeLayerRequest(layer, routesOf, constants, (int)x.shape[1]);
+            var request = new WholeLayerRequest(layer, routesOf, constants, (int)x.size(1));
             return Collect([[client.ApplyAsync(request, replicas!, x.alias().DetachFromDisposeScope())]]);
         }
         finally

@@ -194,7 +194,7 @@ public sealed class HopBatchingTransport(IExpertGroupTransport inner, int maxRow
         }
         using (output)
         {
-            long start = 0, outFeatures = output.shape[^1];
+            long start = 0, outFeatures = output.size(-1);
             foreach (var w in batch)
             {
                 using var part = output.narrow(0, start, w.Rows);
@@ -232,8 +232,8 @@ public sealed class HopBatchingTransport(IExpertGroupTransport inner, int maxRow
     {
         public BatchKey Key { get; } = key;
         public Tensor Input { get; } = input;
-        public long[] Shape { get; } = input.shape;
-        public long Rows { get; } = input.NumberOfElements / Math.Max(1, input.shape[^1]);
+        public long[] Shape { get; } = TensorShapes.Of(input);
+        public long Rows { get; } = input.NumberOfElements / Math.Max(1, input.size(-1));
         public ExpertRequest Request => Key.Request;
         public TimeSpan Timeout { get; } = timeout;
         public bool FailFast { get; } = failFast;
@@ -251,7 +251,7 @@ public sealed class HopBatchingTransport(IExpertGroupTransport inner, int maxRow
     /// </summary>
     private sealed record BatchKey(ExpertRequest Request, long InFeatures, ScalarType Dtype, string Device)
     {
-        public BatchKey(ExpertRequest request, Tensor input) : this(request, input.shape[^1], input.dtype, input.device.ToString())
+        public BatchKey(ExpertRequest request, Tensor input) : this(request, input.size(-1), input.dtype, input.device.ToString())
         {
         }
 

@@ -81,7 +81,7 @@ public sealed class ExpertGroupActor : ReceiveActor
             computeTime += Stopwatch.GetElapsedTime(started);
             computeCpuMicros += ThreadCpu.MicrosecondsSince(startedCpu);
             requests++;
-            tokens += input.NumberOfElements / input.shape[^1];
+            tokens += input.NumberOfElements / input.size(-1);
             Sender.Tell(new Computed(output));
         }
         catch (Exception e)

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Model;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -38,7 +39,7 @@ public static class DeviceStaging
         if (device == DeviceType.CPU) return tensor.contiguous();
         var buffer = Staging(tensor.dtype, tensor.NumberOfElements);
         using var prefix = buffer.narrow(0, 0, tensor.NumberOfElements);
-        var host = prefix.view(tensor.shape);
+        var host = prefix.view(TensorShapes.Of(tensor));
         try
         {
             host.copy_(tensor, nonBlocking: true);

@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Model;
 using MessagePack;
 using static TorchSharp.torch;
 
@@ -50,7 +51,7 @@ public sealed class TensorPayload : IDisposable
     {
         this.host = host;
         Dtype = dtype;
-        Shape = host.shape;
+        Shape = TensorShapes.Of(host);
         ByteCount = host.NumberOfElements * host.ElementSize;
     }
 

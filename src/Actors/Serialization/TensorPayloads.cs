@@ -1,3 +1,4 @@
+using UniPerceiverMoe.Model;
 using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Actors.Serialization;
@@ -43,7 +44,7 @@ public static class TensorPayloads
     public static TensorPayload FromTensor(Tensor tensor, WireDtype dtype)
     {
         using var host = HostForm(tensor, dtype);
-        return new TensorPayload(HostBytes(host).ToArray(), Name(dtype), host.shape);
+        return new TensorPayload(HostBytes(host).ToArray(), Name(dtype), TensorShapes.Of(host));
     }
 
     /// <summary>

@@ -32,7 +32,7 @@ public sealed class DemoBatch : IDisposable
     public Tensor Targets { get; }
     public Tensor Labels { get; }
 
-    public int WordCount => (int)Words.shape[1];
+    public int WordCount => (int)Words.size(1);
 
     /// <summary>Clips <paramref name="start"/>.. of <paramref name="seed"/>, rendered and tokenised.</summary>
     public static DemoBatch Create(SyntheticVideoGenerator generator, DemoCorpus corpus, long seed, long start, int size)

@@ -98,7 +98,7 @@ public static class DemoEvaluator
         using var _ = no_grad();
         var features = UniPerceiverTasks.VisualFeatures(runner, pixels, MoeAttribute.VisualInput);    // [B, D]
         var best = labelFeatures.Select(l => features.matmul(l.t()).argmax(-1).data<long>().ToArray()).ToArray();
-        return Enumerable.Range(0, (int)pixels.shape[0]).Select(b => best.Select(set => (int)set[b]).ToArray()).ToArray();
+        return Enumerable.Range(0, (int)pixels.size(0)).Select(b => best.Select(set => (int)set[b]).ToArray()).ToArray();
     }
 
     /// <summary>Writes each clip as an .mp4, reads the reference eval frames back with ffmpeg and preprocesses them.</summary>

@@ -38,7 +38,7 @@ public static class DemoModelInit
                 // 4 in the default recipe; learned afterwards) makes it visible from step 0. Measured: scale 4 with
                 // lr 7e-4 learned the actions (direction, appear/disappear, colour order) that scale 1 with lr 2e-3
                 // had not learned in 2,000 steps (docs/benchmarks-training.md).
-                using var table = SinCos1d((int)p.shape[0], config.Hidden);
+                using var table = SinCos1d((int)p.size(0), config.Hidden);
                 TorchScalar.Use(temporalScale, s => table.mul_(s));
                 p.copy_(table);
             }
@@ -53,13 +53,13 @@ public static class DemoModelInit
             else if (p.dim() == 4)
             {
                 // Patch conv as a linear of 3·p·p inputs (MAE's xavier on the flattened weight).
-                double fanIn = p.shape[1] * p.shape[2] * p.shape[3], fanOut = p.shape[0];
+                double fanIn = p.size(1) * p.size(2) * p.size(3), fanOut = p.size(0);
                 double bound = Math.Sqrt(6.0 / (fanIn + fanOut));
                 Uniform(p, bound, generator);
             }
             else if (p.dim() == 2)
             {
-                double bound = Math.Sqrt(6.0 / (p.shape[0] + p.shape[1]));   // xavier-uniform, gain 1
+                double bound = Math.Sqrt(6.0 / (p.size(0) + p.size(1)));   // xavier-uniform, gain 1
                 Uniform(p, bound, generator);
             }
         }

@@ -40,11 +40,11 @@ public sealed class DemoObjective
     public DemoLosses Compute(DemoBatch batch, IMoeLinearExecutor executor, IReadOnlyList<long> distractors)
     {
         var device = model.Head.parameters().First().device;
-        long b = batch.Pixels.shape[0];
+        long b = batch.Pixels.size(0);
         int n = batch.WordCount;
         var visual = model.VideoEmbed.Forward(batch.Pixels.to(device), model.TokenEmbed.Norm);     // [B, T·P, D]
         var prefix = TrainingEncoder.PrefixSpe(model, visual);                                       // [B, 1 + T·P, D]
-        int p = (int)prefix.shape[1];
+        int p = (int)prefix.size(1);
 
         // Captioning.
         var positions = TorchScalar.Arange(n, device);

@@ -18,7 +18,7 @@ public static class TrainingEncoder
     public static Tensor PrefixSpe(UniPerceiverMoeModel model, Tensor tokens)
     {
         var spe = model.TokenEmbed.SpePrefix(UniPerceiverRunner.SpeId);                       // [D]
-        return cat([spe.view(1, 1, -1).expand(tokens.shape[0], 1, -1), tokens], 1);
+        return cat([spe.view(1, 1, -1).expand(tokens.size(0), 1, -1), tokens], 1);
     }
 
     /// <summary>Runs the encoder over x [B, N, D] with <paramref name="routing"/> and an optional additive bias.</summary>

@@ -125,7 +125,7 @@ public static class CheckpointLoader
     /// <summary>[1, 1, D] -> [D] (size-1 dims 1 then 0 only, as squeeze(1).squeeze(0)).</summary>
     private static Tensor Squeeze(Tensor t)
     {
-        using var a = t.dim() > 1 && t.shape[1] == 1 ? t.squeeze(1) : t.alias();
-        return a.dim() > 0 && a.shape[0] == 1 ? a.squeeze(0) : a.alias();
+        using var a = t.dim() > 1 && t.size(1) == 1 ? t.squeeze(1) : t.alias();
+        return a.dim() > 0 && a.size(0) == 1 ? a.squeeze(0) : a.alias();
     }
 }

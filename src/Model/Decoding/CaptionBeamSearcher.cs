@@ -52,7 +52,7 @@ public static class CaptionBeamSearcher
     public static LayerKv[] EncodePrefix(UniPerceiverRunner runner, Tensor pixels, MoeAttribute visualAttribute)
     {
         using var x = runner.EmbedVisual(pixels);
-        using var encoded = runner.Encode(x, TokenRouting.Uniform((int)x.shape[1], visualAttribute), captureKv: true);
+        using var encoded = runner.Encode(x, TokenRouting.Uniform((int)x.size(1), visualAttribute), captureKv: true);
         return encoded.DetachKv();
     }
 
@@ -108,7 +108,7 @@ public static class CaptionBeamSearcher
             this.prefix = prefix;
             this.bank = bank;
             this.options = options;
-            batch = (int)prefix[0].K.shape[0];
+            batch = (int)prefix[0].K.size(0);
             beam = options.BeamSize;
             eosRow = Array.IndexOf(bank.Ids, options.EosId);
             // Finished beams may only continue with EOS: a bank without it (a subset that forgot it) cannot end captions.
@@ -193,8 +193,8 @@ public static class CaptionBeamSearcher
             Swap(ref seqMask, seqMask.gather(1, selectedBeam.unsqueeze(-1)));
             var beamIndex = selectedBeam.unsqueeze(-1);
             var chosen = wordLogprob.gather(1, beamIndex.expand(batch, beam, vocab)).gather(2, words.unsqueeze(-1));
-            ReplaceState(ref outputs, outputs is null ? words.unsqueeze(-1) : cat([outputs.gather(1, beamIndex.expand(-1, -1, outputs.shape[2])), words.unsqueeze(-1)], 2));
-            ReplaceState(ref logProbs, logProbs is null ? chosen : cat([logProbs.gather(1, beamIndex.expand(-1, -1, logProbs.shape[2])), chosen], 2));
+            ReplaceState(ref outputs, outputs is null ? words.unsqueeze(-1) : cat([outputs.gather(1, beamIndex.expand(-1, -1, outputs.size(2))), words.unsqueeze(-1)], 2));
+            ReplaceState(ref logProbs, logProbs is null ? chosen : cat([logProbs.gather(1, beamIndex.expand(-1, -1, logProbs.size(2))), chosen], 2));
             ReplaceState(ref selectedWords, words);
             // Finished from the next step on: ended before (mask 0) or ended now (EOS chosen). A traced search keeps
             // running the passes, so that every step's trace shows what the model computes.
@@ -251,7 +251,7 @@ public static class CaptionBeamSearcher
         public IReadOnlyList<CaptionResult> Finish()
         {
             using var scope = NewDisposeScope();
-            var ids = bankIds.index_select(0, outputs!.view(-1)).view(outputs.shape);          // [B, beam, T] token ids
+            var ids = bankIds.index_select(0, outputs!.view(-1)).view(TensorShapes.Of(outputs));          // [B, beam, T] token ids
             var score = seqLogprob;                                                            // [B, beam, 1]
             if (options.LengthPenalty > 0)
             {
@@ -260,8 +260,8 @@ public static class CaptionBeamSearcher
                 score = seqLogprob / TorchScalar.Use(options.LengthPenalty, p => steps.pow(p));
             }
             var (sorted, order) = score.sort(1, descending: true);
-            var sortedIds = ids.gather(1, order.expand(-1, -1, ids.shape[2])).cpu();
-            var sortedLogProbs = logProbs!.gather(1, order.expand(-1, -1, ids.shape[2])).cpu();
+            var sortedIds = ids.gather(1, order.expand(-1, -1, ids.size(2))).cpu();
+            var sortedLogProbs = logProbs!.gather(1, order.expand(-1, -1, ids.size(2))).cpu();
             var scores = sorted.cpu();
             var results = new List<CaptionResult>(batch);
             for (int b = 0; b < batch; b++)

@@ -29,7 +29,7 @@ public sealed class VocabularyBank : IDisposable
 
     public VocabularyBank(Tensor rows, long[] ids)
     {
-        if (rows.shape[0] != ids.Length) throw new ArgumentException($"bank has {rows.shape[0]} rows but {ids.Length} ids.");
+        if (rows.size(0) != ids.Length) throw new ArgumentException($"bank has {rows.size(0)} rows but {ids.Length} ids.");
         Rows = rows;
         Ids = ids;
     }

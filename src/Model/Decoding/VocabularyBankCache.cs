@@ -34,7 +34,7 @@ public static class VocabularyBankCache
             try
             {
                 var bank = VocabularyBank.Load(path, runner.Device);
-                if (bank.Count == runner.Model.Config.VocabSize && bank.Rows.shape[1] == runner.Model.Config.Hidden)
+                if (bank.Count == runner.Model.Config.VocabSize && bank.Rows.size(1) == runner.Model.Config.Hidden)
                 {
                     log?.Invoke($"vocabulary bank loaded from {path} in {watch.Elapsed.TotalMilliseconds:0} ms");
                     return bank;

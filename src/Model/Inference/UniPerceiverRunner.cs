@@ -48,7 +48,7 @@ public sealed class UniPerceiverRunner
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        var positions = TorchScalar.Arange(ids.shape[1], Device);
+        var positions = TorchScalar.Arange(ids.size(1), Device);
         var text = Model.TokenEmbed.Forward(ids.to(Device), positions);
         return PrefixSpe(text).MoveToOuterDisposeScope();
     }
@@ -72,9 +72,9 @@ public sealed class UniPerceiverRunner
         using var scope = NewDisposeScope();
         var pad = padMask.to(Device).to_type(ScalarType.Float32);
         if (pad.sum().item<float>() == 0) return null;
-        var spe = zeros(pad.shape[0], 1, device: Device);
+        var spe = zeros(pad.size(0), 1, device: Device);
         var keys = cat([spe, pad], 1);
-        return TorchScalar.Use(Model.Config.MaskValue, m => keys.mul(m)).view(pad.shape[0], 1, 1, -1).MoveToOuterDisposeScope();
+        return TorchScalar.Use(Model.Config.MaskValue, m => keys.mul(m)).view(pad.size(0), 1, 1, -1).MoveToOuterDisposeScope();
     }
 
     /// <summary>Runs the encoder over an embedded sequence x [B, N, D]. The caller owns the result.</summary>
@@ -101,7 +101,7 @@ public sealed class UniPerceiverRunner
     private Tensor PrefixSpe(Tensor tokens)
     {
         var spe = Model.TokenEmbed.SpePrefix(SpeId);
-        var expanded = spe.view(1, 1, -1).expand(tokens.shape[0], 1, -1);
+        var expanded = spe.view(1, 1, -1).expand(tokens.size(0), 1, -1);
         return cat([expanded, tokens], 1);
     }
 }

@@ -18,8 +18,8 @@ internal static unsafe class AttentionRows
     /// [1 or rows, 1 or heads, n, keys], unit stride over the keys (<see cref="AddBias"/> reads a row as contiguous).</summary>
     public static bool BiasFits(TorchSharp.torch.Tensor? bias, long rows, long heads, long n, long keys) =>
         bias is null || bias.dim() == 4 && bias.dtype == TorchSharp.torch.ScalarType.Float32 && bias.device_type == TorchSharp.DeviceType.CPU
-        && bias.stride(3) == 1 && bias.shape[2] == n && bias.shape[3] == keys
-        && (bias.shape[0] == 1 || bias.shape[0] == rows) && (bias.shape[1] == 1 || bias.shape[1] == heads);
+        && bias.stride(3) == 1 && bias.size(2) == n && bias.size(3) == keys
+        && (bias.size(0) == 1 || bias.size(0) == rows) && (bias.size(1) == 1 || bias.size(1) == heads);
 
     /// <summary>s[j] += biasRow[j], j &lt; count.</summary>
     public static void AddBias(float* s, float* biasRow, int count)

@@ -27,19 +27,19 @@ internal static unsafe class DecodeAttention
     {
         if (!Vector256.IsHardwareAccelerated || is_grad_enabled() && (q.requires_grad || keys.requires_grad || values.requires_grad)) return false;
         if (q.dim() != 4 || keys.dim() != 4 || values.dim() != 4) return false;
-        long n = q.shape[2], hd = q.shape[3];
+        long n = q.size(2), hd = q.size(3);
         bool cpuFloat = new[] { q, keys, values }.All(t => t.device_type == TorchSharp.DeviceType.CPU && t.dtype == ScalarType.Float32);
         return cpuFloat && n >= 1 && n <= MaxQueries && hd % Vector256<float>.Count == 0
-               && keys.shape.SequenceEqual(values.shape) && keys.shape[0] == q.shape[0] && keys.shape[1] == q.shape[1] && keys.shape[3] == hd
+               && keys.shape.SequenceEqual(values.shape) && keys.size(0) == q.size(0) && keys.size(1) == q.size(1) && keys.size(3) == hd
                && q.stride(3) == 1 && keys.stride(3) == 1 && values.stride(3) == 1
-               && AttentionRows.BiasFits(bias, q.shape[0], q.shape[1], n, keys.shape[2]);
+               && AttentionRows.BiasFits(bias, q.size(0), q.size(1), n, keys.size(2));
     }
 
     /// <summary>q [B, H, N, hd], keys/values [B, H, L, hd], bias broadcastable to [B, H, N, L] or null → context
     /// [B, N, H·hd] (new). Call only when <see cref="Handles"/> says so.</summary>
     public static Tensor Apply(Tensor q, Tensor keys, Tensor values, Tensor? bias)
     {
-        int b = (int)q.shape[0], h = (int)q.shape[1], n = (int)q.shape[2], hd = (int)q.shape[3], l = (int)keys.shape[2];
+        int b = (int)q.size(0), h = (int)q.size(1), n = (int)q.size(2), hd = (int)q.size(3), l = (int)keys.size(2);
         var output = empty(b, n, h * hd, dtype: ScalarType.Float32, device: q.device);
         using var expanded = bias?.expand(b, h, n, l);
         var job = new Job(

@@ -15,7 +15,7 @@ public sealed class LayerKv : IDisposable
     public Tensor K { get; }
     public Tensor V { get; }
 
-    public int Length => (int)K.shape[2];
+    public int Length => (int)K.size(2);
 
     public void Dispose()
     {

@@ -37,10 +37,10 @@ public sealed class KvCache : IDisposable
         if (wordCapacity < 1) throw new ArgumentOutOfRangeException(nameof(wordCapacity), wordCapacity, "must be at least 1.");
         this.prefix = prefix;
         var k0 = prefix[0].K;
-        Inputs = (int)k0.shape[0];
-        Heads = (int)k0.shape[1];
-        PrefixLength = (int)k0.shape[2];
-        HeadDim = (int)k0.shape[3];
+        Inputs = (int)k0.size(0);
+        Heads = (int)k0.size(1);
+        PrefixLength = (int)k0.size(2);
+        HeadDim = (int)k0.size(3);
         RowsPerInput = rowsPerInput;
         WordCapacity = wordCapacity;
         words = new LayerKv[prefix.Count];
@@ -117,12 +117,12 @@ public sealed class KvCache : IDisposable
     /// <summary>Writes the pass's keys/values into each row's slots [Length, Length + n); returns n.</summary>
     private int Write(int layer, Tensor q, Tensor k, Tensor v)
     {
-        int n = (int)k.shape[2];
-        if (k.shape[0] != Rows || Length + n > WordCapacity)
-            throw new ArgumentException($"a pass of {k.shape[0]} rows × {n} tokens does not fit this cache " +
+        int n = (int)k.size(2);
+        if (k.size(0) != Rows || Length + n > WordCapacity)
+            throw new ArgumentException($"a pass of {k.size(0)} rows × {n} tokens does not fit this cache " +
                 $"({Rows} rows, {Length} of {WordCapacity} word slots kept).", nameof(k));
-        if (q.shape[0] != Rows || q.shape[2] < 1 || q.shape[2] > n)
-            throw new ArgumentException($"a pass's queries [{q.shape[0]} rows × {q.shape[2]}] must be {Rows} rows of 1 to {n} of its tokens.", nameof(q));
+        if (q.size(0) != Rows || q.size(2) < 1 || q.size(2) > n)
+            throw new ArgumentException($"a pass's queries [{q.size(0)} rows × {q.size(2)}] must be {Rows} rows of 1 to {n} of its tokens.", nameof(q));
         var slots = words[layer];
         using (var kSlot = slots.K.narrow(2, Length, n)) kSlot.copy_(k);
         using (var vSlot = slots.V.narrow(2, Length, n)) vSlot.copy_(v);
@@ -145,7 +145,7 @@ public sealed class KvCache : IDisposable
         var keys = Gather(prefix[layer].K, words[layer].K);
         var values = Gather(prefix[layer].V, words[layer].V);
         var context = nn.functional.scaled_dot_product_attention(q, keys, values, keyBias);        // [R, H, m, hd]
-        return context.transpose(1, 2).reshape(Rows, q.shape[2], Heads * HeadDim).MoveToOuterDisposeScope();
+        return context.transpose(1, 2).reshape(Rows, q.size(2), Heads * HeadDim).MoveToOuterDisposeScope();
     }
 
     private Tensor AncestorIndex(Device device)

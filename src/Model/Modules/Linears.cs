@@ -29,10 +29,10 @@ public static class Linears
     /// the bits are the same either way).</summary>
     public static Tensor Apply(Tensor x, Tensor weight, Tensor? bias, WeightPanels? panels = null)
     {
-        var shape = x.shape.ToArray();         // a copy of our own: its last size is changed below
+        var shape = TensorShapes.Of(x);        // a copy of our own: its last size is changed below
         if (!Streams(x, shape, weight, bias, out int rows)) return nn.functional.linear(x, weight, bias);
         // One new tensor per call: the kernel reads x's rows and writes y's whatever their leading shape.
-        shape[^1] = weight.shape[0];
+        shape[^1] = weight.size(0);
         var y = empty(shape, dtype: ScalarType.Float32, device: x.device);
         using var packed = x.is_contiguous() ? null : x.contiguous();
         if (PanelLinear.Supported) PanelLinear.Compute(packed ?? x, weight, bias, y, rows, panels);
@@ -52,7 +52,7 @@ public static class Linears
         return x.device_type == TorchSharp.DeviceType.CPU && weight.device_type == TorchSharp.DeviceType.CPU
                && x.dtype == ScalarType.Float32 && weight.dtype == ScalarType.Float32 && (bias is null || bias.dtype == ScalarType.Float32)
                && weight.is_contiguous() && (bias is null || bias.is_contiguous())
-               && weight.dim() == 2 && weight.shape[1] == features
+               && weight.dim() == 2 && weight.size(1) == features
                && !(is_grad_enabled() && (x.requires_grad || weight.requires_grad || bias?.requires_grad == true))
                && kernel;
     }

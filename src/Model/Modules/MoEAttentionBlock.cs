@@ -52,7 +52,7 @@ public sealed class MoEAttentionBlock : nn.Module
     /// (and a cache still keeps them all).</summary>
     public Tensor Context(Tensor h, EncoderPass pass, TokenSpan? queries = null)
     {
-        long b = h.shape[0], n = h.shape[1];
+        long b = h.size(0), n = h.size(1);
         using var qkv = Project(qkv_proj, MoeLinearKind.QkvProj, h, pass);       // [B, N, 3D]
         if (queries is { } span)
         {
@@ -84,8 +84,8 @@ public sealed class MoEAttentionBlock : nn.Module
         Tensor keys = k, values = v;
         if (past is not null)
         {
-            using var pk = past.K.shape[0] == b ? past.K.alias() : past.K.expand(b, -1, -1, -1);
-            using var pv = past.V.shape[0] == b ? past.V.alias() : past.V.expand(b, -1, -1, -1);
+            using var pk = past.K.size(0) == b ? past.K.alias() : past.K.expand(b, -1, -1, -1);
+            using var pv = past.V.size(0) == b ? past.V.alias() : past.V.expand(b, -1, -1, -1);
             keys = cat([pk, k], 2);
             values = cat([pv, v], 2);
             k.Dispose();
@@ -112,7 +112,7 @@ public sealed class MoEAttentionBlock : nn.Module
     /// operations as <see cref="Context"/>; expert groups that compute a whole layer call it too.</summary>
     public static Tensor Attend(Tensor qkv, int heads, int headDim, Tensor? keyBias)
     {
-        long b = qkv.shape[0], n = qkv.shape[1];
+        long b = qkv.size(0), n = qkv.size(1);
         using var qkvHeads = qkv.view(b, n, 3, heads, headDim).permute(2, 0, 3, 1, 4); // [3, B, H, N, hd]
         using var q = qkvHeads[0];
         using var k = qkvHeads[1];
@@ -125,7 +125,7 @@ public sealed class MoEAttentionBlock : nn.Module
     /// <summary>As <see cref="Attend"/> for the queries of the tokens in <paramref name="span"/>: [B, span.Count, D].</summary>
     private static Tensor AttendSpan(Tensor qkv, TokenSpan span, int heads, int headDim, Tensor? keyBias)
     {
-        long b = qkv.shape[0], n = qkv.shape[1];
+        long b = qkv.size(0), n = qkv.size(1);
         using var qkvHeads = qkv.view(b, n, 3, heads, headDim).permute(2, 0, 3, 1, 4); // [3, B, H, N, hd]
         using var allQ = qkvHeads[0];
         using var q = allQ.narrow(2, span.Start, span.Count);                              // [B, H, span, hd]
@@ -142,7 +142,7 @@ public sealed class MoEAttentionBlock : nn.Module
     /// way, or null).</summary>
     private static Tensor? QueryRows(Tensor? keyBias, TokenSpan span, long queries) =>
         keyBias is null ? null
-        : keyBias.dim() >= 2 && keyBias.shape[^2] == queries ? keyBias.narrow(keyBias.dim() - 2, span.Start, span.Count)
+        : keyBias.dim() >= 2 && keyBias.size(-2) == queries ? keyBias.narrow(keyBias.dim() - 2, span.Start, span.Count)
         : keyBias.alias();
 
     protected override void Dispose(bool disposing)

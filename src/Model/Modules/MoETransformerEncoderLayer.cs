@@ -52,7 +52,7 @@ public sealed class MoETransformerEncoderLayer : nn.Module
     /// still sees all N tokens, and all N give keys and values).</summary>
     public Tensor Forward(Tensor x, EncoderPass pass, TokenSpan? outputTokens = null)
     {
-        if (outputTokens is { } span && span.IsAll((int)x.shape[1])) outputTokens = null;
+        if (outputTokens is { } span && span.IsAll((int)x.size(1))) outputTokens = null;
         // Every intermediate of the layer (views included) dies with this scope; the output and the captured
         // keys/values move to the caller's scope (or to none).
         using var scope = NewDisposeScope();

@@ -27,7 +27,7 @@ internal static unsafe class RowStreamingLinear
     /// both contiguous whatever their shapes ([..., K] and [..., N]); weight [N, K] float32 contiguous; bias [N] or null.</summary>
     public static void Compute(Tensor x, Tensor weight, Tensor? bias, Tensor y, int rows)
     {
-        int k = (int)weight.shape[1], n = (int)weight.shape[0];
+        int k = (int)weight.size(1), n = (int)weight.size(0);
         var job = new Job(TensorMemory.Floats(x), TensorMemory.Floats(weight), bias is null ? null : TensorMemory.Floats(bias), TensorMemory.Floats(y), rows, k, n);
         int threads = KernelThreads.Parallelism;
         if (threads <= 1 || (long)n * k * rows < ParallelMinWork)

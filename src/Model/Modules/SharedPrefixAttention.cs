@@ -30,8 +30,8 @@ internal static unsafe class SharedPrefixAttention
         var all = new[] { q, prefix.K, prefix.V, words.K, words.V };
         if (!all.All(t => t.dim() == 4 && t.device_type == TorchSharp.DeviceType.CPU && t.dtype == ScalarType.Float32 && t.stride(3) == 1))
             return false;
-        long rows = q.shape[0], heads = q.shape[1], n = q.shape[2], hd = q.shape[3];
-        return hd % Vector256<float>.Count == 0 && prefix.K.shape[3] == hd && words.K.shape[3] == hd
+        long rows = q.size(0), heads = q.size(1), n = q.size(2), hd = q.size(3);
+        return hd % Vector256<float>.Count == 0 && prefix.K.size(3) == hd && words.K.size(3) == hd
                && AttentionRows.BiasFits(bias, rows, heads, n, keys);
     }
 
@@ -41,7 +41,7 @@ internal static unsafe class SharedPrefixAttention
     /// <see cref="Handles"/> says so.</summary>
     public static Tensor Apply(Tensor q, LayerKv prefix, LayerKv words, KvCache cache, int n, Tensor? bias)
     {
-        int rows = cache.Rows, heads = cache.Heads, m = (int)q.shape[2], hd = cache.HeadDim;
+        int rows = cache.Rows, heads = cache.Heads, m = (int)q.size(2), hd = cache.HeadDim;
         int keys = cache.KeyCount + n;
         var output = empty(rows, m, heads * hd, dtype: ScalarType.Float32, device: q.device);
         using var expanded = bias?.expand(rows, heads, m, keys);

@@ -52,12 +52,12 @@ public sealed class VideoBaseEmbedding : nn.Module
     public Tensor Forward(Tensor pixels, LayerNorm sharedNorm)
     {
         if (pixels.dim() != 5) throw new ArgumentException($"pixels must be [B, T, 3, H, W], got [{string.Join(", ", pixels.shape)}].");
-        long b = pixels.shape[0], t = pixels.shape[1];
+        long b = pixels.size(0), t = pixels.size(1);
         if (t > maxFrames) throw new ArgumentException($"{t} frames exceed the model's temporal table ({maxFrames} frames).");
-        using var frames = pixels.reshape(b * t, pixels.shape[2], pixels.shape[3], pixels.shape[4]);
+        using var frames = pixels.reshape(b * t, pixels.size(2), pixels.size(3), pixels.size(4));
         using var conv = embeddings.forward(frames);                               // [B·T, D, 14, 14]
         using var patches = conv.flatten(2).transpose(1, 2);                      // [B·T, P, D]
-        long p = patches.shape[1], d = patches.shape[2];
+        long p = patches.size(1), d = patches.size(2);
         using var spatial = embeddings_st_pos.Spatial.narrow(0, 0, p);            // [P, D]
         using var temporal = embeddings_st_pos.Temporal.narrow(0, 0, t);          // [T, D]
         using var withSpace = patches.reshape(b, t, p, d).Plus(spatial);           // [B, T, P, D]

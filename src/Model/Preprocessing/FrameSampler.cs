@@ -74,10 +74,10 @@ public static class FrameSampler
     public static Tensor SplitViews(Tensor video, int temporalViews, MultiViewMode mode)
     {
         if (video.dim() < 2) throw new ArgumentException("expected [N, L, ...]", nameof(video));
-        long n = video.shape[0], l = video.shape[1];
+        long n = video.size(0), l = video.size(1);
         if (temporalViews <= 0 || l % temporalViews != 0)
             throw new ArgumentException($"a clip of {l} frames does not split into {temporalViews} views");
-        var rest = video.shape[2..];
+        var rest = TensorShapes.Of(video)[2..];
         long[] outShape = [n * temporalViews, l / temporalViews, .. rest];
         using var scope = NewDisposeScope();
         // v1: contiguous chunks. v2: [N, L/V, V, ...] -> transpose -> [N, V, L/V, ...], so frame a*V + k lands in

@@ -27,7 +27,7 @@ internal static class FusedVideoCrop
     public static Tensor Run(Tensor framesThwcU8, int scaledH, int scaledW, int size, IReadOnlyList<(int Y, int X)> crops, bool stackCrops)
     {
         using var source = framesThwcU8.contiguous();
-        int frames = (int)source.shape[0], height = (int)source.shape[1], width = (int)source.shape[2];
+        int frames = (int)source.size(0), height = (int)source.size(1), width = (int)source.size(2);
         long[] shape = stackCrops ? [crops.Count, frames, 3, size, size] : [frames, 3, size, size];
         var result = empty(shape, ScalarType.Float32);
         var src = source.bytes;

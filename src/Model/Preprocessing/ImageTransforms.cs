@@ -41,9 +41,9 @@ public static class ImageTransforms
     /// <paramref name="crop"/>, ToTensor, ImageNet Normalize. Returns [3, crop, crop] float32.</summary>
     public static Tensor ResizeCropNormalize(Tensor rgbHwcU8, int resizeShort, int crop, Device? device = null)
     {
-        if (rgbHwcU8.dim() != 3 || rgbHwcU8.shape[2] != 3 || rgbHwcU8.dtype != ScalarType.Byte)
+        if (rgbHwcU8.dim() != 3 || rgbHwcU8.size(2) != 3 || rgbHwcU8.dtype != ScalarType.Byte)
             throw new ArgumentException($"expected an [H, W, 3] uint8 tensor, got [{string.Join(", ", rgbHwcU8.shape)}] {rgbHwcU8.dtype}", nameof(rgbHwcU8));
-        int h = (int)rgbHwcU8.shape[0], w = (int)rgbHwcU8.shape[1];
+        int h = (int)rgbHwcU8.size(0), w = (int)rgbHwcU8.size(1);
         byte[] pixels;
         using (NewDisposeScope()) pixels = rgbHwcU8.detach().cpu().contiguous().bytes.ToArray();
         return ResizeCropNormalize(pixels, h, w, resizeShort, crop, device);

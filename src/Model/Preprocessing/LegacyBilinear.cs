@@ -15,7 +15,7 @@ internal static class LegacyBilinear
     {
         if (x.dim() != 4 || x.dtype != ScalarType.Float32)
             throw new ArgumentException($"expected [N, C, H, W] float32, got [{string.Join(", ", x.shape)}] {x.dtype}", nameof(x));
-        int inH = (int)x.shape[2], inW = (int)x.shape[3];
+        int inH = (int)x.size(2), inW = (int)x.size(3);
         var (w0, w1, wl0, wl1) = Weights(inW, outW, x.device, [1, 1, 1, outW]);
         var (h0, h1, hl0, hl1) = Weights(inH, outH, x.device, [1, 1, outH, 1]);
         var rows = x.index_select(3, w0).mul(wl0).Plus(x.index_select(3, w1).mul(wl1));       // [N, C, inH, outW]

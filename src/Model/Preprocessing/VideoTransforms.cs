@@ -20,7 +20,7 @@ public static class VideoTransforms
         Validate(framesThwcU8);
         if (FusedVideoCrop.Applies(framesThwcU8, device))
         {
-            var (_, h, w) = ScaledSize((int)framesThwcU8.shape[1], (int)framesThwcU8.shape[2], InputSize);
+            var (_, h, w) = ScaledSize((int)framesThwcU8.size(1), (int)framesThwcU8.size(2), InputSize);
             return FusedVideoCrop.Run(framesThwcU8, h, w, InputSize,
                 [(ImageTransforms.CenterCropOffset(h, InputSize), ImageTransforms.CenterCropOffset(w, InputSize))], stackCrops: false);
         }
@@ -33,7 +33,7 @@ public static class VideoTransforms
     {
         using var scope = NewDisposeScope();
         var scaled = ScaleShortSide(framesThwcU8, InputSize, device);
-        int h = (int)scaled.shape[2], w = (int)scaled.shape[3];
+        int h = (int)scaled.size(2), w = (int)scaled.size(3);
         // torchvision CenterCrop on a tensor: offsets int(round((size - crop) / 2.0)).
         int top = ImageTransforms.CenterCropOffset(h, InputSize), left = ImageTransforms.CenterCropOffset(w, InputSize);
         var cropped = scaled.narrow(2, top, InputSize).narrow(3, left, InputSize);
@@ -48,7 +48,7 @@ public static class VideoTransforms
         Validate(framesThwcU8);
         if (FusedVideoCrop.Applies(framesThwcU8, device))
         {
-            var (_, h, w) = ScaledSize((int)framesThwcU8.shape[1], (int)framesThwcU8.shape[2], InputSize);
+            var (_, h, w) = ScaledSize((int)framesThwcU8.size(1), (int)framesThwcU8.size(2), InputSize);
             return FusedVideoCrop.Run(framesThwcU8, h, w, InputSize,
                 [.. Enumerable.Range(0, 3).Select(i => UniformCropOffset(h, w, InputSize, i))], stackCrops: true);
         }
@@ -63,7 +63,7 @@ public static class VideoTransforms
         var crops = new Tensor[3];
         for (int i = 0; i < 3; i++)
         {
-            var (y, x) = UniformCropOffset((int)scaled.shape[2], (int)scaled.shape[3], InputSize, i);
+            var (y, x) = UniformCropOffset((int)scaled.size(2), (int)scaled.size(3), InputSize, i);
             crops[i] = scaled.narrow(2, y, InputSize).narrow(3, x, InputSize);
         }
         return Normalize(stack(crops, 0)).MoveToOuterDisposeScope();
@@ -100,7 +100,7 @@ public static class VideoTransforms
     /// <paramref name="device"/>. The result lives in the caller's dispose scope.</summary>
     private static Tensor ScaleShortSide(Tensor framesThwcU8, int size, Device? device)
     {
-        int h = (int)framesThwcU8.shape[1], w = (int)framesThwcU8.shape[2];
+        int h = (int)framesThwcU8.size(1), w = (int)framesThwcU8.size(2);
         // ToTensor makes each frame a contiguous CHW tensor (the reference resizes NCHW-contiguous frames).
         var frames = framesThwcU8.to(device ?? CPU).permute(0, 3, 1, 2).contiguous().to_type(ScalarType.Float32);
         TorchScalar.Use(255f, d => frames.div_(d));
@@ -119,7 +119,7 @@ public static class VideoTransforms
 
     private static void Validate(Tensor framesThwcU8)
     {
-        if (framesThwcU8.dim() != 4 || framesThwcU8.shape[3] != 3 || framesThwcU8.dtype != ScalarType.Byte)
+        if (framesThwcU8.dim() != 4 || framesThwcU8.size(3) != 3 || framesThwcU8.dtype != ScalarType.Byte)
             throw new ArgumentException($"expected a [T, H, W, 3] uint8 tensor, got [{string.Join(", ", framesThwcU8.shape)}] {framesThwcU8.dtype}", nameof(framesThwcU8));
     }
 

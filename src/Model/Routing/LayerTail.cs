@@ -17,7 +17,7 @@ public sealed record LayerTail(Tensor Params, double Eps)
     /// </summary>
     public Tensor Apply(Tensor contextAndInput, Func<MoeLinearKind, Tensor, Tensor> linear)
     {
-        long d = Params.shape[1];
+        long d = Params.size(1);
         using var context = contextAndInput.narrow(-1, 0, d);
         using var x = contextAndInput.narrow(-1, d, d);
         using var gamma1 = Params[0];

@@ -47,7 +47,7 @@ public sealed class TokenRouting
     /// </summary>
     public Tensor ApplyPerSegment(Tensor x, Func<Tensor, MoeAttribute, Tensor> linear)
     {
-        if (Length != x.shape[1]) throw new ArgumentException($"routing covers {Length} tokens but the input has {x.shape[1]}.");
+        if (Length != x.size(1)) throw new ArgumentException($"routing covers {Length} tokens but the input has {x.size(1)}.");
         if (Segments.Count == 1) return linear(x, Segments[0].Attribute);
         var parts = new Tensor[Segments.Count];
         try

@@ -18,7 +18,7 @@ public sealed record WholeLayer(Tensor Params, double Eps, int Heads)
     /// </summary>
     public Tensor Apply(Tensor x, IReadOnlyList<(int Start, int Length)> segments, Func<int, MoeLinearKind, Tensor, Tensor> linear)
     {
-        long d = Params.shape[1];
+        long d = Params.size(1);
         using var scope = NewDisposeScope();
         using var norm1Weight = Params[4];
         using var norm1Bias = Params[5];

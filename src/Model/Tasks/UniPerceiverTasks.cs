@@ -18,7 +18,7 @@ public static class UniPerceiverTasks
     public static Tensor VisualFeatures(UniPerceiverRunner runner, Tensor pixels, MoeAttribute attribute)
     {
         using var x = runner.EmbedVisual(pixels);
-        using var encoded = runner.Encode(x, TokenRouting.Uniform((int)x.shape[1], attribute));
+        using var encoded = runner.Encode(x, TokenRouting.Uniform((int)x.size(1), attribute));
         return runner.SpeFeature(encoded.Final);
     }
 
@@ -68,7 +68,7 @@ public static class UniPerceiverTasks
     public static ClassificationResult Classify(UniPerceiverRunner runner, Tensor views, Tensor labelFeatures,
         IReadOnlyList<string> labels, string temperature)
     {
-        if (labels.Count != labelFeatures.shape[0]) throw new ArgumentException($"{labels.Count} labels but {labelFeatures.shape[0]} label features.");
+        if (labels.Count != labelFeatures.size(0)) throw new ArgumentException($"{labels.Count} labels but {labelFeatures.size(0)} label features.");
         float tau = runner.Model.Head.Temperature(temperature);
         using var _ = no_grad();
         using var features = VisualFeatures(runner, views, MoeAttribute.VisualInput);       // [V, D]
@@ -82,7 +82,7 @@ public static class UniPerceiverTasks
     /// </summary>
     public static ClassificationResult ScoreLabels(Tensor features, Tensor labelFeatures, IReadOnlyList<string> labels, float tau)
     {
-        if (labels.Count != labelFeatures.shape[0]) throw new ArgumentException($"{labels.Count} labels but {labelFeatures.shape[0]} label features.");
+        if (labels.Count != labelFeatures.size(0)) throw new ArgumentException($"{labels.Count} labels but {labelFeatures.size(0)} label features.");
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         using var logits = TorchScalar.Use(tau, t => features.matmul(labelFeatures.to(features.device).t()).mul_(t)); // [V, C]
@@ -91,7 +91,7 @@ public static class UniPerceiverTasks
         var p = probs.cpu().data<float>().ToArray();
         var l = meanLogits.cpu().data<float>().ToArray();
         var scores = labels.Select((label, i) => new LabelScore(label, l[i], p[i])).OrderByDescending(s => s.Probability).ToArray();
-        return new ClassificationResult(scores, tau, (int)features.shape[0]);
+        return new ClassificationResult(scores, tau, (int)features.size(0));
     }
 
     /// <summary>Ranks <paramref name="gallery"/> [n, D] by cosine similarity to <paramref name="query"/> [D] or [1, D].</summary>
@@ -112,7 +112,7 @@ public static class UniPerceiverTasks
         using var scope = NewDisposeScope();   // holds the chain's temporaries: none can be finalized mid-call
         var host = features.to(ScalarType.Float32).cpu().contiguous();
         var all = host.data<float>().ToArray();
-        int n = (int)host.shape[0], d = (int)host.shape[1];
+        int n = (int)host.size(0), d = (int)host.size(1);
         return Enumerable.Range(0, n).Select(i => all.AsSpan(i * d, d).ToArray()).ToArray();
     }
 }

@@ -50,7 +50,7 @@ public sealed class WindowBatcher : IAsyncDisposable
     {
         var (forwards, windows) = byRoute.GetOrAdd(tag, _ => (new Counter(), new Counter()));
         forwards.Increment();
-        windows.Add(clips.shape[0]);
+        windows.Add(clips.size(0));
         return forward;
     }
 

@@ -10,7 +10,7 @@ public sealed class MeteredCaptioner(IWindowEngine inner, UpmoeMetrics metrics) 
 {
     public async Task<TaggedResult> RunAsync(RouteTag tag, Tensor clips, CancellationToken cancellation)
     {
-        metrics.BatchSize.Observe(clips.shape[0]);
+        metrics.BatchSize.Observe(clips.size(0));
         using (metrics.Time("stream_batch")) return await inner.RunAsync(tag, clips, cancellation).ConfigureAwait(false);
     }
 

@@ -52,5 +52,5 @@ public abstract record ExpertRequest(MoeSite Site, Route SubRoute)
     };
 
     protected static bool SameShape(Tensor a, Tensor b) =>
-        ReferenceEquals(a, b) || (a.shape.SequenceEqual(b.shape) && a.dtype == b.dtype && a.device_type == b.device_type);
+        ReferenceEquals(a, b) || (TensorShapes.Of(a).SequenceEqual(TensorShapes.Of(b)) && a.dtype == b.dtype && a.device_type == b.device_type);
 }

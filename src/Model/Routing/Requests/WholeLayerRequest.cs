@@ -13,10 +13,10 @@ public sealed record WholeLayerRequest(int Layer, IReadOnlyList<SegmentRoutes> S
 {
     public override Tensor Apply(Tensor input, MergedLinear linear)
     {
-        using var sequences = input.reshape(-1, SequenceLength, input.shape[^1]);   // rows are whole sequences
+        using var sequences = input.reshape(-1, SequenceLength, input.size(-1));   // rows are whole sequences
         using var result = Body.Apply(sequences, Segments.Select(s => (s.Start, s.Length)).ToArray(),
             (i, kind, part) => linear(new MoeSite(Layer, kind), Segments[i][kind], part));
-        return result.reshape(input.shape);
+        return result.reshape(TensorShapes.Of(input));
     }
 
     public override long OutFeatures(UniPerceiverConfig model) => model.Hidden;

@@ -14,10 +14,10 @@ public static class TokenGate
     /// <summary>x: [T, D] (the linear's input, not modified); wg: [E, D] (the site's gate weight). Both stay the caller's.</summary>
     public static TokenTopK Decide(Tensor x, Tensor wg, int k)
     {
-        if (x.dim() != 2 || wg.dim() != 2 || x.shape[1] != wg.shape[1])
+        if (x.dim() != 2 || wg.dim() != 2 || x.size(1) != wg.size(1))
             throw new ArgumentException($"token gate needs x [T, D] and wg [E, D], got [{string.Join(", ", x.shape)}] and [{string.Join(", ", wg.shape)}].");
-        if (k < 1 || k > wg.shape[0]) throw new ArgumentException($"top_k {k} must be in 1..{wg.shape[0]}.");
-        int tokens = (int)x.shape[0];
+        if (k < 1 || k > wg.size(0)) throw new ArgumentException($"top_k {k} must be in 1..{wg.size(0)}.");
+        int tokens = (int)x.size(0);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var logits = nn.functional.linear(x.to_type(ScalarType.Float32), wg.to_type(ScalarType.Float32)); // [T, E]

@@ -47,13 +47,13 @@ public sealed class TokenLevelMoeExecutor : IMoeLinearExecutor
     /// <summary>x: [B, N, in] (not modified, still the caller's). Returns a new [B, N, out] owned by the caller.</summary>
     public Tensor Apply(MoeSite site, Tensor x, TokenRouting routing)
     {
-        if (routing.Length != x.shape[1])
-            throw new ArgumentException($"routing covers {routing.Length} tokens but the input has {x.shape[1]}.");
+        if (routing.Length != x.size(1))
+            throw new ArgumentException($"routing covers {routing.Length} tokens but the input has {x.size(1)}.");
         var moe = model.MoeAt(site) ?? throw new ArgumentException($"{site} is not an MoE linear.");
         var (inFeatures, outFeatures) = Features(site);
-        if (x.dim() != 3 || x.shape[2] != inFeatures)
+        if (x.dim() != 3 || x.size(2) != inFeatures)
             throw new ArgumentException($"{site} expects [B, N, {inFeatures}], got [{string.Join(", ", x.shape)}].");
-        long b = x.shape[0], n = x.shape[1];
+        long b = x.size(0), n = x.size(1);
         int tokens = checked((int)(b * n));
 
         using var noGrad = no_grad();
@@ -79,8 +79,8 @@ public sealed class TokenLevelMoeExecutor : IMoeLinearExecutor
         if (!pending.Remove(key, out var decided))
             throw new InvalidOperationException(
                 $"{site} reuses its gate's token decision, but the gate site of layer {site.Layer} has not run in this pass.");
-        if (decided.Tokens != flat.shape[0])
-            throw new InvalidOperationException($"{site} has {flat.shape[0]} tokens but its gate decided for {decided.Tokens}.");
+        if (decided.Tokens != flat.size(0))
+            throw new InvalidOperationException($"{site} has {flat.size(0)} tokens but its gate decided for {decided.Tokens}.");
         return decided;
     }
 
@@ -126,9 +126,9 @@ public sealed class TokenLevelMoeExecutor : IMoeLinearExecutor
     /// <summary>output[rows] += gate ⊙ result; result [n, out] and rows [n] stay the caller's.</summary>
     private static void AddWeighted(MoeSite site, Tensor output, Tensor rows, Tensor result, IReadOnlyList<float> gates, int expert)
     {
-        if (result.dim() != 2 || result.shape[0] != rows.shape[0] || result.shape[1] != output.shape[1])
+        if (result.dim() != 2 || result.size(0) != rows.size(0) || result.size(1) != output.size(1))
             throw new InvalidOperationException(
-                $"{site} expert {expert}: expected [{rows.shape[0]}, {output.shape[1]}], got [{string.Join(", ", result.shape)}].");
+                $"{site} expert {expert}: expected [{rows.size(0)}, {output.size(1)}], got [{string.Join(", ", result.shape)}].");
         // Each intermediate held by name: a chained temporary could be finalized while libtorch runs on it
         // outside a dispose scope (docs/architecture.md).
         using var gateValues = tensor(gates.ToArray(), device: output.device);
