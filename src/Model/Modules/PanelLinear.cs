@@ -40,8 +40,7 @@ internal static unsafe class PanelLinear
     /// prebuilt panels or null (transposed here, per panel).</summary>
     public static void Compute(Tensor x, Tensor weight, Tensor? bias, Tensor y, int rows, WeightPanels? panels)
     {
-        var shape = TensorShapes.Of(weight);
-        int n = (int)shape[0], k = (int)shape[1];
+        int n = (int)weight.size(0), k = (int)weight.size(1);
         float* w = TensorMemory.Floats(weight);
         // Small products build the owner's panels; large ones only read them if present (they amortise a transpose).
         float* packed = panels is null ? null : rows <= Linears.SmallBatchMaxRows ? panels.Get(w, n, k) : panels.Find(w, n, k);
