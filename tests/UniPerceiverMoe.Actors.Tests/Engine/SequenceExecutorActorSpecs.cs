@@ -38,7 +38,8 @@ public sealed class SequenceExecutorActorSpecs() : Akka.TestKit.Xunit2.TestKit(A
         executor.Tell(new Execute(_ => BusyWork.Spin(TimeSpan.FromMilliseconds(300)), "works", CancellationToken.None));
         ExpectMsg<Completed>(Wait);
         long worked = counters.SequenceCpuMicros.Value - waited;
-        Assert.InRange(waited, 0, 60_000);
+        // Half the sleep, not near zero: the first request also pays the executor's JIT, and a GC may land on its thread.
+        Assert.InRange(waited, 0, 150_000);
         Assert.InRange(worked, 20_000, 2_000_000);             // a share of 300 ms however loaded the machine; never more
         Assert.Equal(worked + waited, counters.Snapshot()["sequence_cpu_microseconds"]);
     }
