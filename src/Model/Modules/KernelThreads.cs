@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.Intrinsics.X86;
 
 namespace UniPerceiverMoe.Model.Modules;
 
@@ -28,6 +29,14 @@ internal static class KernelThreads
     private static int busy;                      // 1 while a job owns the workers
     private static Job? current;                  // the job workers serve (written before `published`)
     private static int published;                 // current's number: what idle workers watch
+    private static nint readAheadStart;           // a range for an idle worker to prefetch from its end (written
+    private static long readAheadBytes;           // before readAheadNumber, read after it)
+    private static int readAheadNumber;
+
+    /// <summary>At most this many bytes from the end of a <see cref="ReadAhead"/> range are prefetched. Decodes
+    /// interleaved with and without read-ahead gained about as much at 1 and 1.5 MiB as at 3, and less at 6 and 12
+    /// (docs/benchmarks.md, "Reading ahead"): what a decode step's short gaps let a worker fetch and its L2 keep.</summary>
+    private const long ReadAheadLimit = 3L << 19;
 
     /// <summary>How many threads a kernel call on this thread splits over: libtorch's intra-op thread count for this
     /// thread, at most one per core, unless <see cref="SerialTorchOps"/> pinned it while libtorch runs serially.</summary>
@@ -44,7 +53,8 @@ internal static class KernelThreads
     }
 
     /// <summary>Runs <paramref name="range"/> over [0, units) in one contiguous block per thread of
-    /// <see cref="Parallelism"/>, or as one block on the caller when <paramref name="work"/> is below
+    /// <see cref="Parallelism"/> (the caller takes the first, a worker the last: the one it read ahead,
+    /// <see cref="ReadAhead"/>), or as one block on the caller when <paramref name="work"/> is below
     /// <paramref name="minWork"/> (a fork-join would cost more than it saves).</summary>
     public static void Blocks(int units, long work, long minWork, Action<int, int> range)
     {
@@ -73,7 +83,7 @@ internal static class KernelThreads
             Volatile.Write(ref current, job);
             Volatile.Write(ref published, job.Number);
             for (int w = 0; w < Math.Min(pool.Length, count - 1); w++) pool[w].Wake();
-            job.Run();
+            job.Run(fromFront: true);
             var spinner = new SpinWait();
             while (Volatile.Read(ref job.Finished) < count) spinner.SpinOnce(sleep1Threshold: -1);
             if (job.Failure is { } e) throw new AggregateException("a kernel part failed", e);
@@ -84,22 +94,55 @@ internal static class KernelThreads
         }
     }
 
-    /// <summary>One call's parts: each claimed exactly once (by incrementing <see cref="next"/>), each counted in
-    /// <see cref="Finished"/> once it has run.</summary>
+    /// <summary>
+    /// Asks an idle worker to prefetch the last bytes of [start, start + bytes) (at most <see cref="ReadAheadLimit"/>),
+    /// panel data the next call will split with <see cref="Blocks"/>: the worker claims that call's parts from the back,
+    /// so it finds them in its own caches. It prefetches while the caller does the serial work between two calls (a
+    /// decode step's LayerNorms, adds and attention), when memory would otherwise sit idle, and stops when the next job
+    /// is published. Only a hint: a worker that is asleep, busy or elsewhere ignores it (no wake-up is paid for it), and
+    /// prefetch instructions never fault, so a range freed meanwhile is harmless. A core gains nothing from lines
+    /// another core fetched (on the development VM a read after the other core's was slower than from memory), which
+    /// is why the worker reads ahead for itself and not for the caller.
+    /// </summary>
+    public static void ReadAhead(nint start, long bytes)
+    {
+        if (bytes <= 0 || !Sse.IsSupported || !workers.IsValueCreated) return;
+        long take = Math.Min(bytes, ReadAheadLimit);
+        Volatile.Write(ref readAheadStart, start + (nint)(bytes - take));
+        Volatile.Write(ref readAheadBytes, take);
+        Interlocked.Increment(ref readAheadNumber);
+    }
+
+    /// <summary>Prefetches the current read-ahead range from its end backwards, 4 KiB at a time, until it is done or
+    /// job <paramref name="served"/> is no longer the latest.</summary>
+    private static unsafe void Prefetch(int served)
+    {
+        var start = (byte*)Volatile.Read(ref readAheadStart);
+        long bytes = Volatile.Read(ref readAheadBytes);
+        for (long chunk = (bytes - 1) & ~4095L; chunk >= 0; chunk -= 4096)
+        {
+            if (Volatile.Read(ref published) != served) return;
+            long end = Math.Min(chunk + 4096, bytes);
+            for (long line = chunk; line < end; line += 64) Sse.Prefetch0(start + line);
+        }
+    }
+
+    /// <summary>One call's parts: the caller claims them from the front (0, 1, …), workers from the back (parts − 1,
+    /// parts − 2, …), so a worker's parts are the ones it read ahead. Each part is claimed exactly once: a claim
+    /// shrinks the unclaimed interval [front, back] in one compare-and-swap of <see cref="unclaimed"/>. Each part is
+    /// counted in <see cref="Finished"/> once it has run.</summary>
     private sealed class Job(int number, int parts, Action<int> body)
     {
         public readonly int Number = number;
         public int Finished;
         public Exception? Failure;
-        private int next;
+        private long unclaimed = (long)(parts - 1) << 32;   // back in the high half, front (0) in the low half
 
-        /// <summary>Claims and runs this job's parts until none are left.</summary>
-        public void Run()
+        /// <summary>Claims and runs this job's parts, from the front or from the back, until none are left.</summary>
+        public void Run(bool fromFront)
         {
-            while (true)
+            while (Claim(fromFront) is int p)
             {
-                int p = Interlocked.Increment(ref next) - 1;
-                if (p >= parts) return;
                 try
                 {
                     body(p);
@@ -109,6 +152,18 @@ internal static class KernelThreads
                     Interlocked.CompareExchange(ref Failure, e, null);
                 }
                 Interlocked.Increment(ref Finished);
+            }
+        }
+
+        private int? Claim(bool fromFront)
+        {
+            while (true)
+            {
+                long seen = Volatile.Read(ref unclaimed);
+                int front = (int)seen, back = (int)(seen >> 32);
+                if (front > back) return null;
+                long next = fromFront ? (long)back << 32 | (uint)(front + 1) : (long)(back - 1) << 32 | (uint)front;
+                if (Interlocked.CompareExchange(ref unclaimed, next, seen) == seen) return fromFront ? front : back;
             }
         }
     }
@@ -138,11 +193,22 @@ internal static class KernelThreads
 
         private void Loop()
         {
-            int served = 0;
+            int served = 0, readAhead = Volatile.Read(ref readAheadNumber);
             while (true)
             {
                 long spinUntil = Stopwatch.GetTimestamp() + spinTicks;
-                while (Volatile.Read(ref published) == served && Stopwatch.GetTimestamp() < spinUntil) Thread.SpinWait(20);
+                while (Volatile.Read(ref published) == served && Stopwatch.GetTimestamp() < spinUntil)
+                {
+                    int asked = Volatile.Read(ref readAheadNumber);
+                    if (asked != readAhead)
+                    {
+                        readAhead = asked;
+                        Prefetch(served);
+                        spinUntil = Stopwatch.GetTimestamp() + spinTicks;   // the window counts from the last useful work
+                        continue;
+                    }
+                    Thread.SpinWait(20);
+                }
                 if (Volatile.Read(ref published) == served)
                 {
                     Interlocked.Exchange(ref sleeping, 1);             // a full fence: the read of published below comes after it
@@ -155,7 +221,7 @@ internal static class KernelThreads
                 }
                 var job = Volatile.Read(ref current)!;
                 served = job.Number;
-                job.Run();
+                job.Run(fromFront: false);
             }
         }
     }

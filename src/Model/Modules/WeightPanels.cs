@@ -18,6 +18,13 @@ public sealed unsafe class WeightPanels : IDisposable
     private IntPtr source;
     private long rows, columns;
 
+    /// <summary>The panels that the next small product on the same thread read, the last time these were read: in a
+    /// decode step, the layer's next linear (a hint only; a wrong one costs a wasted read-ahead).</summary>
+    private WeightPanels? successor;
+
+    /// <summary>The panels the last small product on this thread read.</summary>
+    [ThreadStatic] private static WeightPanels? lastRead;
+
     /// <summary>Bytes held (0 until first used).</summary>
     public long Bytes { get; private set; }
 
@@ -37,6 +44,16 @@ public sealed unsafe class WeightPanels : IDisposable
     /// <summary>The panels of the weight at <paramref name="weight"/> if they are built, otherwise null (nothing is built).</summary>
     internal float* Find(float* weight, int n, int k) =>
         Volatile.Read(ref source) == (IntPtr)weight && rows == n && columns == k ? data : null;
+
+    /// <summary>Called after a small product has read these panels: records them as the successor of the panels this
+    /// thread read before, and asks an idle kernel worker to read ahead their own successor, the panels this thread
+    /// will most likely read next (<see cref="KernelThreads.ReadAhead"/>).</summary>
+    internal void Read()
+    {
+        if (lastRead is { } previous && previous != this) previous.successor = this;
+        lastRead = this;
+        if (successor is { } next && next.data is var ahead && ahead != null) KernelThreads.ReadAhead((nint)ahead, next.Bytes);
+    }
 
     /// <summary>Forgets the copy (the weight's values changed); the next product builds it again.</summary>
     public void Reset()

@@ -6,7 +6,8 @@ namespace UniPerceiverMoe.Model.Tests.Modules;
 /// <summary>
 /// <see cref="KernelThreads"/>: every part of a job runs exactly once before <c>For</c> returns, under concurrent
 /// callers (one owns the workers, the others run inline), nested calls and failures; idle workers that fell asleep
-/// wake for the next job.
+/// wake for the next job. The caller claims parts from the front and workers from the back (a worker's parts are the
+/// ones it read ahead), and a read-ahead, even of memory freed since, changes nothing a job computes.
 /// </summary>
 public sealed class KernelThreadsSpecs
 {
@@ -95,6 +96,44 @@ public sealed class KernelThreadsSpecs
             var runs = new int[2];
             KernelThreads.For(2, p => Interlocked.Increment(ref runs[p]));
             Assert.All(runs, r => Assert.Equal(1, r));
+        }
+    }
+
+    [Fact]
+    public void The_caller_should_claim_parts_from_the_front_and_workers_from_the_back()
+    {
+        for (int job = 0; job < 2000; job++)
+        {
+            int count = 2 + job % 7;
+            var byCaller = new bool[count];
+            var runs = new int[count];
+            int caller = Environment.CurrentManagedThreadId;
+            KernelThreads.For(count, p =>
+            {
+                Interlocked.Increment(ref runs[p]);
+                byCaller[p] = Environment.CurrentManagedThreadId == caller;
+            });
+            Assert.All(runs, r => Assert.Equal(1, r));
+            // The caller's parts are a prefix 0 … f − 1 and every other part came from the back: no gaps.
+            int front = Array.IndexOf(byCaller, false);
+            if (front >= 0) Assert.All(byCaller[front..], Assert.False);
+        }
+    }
+
+    [Fact]
+    public unsafe void A_read_ahead_of_freed_memory_should_change_nothing()
+    {
+        const long bytes = 4L << 20;
+        KernelThreads.For(2, _ => { });                     // the workers exist, so the hint is handed over
+        for (int round = 0; round < 50; round++)
+        {
+            var buffer = System.Runtime.InteropServices.NativeMemory.Alloc((nuint)bytes);
+            KernelThreads.ReadAhead((nint)buffer, bytes);
+            System.Runtime.InteropServices.NativeMemory.Free(buffer);   // prefetching it now must not fault
+            Thread.SpinWait(1000);
+            var sums = new long[3];
+            KernelThreads.For(3, p => sums[p] = Enumerable.Range(0, 1000 + p).Sum(i => (long)i));
+            for (int p = 0; p < 3; p++) Assert.Equal(Enumerable.Range(0, 1000 + p).Sum(i => (long)i), sums[p]);
         }
     }
 }
