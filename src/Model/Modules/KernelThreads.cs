@@ -17,7 +17,8 @@ namespace UniPerceiverMoe.Model.Modules;
 /// (Shared counters, reset per job, let a late worker claim a part with the next job's body and count it as that
 /// job's: a part ran twice, and For could return before the last part finished; KernelThreadsSpecs caught it.)
 /// The caller returns only when every part has finished. Workers are background threads that run only the kernels'
-/// C# code (never libtorch).
+/// C# code (never libtorch). Between jobs an idle worker may prefetch the next job's tail (<see cref="ReadAhead"/>);
+/// that only moves lines into its caches, never claims a part, and stops when a job is published.
 /// </summary>
 internal static class KernelThreads
 {
