@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using static TorchSharp.torch;
 
 namespace UniPerceiverMoe.Model.Modules;
@@ -17,6 +18,10 @@ internal static unsafe class SharedPrefixAttention
 {
     /// <summary>Prefix keys per chunk: 32 keys × 64 floats is 8 KB of keys or values.</summary>
     private const int Chunk = 32;
+
+    /// <summary>How many chunks ahead a unit prefetches. One gained 2.4–3 % per B = 8 decode (about a seventh of its
+    /// attention time) in decodes interleaved with and without it; two gained less (docs/benchmarks.md, "Reading ahead").</summary>
+    private const int PrefetchDistance = 1;
 
     /// <summary>Below this many multiply-adds (rows·heads·queries·keys·hd) one thread does it all.</summary>
     private const long ParallelMinWork = 1 << 18;
@@ -72,17 +77,39 @@ internal static unsafe class SharedPrefixAttention
             fixed (float* s = scores)
             fixed (float* inverse = inverses)
                 for (int u = u0; u < u1; u++)
-                    Unit(u / Heads, u % Heads, s, inverse);
+                {
+                    float* followingKeys = u + 1 < u1 ? prefixK.At((u + 1) / Heads, (u + 1) % Heads, 0) : null;
+                    Unit(u / Heads, u % Heads, s, inverse, followingKeys);
+                }
+        }
+
+        /// <summary>Prefetches into L1 the prefix chunk this unit reads <paramref name="index"/>-th: key chunks 0 … C − 1,
+        /// then value chunks 0 … C − 1, then the following unit's key chunks (none past the block's last unit). A unit
+        /// reads its prefix in 8 KB chunks, too short for the hardware's stream prefetcher to get ahead of.</summary>
+        private void PrefetchChunk(int input, int head, int index, float* followingKeys)
+        {
+            if (!Sse.IsSupported) return;
+            int chunks = (PrefixLength + Chunk - 1) / Chunk;
+            int pass = index / chunks, c = index % chunks, count = Math.Min(Chunk, PrefixLength - c * Chunk);
+            if (pass > 2 || pass == 2 && followingKeys == null) return;
+            var view = pass == 1 ? prefixV : prefixK;
+            long stride = view.KeyStride;
+            float* start = pass == 2 ? followingKeys + c * Chunk * stride : view.At(input, head, c * Chunk);
+            for (int j = 0; j < count; j++)
+                for (int d = 0; d < HeadDim; d += 16)
+                    Sse.Prefetch0(start + j * stride + d);
         }
 
         /// <summary>Query i = g·m + t is query t of row input·G + g; its scores are s[i·Keys …].</summary>
-        private void Unit(int input, int head, float* s, float* inverse)
+        private void Unit(int input, int head, float* s, float* inverse, float* followingKeys)
         {
             int group = Group, keys = Keys, hd = HeadDim, prefixLength = PrefixLength, kept = Kept;
+            int chunks = (prefixLength + Chunk - 1) / Chunk;
             for (int c0 = 0; c0 < prefixLength; c0 += Chunk)
             {
                 int count = Math.Min(Chunk, prefixLength - c0);
                 float* chunk = prefixK.At(input, head, c0);
+                PrefetchChunk(input, head, c0 / Chunk + PrefetchDistance, followingKeys);
                 for (int i = 0; i < group * m; i++)
                     AttentionRows.Scores(q.At(input * group + i / m, head, i % m), chunk, prefixK.KeyStride, count, hd, scale, s + i * keys + c0);
             }
@@ -105,6 +132,7 @@ internal static unsafe class SharedPrefixAttention
             {
                 int count = Math.Min(Chunk, prefixLength - c0);
                 float* chunk = prefixV.At(input, head, c0);
+                PrefetchChunk(input, head, chunks + c0 / Chunk + PrefetchDistance, followingKeys);
                 for (int i = 0; i < group * m; i++)
                     AttentionRows.AccumulateValues(chunk, prefixV.KeyStride, count, s + i * keys + c0, hd, Output(input * group + i / m, i % m, head));
             }
