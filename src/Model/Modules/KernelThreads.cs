@@ -222,6 +222,7 @@ internal static class KernelThreads
                 }
                 var job = Volatile.Read(ref current)!;
                 served = job.Number;
+                readAhead = Volatile.Read(ref readAheadNumber);   // a hint older than this job was for this job: stale
                 job.Run(fromFront: false);
             }
         }

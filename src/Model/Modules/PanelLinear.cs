@@ -47,7 +47,7 @@ internal static unsafe class PanelLinear
         var job = new Job(TensorMemory.Floats(x), w, packed, bias is null ? null : TensorMemory.Floats(bias), TensorMemory.Floats(y), rows, k, n);
         int count = (n + Width - 1) / Width;
         KernelThreads.Blocks(count, (long)n * k * rows, ParallelMinWork, job.Panels);
-        if (packed != null && rows <= Linears.SmallBatchMaxRows) panels!.Read();   // read ahead what comes next
+        if (packed != null && rows <= Linears.SmallBatchMaxRows) panels!.AfterRead();   // read ahead what comes next
     }
 
     /// <summary>Panel <paramref name="p"/> of W [n, k] into <paramref name="panel"/> (k·32 floats): [j·32 + c] = W[32p + c, j],

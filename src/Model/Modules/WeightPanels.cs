@@ -22,7 +22,8 @@ public sealed unsafe class WeightPanels : IDisposable
     /// decode step, the layer's next linear (a hint only; a wrong one costs a wasted read-ahead).</summary>
     private WeightPanels? successor;
 
-    /// <summary>The panels the last small product on this thread read.</summary>
+    /// <summary>The panels the last small product on this thread read (a thread keeps at most these alive; the next
+    /// panels it reads replace them).</summary>
     [ThreadStatic] private static WeightPanels? lastRead;
 
     /// <summary>Bytes held (0 until first used).</summary>
@@ -48,7 +49,7 @@ public sealed unsafe class WeightPanels : IDisposable
     /// <summary>Called after a small product has read these panels: records them as the successor of the panels this
     /// thread read before, and asks an idle kernel worker to read ahead their own successor, the panels this thread
     /// will most likely read next (<see cref="KernelThreads.ReadAhead"/>).</summary>
-    internal void Read()
+    internal void AfterRead()
     {
         if (lastRead is { } previous && previous != this) previous.successor = this;
         lastRead = this;
