@@ -107,7 +107,8 @@ internal static class KernelThreads
     /// </summary>
     public static void ReadAhead(nint start, long bytes)
     {
-        if (bytes <= 0 || !Sse.IsSupported || !workers.IsValueCreated) return;
+        // A caller that runs its calls alone (Parallelism 1) never hands a worker the tail, so it asks for nothing.
+        if (bytes <= 0 || !Sse.IsSupported || !workers.IsValueCreated || Parallelism <= 1) return;
         long take = Math.Min(bytes, ReadAheadLimit);
         Volatile.Write(ref readAheadStart, start + (nint)(bytes - take));
         Volatile.Write(ref readAheadBytes, take);

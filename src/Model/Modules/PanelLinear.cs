@@ -42,12 +42,14 @@ internal static unsafe class PanelLinear
     {
         int n = (int)weight.size(0), k = (int)weight.size(1);
         float* w = TensorMemory.Floats(weight);
-        // Small products build the owner's panels; large ones only read them if present (they amortise a transpose).
-        float* packed = panels is null ? null : rows <= Linears.SmallBatchMaxRows ? panels.Get(w, n, k) : panels.Find(w, n, k);
+        // Small products build the owner's panels and read ahead what follows them; large ones only read the panels
+        // if present (they amortise a transpose).
+        bool small = rows <= Linears.SmallBatchMaxRows;
+        float* packed = panels is null ? null : small ? panels.Get(w, n, k) : panels.Find(w, n, k);
         var job = new Job(TensorMemory.Floats(x), w, packed, bias is null ? null : TensorMemory.Floats(bias), TensorMemory.Floats(y), rows, k, n);
         int count = (n + Width - 1) / Width;
         KernelThreads.Blocks(count, (long)n * k * rows, ParallelMinWork, job.Panels);
-        if (packed != null && rows <= Linears.SmallBatchMaxRows) panels!.AfterRead();   // read ahead what comes next
+        if (small) panels?.AfterRead();
     }
 
     /// <summary>Panel <paramref name="p"/> of W [n, k] into <paramref name="panel"/> (k·32 floats): [j·32 + c] = W[32p + c, j],
