@@ -214,6 +214,44 @@ internal static unsafe class AttentionRows
         o0.Store(o); o1.Store(o + 16); o2.Store(o + 32); o3.Store(o + 48);
     }
 
+    /// <summary>
+    /// <see cref="AccumulateValues"/> for four queries over the same 64-wide values: each value row is loaded once for
+    /// all four, and the sixteen accumulators are sixteen independent chains (one query's four chains wait on the
+    /// multiply-add latency). Each lane of each query is the same chain in key order as in <see cref="AccumulateValues"/>,
+    /// so the bits are the same. <paramref name="w"/> holds the four queries' weights <paramref name="weightStride"/>
+    /// floats apart; <paramref name="o"/> their outputs <paramref name="outputStride"/> floats apart.
+    /// </summary>
+    public static void AccumulateValues64Four(float* v, long valueStride, int count, float* w, int weightStride, float* o, long outputStride)
+    {
+        float* w1 = w + weightStride, w2 = w1 + weightStride, w3 = w2 + weightStride;
+        float* p0 = o, p1 = o + outputStride, p2 = p1 + outputStride, p3 = p2 + outputStride;
+        var a0 = Vector512.Load(p0); var a1 = Vector512.Load(p0 + 16); var a2 = Vector512.Load(p0 + 32); var a3 = Vector512.Load(p0 + 48);
+        var b0 = Vector512.Load(p1); var b1 = Vector512.Load(p1 + 16); var b2 = Vector512.Load(p1 + 32); var b3 = Vector512.Load(p1 + 48);
+        var c0 = Vector512.Load(p2); var c1 = Vector512.Load(p2 + 16); var c2 = Vector512.Load(p2 + 32); var c3 = Vector512.Load(p2 + 48);
+        var d0 = Vector512.Load(p3); var d1 = Vector512.Load(p3 + 16); var d2 = Vector512.Load(p3 + 32); var d3 = Vector512.Load(p3 + 48);
+        for (int j = 0; j < count; j++)
+        {
+            float* vj = v + j * valueStride;
+            var v0 = Vector512.Load(vj); var v1 = Vector512.Load(vj + 16); var v2 = Vector512.Load(vj + 32); var v3 = Vector512.Load(vj + 48);
+            var e = Vector512.Create(w[j]);
+            a0 = Vector512.FusedMultiplyAdd(e, v0, a0); a1 = Vector512.FusedMultiplyAdd(e, v1, a1);
+            a2 = Vector512.FusedMultiplyAdd(e, v2, a2); a3 = Vector512.FusedMultiplyAdd(e, v3, a3);
+            e = Vector512.Create(w1[j]);
+            b0 = Vector512.FusedMultiplyAdd(e, v0, b0); b1 = Vector512.FusedMultiplyAdd(e, v1, b1);
+            b2 = Vector512.FusedMultiplyAdd(e, v2, b2); b3 = Vector512.FusedMultiplyAdd(e, v3, b3);
+            e = Vector512.Create(w2[j]);
+            c0 = Vector512.FusedMultiplyAdd(e, v0, c0); c1 = Vector512.FusedMultiplyAdd(e, v1, c1);
+            c2 = Vector512.FusedMultiplyAdd(e, v2, c2); c3 = Vector512.FusedMultiplyAdd(e, v3, c3);
+            e = Vector512.Create(w3[j]);
+            d0 = Vector512.FusedMultiplyAdd(e, v0, d0); d1 = Vector512.FusedMultiplyAdd(e, v1, d1);
+            d2 = Vector512.FusedMultiplyAdd(e, v2, d2); d3 = Vector512.FusedMultiplyAdd(e, v3, d3);
+        }
+        a0.Store(p0); a1.Store(p0 + 16); a2.Store(p0 + 32); a3.Store(p0 + 48);
+        b0.Store(p1); b1.Store(p1 + 16); b2.Store(p1 + 32); b3.Store(p1 + 48);
+        c0.Store(p2); c1.Store(p2 + 16); c2.Store(p2 + 32); c3.Store(p2 + 48);
+        d0.Store(p3); d1.Store(p3 + 16); d2.Store(p3 + 32); d3.Store(p3 + 48);
+    }
+
     public static void Zero(float* o, int hd)
     {
         for (int d = 0; d < hd; d += Vector256<float>.Count) Vector256<float>.Zero.Store(o + d);

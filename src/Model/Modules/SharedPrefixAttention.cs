@@ -133,7 +133,12 @@ internal static unsafe class SharedPrefixAttention
                 int count = Math.Min(Chunk, prefixLength - c0);
                 float* chunk = prefixV.At(input, head, c0);
                 PrefetchChunk(input, head, chunks + c0 / Chunk + PrefetchDistance, followingKeys);
-                for (int i = 0; i < group * m; i++)
+                int i = 0;
+                if (hd == 64 && Vector512.IsHardwareAccelerated)
+                    for (; i + 4 <= group * m; i += 4)    // queries i … i + 3: weights `keys` floats apart, outputs H·hd apart
+                        AttentionRows.AccumulateValues64Four(chunk, prefixV.KeyStride, count, s + i * keys + c0, keys,
+                            Output(input * group + i / m, i % m, head), (long)Heads * hd);
+                for (; i < group * m; i++)
                     AttentionRows.AccumulateValues(chunk, prefixV.KeyStride, count, s + i * keys + c0, hd, Output(input * group + i / m, i % m, head));
             }
             for (int i = 0; i < group * m; i++)

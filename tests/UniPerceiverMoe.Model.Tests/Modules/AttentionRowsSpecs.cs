@@ -48,6 +48,32 @@ public sealed unsafe class AttentionRowsSpecs
 
     [Theory]
     [InlineData(1)]
+    [InlineData(37)]
+    public void Four_queries_sharing_value_loads_should_give_each_query_its_own_chain_in_key_order(int keys)
+    {
+        const int headDim = 64, stride = 80, weightStride = 41, outputStride = 100;
+        var random = new Random(keys);
+        var values = Enumerable.Range(0, keys * stride).Select(_ => (float)(random.NextDouble() * 4 - 2)).ToArray();
+        var weights = Enumerable.Range(0, 4 * weightStride).Select(_ => (float)random.NextDouble()).ToArray();
+        var start = Enumerable.Range(0, 4 * outputStride).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
+
+        var expected = (float[])start.Clone();
+        for (int query = 0; query < 4; query++)
+            for (int j = 0; j < keys; j++)
+                for (int d = 0; d < headDim; d++)
+                    expected[query * outputStride + d] = MathF.FusedMultiplyAdd(weights[query * weightStride + j], values[j * stride + d],
+                        expected[query * outputStride + d]);
+
+        var four = (float[])start.Clone();
+        fixed (float* v = values)
+        fixed (float* w = weights)
+        fixed (float* o = four)
+            AttentionRows.AccumulateValues64Four(v, stride, keys, w, weightStride, o, outputStride);
+        Assert.Equal(expected, four);   // the lanes past each query's 64 are untouched too
+    }
+
+    [Theory]
+    [InlineData(1)]
     [InlineData(8)]
     [InlineData(37)]
     public void A_64_wide_score_should_be_two_chains_added_then_summed_in_a_fixed_tree(int keys)
