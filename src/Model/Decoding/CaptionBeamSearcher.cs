@@ -17,8 +17,9 @@ namespace UniPerceiverMoe.Model.Decoding;
 /// input's prefix read in place by all its beams, each beam's words found through an ancestor table) and the chosen
 /// words of step t share one pass with the query of step t + 1 (a key bias keeps the word from seeing the query), so
 /// each step reads the weights once. Rows of a batch never interact: B inputs decode as one
-/// [B·beam]-row step with the ids each would get alone. Once every beam of every input has ended, the remaining steps
-/// only append EOS, as the reference's masked arithmetic does, without running the encoder.
+/// [B·beam]-row step with the ids each would get alone. An input whose beams have all ended leaves the batch: the
+/// remaining steps would only append EOS to it, as the reference's masked arithmetic does, so its result is final and
+/// later passes compute only the inputs still decoding. Once every input has ended, the search stops there.
 /// </summary>
 public static class CaptionBeamSearcher
 {
@@ -69,6 +70,7 @@ public static class CaptionBeamSearcher
             {
                 cancellation.ThrowIfCancellationRequested();
                 state.Step(t, trace);
+                if (state.Ended) break;
             }
             return state.Finish();
         }
@@ -85,7 +87,9 @@ public static class CaptionBeamSearcher
         private readonly IReadOnlyList<LayerKv> prefix;
         private readonly VocabularyBank bank;
         private readonly CaptionOptions options;
-        private readonly int batch;
+        private int batch;                        // inputs still decoded; position i is input liveInputs[i] of the call
+        private int[] liveInputs;
+        private readonly CaptionResult?[] results; // per input of the call: set when it leaves the batch, or at Finish
         private readonly int beam;
         private readonly long eosRow;
         private readonly float tau;
@@ -100,7 +104,7 @@ public static class CaptionBeamSearcher
         private Tensor? nextFeature;              // [B·beam, D] the next step's query feature, from the last pass
         private Tensor? nextQueryEmbedding;       // trace only: [B·beam, D]
         private Tensor? nextQueryLayers;          // trace only: [L, B·beam, D]
-        private bool allFinished;                 // every beam of every input has ended: later steps need no pass
+        private bool allFinished;                 // every beam of every input has ended (untraced): the search stops
 
         public BeamState(UniPerceiverRunner runner, IReadOnlyList<LayerKv> prefix, VocabularyBank bank, CaptionOptions options)
         {
@@ -109,6 +113,8 @@ public static class CaptionBeamSearcher
             this.bank = bank;
             this.options = options;
             batch = (int)prefix[0].K.size(0);
+            liveInputs = Enumerable.Range(0, batch).ToArray();
+            results = new CaptionResult?[batch];
             beam = options.BeamSize;
             eosRow = Array.IndexOf(bank.Ids, options.EosId);
             // Finished beams may only continue with EOS: a bank without it (a subset that forgot it) cannot end captions.
@@ -160,18 +166,8 @@ public static class CaptionBeamSearcher
                 queryLayers = nextQueryLayers is null ? null : Adopt(ref nextQueryLayers);
             }
 
-            if (allFinished)
-            {
-                // Every beam is finished: the reference's word log-probs are multiplied by a zero mask, so they are
-                // 0 whatever the model says, and the selection below does not depend on them.
-                logprob = zeros(batch * cur, vocab, device: device);
-                wordLogprob = logprob.view(batch, cur, vocab);
-            }
-            else
-            {
-                logprob = TorchScalar.Use(tau, s => Linears.Apply(feature!, bankRows, null, bank.RowPanels).mul_(s)).log_softmax(-1);  // [rows, V]
-                wordLogprob = logprob.view(batch, cur, vocab);
-            }
+            logprob = TorchScalar.Use(tau, s => Linears.Apply(feature!, bankRows, null, bank.RowPanels).mul_(s)).log_softmax(-1);  // [rows, V]
+            wordLogprob = logprob.view(batch, cur, vocab);
             var candidate = seqLogprob.Plus(wordLogprob);                                           // [B, cur, V]
 
             if (t > 0)
@@ -192,16 +188,18 @@ public static class CaptionBeamSearcher
             Swap(ref seqLogprob, selectedLogprob.unsqueeze(-1));
             Swap(ref seqMask, seqMask.gather(1, selectedBeam.unsqueeze(-1)));
             var beamIndex = selectedBeam.unsqueeze(-1);
-            var chosen = wordLogprob.gather(1, beamIndex.expand(batch, beam, vocab)).gather(2, words.unsqueeze(-1));
+            var chosen = wordLogprob.reshape(batch, -1).gather(1, selectedIdx).unsqueeze(-1);                 // [B, beam, 1]: beam·V + word
             ReplaceState(ref outputs, outputs is null ? words.unsqueeze(-1) : cat([outputs.gather(1, beamIndex.expand(-1, -1, outputs.size(2))), words.unsqueeze(-1)], 2));
             ReplaceState(ref logProbs, logProbs is null ? chosen : cat([logProbs.gather(1, beamIndex.expand(-1, -1, logProbs.size(2))), chosen], 2));
             ReplaceState(ref selectedWords, words);
             // Finished from the next step on: ended before (mask 0) or ended now (EOS chosen). A traced search keeps
             // running the passes, so that every step's trace shows what the model computes.
+            float[]? liveBeams = null;                                                           // per input
             if (trace is null)
             {
                 var stillLive = seqMask.squeeze(-1) * TorchScalar.Use(eosRow, eos => words.ne(eos)).to_type(ScalarType.Float32);
-                allFinished = stillLive.sum().item<float>() == 0;
+                liveBeams = stillLive.sum(1).cpu().data<float>().ToArray();
+                allFinished = liveBeams.All(n => n == 0);
             }
 
             // The surviving beams continue their ancestors' words (the cache's ancestor table; no keys or values move).
@@ -210,6 +208,12 @@ public static class CaptionBeamSearcher
             {
                 using var sourceRows = TorchScalar.Use(cur, c => TorchScalar.Arange(batch, device).mul_(c)).unsqueeze(1).Plus(selectedBeam).view(-1).cpu();
                 cache.Reorder(sourceRows.data<long>().ToArray());
+            }
+            // Inputs that ended leave the batch before the pass (a traced search keeps them: its trace shows every row).
+            if (liveBeams is not null && !allFinished && !last && liveBeams.Contains(0f))
+            {
+                RetireEnded(Enumerable.Range(0, batch).Where(i => liveBeams[i] != 0).ToArray());
+                words = selectedWords!;
             }
 
             Tensor? wordLayers = null;
@@ -242,29 +246,75 @@ public static class CaptionBeamSearcher
                     }
                 }
             }
-            else if (!last) nextFeature = zeros(batch * beam, runner.Model.Config.Hidden, device: device).DetachFromDisposeScope();  // unused once all finished
 
             if (trace is not null)
                 trace(new CaptionStepTrace(t, queryEmbedding!, queryLayers!, feature, logprob, wordLayers!));
         }
 
+        /// <summary>Every beam of every input has ended (an untraced search): the later steps would only append EOS.</summary>
+        public bool Ended => allFinished;
+
+        /// <summary>Every input's result, in the call's order.</summary>
         public IReadOnlyList<CaptionResult> Finish()
         {
+            var rest = Results(outputs!, logProbs!, seqLogprob, options.MaxLength - (int)outputs!.size(2));
+            for (int i = 0; i < batch; i++) results[liveInputs[i]] = rest[i];
+            return results.Select(r => r ?? throw new InvalidOperationException("an input was left without a result.")).ToArray();
+        }
+
+        /// <summary>
+        /// After a step's selection: the inputs not at positions <paramref name="kept"/> have ended,
+        /// so their results are final. Each later step would append EOS at no cost (log-prob 0, the beams' order and
+        /// scores unchanged), and their results are those padded to <see cref="CaptionOptions.MaxLength"/>. The state
+        /// and the cache keep only <paramref name="kept"/>.
+        /// </summary>
+        private void RetireEnded(int[] kept)
+        {
+            var ended = Enumerable.Range(0, batch).Except(kept).ToArray();
+            using (var endedIndex = tensor(ended.Select(i => (long)i).ToArray(), device: runner.Device))
+            using (var endedOutputs = outputs!.index_select(0, endedIndex))
+            using (var endedLogProbs = logProbs!.index_select(0, endedIndex))
+            using (var endedScores = seqLogprob.index_select(0, endedIndex))
+            {
+                var done = Results(endedOutputs, endedLogProbs, endedScores, options.MaxLength - (int)endedOutputs.size(2));
+                for (int i = 0; i < ended.Length; i++) results[liveInputs[ended[i]]] = done[i];
+            }
+            using var keptIndex = tensor(kept.Select(i => (long)i).ToArray(), device: runner.Device);
+            Swap(ref seqLogprob, seqLogprob.index_select(0, keptIndex));
+            Swap(ref seqMask, seqMask.index_select(0, keptIndex));
+            ReplaceState(ref outputs, outputs.index_select(0, keptIndex));
+            ReplaceState(ref logProbs, logProbs.index_select(0, keptIndex));
+            ReplaceState(ref selectedWords, selectedWords!.index_select(0, keptIndex));
+            cache!.RetainInputs(kept);
+            liveInputs = kept.Select(i => liveInputs[i]).ToArray();
+            batch = kept.Length;
+        }
+
+        /// <summary>The results of n inputs from their chosen bank rows and per-token log-probs [n, beam, T] and their
+        /// cumulative log-probs [n, beam, 1], each beam padded with <paramref name="padSteps"/> steps of EOS at log-prob 0.</summary>
+        private List<CaptionResult> Results(Tensor chosenRows, Tensor chosenLogProbs, Tensor cumulative, int padSteps)
+        {
             using var scope = NewDisposeScope();
-            var ids = bankIds.index_select(0, outputs!.view(-1)).view(TensorShapes.Of(outputs));          // [B, beam, T] token ids
-            var score = seqLogprob;                                                            // [B, beam, 1]
+            int inputs = (int)chosenRows.size(0);
+            var ids = bankIds.index_select(0, chosenRows.view(-1)).view(TensorShapes.Of(chosenRows));          // [n, beam, T] token ids
+            if (padSteps > 0)
+            {
+                ids = cat([ids, TorchScalar.Use(options.EosId, eos => full(inputs, beam, padSteps, eos, ScalarType.Int64, device: ids.device))], 2);
+                chosenLogProbs = cat([chosenLogProbs, zeros(inputs, beam, padSteps, device: chosenLogProbs.device)], 2);
+            }
+            var score = cumulative;                                                             // [n, beam, 1]
             if (options.LengthPenalty > 0)
             {
                 var steps = TorchScalar.Use(options.EosId, eos => ids.ne(eos)).sum(-1, keepdim: true, type: ScalarType.Float32);
                 steps.PlusInPlace(1);
-                score = seqLogprob / TorchScalar.Use(options.LengthPenalty, p => steps.pow(p));
+                score = cumulative / TorchScalar.Use(options.LengthPenalty, p => steps.pow(p));
             }
             var (sorted, order) = score.sort(1, descending: true);
             var sortedIds = ids.gather(1, order.expand(-1, -1, ids.size(2))).cpu();
-            var sortedLogProbs = logProbs!.gather(1, order.expand(-1, -1, ids.size(2))).cpu();
+            var sortedLogProbs = chosenLogProbs.gather(1, order.expand(-1, -1, ids.size(2))).cpu();
             var scores = sorted.cpu();
-            var results = new List<CaptionResult>(batch);
-            for (int b = 0; b < batch; b++)
+            var list = new List<CaptionResult>(inputs);
+            for (int b = 0; b < inputs; b++)
             {
                 var beams = new List<CaptionBeam>(beam);
                 for (int j = 0; j < beam; j++)
@@ -273,9 +323,9 @@ public static class CaptionBeamSearcher
                     beams.Add(new CaptionBeam(sortedIds[b, j].data<long>().ToArray(), tokenLogProbs,
                         tokenLogProbs.Sum(), scores[b, j, 0].item<float>(), options.EosId));
                 }
-                results.Add(new CaptionResult(beams));
+                list.Add(new CaptionResult(beams));
             }
-            return results;
+            return list;
         }
 
         /// <summary>Additive bias [1, 1, 2, keys]: the word (query row 0) must not see the next query's key (the last).</summary>

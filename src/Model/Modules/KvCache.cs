@@ -6,7 +6,8 @@ namespace UniPerceiverMoe.Model.Modules;
 /// Keys and values for incremental decoding of R = B·G rows: G rows (a beam's hypotheses) per input that share the
 /// input's prefix. Per layer it holds
 /// <list type="bullet">
-/// <item>the prefix, [B, H, P, hd], read by all G rows of its input and never copied (not owned);</item>
+/// <item>the prefix, [B, H, P, hd], read by all G rows of its input and never copied (not owned); after
+/// <see cref="RetainInputs"/> cache input i reads prefix input <see cref="PrefixInput"/>(i);</item>
 /// <item>word slots, [R, H, WordCapacity, hd]: a pass with n tokens writes each row's tokens into that row's slots
 /// [Length, Length + n), and <see cref="Length"/> words per row are kept;</item>
 /// <item>an ancestor table: row r's s-th kept word is in the slots of row <c>Ancestor(r, s)</c>. A beam step that makes
@@ -24,7 +25,8 @@ public sealed class KvCache : IDisposable
     private int[] ancestors;                      // [R · WordCapacity]: slot s of row r is row ancestors[r·cap + s]'s
     private Tensor? ancestorIndex;                // the fallback path's gather index, [R, 1, Length, 1], for `indexed`
     private (int Length, int Version) indexed = (-1, -1);
-    private int version;                          // bumped by every Reorder
+    private int version;                          // bumped by every Reorder and RetainInputs
+    private int[] prefixInputs;                   // [Inputs]: cache input i reads the prefix's input prefixInputs[i]
 
     /// <param name="prefix">Per layer keys/values [B, H, P, hd] shared by each input's rows; the caller keeps them
     /// alive (and unchanged) while the cache is used.</param>
@@ -48,9 +50,15 @@ public sealed class KvCache : IDisposable
             words[l] = new LayerKv(Buffer(k0.device), Buffer(k0.device));
         ancestors = new int[Rows * wordCapacity];
         for (int r = 0; r < Rows; r++) Array.Fill(ancestors, r, r * wordCapacity, wordCapacity);
+        prefixInputs = Enumerable.Range(0, Inputs).ToArray();
     }
 
-    public int Inputs { get; }
+    /// <summary>Inputs still decoded (B at first; fewer after <see cref="RetainInputs"/>).</summary>
+    public int Inputs { get; private set; }
+
+    /// <summary>The prefix's input (its index in the prefix tensors' first dimension) that cache input
+    /// <paramref name="input"/> reads.</summary>
+    public int PrefixInput(int input) => prefixInputs[input];
 
     public int RowsPerInput { get; }
 
@@ -96,6 +104,48 @@ public sealed class KvCache : IDisposable
     }
 
     /// <summary>
+    /// Keeps only the inputs at positions <paramref name="keep"/> (strictly ascending, of the current numbering), in
+    /// that order: their rows' word slots move down to rows 0 … keep.Count·G − 1 (one copy per layer of the kept rows'
+    /// slots, which are small next to the prefix), their ancestor entries are renumbered, and the prefix is not copied:
+    /// kept input i reads the prefix of the input it was (<see cref="PrefixInput"/>). A search drops its inputs whose
+    /// beams have all ended, so that later passes compute only the rows that still decode.
+    /// </summary>
+    public void RetainInputs(IReadOnlyList<int> keep)
+    {
+        if (keep.Count == 0) throw new ArgumentException("a cache keeps at least one input.", nameof(keep));
+        for (int i = 0; i < keep.Count; i++)
+            if (keep[i] < 0 || keep[i] >= Inputs || i > 0 && keep[i] <= keep[i - 1])
+                throw new ArgumentException($"inputs to keep must be strictly ascending positions below {Inputs}: [{string.Join(", ", keep)}].", nameof(keep));
+        int g = RowsPerInput, cap = WordCapacity;
+        var position = new int[Inputs];                       // old input → new input, −1 when dropped
+        Array.Fill(position, -1);
+        for (int i = 0; i < keep.Count; i++) position[keep[i]] = i;
+        var sourceRows = new long[keep.Count * g];
+        for (int i = 0; i < keep.Count; i++)
+            for (int j = 0; j < g; j++) sourceRows[i * g + j] = (long)keep[i] * g + j;
+        using (var rowIndex = tensor(sourceRows, device: words[0].K.device))
+            for (int l = 0; l < words.Length; l++)
+            {
+                var kept = new LayerKv(words[l].K.index_select(0, rowIndex).DetachFromDisposeScope(),
+                    words[l].V.index_select(0, rowIndex).DetachFromDisposeScope());
+                words[l].Dispose();
+                words[l] = kept;
+            }
+        var next = new int[sourceRows.Length * cap];
+        for (int r = 0; r < sourceRows.Length; r++)
+            for (int slot = 0; slot < cap; slot++)
+            {
+                // A holder row is of the same input as the row it serves, so it is kept too.
+                int holder = ancestors[(int)sourceRows[r] * cap + slot];
+                next[r * cap + slot] = position[holder / g] * g + holder % g;
+            }
+        ancestors = next;
+        prefixInputs = keep.Select(i => prefixInputs[i]).ToArray();
+        Inputs = keep.Count;
+        version++;
+    }
+
+    /// <summary>
     /// One layer's attention for a pass: writes k, v [R, H, n, hd] into each row's slots [Length, Length + n) and
     /// returns the context [R, m, H·hd] of q [R, H, m, hd] over the row's prefix, kept words and all n current tokens,
     /// with <paramref name="keyBias"/> broadcastable to [R, H, m, KeyCount + n] (or null). Usually m = n; a pass that
@@ -134,7 +184,7 @@ public sealed class KvCache : IDisposable
     {
         using var scope = NewDisposeScope();
         var device = q.device;
-        var rowInput = TorchScalar.Use(RowsPerInput, g => TorchScalar.Arange(Rows, device).div_(g, rounding_mode: RoundingMode.floor));
+        using var rowInput = tensor(Enumerable.Range(0, Rows).Select(r => (long)prefixInputs[r / RowsPerInput]).ToArray(), device: device);
         var index = AncestorIndex(device);
         Tensor Gather(Tensor prefixPart, Tensor slots)
         {

@@ -78,7 +78,7 @@ internal static unsafe class SharedPrefixAttention
             fixed (float* inverse = inverses)
                 for (int u = u0; u < u1; u++)
                 {
-                    float* followingKeys = u + 1 < u1 ? prefixK.At((u + 1) / Heads, (u + 1) % Heads, 0) : null;
+                    float* followingKeys = u + 1 < u1 ? prefixK.At(cache.PrefixInput((u + 1) / Heads), (u + 1) % Heads, 0) : null;
                     Unit(u / Heads, u % Heads, s, inverse, followingKeys);
                 }
         }
@@ -86,7 +86,7 @@ internal static unsafe class SharedPrefixAttention
         /// <summary>Prefetches into L1 the prefix chunk this unit reads <paramref name="index"/>-th: key chunks 0 … C − 1,
         /// then value chunks 0 … C − 1, then the following unit's key chunks (none past the block's last unit). A unit
         /// reads its prefix in 8 KB chunks, too short for the hardware's stream prefetcher to get ahead of.</summary>
-        private void PrefetchChunk(int input, int head, int index, float* followingKeys)
+        private void PrefetchChunk(int prefixInput, int head, int index, float* followingKeys)
         {
             if (!Sse.IsSupported) return;
             int chunks = (PrefixLength + Chunk - 1) / Chunk;
@@ -94,7 +94,7 @@ internal static unsafe class SharedPrefixAttention
             if (pass > 2 || pass == 2 && followingKeys == null) return;
             var view = pass == 1 ? prefixV : prefixK;
             long stride = view.KeyStride;
-            float* start = pass == 2 ? followingKeys + c * Chunk * stride : view.At(input, head, c * Chunk);
+            float* start = pass == 2 ? followingKeys + c * Chunk * stride : view.At(prefixInput, head, c * Chunk);
             for (int j = 0; j < count; j++)
                 for (int d = 0; d < HeadDim; d += 16)
                     Sse.Prefetch0(start + j * stride + d);
@@ -103,13 +103,13 @@ internal static unsafe class SharedPrefixAttention
         /// <summary>Query i = g·m + t is query t of row input·G + g; its scores are s[i·Keys …].</summary>
         private void Unit(int input, int head, float* s, float* inverse, float* followingKeys)
         {
-            int group = Group, keys = Keys, hd = HeadDim, prefixLength = PrefixLength, kept = Kept;
+            int group = Group, keys = Keys, hd = HeadDim, prefixLength = PrefixLength, kept = Kept, prefixInput = cache.PrefixInput(input);
             int chunks = (prefixLength + Chunk - 1) / Chunk;
             for (int c0 = 0; c0 < prefixLength; c0 += Chunk)
             {
                 int count = Math.Min(Chunk, prefixLength - c0);
-                float* chunk = prefixK.At(input, head, c0);
-                PrefetchChunk(input, head, c0 / Chunk + PrefetchDistance, followingKeys);
+                float* chunk = prefixK.At(prefixInput, head, c0);
+                PrefetchChunk(prefixInput, head, c0 / Chunk + PrefetchDistance, followingKeys);
                 for (int i = 0; i < group * m; i++)
                     AttentionRows.Scores(q.At(input * group + i / m, head, i % m), chunk, prefixK.KeyStride, count, hd, scale, s + i * keys + c0);
             }
@@ -131,8 +131,8 @@ internal static unsafe class SharedPrefixAttention
             for (int c0 = 0; c0 < prefixLength; c0 += Chunk)
             {
                 int count = Math.Min(Chunk, prefixLength - c0);
-                float* chunk = prefixV.At(input, head, c0);
-                PrefetchChunk(input, head, chunks + c0 / Chunk + PrefetchDistance, followingKeys);
+                float* chunk = prefixV.At(prefixInput, head, c0);
+                PrefetchChunk(prefixInput, head, chunks + c0 / Chunk + PrefetchDistance, followingKeys);
                 int i = 0;
                 if (hd == 64 && Vector512.IsHardwareAccelerated)
                     for (; i + 4 <= group * m; i += 4)    // queries i … i + 3: weights `keys` floats apart, outputs H·hd apart

@@ -59,6 +59,55 @@ public sealed class BatchedDecodeSpecs(ITestOutputHelper output)
     }
 
     [Fact]
+    public void An_input_whose_beams_have_all_ended_should_leave_the_batch_with_the_result_of_the_search_that_keeps_every_row()
+    {
+        const int beam = 2;
+        using var model = PictureSensitiveModel(21);
+        using var local = new LocalMoeExecutor(model, new RouteTable(model));
+        var counting = new RowCountingExecutor(local);
+        var runner = new UniPerceiverRunner(model, counting);
+        using var bank = VocabularyBank.Build(runner, [320, 1746, 2866, 539, 4160, VocabularyBank.EndOfText]);
+        using var levels = tensor(new[] { -2f, -1.4f, -0.8f, -0.3f, 0.3f, 0.8f, 1.4f, 2f });
+        using var windows = levels.view(8, 1, 1, 1, 1).expand(8, 1, 3, Small.ImageSize, Small.ImageSize).contiguous();
+        var options = new CaptionOptions { BeamSize = beam, MaxLength = 12 };
+
+        counting.Rows = 0;
+        var retiring = CaptionBeamSearcher.Decode(runner, windows, bank, options);
+        long retiringRows = counting.Rows;
+        counting.Rows = 0;
+        // A traced search keeps every row in every pass (its trace shows them all).
+        var everyRow = CaptionBeamSearcher.Decode(runner, windows, bank, options, trace: _ => { });
+        long everyRowRows = counting.Rows;
+
+        for (int i = 0; i < 8; i++)
+            for (int j = 0; j < beam; j++)
+            {
+                Assert.Equal(everyRow[i].Beams[j].Ids, retiring[i].Beams[j].Ids);
+                Assert.Equal(everyRow[i].Beams[j].Score, retiring[i].Beams[j].Score);
+                Assert.Equal(everyRow[i].Beams[j].TokenLogProbs, retiring[i].Beams[j].TokenLogProbs);
+            }
+        // Without leaving, an untraced search runs the visual prefix and the first query over 8 rows each, then a pass
+        // over 8·beam rows at every step but the last (whose pass only a trace runs): 192 here.
+        long keepingEveryRow = 2 * 8 + (options.MaxLength - 1) * 8 * beam;
+        output.WriteLine($"rows through layer 0's qkv projection: {retiringRows} with ended inputs leaving, {keepingEveryRow} without, " +
+            $"{everyRowRows} traced");
+        Assert.True(retiringRows < keepingEveryRow, "inputs whose beams had all ended still ran in later passes");
+        Assert.Contains(retiring, r => r.Best.Tokens.Length < options.MaxLength - 2);   // premise: some inputs end early
+    }
+
+    /// <summary>Counts the rows (first dimension) that go through layer 0's qkv projection.</summary>
+    private sealed class RowCountingExecutor(IMoeLinearExecutor inner) : IMoeLinearExecutor
+    {
+        public long Rows;
+
+        public Tensor Apply(MoeSite site, Tensor x, TokenRouting routing)
+        {
+            if (site == new MoeSite(0, MoeLinearKind.QkvProj)) Rows += x.size(0);
+            return inner.Apply(site, x, routing);
+        }
+    }
+
+    [Fact]
     public void A_search_whose_beams_have_all_ended_should_give_the_ids_and_scores_of_the_search_that_runs_every_pass()
     {
         using var model = PictureSensitiveModel(22);

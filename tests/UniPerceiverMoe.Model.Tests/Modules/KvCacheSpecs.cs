@@ -170,6 +170,71 @@ public sealed class KvCacheSpecs
         });
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void After_dropping_an_input_each_kept_row_should_get_the_bits_it_gets_in_the_cache_that_keeps_every_input(bool materialized)
+    {
+        using var _ = no_grad();
+        const int inputs = 3, group = 2, rows = inputs * group, hd = 64;
+        var g = new Generator(31);
+        var prefix = Enumerable.Range(0, 2).Select(_ => new LayerKv(
+            randn([inputs, Heads, PrefixLength, hd], generator: g), randn([inputs, Heads, PrefixLength, hd], generator: g))).ToArray();
+        using var all = new KvCache(prefix, group, Passes + 1);
+        using var dropping = new KvCache(prefix, group, Passes + 1);
+        int[] kept = [0, 2];
+        using var keptRows = tensor(kept.SelectMany(i => Enumerable.Range(i * group, group)).Select(r => (long)r).ToArray());
+        Tensor Attend(KvCache cache, int layer, Tensor q, Tensor k, Tensor v, Tensor bias) =>
+            materialized ? cache.AttendMaterialized(layer, q, k, v, bias) : cache.Attend(layer, q, k, v, bias);
+        try
+        {
+            for (int pass = 0; pass < Passes; pass++)
+            {
+                // Beam-like reorders (row r continues the other row of its input on odd passes), the same for both.
+                var sources = Enumerable.Range(0, rows).Select(r => (long)(pass % 2 == 1 ? r ^ 1 : r)).ToArray();
+                if (pass > 0) all.Reorder(sources);
+                // As a search does: reorder every row, then drop the ended input; later reorders name the kept rows
+                // (rows 0–3 are old rows 0, 1, 4, 5, so r ^ 1 is the same pattern).
+                if (pass is 1 or 2) dropping.Reorder(sources);
+                if (pass > 2) dropping.Reorder(sources.Take(kept.Length * group).ToArray());
+                if (pass == 2)
+                {
+                    dropping.RetainInputs(kept);
+                    Assert.Equal(kept.Length, dropping.Inputs);
+                    Assert.Equal(2, dropping.PrefixInput(1));
+                }
+                using var q = randn([rows, Heads, 2, hd], generator: g);
+                using var k = randn([rows, Heads, 2, hd], generator: g);
+                using var v = randn([rows, Heads, 2, hd], generator: g);
+                using var bias = WordCannotSeeQuery(all.KeyCount + 2);
+                for (int layer = 0; layer < 2; layer++)
+                {
+                    using var expected = Attend(all, layer, q, k, v, bias);
+                    if (pass < 2)
+                    {
+                        Attend(dropping, layer, q, k, v, bias).Dispose();
+                        continue;
+                    }
+                    using var keptQ = q.index_select(0, keptRows);
+                    using var keptK = k.index_select(0, keptRows);
+                    using var keptV = v.index_select(0, keptRows);
+                    using var actual = Attend(dropping, layer, keptQ, keptK, keptV, bias);
+                    using var expectedKept = expected.index_select(0, keptRows);
+                    Assert.True(Same(expectedKept, actual), $"pass {pass}, layer {layer}: a kept row's attention changed when an input left");
+                }
+                all.Length += 1;
+                dropping.Length += 1;
+            }
+            var unordered = Assert.Throws<ArgumentException>(() => dropping.RetainInputs([1, 0]));
+            Assert.Contains("strictly ascending", unordered.Message);
+            Assert.Throws<ArgumentException>(() => dropping.RetainInputs([]));
+        }
+        finally
+        {
+            foreach (var kv in prefix) kv.Dispose();
+        }
+    }
+
     [Fact]
     public void It_should_refuse_a_reorder_across_inputs_and_a_pass_that_does_not_fit()
     {
