@@ -23,8 +23,6 @@ namespace UniPerceiverMoe.Model.Decoding;
 /// </summary>
 public static class CaptionBeamSearcher
 {
-    private const float Finished = -999f;
-
     /// <summary>Captions a batch of visual inputs pixels [B, T, 3, S, S]; one result per input.</summary>
     public static IReadOnlyList<CaptionResult> Decode(UniPerceiverRunner runner, Tensor pixels, VocabularyBank bank,
         CaptionOptions options, Action<CaptionStepTrace>? trace = null, CancellationToken cancellation = default) =>
@@ -144,7 +142,7 @@ public static class CaptionBeamSearcher
             long vocab = bank.Count;
             bool last = t == options.MaxLength - 1;
 
-            Tensor feature, wordLogprob, logprob;
+            Tensor feature, logprob;
             Tensor? queryEmbedding = null, queryLayers = null;
             if (t == 0)
             {
@@ -167,28 +165,27 @@ public static class CaptionBeamSearcher
             }
 
             logprob = TorchScalar.Use(tau, s => Linears.Apply(feature!, bankRows, null, bank.RowPanels).mul_(s)).log_softmax(-1);  // [rows, V]
-            wordLogprob = logprob.view(batch, cur, vocab);
-            var candidate = seqLogprob.Plus(wordLogprob);                                           // [B, cur, V]
-
+            Tensor? live = null;                                                                    // [B, cur, 1]; null: all live
             if (t > 0)
             {
                 // A beam whose last word was EOS is finished: its words cost 0 and only EOS may follow.
-                var live = TorchScalar.Use(eosRow, eos => selectedWords!.view(batch, cur).ne(eos)).to_type(ScalarType.Float32).unsqueeze(-1);
-                Swap(ref seqMask, seqMask * live);
-                wordLogprob = wordLogprob * seqMask;
-                var old = TorchScalar.Use(Finished, f => full(batch, cur, vocab, f, device: device));
-                if (eosRow >= 0) old.narrow(2, eosRow, 1).copy_(seqLogprob.expand(batch, cur, 1));
-                candidate = (seqMask * candidate).Plus(old * seqMask.neg().PlusInPlace(1));   // 1 − mask (exact: the mask is 0/1)
+                var notEos = TorchScalar.Use(eosRow, eos => selectedWords!.view(batch, cur).ne(eos)).to_type(ScalarType.Float32).unsqueeze(-1);
+                Swap(ref seqMask, seqMask * notEos);
+                live = seqMask;
             }
-
-            var (selectedLogprob, selectedIdx) = candidate.view(batch, -1).topk(beam);          // sorted, highest first
+            var (selectedLogprob, selectedIdx) = BeamCandidates.Handles(logprob)                   // [B, beam], highest first
+                ? BeamCandidates.TopK(logprob, seqLogprob, live, eosRow, beam)
+                : BeamCandidates.TopKTensors(logprob, seqLogprob, live, eosRow, beam);
             var selectedBeam = TorchScalar.Use(vocab, v => selectedIdx.div(v, rounding_mode: RoundingMode.floor));       // [B, beam]
             var words = selectedIdx - TorchScalar.Use(vocab, v => selectedBeam.mul(v));                                    // [B, beam] bank rows
+            // The chosen words' log-probs as the reference keeps them: its word log-probs times the mask (0 once finished).
+            var chosen = logprob.view(batch, -1).gather(1, selectedIdx);                          // flat index beam·V + word
+            if (live is not null) chosen = chosen * live.squeeze(-1).gather(1, selectedBeam);
+            chosen = chosen.unsqueeze(-1);                                                          // [B, beam, 1]
 
             Swap(ref seqLogprob, selectedLogprob.unsqueeze(-1));
             Swap(ref seqMask, seqMask.gather(1, selectedBeam.unsqueeze(-1)));
             var beamIndex = selectedBeam.unsqueeze(-1);
-            var chosen = wordLogprob.reshape(batch, -1).gather(1, selectedIdx).unsqueeze(-1);                 // [B, beam, 1]: beam·V + word
             ReplaceState(ref outputs, outputs is null ? words.unsqueeze(-1) : cat([outputs.gather(1, beamIndex.expand(-1, -1, outputs.size(2))), words.unsqueeze(-1)], 2));
             ReplaceState(ref logProbs, logProbs is null ? chosen : cat([logProbs.gather(1, beamIndex.expand(-1, -1, logProbs.size(2))), chosen], 2));
             ReplaceState(ref selectedWords, words);
