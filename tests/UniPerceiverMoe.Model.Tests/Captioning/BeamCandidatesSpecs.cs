@@ -20,9 +20,9 @@ public sealed class BeamCandidatesSpecs
     {
         using var _ = no_grad();
         var g = new Generator((ulong)(batch * 1000 + vocab));
-        using var logits = randn([batch * cur, vocab], generator: g).mul_(4);
+        using var logits = TorchScalar.Use(4f, four => randn([batch * cur, vocab], generator: g).mul_(four));
         using var logprob = logits.log_softmax(-1);
-        using var cumulative = rand([batch, cur, 1], generator: g).mul_(-30);
+        using var cumulative = TorchScalar.Use(-30f, scale => rand([batch, cur, 1], generator: g).mul_(scale));
         long eos = vocab / 3;
         // Input 0's beams all finished (when it has several), the others a mix; with one beam row (cur 1) all are live.
         Tensor? live = null;
@@ -59,7 +59,7 @@ public sealed class BeamCandidatesSpecs
     {
         using var _ = no_grad();
         const int vocab = 40, beam = 3;
-        using var logprob = full(2, vocab, -1f);
+        using var logprob = TorchScalar.Use(-1f, minusOne => full(2, vocab, minusOne));
         // Beam 0 is live but far below the finished constant; beam 1 finished at −5 (its EOS, row 7).
         using var cumulative = tensor(new[] { -5000f, -5f }, [1, 2, 1]);
         using var live = tensor(new[] { 1f, 0f }, [1, 2, 1]);
