@@ -1,5 +1,4 @@
 // Port of uniperceiver/modeling/decode_strategy/caption_beam_searcher_v3.py CaptionBeamSearcherV3, with a K/V cache.
-using TorchSharp;
 using UniPerceiverMoe.Model.Inference;
 using UniPerceiverMoe.Model.Modules;
 using UniPerceiverMoe.Model.Routing;
