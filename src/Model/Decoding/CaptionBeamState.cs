@@ -97,7 +97,11 @@ internal sealed class CaptionBeamState : IDisposable
             queryLayers = nextQueryLayers is null ? null : Adopt(ref nextQueryLayers);
         }
 
-        logprob = TorchScalar.Use(tau, s => Linears.Apply(feature!, bankRows, null, bank.RowPanels).mul_(s)).log_softmax(-1);  // [rows, V]
+        // Over a large bank and batch (16 rows × 49,411 words at B = 8) log_softmax pays for libtorch's OpenMP team; a row
+        // is one task, so the bits are the serial ones.
+        using (var logits = TorchScalar.Use(tau, s => Linears.Apply(feature!, bankRows, null, bank.RowPanels).mul_(s)))  // [rows, V]
+        using (logits.numel() >= 1 << 18 ? SerialTorchOps.Lift() : default)
+            logprob = logits.log_softmax(-1);
         Tensor? live = null;                                                                    // [B, cur, 1]; null: all live
         if (t > 0)
         {

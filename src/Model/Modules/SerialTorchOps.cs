@@ -10,11 +10,15 @@ namespace UniPerceiverMoe.Model.Modules;
 /// (libgomp's per-thread <c>nthreads-var</c>) is set to one, through libgomp's own <c>omp_set_num_threads</c>, so
 /// other threads and libtorch's process-wide setting are untouched; the kernels' parallelism is pinned to what it
 /// was (<see cref="KernelThreads.Pin"/>). Restored on dispose; nests. Without a loaded libgomp (another threading
-/// backend or OS) it does nothing. The ops compute the same bits serially as in parallel (a row is one task).
+/// backend or OS) it does nothing. The ops compute the same bits serially as in parallel (a row is one task). One op
+/// large enough to pay for its OpenMP team can get libtorch's count back for its duration (<see cref="Lift"/>).
 /// </summary>
 public static unsafe class SerialTorchOps
 {
     private static readonly Lazy<nint> setThreads = new(FindOpenMpSetter);
+
+    /// <summary>libtorch's thread count that the innermost active scope on this thread replaced (0: none).</summary>
+    [ThreadStatic] private static int enteredThreads;
 
     /// <summary>Enters the scope on the calling thread; dispose it on the same thread.</summary>
     public static Scope Enter()
@@ -27,14 +31,35 @@ public static unsafe class SerialTorchOps
         if (torchThreads <= 1) return default;
         var pin = KernelThreads.Pin(Math.Min(torchThreads, Environment.ProcessorCount));
         ((delegate* unmanaged<int, void>)set)(1);
-        return new Scope(torchThreads, pin, true);
+        int outer = enteredThreads;
+        enteredThreads = torchThreads;
+        return new Scope(torchThreads, pin, true, outer);
     }
 
-    public readonly struct Scope(int torchThreads, int? previousPin, bool active) : IDisposable
+    /// <summary>Inside <see cref="Enter"/>'s scope: libtorch's own thread count for the calling thread again, until
+    /// disposed, for one op large enough to pay for waking its OpenMP team (a decode step's <c>log_softmax</c> over a
+    /// full vocabulary bank). Outside such a scope it does nothing. Dispose it on the same thread, inside the scope.</summary>
+    public static Lifted Lift()
+    {
+        if (enteredThreads <= 1) return default;
+        ((delegate* unmanaged<int, void>)setThreads.Value)(enteredThreads);
+        return new Lifted(true);
+    }
+
+    public readonly struct Lifted(bool active) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (active) ((delegate* unmanaged<int, void>)setThreads.Value)(1);
+        }
+    }
+
+    public readonly struct Scope(int torchThreads, int? previousPin, bool active, int outerEntered) : IDisposable
     {
         public void Dispose()
         {
             if (!active) return;
+            enteredThreads = outerEntered;
             ((delegate* unmanaged<int, void>)setThreads.Value)(torchThreads);
             KernelThreads.Pin(previousPin);
         }

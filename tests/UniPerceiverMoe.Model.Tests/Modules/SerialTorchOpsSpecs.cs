@@ -59,6 +59,54 @@ public sealed class SerialTorchOpsSpecs
     }
 
     [Fact]
+    public void A_lift_should_give_back_libtorchs_count_inside_the_scope_only_until_disposed()
+    {
+        int saved = get_num_threads();
+        set_num_threads(2);
+        try
+        {
+            using (SerialTorchOps.Lift()) Assert.Equal(2, get_num_threads());          // outside any scope: nothing to lift
+            Assert.Equal(2, get_num_threads());
+            using (SerialTorchOps.Enter())
+            {
+                using (SerialTorchOps.Lift()) Assert.Equal(2, get_num_threads());
+                Assert.Equal(1, get_num_threads());
+                using (SerialTorchOps.Enter())
+                using (SerialTorchOps.Lift())
+                    Assert.Equal(2, get_num_threads());                                 // a nested scope lifts to the outer count
+                Assert.Equal(1, get_num_threads());
+            }
+            Assert.Equal(2, get_num_threads());
+        }
+        finally
+        {
+            set_num_threads(saved);
+        }
+    }
+
+    [Fact]
+    public void A_log_softmax_over_a_full_bank_should_get_the_same_bits_serially()
+    {
+        int saved = get_num_threads();
+        set_num_threads(2);
+        try
+        {
+            using var logits = randn([16, 49411], generator: new Generator(14));
+            using var parallel = logits.log_softmax(-1);
+            Tensor serial;
+            using (SerialTorchOps.Enter()) serial = logits.log_softmax(-1);
+            using (serial)
+            using (var equal = serial.eq(parallel))
+            using (var all = equal.all())
+                Assert.True(all.item<bool>(), "log_softmax gave different bits on one thread");
+        }
+        finally
+        {
+            set_num_threads(saved);
+        }
+    }
+
+    [Fact]
     public void A_layer_norm_should_get_the_same_bits_serially()
     {
         int saved = get_num_threads();
