@@ -87,42 +87,34 @@ public sealed class SerialTorchOpsSpecs
     [Fact]
     public void A_log_softmax_over_a_full_bank_should_get_the_same_bits_serially()
     {
-        int saved = get_num_threads();
-        set_num_threads(2);
-        try
-        {
-            using var logits = randn([16, 49411], generator: new Generator(14));
-            using var parallel = logits.log_softmax(-1);
-            Tensor serial;
-            using (SerialTorchOps.Enter()) serial = logits.log_softmax(-1);
-            using (serial)
-            using (var equal = serial.eq(parallel))
-            using (var all = equal.all())
-                Assert.True(all.item<bool>(), "log_softmax gave different bits on one thread");
-        }
-        finally
-        {
-            set_num_threads(saved);
-        }
+        using var logits = randn([16, 49411], generator: new Generator(14));
+        SameBitsSerially("log_softmax", () => logits.log_softmax(-1));
     }
 
     [Fact]
     public void A_layer_norm_should_get_the_same_bits_serially()
     {
+        using var x = randn([8, 768], generator: new Generator(11));
+        using var weight = randn([768], generator: new Generator(12));
+        using var bias = randn([768], generator: new Generator(13));
+        SameBitsSerially("layer_norm", () => nn.functional.layer_norm(x, [768], weight, bias));
+    }
+
+    /// <summary>Runs <paramref name="op"/> with libtorch at two threads, then inside the serial scope, and requires
+    /// the same bits.</summary>
+    private static void SameBitsSerially(string name, Func<Tensor> op)
+    {
         int saved = get_num_threads();
         set_num_threads(2);
         try
         {
-            using var x = randn([8, 768], generator: new Generator(11));
-            using var weight = randn([768], generator: new Generator(12));
-            using var bias = randn([768], generator: new Generator(13));
-            using var parallel = nn.functional.layer_norm(x, [768], weight, bias);
+            using var parallel = op();
             Tensor serial;
-            using (SerialTorchOps.Enter()) serial = nn.functional.layer_norm(x, [768], weight, bias);
+            using (SerialTorchOps.Enter()) serial = op();
             using (serial)
             using (var equal = serial.eq(parallel))
             using (var all = equal.all())
-                Assert.True(all.item<bool>(), "layer_norm gave different bits on one thread");
+                Assert.True(all.item<bool>(), $"{name} gave different bits on one thread");
         }
         finally
         {
