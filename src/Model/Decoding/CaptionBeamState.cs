@@ -191,7 +191,7 @@ internal sealed class CaptionBeamState : IDisposable
     /// <summary>Every input's result, in the call's order.</summary>
     public IReadOnlyList<CaptionResult> Finish()
     {
-        var rest = Results(outputs!, logProbs!, seqLogprob, options.MaxLength - (int)outputs!.size(2));
+        var rest = Results(outputs!, logProbs!, seqLogprob);
         for (int i = 0; i < batch; i++) results[liveInputs[i]] = rest[i];
         return results.Select(r => r ?? throw new InvalidOperationException("an input was left without a result.")).ToArray();
     }
@@ -210,7 +210,7 @@ internal sealed class CaptionBeamState : IDisposable
         using (var endedLogProbs = logProbs!.index_select(0, endedIndex))
         using (var endedScores = seqLogprob.index_select(0, endedIndex))
         {
-            var done = Results(endedOutputs, endedLogProbs, endedScores, options.MaxLength - (int)endedOutputs.size(2));
+            var done = Results(endedOutputs, endedLogProbs, endedScores);
             for (int i = 0; i < ended.Length; i++) results[liveInputs[ended[i]]] = done[i];
         }
         using var keptIndex = tensor(kept.Select(i => (long)i).ToArray(), device: runner.Device);
@@ -225,11 +225,12 @@ internal sealed class CaptionBeamState : IDisposable
     }
 
     /// <summary>The results of n inputs from their chosen bank rows and per-token log-probs [n, beam, T] and their
-    /// cumulative log-probs [n, beam, 1], each beam padded with <paramref name="padSteps"/> steps of EOS at log-prob 0.</summary>
-    private List<CaptionResult> Results(Tensor chosenRows, Tensor chosenLogProbs, Tensor cumulative, int padSteps)
+    /// cumulative log-probs [n, beam, 1], each beam padded to <see cref="CaptionOptions.MaxLength"/> steps with EOS at
+    /// log-prob 0 (what the steps it did not run would have appended).</summary>
+    private List<CaptionResult> Results(Tensor chosenRows, Tensor chosenLogProbs, Tensor cumulative)
     {
         using var scope = NewDisposeScope();
-        int inputs = (int)chosenRows.size(0);
+        int inputs = (int)chosenRows.size(0), padSteps = options.MaxLength - (int)chosenRows.size(2);
         var ids = bankIds.index_select(0, chosenRows.view(-1)).view(TensorShapes.Of(chosenRows));          // [n, beam, T] token ids
         if (padSteps > 0)
         {
