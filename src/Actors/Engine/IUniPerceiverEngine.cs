@@ -39,6 +39,24 @@ public interface IUniPerceiverEngine
     Task<TaggedResult> RunTaggedAsync(RouteTag tag, Tensor? inputs, IReadOnlyList<string>? texts = null, CaptionOptions? options = null,
         CancellationToken cancellation = default);
 
+    /// <summary>
+    /// <see cref="RunTaggedAsync"/> for clips [B, T, 3, S, S] (not consumed) under a caption tag, handing each clip's
+    /// caption to <paramref name="captioned"/> (its index in the batch, its caption) as soon as it is final: a clip whose
+    /// beams have all ended is handed over while the batch's longer captions still decode. Called at most once per clip,
+    /// and for every clip before the task completes successfully (a failed or cancelled forward may have handed over some),
+    /// on the engine's decoding thread: it must be quick and must not throw (an exception fails the forward). The task's
+    /// result still carries every caption. This default hands them over once the whole forward is done; the engine
+    /// itself hands them over early.
+    /// </summary>
+    async Task<TaggedResult> RunTaggedCaptionsAsync(RouteTag tag, Tensor clips, Action<int, EngineCaption> captioned, CaptionOptions? options = null,
+        CancellationToken cancellation = default)
+    {
+        var result = await RunTaggedAsync(tag, clips, null, options, cancellation).ConfigureAwait(false);
+        var captions = result.Captions ?? throw new ArgumentException($"route tag {tag} does not caption.", nameof(tag));
+        for (int i = 0; i < captions.Count; i++) captioned(i, captions[i]);
+        return result;
+    }
+
     /// <summary>Normalised features of <paramref name="texts"/> as targets of <paramref name="task"/> (class names or
     /// retrieval targets; computed once per list and cached) with the temperature <paramref name="scoredAs"/> scores them by.</summary>
     Task<TextTargets> TextTargetsAsync(IReadOnlyList<string> texts, EmbedTask task, EmbedTask scoredAs, CancellationToken cancellation = default);

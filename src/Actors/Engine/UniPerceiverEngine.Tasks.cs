@@ -42,14 +42,7 @@ public sealed partial class UniPerceiverEngine
         switch (tag.Head)
         {
             case RouteHead.Caption when inputs is not null:
-            {
-                options ??= new CaptionOptions();
-                var vocabulary = await VocabularyBankAsync().ConfigureAwait(false);
-                using var clips = AsBatch(inputs);
-                var results = await RunAsync(r => CaptionBeamSearcher.Decode(r, clips, tag.Attribute, vocabulary, options, cancellation: cancellation),
-                    $"caption {tag}", cancellation).ConfigureAwait(false);
-                return new TaggedResult(tag, results.Select(r => EngineCaption.Decode(r, Tokenizer)).ToArray(), null);
-            }
+                return await CaptionTaggedAsync(tag, inputs, null, options, cancellation).ConfigureAwait(false);
             case RouteHead.Features when inputs is not null:
             {
                 using var clips = AsBatch(inputs);
@@ -74,6 +67,33 @@ public sealed partial class UniPerceiverEngine
             default:
                 throw new ArgumentException($"route tag {tag} has no head for texts (captions are of pixels).");
         }
+    }
+
+    /// <summary>Runs one caption forward and hands each clip's caption over as soon as it is final (see
+    /// <see cref="IUniPerceiverEngine.RunTaggedCaptionsAsync"/>).</summary>
+    public Task<TaggedResult> RunTaggedCaptionsAsync(RouteTag tag, Tensor clips, Action<int, EngineCaption> captioned, CaptionOptions? options = null,
+        CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(captioned);
+        if (tag.Head != RouteHead.Caption) throw new ArgumentException($"route tag {tag} does not caption: use RunTaggedAsync.", nameof(tag));
+        return CaptionTaggedAsync(tag, clips, captioned, options, cancellation);
+    }
+
+    /// <summary>One batched beam search under <paramref name="tag"/>'s attribute; each caption's text is decoded once,
+    /// when its input's result is final (and handed to <paramref name="captioned"/> then).</summary>
+    private async Task<TaggedResult> CaptionTaggedAsync(RouteTag tag, Tensor inputs, Action<int, EngineCaption>? captioned, CaptionOptions? options,
+        CancellationToken cancellation)
+    {
+        options ??= new CaptionOptions();
+        var vocabulary = await VocabularyBankAsync().ConfigureAwait(false);
+        using var clips = AsBatch(inputs);
+        var captions = new EngineCaption[clips.size(0)];
+        await RunAsync(r => CaptionBeamSearcher.Decode(r, clips, tag.Attribute, vocabulary, options, cancellation: cancellation, final: (i, result) =>
+        {
+            captions[i] = EngineCaption.Decode(result, Tokenizer);
+            captioned?.Invoke(i, captions[i]);
+        }), $"caption {tag}", cancellation).ConfigureAwait(false);
+        return new TaggedResult(tag, captions, null);
     }
 
     /// <summary>Target features of <paramref name="texts"/> (cached per list) and the temperature of <paramref name="scoredAs"/>.</summary>

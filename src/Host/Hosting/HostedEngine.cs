@@ -29,6 +29,9 @@ public sealed class HostedEngine(UniPerceiverMoeRuntime runtime) : IUniPerceiver
     public Task<TaggedResult> RunTaggedAsync(RouteTag tag, Tensor? inputs, IReadOnlyList<string>? texts = null, CaptionOptions? options = null,
         CancellationToken cancellation = default) => Engine.RunTaggedAsync(tag, inputs, texts, options, cancellation);
 
+    public Task<TaggedResult> RunTaggedCaptionsAsync(RouteTag tag, Tensor clips, Action<int, EngineCaption> captioned, CaptionOptions? options = null,
+        CancellationToken cancellation = default) => Engine.RunTaggedCaptionsAsync(tag, clips, captioned, options, cancellation);
+
     public Task<TextTargets> TextTargetsAsync(IReadOnlyList<string> texts, EmbedTask task, EmbedTask scoredAs, CancellationToken cancellation = default) =>
         Engine.TextTargetsAsync(texts, task, scoredAs, cancellation);
 

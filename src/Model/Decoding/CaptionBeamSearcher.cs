@@ -22,22 +22,25 @@ namespace UniPerceiverMoe.Model.Decoding;
 /// </summary>
 public static class CaptionBeamSearcher
 {
-    /// <summary>Captions a batch of visual inputs pixels [B, T, 3, S, S]; one result per input.</summary>
+    /// <summary>Captions a batch of visual inputs pixels [B, T, 3, S, S]; one result per input. See
+    /// <see cref="DecodeFromPrefix"/> for <c>final</c>.</summary>
     public static IReadOnlyList<CaptionResult> Decode(UniPerceiverRunner runner, Tensor pixels, VocabularyBank bank,
-        CaptionOptions options, Action<CaptionStepTrace>? trace = null, CancellationToken cancellation = default) =>
-        Decode(runner, pixels, MoeAttribute.CaptionVisual, bank, options, trace, cancellation);
+        CaptionOptions options, Action<CaptionStepTrace>? trace = null, CancellationToken cancellation = default,
+        Action<int, CaptionResult>? final = null) =>
+        Decode(runner, pixels, MoeAttribute.CaptionVisual, bank, options, trace, cancellation, final);
 
     /// <summary>Captions pixels [B, T, 3, S, S] whose visual prefix is routed by <paramref name="visualAttribute"/> (the
     /// caller's route tag; the reference's caption row 0 is <see cref="MoeAttribute.CaptionVisual"/>).</summary>
     public static IReadOnlyList<CaptionResult> Decode(UniPerceiverRunner runner, Tensor pixels, MoeAttribute visualAttribute, VocabularyBank bank,
-        CaptionOptions options, Action<CaptionStepTrace>? trace = null, CancellationToken cancellation = default)
+        CaptionOptions options, Action<CaptionStepTrace>? trace = null, CancellationToken cancellation = default,
+        Action<int, CaptionResult>? final = null)
     {
         options.Validate();
         using var _ = no_grad();
         var prefix = EncodePrefix(runner, pixels, visualAttribute);
         try
         {
-            return DecodeFromPrefix(runner, prefix, bank, options, trace, cancellation);
+            return DecodeFromPrefix(runner, prefix, bank, options, trace, cancellation, final);
         }
         finally
         {
@@ -54,13 +57,18 @@ public static class CaptionBeamSearcher
         return encoded.DetachKv();
     }
 
-    /// <summary>Beam search from an already encoded prefix (per-layer K/V [B, H, P, hd], not consumed).</summary>
+    /// <summary>Beam search from an already encoded prefix (per-layer K/V [B, H, P, hd], not consumed). When given,
+    /// <paramref name="final"/> is told each input's result (its index in the batch, the result) exactly once, as soon
+    /// as it is final: an input whose beams have all ended is told at that step, while the others still decode (live
+    /// streams deliver its caption then); the rest are told as the search ends, before it returns. It runs on the
+    /// decoding thread between steps, so it must be quick; an exception from it fails the search.</summary>
     public static IReadOnlyList<CaptionResult> DecodeFromPrefix(UniPerceiverRunner runner, IReadOnlyList<LayerKv> prefix,
-        VocabularyBank bank, CaptionOptions options, Action<CaptionStepTrace>? trace = null, CancellationToken cancellation = default)
+        VocabularyBank bank, CaptionOptions options, Action<CaptionStepTrace>? trace = null, CancellationToken cancellation = default,
+        Action<int, CaptionResult>? final = null)
     {
         using var _ = no_grad();
         using var serial = SerialTorchOps.Enter();              // a step's small libtorch ops: no OpenMP regions
-        var state = new CaptionBeamState(runner, prefix, bank, options);
+        var state = new CaptionBeamState(runner, prefix, bank, options, final);
         try
         {
             for (int t = 0; t < options.MaxLength; t++)

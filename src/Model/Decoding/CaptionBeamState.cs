@@ -21,6 +21,7 @@ internal sealed class CaptionBeamState : IDisposable
     private int batch;                        // inputs still decoded; position i is input liveInputs[i] of the call
     private int[] liveInputs;
     private readonly CaptionResult?[] results; // per input of the call: set when it leaves the batch, or at Finish
+    private readonly Action<int, CaptionResult>? final; // told each input's result (call index) once it is set
     private readonly int beam;
     private readonly long eosRow;
     private readonly float tau;
@@ -37,9 +38,13 @@ internal sealed class CaptionBeamState : IDisposable
     private Tensor? nextQueryLayers;          // trace only: [L, B·beam, D]
     private bool allFinished;                 // every beam of every input has ended (untraced): the search stops
 
-    public CaptionBeamState(UniPerceiverRunner runner, IReadOnlyList<LayerKv> prefix, VocabularyBank bank, CaptionOptions options)
+    /// <param name="final">Told each input's result (its index in the call, the result) once, as soon as it is final: when
+    /// the input leaves the batch, or at <see cref="Finish"/>. Runs on the decoding thread, between steps.</param>
+    public CaptionBeamState(UniPerceiverRunner runner, IReadOnlyList<LayerKv> prefix, VocabularyBank bank, CaptionOptions options,
+        Action<int, CaptionResult>? final = null)
     {
         this.runner = runner;
+        this.final = final;
         this.prefix = prefix;
         this.bank = bank;
         this.options = options;
@@ -192,7 +197,7 @@ internal sealed class CaptionBeamState : IDisposable
     public IReadOnlyList<CaptionResult> Finish()
     {
         var rest = Results(outputs!, logProbs!, seqLogprob);
-        for (int i = 0; i < batch; i++) results[liveInputs[i]] = rest[i];
+        for (int i = 0; i < batch; i++) Settle(liveInputs[i], rest[i]);
         return results.Select(r => r ?? throw new InvalidOperationException("an input was left without a result.")).ToArray();
     }
 
@@ -211,7 +216,7 @@ internal sealed class CaptionBeamState : IDisposable
         using (var endedScores = seqLogprob.index_select(0, endedIndex))
         {
             var done = Results(endedOutputs, endedLogProbs, endedScores);
-            for (int i = 0; i < ended.Length; i++) results[liveInputs[ended[i]]] = done[i];
+            for (int i = 0; i < ended.Length; i++) Settle(liveInputs[ended[i]], done[i]);
         }
         using var keptIndex = tensor(kept.Select(i => (long)i).ToArray(), device: runner.Device);
         Swap(ref seqLogprob, seqLogprob.index_select(0, keptIndex));
@@ -222,6 +227,13 @@ internal sealed class CaptionBeamState : IDisposable
         cache!.RetainInputs(kept);
         liveInputs = kept.Select(i => liveInputs[i]).ToArray();
         batch = kept.Length;
+    }
+
+    /// <summary>Sets input <paramref name="input"/>'s (of the call) final result and tells the caller.</summary>
+    private void Settle(int input, CaptionResult result)
+    {
+        results[input] = result;
+        final?.Invoke(input, result);
     }
 
     /// <summary>The results of n inputs from their chosen bank rows and per-token log-probs [n, beam, T] and their

@@ -31,11 +31,12 @@ public sealed class WindowBatcher : IAsyncDisposable
             FullMode = BoundedChannelFullMode.Wait,
             SingleReader = true,
         });
-        // Batches settle as soon as they are done (unordered): a stream's own order is restored by its SelectAsync.
+        // A window settles as soon as its caption is final (early, while the rest of its batch decodes), or else when its
+        // batch is done (unordered); settling twice is a no-op. A stream's own order is restored by its SelectAsync.
         Completion = ChannelSource.FromReader(jobs.Reader)
-            .Via(EngineFlows.RunEach<WindowJob>((tag, clips, ct) => Count(tag, clips, engine.RunAsync(tag, clips, ct)), job => job.Window.Tag,
-                job => job.Window.Pixels, settings.BatchesInFlight, settings.MaxBatch, settings.MaxDelay,
-                ordered: false, skip: job => job.StreamStopped.IsCancellationRequested))
+            .Via(EngineFlows.RunEach<WindowJob>((tag, clips, captioned, ct) => Count(tag, clips, engine.RunAsync(tag, clips, captioned, ct)),
+                job => job.Window.Tag, job => job.Window.Pixels, settings.BatchesInFlight, settings.MaxBatch, settings.MaxDelay,
+                ordered: false, skip: job => job.StreamStopped.IsCancellationRequested, early: r => r.Item.Settle(r.Result, r.Error)))
             .RunWith(Sink.ForEach<Ran<WindowJob>>(r => r.Item.Settle(r.Result, r.Error)), materializer);
     }
 

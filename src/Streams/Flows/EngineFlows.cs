@@ -15,8 +15,14 @@ public delegate Task<IReadOnlyList<EngineCaption>> BatchCaptioner(Tensor clips, 
 /// <summary>One forward of clips [B, T, 3, S, S] (not consumed) that share <paramref name="tag"/>; one result per clip, in order.</summary>
 public delegate Task<TaggedResult> TaggedBatchRunner(RouteTag tag, Tensor clips, CancellationToken cancellation);
 
-/// <summary>How one element of <see cref="EngineFlows.RunEach{T}"/> ended: exactly one of a result, an error, or
-/// skipped (neither).</summary>
+/// <summary>A <see cref="TaggedBatchRunner"/> that, under a caption tag, also hands clip i's caption to
+/// <c>captioned</c>(i, caption) as soon as it is final, possibly before the forward completes
+/// (<see cref="IUniPerceiverEngine.RunTaggedCaptionsAsync"/>).</summary>
+public delegate Task<TaggedResult> EarlyCaptionBatchRunner(RouteTag tag, Tensor clips, Action<int, EngineCaption> captioned,
+    CancellationToken cancellation);
+
+/// <summary>How one element of the batching stage (<c>EngineFlows.RunEach</c>) ended: exactly one of a result, an
+/// error, or skipped (neither).</summary>
 public sealed record Ran<T>(T Item, WindowResult? Result, Exception? Error)
 {
     public bool Skipped => Result is null && Error is null;
@@ -105,7 +111,18 @@ public static class EngineFlows
     /// run at once; <paramref name="ordered"/> = false emits each batch as soon as it is done instead of in input order.
     /// </summary>
     public static Flow<T, Ran<T>, NotUsed> RunEach<T>(TaggedBatchRunner runner, Func<T, RouteTag> tag, Func<T, Tensor> pixels, int parallelism,
-        int maxBatch, TimeSpan maxDelay, bool ordered, Func<T, bool>? skip = null)
+        int maxBatch, TimeSpan maxDelay, bool ordered, Func<T, bool>? skip = null) =>
+        RunEach((t, clips, _, cancellation) => runner(t, clips, cancellation), tag, pixels, parallelism, maxBatch, maxDelay, ordered, skip, early: null);
+
+    /// <summary>
+    /// <see cref="RunEach{T}(TaggedBatchRunner, Func{T, RouteTag}, Func{T, Tensor}, int, int, TimeSpan, bool, Func{T, bool}?)"/>
+    /// with captions handed over early: an element whose caption the runner reports final is passed to
+    /// <paramref name="early"/> at once, on the runner's thread (it must be quick and must not throw), while the rest of
+    /// its batch still runs. It is emitted with its batch as well, with that same result, even if the rest of the forward
+    /// then fails: its caption was final.
+    /// </summary>
+    public static Flow<T, Ran<T>, NotUsed> RunEach<T>(EarlyCaptionBatchRunner runner, Func<T, RouteTag> tag, Func<T, Tensor> pixels, int parallelism,
+        int maxBatch, TimeSpan maxDelay, bool ordered, Func<T, bool>? skip, Action<Ran<T>>? early)
     {
         Positive(parallelism, nameof(parallelism));
         Positive(maxBatch, nameof(maxBatch));
@@ -114,13 +131,13 @@ public static class EngineFlows
         var batches = maxBatch == 1
             ? Flow.Create<T>().Select(item => (IEnumerable<T>)[item])
             : Flow.Create<T>().GroupedWithin(maxBatch, maxDelay);
-        Func<IEnumerable<T>, Task<IReadOnlyList<Ran<T>>>> run = batch => RunBatchAsync(runner, tag, pixels, batch.ToArray(), skip);
+        Func<IEnumerable<T>, Task<IReadOnlyList<Ran<T>>>> run = batch => RunBatchAsync(runner, tag, pixels, batch.ToArray(), skip, early);
         var results = ordered ? batches.SelectAsync(parallelism, run) : batches.SelectAsyncUnordered(parallelism, run);
         return results.SelectMany(r => r);
     }
 
-    private static async Task<IReadOnlyList<Ran<T>>> RunBatchAsync<T>(TaggedBatchRunner runner, Func<T, RouteTag> tagOf, Func<T, Tensor> pixels, T[] batch,
-        Func<T, bool>? skip)
+    private static async Task<IReadOnlyList<Ran<T>>> RunBatchAsync<T>(EarlyCaptionBatchRunner runner, Func<T, RouteTag> tagOf, Func<T, Tensor> pixels,
+        T[] batch, Func<T, bool>? skip, Action<Ran<T>>? early)
     {
         var results = new Ran<T>[batch.Length];
         var live = new List<int>();
@@ -137,18 +154,27 @@ public static class EngineFlows
             try
             {
                 foreach (int i in members) views.Add(AsClip(pixels(batch[i])));
-                // [B, T, 3, S, S]: a copy owned here; the elements keep their own pixels.
+                // [B, T, 3, S, S]: a copy owned here; the elements keep their own pixels (an element handed over early may
+                // free them while the forward runs).
                 using var clips = stack(views, 0);
-                var result = await runner(tag, clips, CancellationToken.None).ConfigureAwait(false);
+                var result = await runner(tag, clips, (k, caption) =>
+                {
+                    if ((uint)k >= (uint)members.Length) throw new InvalidOperationException($"the engine handed over caption {k} of {members.Length} clips");
+                    var ran = new Ran<T>(batch[members[k]], new WindowResult(tag, caption, null), null);
+                    lock (results) results[members[k]] = ran;
+                    early?.Invoke(ran);
+                }, CancellationToken.None).ConfigureAwait(false);
                 if (result.Tag != tag) throw new InvalidOperationException($"a forward tagged {tag} answered for {result.Tag}");
                 if (result.Count != members.Length)
                     throw new InvalidOperationException($"the engine returned {result.Count} results for {members.Length} clips");
-                for (int k = 0; k < members.Length; k++)
-                    results[members[k]] = new Ran<T>(batch[members[k]], new WindowResult(tag, result.Captions?[k], result.Features?[k]), null);
+                lock (results)
+                    for (int k = 0; k < members.Length; k++)
+                        results[members[k]] ??= new Ran<T>(batch[members[k]], new WindowResult(tag, result.Captions?[k], result.Features?[k]), null);
             }
             catch (Exception e)
             {
-                foreach (int i in members) results[i] = new Ran<T>(batch[i], null, e);
+                lock (results)
+                    foreach (int i in members) results[i] ??= new Ran<T>(batch[i], null, e);   // a caption handed over early stays
             }
             finally
             {

@@ -95,6 +95,32 @@ public sealed class BatchedDecodeSpecs(ITestOutputHelper output)
         Assert.Contains(retiring, r => r.Best.Tokens.Length < options.MaxLength - 2);   // premise: some inputs end early
     }
 
+    [Fact]
+    public void Each_input_should_be_told_its_result_once_as_soon_as_it_is_final_while_the_others_still_decode()
+    {
+        const int beam = 2;
+        using var model = PictureSensitiveModel(21);
+        using var local = new LocalMoeExecutor(model, new RouteTable(model));
+        var counting = new RowCountingExecutor(local);
+        var runner = new UniPerceiverRunner(model, counting);
+        using var bank = VocabularyBank.Build(runner, [320, 1746, 2866, 539, 4160, VocabularyBank.EndOfText]);
+        using var levels = tensor(new[] { -2f, -1.4f, -0.8f, -0.3f, 0.3f, 0.8f, 1.4f, 2f });
+        using var windows = levels.view(8, 1, 1, 1, 1).expand(8, 1, 3, Small.ImageSize, Small.ImageSize).contiguous();
+        var options = new CaptionOptions { BeamSize = beam, MaxLength = 12 };
+
+        var told = new List<(int Input, CaptionResult Result, long RowsSoFar)>();
+        counting.Rows = 0;
+        var returned = CaptionBeamSearcher.Decode(runner, windows, bank, options, final: (i, r) => told.Add((i, r, counting.Rows)));
+        long allRows = counting.Rows;
+
+        Assert.Equal(Enumerable.Range(0, 8), told.Select(t => t.Input).Order());
+        foreach (var (input, result, _) in told) Assert.Same(returned[input], result);
+        var early = told.Where(t => t.RowsSoFar < allRows).ToList();
+        output.WriteLine($"told before the last pass: inputs {string.Join(", ", early.Select(t => $"{t.Input} (after {t.RowsSoFar} of {allRows} rows)"))}");
+        Assert.NotEmpty(early);
+        Assert.True(early.Count < 8, "premise: some inputs decode to the last pass");
+    }
+
     /// <summary>Counts the rows (first dimension) that go through layer 0's qkv projection.</summary>
     private sealed class RowCountingExecutor(IMoeLinearExecutor inner) : IMoeLinearExecutor
     {

@@ -86,7 +86,7 @@ public sealed class MixedStreamBenchmarkSpecs(StreamEngine host, ITestOutputHelp
         public IReadOnlyDictionary<RouteTag, (long, long)> ByTag() =>
             forwards.GroupBy(f => f.Tag).ToDictionary(g => g.Key, g => ((long)g.Count(), (long)g.Sum(f => f.Windows)));
 
-        public Task<TaggedResult> RunAsync(RouteTag tag, Tensor clips, CancellationToken cancellation)
+        public Task<TaggedResult> RunAsync(RouteTag tag, Tensor clips, Action<int, EngineCaption>? captioned, CancellationToken cancellation)
         {
             using (NewDisposeScope())
             {
@@ -96,7 +96,7 @@ public sealed class MixedStreamBenchmarkSpecs(StreamEngine host, ITestOutputHelp
                 foreach (var m in means)
                     if ((m > 0 ? "white" : "black") != expected) Mixed.Enqueue($"{tag} forward of {means.Length} holds a {(m > 0 ? "white" : "black")} clip (mean {m})");
             }
-            return inner.RunAsync(tag, clips, cancellation);
+            return inner.RunAsync(tag, clips, captioned, cancellation);
         }
 
         /// <summary>The mixed load has no text feed: a text forward here is as wrong as a mixed one.</summary>

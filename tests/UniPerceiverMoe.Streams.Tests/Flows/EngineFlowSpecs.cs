@@ -81,6 +81,32 @@ public sealed class EngineFlowSpecs(StreamEngine host) : IClassFixture<StreamEng
         Assert.Throws<ArgumentOutOfRangeException>(() => host.Engine.CaptionFlow(maxBatch: 4));   // batching needs a max delay
     }
 
+    [Fact]
+    public async Task A_tagged_caption_forward_should_hand_over_each_caption_once_with_the_results_texts()
+    {
+        var clips = Clips();
+        try
+        {
+            using var batch = stack(clips, 0);
+            var plain = await host.Engine.RunTaggedAsync(RouteTag.Caption, batch);
+            // The engine (early, from its decoding thread) and an implementation that keeps the interface's default.
+            foreach (IUniPerceiverEngine engine in new IUniPerceiverEngine[] { host.Engine, new CountingEngine(host.Engine, []) })
+            {
+                var handed = new System.Collections.Concurrent.ConcurrentQueue<(int Index, EngineCaption Caption)>();
+                var result = await engine.RunTaggedCaptionsAsync(RouteTag.Caption, batch, (i, c) => handed.Enqueue((i, c))).WaitAsync(Timeout);
+
+                Assert.Equal([0, 1, 2], handed.Select(h => h.Index).Order());
+                foreach (var (index, caption) in handed) Assert.Same(result.Captions![index], caption);
+                Assert.Equal(plain.Captions!.Select(c => c.Text), result.Captions!.Select(c => c.Text));
+            }
+            await Assert.ThrowsAsync<ArgumentException>(() => host.Engine.RunTaggedCaptionsAsync(RouteTag.Classification, batch, (_, _) => { }));
+        }
+        finally
+        {
+            foreach (var c in clips) c.Dispose();
+        }
+    }
+
     /// <summary>Records the batch size of every batched caption call.</summary>
     private sealed class CountingEngine(UniPerceiverEngine inner, List<long> calls) : IUniPerceiverEngine
     {

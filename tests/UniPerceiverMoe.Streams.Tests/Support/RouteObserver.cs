@@ -14,10 +14,10 @@ public sealed class RouteObserver(IWindowEngine inner, EngineCounters counters) 
 {
     public ConcurrentQueue<(RouteTag Tag, int Size, IReadOnlyDictionary<MoeAttribute, long> Routed)> Forwards { get; } = new();
 
-    public async Task<TaggedResult> RunAsync(RouteTag tag, Tensor clips, CancellationToken cancellation)
+    public async Task<TaggedResult> RunAsync(RouteTag tag, Tensor clips, Action<int, EngineCaption>? captioned, CancellationToken cancellation)
     {
         var before = counters.RoutedByAttribute();
-        var result = await inner.RunAsync(tag, clips, cancellation);
+        var result = await inner.RunAsync(tag, clips, captioned, cancellation);
         Forwards.Enqueue((tag, (int)clips.shape[0], Delta(before, counters.RoutedByAttribute())));
         return result;
     }

@@ -20,7 +20,7 @@ public sealed class InstrumentedCaptioner(IWindowEngine inner, TimeSpan delay = 
     /// <summary>The longest call, injected delay included (milliseconds).</summary>
     public double MaxCallMs { get; private set; }
 
-    public async Task<TaggedResult> RunAsync(RouteTag tag, Tensor clips, CancellationToken cancellation)
+    public async Task<TaggedResult> RunAsync(RouteTag tag, Tensor clips, Action<int, EngineCaption>? captioned, CancellationToken cancellation)
     {
         int call = Interlocked.Increment(ref calls);
         BatchSizes.Enqueue((int)clips.shape[0]);
@@ -28,7 +28,7 @@ public sealed class InstrumentedCaptioner(IWindowEngine inner, TimeSpan delay = 
         if (delay > TimeSpan.Zero) await Task.Delay(delay, cancellation);
         if (failCall?.Invoke(call) is { } error) throw error;
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var results = await inner.RunAsync(tag, clips, cancellation);
+        var results = await inner.RunAsync(tag, clips, captioned, cancellation);
         var ms = delay.TotalMilliseconds + System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds;
         lock (BatchSizes) MaxCallMs = Math.Max(MaxCallMs, ms);
         return results;

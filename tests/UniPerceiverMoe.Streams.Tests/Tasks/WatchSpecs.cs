@@ -72,7 +72,7 @@ public sealed class WatchSpecs(ITestOutputHelper output)
 
         public ConcurrentQueue<RouteTag> Tags { get; } = new();
 
-        public Task<TaggedResult> RunAsync(RouteTag tag, Tensor clips, CancellationToken cancellation)
+        public Task<TaggedResult> RunAsync(RouteTag tag, Tensor clips, Action<int, EngineCaption>? captioned, CancellationToken cancellation)
         {
             Tags.Enqueue(tag);
             var rows = Enumerable.Range(0, (int)clips.shape[0]).Select(_ =>
