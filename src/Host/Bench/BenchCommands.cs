@@ -70,6 +70,7 @@ public static class BenchCommands
     private static Command Caption()
     {
         var size = SizeOption();
+        size.Description += " caption also takes demo: the shipped demo model, trained (its captions end early, at different steps).";
         var threads = ThreadsOption();
         var rounds = RoundsOption(3);
         var words = new Option<int>("--bank-words")

@@ -1,0 +1,27 @@
+using System.Globalization;
+using UniPerceiverMoe.Host.Bench;
+
+namespace UniPerceiverMoe.Host.Tests.Bench;
+
+/// <summary><c>upmoe bench caption --config demo</c>: the shipped demo model's batched decode, with the time until each
+/// window's caption is final beside the batch's own time.</summary>
+public sealed class CaptionBenchmarkSpecs
+{
+    [Fact]
+    public async Task The_demo_model_run_should_report_each_batch_with_the_mean_time_to_a_windows_caption_within_the_batchs_time()
+    {
+        var output = new StringWriter();
+        await CaptionBenchmark.RunAsync(new CaptionBenchmark.Options("demo", Threads: 1, Rounds: 1, BankWords: 300, DecodeBatches: [1, 4]), output);
+        var text = output.ToString();
+
+        Assert.Contains("the shipped demo model's trained weights", text);
+        Assert.Contains("decode step: not reported for trained weights", text);
+        foreach (int b in new[] { 1, 4 })
+        {
+            // | B | decode s | s per caption | mean s to a window's caption |
+            var row = text.Split('\n').Single(l => l.StartsWith($"| {b} | ")).Split('|', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            double batch = double.Parse(row[1], CultureInfo.InvariantCulture), toCaption = double.Parse(row[3], CultureInfo.InvariantCulture);
+            Assert.True(toCaption > 0 && toCaption <= batch, $"B = {b}: mean time to a caption {toCaption} s against the batch's {batch} s");
+        }
+    }
+}
