@@ -214,12 +214,17 @@ internal static unsafe class AttentionRows
         o0.Store(o); o1.Store(o + 16); o2.Store(o + 32); o3.Store(o + 48);
     }
 
+    /// <summary>Whether <see cref="AccumulateValues64Four"/> runs here for <paramref name="hd"/>-wide heads: 64 wide, with
+    /// 512-bit vectors.</summary>
+    public static bool HasFourQueryValues(int hd) => hd == 64 && Vector512.IsHardwareAccelerated;
+
     /// <summary>
     /// <see cref="AccumulateValues"/> for four queries over the same 64-wide values: each value row is loaded once for
     /// all four, and the sixteen accumulators are sixteen independent chains (one query's four chains wait on the
     /// multiply-add latency). Each lane of each query is the same chain in key order as in <see cref="AccumulateValues"/>,
     /// so the bits are the same. <paramref name="w"/> holds the four queries' weights <paramref name="weightStride"/>
-    /// floats apart; <paramref name="o"/> their outputs <paramref name="outputStride"/> floats apart.
+    /// floats apart; <paramref name="o"/> their outputs <paramref name="outputStride"/> floats apart. Only where
+    /// <see cref="HasFourQueryValues"/> holds.
     /// </summary>
     public static void AccumulateValues64Four(float* v, long valueStride, int count, float* w, int weightStride, float* o, long outputStride)
     {

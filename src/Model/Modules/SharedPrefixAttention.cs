@@ -134,7 +134,7 @@ internal static unsafe class SharedPrefixAttention
                 float* chunk = prefixV.At(prefixInput, head, c0);
                 PrefetchChunk(prefixInput, head, chunks + c0 / Chunk + PrefetchDistance, followingKeys);
                 int i = 0;
-                if (hd == 64 && Vector512.IsHardwareAccelerated)
+                if (AttentionRows.HasFourQueryValues(hd))
                     for (; i + 4 <= group * m; i += 4)    // queries i … i + 3: weights `keys` floats apart, outputs H·hd apart
                         AttentionRows.AccumulateValues64Four(chunk, prefixV.KeyStride, count, s + i * keys + c0, keys,
                             Output(input * group + i / m, i % m, head), (long)Heads * hd);
