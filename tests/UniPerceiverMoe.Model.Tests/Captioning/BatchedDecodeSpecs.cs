@@ -62,13 +62,8 @@ public sealed class BatchedDecodeSpecs(ITestOutputHelper output)
     public void An_input_whose_beams_have_all_ended_should_leave_the_batch_with_the_result_of_the_search_that_keeps_every_row()
     {
         const int beam = 2;
-        using var model = PictureSensitiveModel(21);
-        using var local = new LocalMoeExecutor(model, new RouteTable(model));
-        var counting = new RowCountingExecutor(local);
-        var runner = new UniPerceiverRunner(model, counting);
-        using var bank = VocabularyBank.Build(runner, [320, 1746, 2866, 539, 4160, VocabularyBank.EndOfText]);
-        using var levels = tensor(new[] { -2f, -1.4f, -0.8f, -0.3f, 0.3f, 0.8f, 1.4f, 2f });
-        using var windows = levels.view(8, 1, 1, 1, 1).expand(8, 1, 3, Small.ImageSize, Small.ImageSize).contiguous();
+        using var search = new CountedSearch();
+        var (counting, runner, bank, windows) = (search.Counting, search.Runner, search.Bank, search.Windows);
         var options = new CaptionOptions { BeamSize = beam, MaxLength = 12 };
 
         counting.Rows = 0;
@@ -99,13 +94,8 @@ public sealed class BatchedDecodeSpecs(ITestOutputHelper output)
     public void Each_input_should_be_told_its_result_once_as_soon_as_it_is_final_while_the_others_still_decode()
     {
         const int beam = 2;
-        using var model = PictureSensitiveModel(21);
-        using var local = new LocalMoeExecutor(model, new RouteTable(model));
-        var counting = new RowCountingExecutor(local);
-        var runner = new UniPerceiverRunner(model, counting);
-        using var bank = VocabularyBank.Build(runner, [320, 1746, 2866, 539, 4160, VocabularyBank.EndOfText]);
-        using var levels = tensor(new[] { -2f, -1.4f, -0.8f, -0.3f, 0.3f, 0.8f, 1.4f, 2f });
-        using var windows = levels.view(8, 1, 1, 1, 1).expand(8, 1, 3, Small.ImageSize, Small.ImageSize).contiguous();
+        using var search = new CountedSearch();
+        var (counting, runner, bank, windows) = (search.Counting, search.Runner, search.Bank, search.Windows);
         var options = new CaptionOptions { BeamSize = beam, MaxLength = 12 };
 
         var told = new List<(int Input, CaptionResult Result, long RowsSoFar)>();
@@ -119,6 +109,38 @@ public sealed class BatchedDecodeSpecs(ITestOutputHelper output)
         output.WriteLine($"told before the last pass: inputs {string.Join(", ", early.Select(t => $"{t.Input} (after {t.RowsSoFar} of {allRows} rows)"))}");
         Assert.NotEmpty(early);
         Assert.True(early.Count < 8, "premise: some inputs decode to the last pass");
+    }
+
+    /// <summary>The picture-sensitive model over 8 plain windows of different brightness (captions that end at different
+    /// steps with a small bank that holds EOS), its expert calls counted by <see cref="RowCountingExecutor"/>.</summary>
+    private sealed class CountedSearch : IDisposable
+    {
+        private readonly UniPerceiverMoeModel model = PictureSensitiveModel(21);
+        private readonly LocalMoeExecutor local;
+        private readonly Tensor levels = tensor(new[] { -2f, -1.4f, -0.8f, -0.3f, 0.3f, 0.8f, 1.4f, 2f });
+
+        public CountedSearch()
+        {
+            local = new LocalMoeExecutor(model, new RouteTable(model));
+            Counting = new RowCountingExecutor(local);
+            Runner = new UniPerceiverRunner(model, Counting);
+            Bank = VocabularyBank.Build(Runner, [320, 1746, 2866, 539, 4160, VocabularyBank.EndOfText]);
+            Windows = levels.view(8, 1, 1, 1, 1).expand(8, 1, 3, Small.ImageSize, Small.ImageSize).contiguous();
+        }
+
+        public RowCountingExecutor Counting { get; }
+        public UniPerceiverRunner Runner { get; }
+        public VocabularyBank Bank { get; }
+        public Tensor Windows { get; }
+
+        public void Dispose()
+        {
+            Windows.Dispose();
+            Bank.Dispose();
+            levels.Dispose();
+            local.Dispose();
+            model.Dispose();
+        }
     }
 
     /// <summary>Counts the rows (first dimension) that go through layer 0's qkv projection.</summary>
