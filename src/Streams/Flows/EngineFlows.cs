@@ -59,11 +59,13 @@ public static class EngineFlows
         engine.CaptionFlow(settings.BatchesInFlight, settings.MaxBatch, settings.MaxDelay, options);
 
     /// <summary>Captions any element that carries pixels (a frame with its metadata, a request with its reply
-    /// address) and emits it with its caption.</summary>
+    /// address) and emits it with its caption, in input order, as soon as its caption and those before it are final
+    /// (a short caption need not wait for the longest of its batch).</summary>
     public static Flow<T, (T Item, EngineCaption Caption), NotUsed> CaptionFlow<T>(this IUniPerceiverEngine engine, Func<T, Tensor> pixels,
         int parallelism = 1, int maxBatch = 1, TimeSpan maxDelay = default, CaptionOptions? options = null) =>
-        CaptionEach((clips, cancellation) => engine.CaptionBatchAsync(clips, options, cancellation), pixels, parallelism, maxBatch, maxDelay, ordered: true)
-            .Select(c => c.Error is { } error ? throw error : (c.Item, c.Caption!));
+        RunEach<T>((tag, clips, captioned, cancellation) => engine.RunTaggedCaptionsAsync(tag, clips, captioned, options, cancellation),
+                _ => RouteTag.Caption, pixels, parallelism, maxBatch, maxDelay, ordered: true, skip: null, early: null)
+            .Select(r => r.Error is { } error ? throw error : (r.Item, r.Result!.Caption!));
 
     /// <summary>Zero-shot classification of each element (an image, image views [V, 3, S, S], a clip, or clip views
     /// [V, T, 3, S, S] with <paramref name="video"/>) against <paramref name="labels"/>, whose features are computed once.</summary>
@@ -109,6 +111,8 @@ public static class EngineFlows
     /// of different route tags never share a forward, and each forward gets its group's tag. A failing forward (or a
     /// failing <paramref name="pixels"/>) fails only its group's elements. At most <paramref name="parallelism"/> batches
     /// run at once; <paramref name="ordered"/> = false emits each batch as soon as it is done instead of in input order.
+    /// Ordered, an element is emitted as soon as it and every element before it have their results (with the overload
+    /// below, a caption that is final early need not wait for the rest of its batch).
     /// </summary>
     public static Flow<T, Ran<T>, NotUsed> RunEach<T>(TaggedBatchRunner runner, Func<T, RouteTag> tag, Func<T, Tensor> pixels, int parallelism,
         int maxBatch, TimeSpan maxDelay, bool ordered, Func<T, bool>? skip = null) =>
@@ -131,13 +135,18 @@ public static class EngineFlows
         var batches = maxBatch == 1
             ? Flow.Create<T>().Select(item => (IEnumerable<T>)[item])
             : Flow.Create<T>().GroupedWithin(maxBatch, maxDelay);
-        Func<IEnumerable<T>, Task<IReadOnlyList<Ran<T>>>> run = batch => RunBatchAsync(runner, tag, pixels, batch.ToArray(), skip, early);
-        var results = ordered ? batches.SelectAsync(parallelism, run) : batches.SelectAsyncUnordered(parallelism, run);
-        return results.SelectMany(r => r);
+        Action<int, Ran<T>>? handOver = early is null ? null : (_, ran) => early(ran);
+        if (!ordered)
+            return batches.SelectAsyncUnordered(parallelism, batch => RunBatchAsync(runner, tag, pixels, batch.ToArray(), skip, handOver))
+                .SelectMany(r => r);
+        return OrderedBatches.Emit(batches, parallelism, maxBatch,
+            (batch, settled) => RunBatchAsync(runner, tag, pixels, batch, skip, settled + handOver));
     }
 
-    private static async Task<IReadOnlyList<Ran<T>>> RunBatchAsync<T>(EarlyCaptionBatchRunner runner, Func<T, RouteTag> tagOf, Func<T, Tensor> pixels,
-        T[] batch, Func<T, bool>? skip, Action<Ran<T>>? early)
+    /// <summary>Runs one batch; <paramref name="early"/> is told (index in the batch, result) of each element whose caption
+    /// the runner hands over before the forward completes. Never throws: failures become the elements' errors.</summary>
+    internal static async Task<IReadOnlyList<Ran<T>>> RunBatchAsync<T>(EarlyCaptionBatchRunner runner, Func<T, RouteTag> tagOf, Func<T, Tensor> pixels,
+        T[] batch, Func<T, bool>? skip, Action<int, Ran<T>>? early)
     {
         var results = new Ran<T>[batch.Length];
         var live = new List<int>();
@@ -162,7 +171,7 @@ public static class EngineFlows
                     if ((uint)k >= (uint)members.Length) throw new InvalidOperationException($"the engine handed over caption {k} of {members.Length} clips");
                     var ran = new Ran<T>(batch[members[k]], new WindowResult(tag, caption, null), null);
                     lock (results) results[members[k]] = ran;
-                    early?.Invoke(ran);
+                    early?.Invoke(members[k], ran);
                 }, CancellationToken.None).ConfigureAwait(false);
                 if (result.Tag != tag) throw new InvalidOperationException($"a forward tagged {tag} answered for {result.Tag}");
                 if (result.Count != members.Length)

@@ -72,6 +72,80 @@ public sealed class EarlyCaptionSpecs : IDisposable
     }
 
     [Fact]
+    public async Task In_order_an_element_should_be_emitted_once_it_and_those_before_it_are_final_without_waiting_for_its_batch()
+    {
+        var pixels = Enumerable.Range(0, 3).Select(Filled).ToArray();
+        try
+        {
+            var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            EarlyCaptionBatchRunner runner = async (tag, clips, captioned, _) =>
+            {
+                var captions = Enumerable.Range(0, (int)clips.size(0)).Select(Caption).ToArray();
+                captioned(0, captions[0]);
+                captioned(2, captions[2]);          // final, but behind clip 1 in order
+                await gate.Task;
+                captioned(1, captions[1]);
+                return new TaggedResult(tag, captions, null);
+            };
+            var emitted = new System.Collections.Concurrent.ConcurrentQueue<int>();
+            var first = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var done = Source.From(Enumerable.Range(0, 3))
+                .Via(EngineFlows.RunEach<int>(runner, _ => RouteTag.Caption, i => pixels[i], parallelism: 1, maxBatch: 3,
+                    maxDelay: TimeSpan.FromSeconds(5), ordered: true, skip: null, early: null))
+                .RunWith(Sink.ForEach<Ran<int>>(r =>
+                {
+                    emitted.Enqueue(r.Item);
+                    first.TrySetResult(r.Item);
+                }), system.Materializer());
+            try
+            {
+                Assert.Equal(0, await first.Task.WaitAsync(Patience));
+            }
+            finally
+            {
+                gate.TrySetResult();
+            }
+            await done.WaitAsync(Patience);
+            Assert.Equal([0, 1, 2], emitted);
+        }
+        finally
+        {
+            foreach (var p in pixels) p.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task In_order_a_batch_should_hold_its_slot_until_its_forward_completes_even_when_its_captions_left_early()
+    {
+        var pixels = Enumerable.Range(0, 6).Select(Filled).ToArray();
+        try
+        {
+            int running = 0, most = 0;
+            EarlyCaptionBatchRunner runner = async (tag, clips, captioned, _) =>
+            {
+                int now = Interlocked.Increment(ref running);
+                lock (pixels) most = Math.Max(most, now);
+                var captions = Enumerable.Range(0, (int)clips.size(0)).Select(Caption).ToArray();
+                for (int i = 0; i < captions.Length; i++) captioned(i, captions[i]);
+                await Task.Delay(100);              // the forward goes on after its captions were handed over
+                Interlocked.Decrement(ref running);
+                return new TaggedResult(tag, captions, null);
+            };
+            var emitted = await Source.From(Enumerable.Range(0, 6))
+                .Via(EngineFlows.RunEach<int>(runner, _ => RouteTag.Caption, i => pixels[i], parallelism: 2, maxBatch: 1,
+                    maxDelay: TimeSpan.Zero, ordered: true, skip: null, early: null))
+                .RunWith(Sink.Seq<Ran<int>>(), system.Materializer()).WaitAsync(Patience);
+
+            Assert.Equal(Enumerable.Range(0, 6), emitted.Select(r => r.Item));
+            Assert.InRange(most, 1, 2);
+        }
+        finally
+        {
+            foreach (var p in pixels) p.Dispose();
+        }
+    }
+
+    [Fact]
     public async Task A_forward_that_fails_after_handing_over_a_caption_should_fail_only_the_elements_without_one()
     {
         var pixels = Enumerable.Range(0, 3).Select(Filled).ToArray();

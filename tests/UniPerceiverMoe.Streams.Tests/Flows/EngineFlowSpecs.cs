@@ -107,7 +107,8 @@ public sealed class EngineFlowSpecs(StreamEngine host) : IClassFixture<StreamEng
         }
     }
 
-    /// <summary>Records the batch size of every batched caption call.</summary>
+    /// <summary>Records the batch size of every batched caption call (batched captions and tagged caption forwards); keeps
+    /// the interface's default <see cref="IUniPerceiverEngine.RunTaggedCaptionsAsync"/>.</summary>
     private sealed class CountingEngine(UniPerceiverEngine inner, List<long> calls) : IUniPerceiverEngine
     {
         public string Name => inner.Name;
@@ -121,7 +122,11 @@ public sealed class EngineFlowSpecs(StreamEngine host) : IClassFixture<StreamEng
             return inner.CaptionBatchAsync(clips, options, cancellation);
         }
         public Task<TaggedResult> RunTaggedAsync(RouteTag tag, Tensor? inputs, IReadOnlyList<string>? texts = null, Model.Decoding.CaptionOptions? options = null,
-            CancellationToken cancellation = default) => inner.RunTaggedAsync(tag, inputs, texts, options, cancellation);
+            CancellationToken cancellation = default)
+        {
+            if (inputs is not null && tag.Head == RouteHead.Caption) lock (calls) calls.Add(inputs.shape[0]);
+            return inner.RunTaggedAsync(tag, inputs, texts, options, cancellation);
+        }
         public Task<TextTargets> TextTargetsAsync(IReadOnlyList<string> texts, EmbedTask task, EmbedTask scoredAs, CancellationToken cancellation = default) =>
             inner.TextTargetsAsync(texts, task, scoredAs, cancellation);
         public Task<ClassificationResult> ClassifyAsync(Tensor views, IReadOnlyList<string> labels, bool video, CancellationToken cancellation = default) =>
