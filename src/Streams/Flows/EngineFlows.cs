@@ -145,7 +145,7 @@ public static class EngineFlows
 
     /// <summary>Runs one batch; <paramref name="early"/> is told (index in the batch, result) of each element whose caption
     /// the runner hands over before the forward completes. Never throws: failures become the elements' errors.</summary>
-    internal static async Task<IReadOnlyList<Ran<T>>> RunBatchAsync<T>(EarlyCaptionBatchRunner runner, Func<T, RouteTag> tagOf, Func<T, Tensor> pixels,
+    private static async Task<IReadOnlyList<Ran<T>>> RunBatchAsync<T>(EarlyCaptionBatchRunner runner, Func<T, RouteTag> tagOf, Func<T, Tensor> pixels,
         T[] batch, Func<T, bool>? skip, Action<int, Ran<T>>? early)
     {
         var results = new Ran<T>[batch.Length];
