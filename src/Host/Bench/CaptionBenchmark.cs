@@ -24,11 +24,11 @@ public static class CaptionBenchmark
     public static async Task RunAsync(Options options, TextWriter output)
     {
         set_num_threads(options.Threads);
-        var (model, weights) = LoadModel(options.Size);
+        var (model, trained) = LoadModel(options.Size);
         using var _ = model;
         var config = model.Config;
         var captionOptions = new CaptionOptions();
-        output.WriteLine($"caption benchmark: {options.Size}, {weights}, fp32, cpu, torch threads {options.Threads}, " +
+        output.WriteLine($"caption benchmark: {options.Size}, {(trained ? "the shipped demo model's trained weights" : "random weights")}, fp32, cpu, torch threads {options.Threads}, " +
                          $"beam {captionOptions.BeamSize}, {captionOptions.MaxLength} steps, {options.BankWords}-word bank, median of {options.Rounds}");
         var routes = new RouteTable(model);
         using var local = new LocalMoeExecutor(model, routes);
@@ -78,7 +78,7 @@ public static class CaptionBenchmark
 
         var perCaption = BatchedDecode(monolithic, config, bank, captionOptions, options.DecodeBatches ?? [1, 8, 32], options.Rounds, output);
 
-        if (weights != RandomWeights)
+        if (trained)
         {
             // Trained captions end after a few words, so decode seconds over MaxLength is no step's cost: no floor ratio.
             output.WriteLine("decode step: not reported for trained weights (captions end early); use --config tiny or base");
@@ -99,18 +99,16 @@ public static class CaptionBenchmark
         output.WriteLine($"vocabulary bank: {bankRate / 1e9:0.0} GFLOP/s (GEMM probe {gemm / 1e9:0.0} GFLOP/s, ratio {bankRate / gemm:0.00})");
     }
 
-    private const string RandomWeights = "random weights";
-
     /// <summary>A named size with random weights (its captions run to the last step), or "demo": the shipped demo model,
     /// trained, whose captions end after a few words and at different steps (what early delivery is measured on).</summary>
-    private static (UniPerceiverMoeModel Model, string Weights) LoadModel(string size)
+    private static (UniPerceiverMoeModel Model, bool Trained) LoadModel(string size)
     {
-        if (!size.Equals("demo", StringComparison.OrdinalIgnoreCase)) return (ModelLoader.Random(UniPerceiverConfig.Named(size), seed: 0), RandomWeights);
+        if (!size.Equals("demo", StringComparison.OrdinalIgnoreCase)) return (ModelLoader.Random(UniPerceiverConfig.Named(size), seed: 0), false);
         if (!DemoModelLocator.IsComplete(DemoModelLocator.Shipped))
             throw new ArgumentException($"--config demo: no shipped demo model in {DemoModelLocator.Shipped}.");
         var (model, _) = DemoModelFiles.Load(DemoModelLocator.Shipped);
         model.eval();
-        return (model, "the shipped demo model's trained weights");
+        return (model, true);
     }
 
     /// <summary>Decode seconds per caption when <c>B</c> image prefixes decode as one batch: every B once untimed, then
