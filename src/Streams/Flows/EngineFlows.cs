@@ -120,10 +120,11 @@ public static class EngineFlows
 
     /// <summary>
     /// <see cref="RunEach{T}(TaggedBatchRunner, Func{T, RouteTag}, Func{T, Tensor}, int, int, TimeSpan, bool, Func{T, bool}?)"/>
-    /// with captions handed over early: an element whose caption the runner reports final is passed to
-    /// <paramref name="early"/> at once, on the runner's thread (it must be quick and must not throw), while the rest of
-    /// its batch still runs. It is emitted with its batch as well, with that same result, even if the rest of the forward
-    /// then fails: its caption was final.
+    /// with results handed over as soon as they are known: each element is passed to <paramref name="early"/> once, when
+    /// the runner reports its caption final (on the runner's thread), when its group's forward is done or has failed, or,
+    /// if skipped, when its batch starts; so a short caption, or a group that ran before a slow one, need not wait for
+    /// the rest of its batch. <paramref name="early"/> must be quick and must not throw. Each element is emitted with its
+    /// batch as well, with that same result, even if the rest of its forward then fails: its caption was final.
     /// </summary>
     public static Flow<T, Ran<T>, NotUsed> RunEach<T>(EarlyCaptionBatchRunner runner, Func<T, RouteTag> tag, Func<T, Tensor> pixels, int parallelism,
         int maxBatch, TimeSpan maxDelay, bool ordered, Func<T, bool>? skip, Action<Ran<T>>? early)
@@ -143,18 +144,21 @@ public static class EngineFlows
             (batch, settled) => RunBatchAsync(runner, tag, pixels, batch, skip, settled + handOver));
     }
 
-    /// <summary>Runs one batch; <paramref name="early"/> is told (index in the batch, result) of each element whose caption
-    /// the runner hands over before the forward completes. Never throws: failures become the elements' errors.</summary>
+    /// <summary>Runs one batch, its groups one after another; <paramref name="early"/> is told (index in the batch, result)
+    /// of each element once, as soon as its result is known (see <c>RunEach</c>). Never throws: failures become the
+    /// elements' errors.</summary>
     private static async Task<IReadOnlyList<Ran<T>>> RunBatchAsync<T>(EarlyCaptionBatchRunner runner, Func<T, RouteTag> tagOf, Func<T, Tensor> pixels,
         T[] batch, Func<T, bool>? skip, Action<int, Ran<T>>? early)
     {
         var results = new Ran<T>[batch.Length];
+        var told = new bool[batch.Length];                  // early has been told of the element (under lock (results))
         var live = new List<int>();
         for (int i = 0; i < batch.Length; i++)
         {
             if (skip?.Invoke(batch[i]) == true) results[i] = new Ran<T>(batch[i], null, null);
             else live.Add(i);
         }
+        TellEarly(Enumerable.Range(0, batch.Length).Except(live));
         foreach (var group in live.GroupBy(i => (Tag: tagOf(batch[i]), Shape: ShapeKey(pixels, batch[i]))))
         {
             var members = group.ToArray();
@@ -169,9 +173,8 @@ public static class EngineFlows
                 var result = await runner(tag, clips, (k, caption) =>
                 {
                     if ((uint)k >= (uint)members.Length) throw new InvalidOperationException($"the engine handed over caption {k} of {members.Length} clips");
-                    var ran = new Ran<T>(batch[members[k]], new WindowResult(tag, caption, null), null);
-                    lock (results) results[members[k]] = ran;
-                    early?.Invoke(members[k], ran);
+                    lock (results) results[members[k]] = new Ran<T>(batch[members[k]], new WindowResult(tag, caption, null), null);
+                    TellEarly([members[k]]);
                 }, CancellationToken.None).ConfigureAwait(false);
                 if (result.Tag != tag) throw new InvalidOperationException($"a forward tagged {tag} answered for {result.Tag}");
                 if (result.Count != members.Length)
@@ -189,8 +192,26 @@ public static class EngineFlows
             {
                 foreach (var view in views) view.Dispose();
             }
+            TellEarly(members);
         }
         return results;
+
+        // Tells early of each of these elements whose result is set and that it has not been told of yet.
+        void TellEarly(IEnumerable<int> elements)
+        {
+            if (early is null) return;
+            foreach (int i in elements)
+            {
+                Ran<T> ran;
+                lock (results)
+                {
+                    if (told[i] || results[i] is null) continue;
+                    told[i] = true;
+                    ran = results[i];
+                }
+                early(i, ran);
+            }
+        }
     }
 
     /// <summary>The pixel shape as a grouping key ("" when the pixels cannot be read: the group's call reports why).</summary>

@@ -146,6 +146,51 @@ public sealed class EarlyCaptionSpecs : IDisposable
     }
 
     [Fact]
+    public async Task A_group_whose_forward_is_done_should_be_handed_over_while_a_later_group_of_its_batch_still_runs()
+    {
+        var pixels = Enumerable.Range(0, 4).Select(Filled).ToArray();
+        try
+        {
+            var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var handed = new System.Collections.Concurrent.ConcurrentQueue<int>();
+            var featuresHanded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            // Elements 0 and 2 are classified (features, no early captions), 1 and 3 captioned behind the gate.
+            EarlyCaptionBatchRunner runner = async (tag, clips, captioned, _) =>
+            {
+                int n = (int)clips.size(0);
+                if (tag == RouteTag.Classification) return new TaggedResult(tag, null, Enumerable.Range(0, n).Select(_ => new[] { 1f }).ToArray());
+                await gate.Task;
+                return new TaggedResult(tag, Enumerable.Range(0, n).Select(Caption).ToArray(), null);
+            };
+            var emitted = Source.From(Enumerable.Range(0, 4))
+                .Via(EngineFlows.RunEach<int>(runner, i => i % 2 == 0 ? RouteTag.Classification : RouteTag.Caption, i => pixels[i], parallelism: 1,
+                    maxBatch: 4, maxDelay: TimeSpan.FromSeconds(5), ordered: false, skip: null, early: r =>
+                    {
+                        handed.Enqueue(r.Item);
+                        if (handed.Count(i => i % 2 == 0) == 2) featuresHanded.TrySetResult();
+                    }))
+                .RunWith(Sink.Seq<Ran<int>>(), system.Materializer());
+            try
+            {
+                await featuresHanded.Task.WaitAsync(Patience);
+                Assert.Equal([0, 2], handed.Order());
+                Assert.False(emitted.IsCompleted);
+            }
+            finally
+            {
+                gate.TrySetResult();
+            }
+            var all = await emitted.WaitAsync(Patience);
+            Assert.Equal([0, 1, 2, 3], handed.Order());
+            Assert.Equal(4, all.Count(r => r.Result is not null));
+        }
+        finally
+        {
+            foreach (var p in pixels) p.Dispose();
+        }
+    }
+
+    [Fact]
     public async Task A_forward_that_fails_after_handing_over_a_caption_should_fail_only_the_elements_without_one()
     {
         var pixels = Enumerable.Range(0, 3).Select(Filled).ToArray();
