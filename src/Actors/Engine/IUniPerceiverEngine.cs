@@ -51,8 +51,11 @@ public interface IUniPerceiverEngine
     async Task<TaggedResult> RunTaggedCaptionsAsync(RouteTag tag, Tensor clips, Action<int, EngineCaption> captioned, CaptionOptions? options = null,
         CancellationToken cancellation = default)
     {
+        ArgumentNullException.ThrowIfNull(clips);
+        ArgumentNullException.ThrowIfNull(captioned);
+        if (tag.Head != RouteHead.Caption) throw new ArgumentException($"route tag {tag} does not caption: use RunTaggedAsync.", nameof(tag));
         var result = await RunTaggedAsync(tag, clips, null, options, cancellation).ConfigureAwait(false);
-        var captions = result.Captions ?? throw new ArgumentException($"route tag {tag} does not caption.", nameof(tag));
+        var captions = result.Captions ?? throw new InvalidOperationException($"a caption forward under {tag} returned no captions.");
         for (int i = 0; i < captions.Count; i++) captioned(i, captions[i]);
         return result;
     }
