@@ -22,6 +22,7 @@ internal sealed class CaptionBeamState : IDisposable
     private int[] liveInputs;
     private readonly CaptionResult?[] results; // per input of the call: set when it leaves the batch, or at Finish
     private readonly Action<int, CaptionResult>? final; // told each input's result (call index) once it is set
+    private readonly List<int> untold = [];   // inputs whose result is set and not yet told to final
     private readonly int beam;
     private readonly long eosRow;
     private readonly float tau;
@@ -38,8 +39,8 @@ internal sealed class CaptionBeamState : IDisposable
     private Tensor? nextQueryLayers;          // trace only: [L, B·beam, D]
     private bool allFinished;                 // every beam of every input has ended (untraced): the search stops
 
-    /// <param name="final">Told each input's result (its index in the call, the result) once, as soon as it is final: when
-    /// the input leaves the batch, or at <see cref="Finish"/>. Runs on the decoding thread, between steps.</param>
+    /// <param name="final">Told each input's result (its index in the call, the result) once, by <see cref="TellFinal"/>
+    /// after the step or <see cref="Finish"/> that set it.</param>
     public CaptionBeamState(UniPerceiverRunner runner, IReadOnlyList<LayerKv> prefix, VocabularyBank bank, CaptionOptions options,
         Action<int, CaptionResult>? final = null)
     {
@@ -229,11 +230,19 @@ internal sealed class CaptionBeamState : IDisposable
         batch = kept.Length;
     }
 
-    /// <summary>Sets input <paramref name="input"/>'s (of the call) final result and tells the caller.</summary>
+    /// <summary>Sets input <paramref name="input"/>'s (of the call) final result; <see cref="TellFinal"/> tells the caller.</summary>
     private void Settle(int input, CaptionResult result)
     {
         results[input] = result;
-        final?.Invoke(input, result);
+        untold.Add(input);
+    }
+
+    /// <summary>Tells <c>final</c> of each result set since the last call. Called between steps, outside a step's dispose
+    /// scope, so tensors the callback makes are its own.</summary>
+    public void TellFinal()
+    {
+        foreach (int input in untold) final?.Invoke(input, results[input]!);
+        untold.Clear();
     }
 
     /// <summary>The results of n inputs from their chosen bank rows and per-token log-probs [n, beam, T] and their

@@ -111,6 +111,26 @@ public sealed class BatchedDecodeSpecs(ITestOutputHelper output)
         Assert.True(early.Count < 8, "premise: some inputs decode to the last pass");
     }
 
+    [Fact]
+    public void A_tensor_the_final_callback_makes_should_stay_the_callers_after_the_step_that_told_it()
+    {
+        using var search = new CountedSearch();
+        var options = new CaptionOptions { BeamSize = 2, MaxLength = 12 };
+        var made = new List<(int Input, Tensor Made)>();
+        try
+        {
+            var results = CaptionBeamSearcher.Decode(search.Runner, search.Windows, search.Bank, options,
+                final: (i, _) => made.Add((i, TorchScalar.Use((float)i, value => full(1, value)))));
+            Assert.Contains(results, r => r.Best.Tokens.Length < options.MaxLength - 2);   // premise: some told mid-search
+            Assert.Equal(8, made.Count);
+            Assert.All(made, m => Assert.False(m.Made.IsInvalid, $"the tensor made for input {m.Input} was disposed by the search"));
+        }
+        finally
+        {
+            foreach (var (_, t) in made) t.Dispose();
+        }
+    }
+
     /// <summary>The picture-sensitive model over 8 plain windows of different brightness (captions that end at different
     /// steps with a small bank that holds EOS), its expert calls counted by <see cref="RowCountingExecutor"/>.</summary>
     private sealed class CountedSearch : IDisposable
