@@ -61,8 +61,8 @@ public static class CaptionBeamSearcher
     /// <paramref name="final"/> is told each input's result (its index in the batch, the result) exactly once, as soon
     /// as it is final: an input whose beams have all ended is told at that step, while the others still decode (live
     /// streams deliver its caption then); the rest are told as the search ends, before it returns. It runs on the
-    /// decoding thread between steps (outside any step's dispose scope, so tensors it makes are its own), so it must be
-    /// quick; an exception from it fails the search.</summary>
+    /// decoding thread between steps, outside any step's dispose scope (tensors it makes are its own); it must be
+    /// quick, and an exception from it fails the search.</summary>
     public static IReadOnlyList<CaptionResult> DecodeFromPrefix(UniPerceiverRunner runner, IReadOnlyList<LayerKv> prefix,
         VocabularyBank bank, CaptionOptions options, Action<CaptionStepTrace>? trace = null, CancellationToken cancellation = default,
         Action<int, CaptionResult>? final = null)
