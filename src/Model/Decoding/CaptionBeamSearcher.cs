@@ -59,9 +59,9 @@ public static class CaptionBeamSearcher
 
     /// <summary>Beam search from an already encoded prefix (per-layer K/V [B, H, P, hd], not consumed). When given,
     /// <paramref name="final"/> is told each input's result (its index in the batch, the result) exactly once, as soon
-    /// as it is final: an input whose beams have all ended is told at that step, while the others still decode (live
-    /// streams deliver its caption then); the rest are told as the search ends, before it returns. It runs on the
-    /// decoding thread between steps, outside any step's dispose scope (tensors it makes are its own); it must be
+    /// as it is final: an input whose beams have all ended is told at that step, before its pass, while the others still
+    /// decode (live streams deliver its caption then); the rest are told as the search ends, before it returns. It runs
+    /// on the decoding thread; tensors it makes are its own (no dispose scope of the search keeps them); it must be
     /// quick, and an exception from it fails the search.</summary>
     public static IReadOnlyList<CaptionResult> DecodeFromPrefix(UniPerceiverRunner runner, IReadOnlyList<LayerKv> prefix,
         VocabularyBank bank, CaptionOptions options, Action<CaptionStepTrace>? trace = null, CancellationToken cancellation = default,
@@ -76,12 +76,9 @@ public static class CaptionBeamSearcher
             {
                 cancellation.ThrowIfCancellationRequested();
                 state.Step(t, trace);
-                state.TellFinal();
                 if (state.Ended) break;
             }
-            var results = state.Finish();
-            state.TellFinal();
-            return results;
+            return state.Finish();
         }
         finally
         {

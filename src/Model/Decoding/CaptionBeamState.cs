@@ -39,8 +39,8 @@ internal sealed class CaptionBeamState : IDisposable
     private Tensor? nextQueryLayers;          // trace only: [L, B·beam, D]
     private bool allFinished;                 // every beam of every input has ended (untraced): the search stops
 
-    /// <param name="final">Told each input's result (its index in the call, the result) once, by <see cref="TellFinal"/>
-    /// after the step or <see cref="Finish"/> that set it.</param>
+    /// <param name="final">Told each input's result (its index in the call, the result) once, as soon as it is final:
+    /// when the input leaves the batch (before the step's pass), or at <see cref="Finish"/>.</param>
     public CaptionBeamState(UniPerceiverRunner runner, IReadOnlyList<LayerKv> prefix, VocabularyBank bank, CaptionOptions options,
         Action<int, CaptionResult>? final = null)
     {
@@ -199,6 +199,7 @@ internal sealed class CaptionBeamState : IDisposable
     {
         var rest = Results(outputs!, logProbs!, seqLogprob);
         for (int i = 0; i < batch; i++) Settle(liveInputs[i], rest[i]);
+        TellFinal();
         return results.Select(r => r ?? throw new InvalidOperationException("an input was left without a result.")).ToArray();
     }
 
@@ -219,6 +220,7 @@ internal sealed class CaptionBeamState : IDisposable
             var done = Results(endedOutputs, endedLogProbs, endedScores);
             for (int i = 0; i < ended.Length; i++) Settle(liveInputs[ended[i]], done[i]);
         }
+        TellFinal();
         using var keptIndex = tensor(kept.Select(i => (long)i).ToArray(), device: runner.Device);
         Swap(ref seqLogprob, seqLogprob.index_select(0, keptIndex));
         Swap(ref seqMask, seqMask.index_select(0, keptIndex));
@@ -237,12 +239,19 @@ internal sealed class CaptionBeamState : IDisposable
         untold.Add(input);
     }
 
-    /// <summary>Tells <c>final</c> of each result set since the last call. Called between steps, outside a step's dispose
-    /// scope, so tensors the callback makes are its own.</summary>
-    public void TellFinal()
+    /// <summary>Tells <c>final</c> of each result set since the last call. It may run inside a step's dispose scope, so
+    /// the callback runs in a scope of its own whose tensors are then detached: what it makes is its own.</summary>
+    private void TellFinal()
     {
-        foreach (int input in untold) final?.Invoke(input, results[input]!);
+        if (final is null || untold.Count == 0)
+        {
+            untold.Clear();
+            return;
+        }
+        using var callers = NewDisposeScope();
+        foreach (int input in untold) final(input, results[input]!);
         untold.Clear();
+        callers.Detach(callers.DisposablesView.ToArray());
     }
 
     /// <summary>The results of n inputs from their chosen bank rows and per-token log-probs [n, beam, T] and their
