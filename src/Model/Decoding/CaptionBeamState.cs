@@ -22,7 +22,6 @@ internal sealed class CaptionBeamState : IDisposable
     private int[] liveInputs;
     private readonly CaptionResult?[] results; // per input of the call: set when it leaves the batch, or at Finish
     private readonly Action<int, CaptionResult>? final; // told each input's result (call index) once it is set
-    private readonly List<int> untold = [];   // inputs whose result is set and not yet told to final
     private readonly int beam;
     private readonly long eosRow;
     private readonly float tau;
@@ -198,8 +197,8 @@ internal sealed class CaptionBeamState : IDisposable
     public IReadOnlyList<CaptionResult> Finish()
     {
         var rest = Results(outputs!, logProbs!, seqLogprob);
-        for (int i = 0; i < batch; i++) Settle(liveInputs[i], rest[i]);
-        TellFinal();
+        for (int i = 0; i < batch; i++) results[liveInputs[i]] = rest[i];
+        TellFinal(liveInputs);
         return results.Select(r => r ?? throw new InvalidOperationException("an input was left without a result.")).ToArray();
     }
 
@@ -218,9 +217,9 @@ internal sealed class CaptionBeamState : IDisposable
         using (var endedScores = seqLogprob.index_select(0, endedIndex))
         {
             var done = Results(endedOutputs, endedLogProbs, endedScores);
-            for (int i = 0; i < ended.Length; i++) Settle(liveInputs[ended[i]], done[i]);
+            for (int i = 0; i < ended.Length; i++) results[liveInputs[ended[i]]] = done[i];
         }
-        TellFinal();
+        TellFinal(ended.Select(i => liveInputs[i]).ToArray());
         using var keptIndex = tensor(kept.Select(i => (long)i).ToArray(), device: runner.Device);
         Swap(ref seqLogprob, seqLogprob.index_select(0, keptIndex));
         Swap(ref seqMask, seqMask.index_select(0, keptIndex));
@@ -232,25 +231,14 @@ internal sealed class CaptionBeamState : IDisposable
         batch = kept.Length;
     }
 
-    /// <summary>Sets input <paramref name="input"/>'s (of the call) final result; <see cref="TellFinal"/> tells the caller.</summary>
-    private void Settle(int input, CaptionResult result)
+    /// <summary>Tells <c>final</c> of the results of <paramref name="inputs"/> (of the call), just set. It may run inside
+    /// a step's dispose scope, so the callback runs in a scope of its own whose tensors are then detached: what it makes
+    /// is its own.</summary>
+    private void TellFinal(IEnumerable<int> inputs)
     {
-        results[input] = result;
-        untold.Add(input);
-    }
-
-    /// <summary>Tells <c>final</c> of each result set since the last call. It may run inside a step's dispose scope, so
-    /// the callback runs in a scope of its own whose tensors are then detached: what it makes is its own.</summary>
-    private void TellFinal()
-    {
-        if (final is null || untold.Count == 0)
-        {
-            untold.Clear();
-            return;
-        }
+        if (final is null) return;
         using var callers = NewDisposeScope();
-        foreach (int input in untold) final(input, results[input]!);
-        untold.Clear();
+        foreach (int input in inputs) final(input, results[input]!);
         callers.Detach(callers.DisposablesView.ToArray());
     }
 
