@@ -39,7 +39,8 @@ public sealed record Captioned<T>(T Item, EngineCaption? Caption, Exception? Err
 /// (at most <c>parallelism</c> engine calls in flight, each of at most <c>maxBatch</c> elements), emits in input order,
 /// and never takes ownership of the tensors it is given: an element's pixels must stay alive until its result has
 /// been emitted. Results the flows emit (embeddings) belong to the receiver. A failed engine call fails the stream,
-/// except in <see cref="CaptionEach{T}"/>, which reports errors per element (the caption-stream hub is built on it).
+/// except in <see cref="CaptionEach{T}"/> and <c>RunEach</c>, which report errors per element (the caption-stream hub
+/// is built on <c>RunEach</c>).
 /// <code>
 /// var captions = frames.Via(engine.CaptionFlow(maxBatch: 8, maxDelay: TimeSpan.FromMilliseconds(20))).Select(c => c.Text);
 /// </code>
@@ -63,9 +64,9 @@ public static class EngineFlows
     /// (a short caption need not wait for the longest of its batch).</summary>
     public static Flow<T, (T Item, EngineCaption Caption), NotUsed> CaptionFlow<T>(this IUniPerceiverEngine engine, Func<T, Tensor> pixels,
         int parallelism = 1, int maxBatch = 1, TimeSpan maxDelay = default, CaptionOptions? options = null) =>
-        RunEach<T>((tag, clips, captioned, cancellation) => engine.RunTaggedCaptionsAsync(tag, clips, captioned, options, cancellation),
-                _ => RouteTag.Caption, pixels, parallelism, maxBatch, maxDelay, ordered: true, skip: null, early: null)
-            .Select(r => r.Error is { } error ? throw error : (r.Item, r.Result!.Caption!));
+        CaptionEach<T>((tag, clips, captioned, cancellation) => engine.RunTaggedCaptionsAsync(tag, clips, captioned, options, cancellation),
+                pixels, parallelism, maxBatch, maxDelay, ordered: true, skip: null)
+            .Select(c => c.Error is { } error ? throw error : (c.Item, c.Caption!));
 
     /// <summary>Zero-shot classification of each element (an image, image views [V, 3, S, S], a clip, or clip views
     /// [V, T, 3, S, S] with <paramref name="video"/>) against <paramref name="labels"/>, whose features are computed once.</summary>
@@ -99,8 +100,14 @@ public static class EngineFlows
     /// </summary>
     public static Flow<T, Captioned<T>, NotUsed> CaptionEach<T>(BatchCaptioner captioner, Func<T, Tensor> pixels, int parallelism, int maxBatch,
         TimeSpan maxDelay, bool ordered, Func<T, bool>? skip = null) =>
-        RunEach<T>(async (tag, clips, cancellation) => new TaggedResult(tag, await captioner(clips, cancellation).ConfigureAwait(false), null),
-                _ => RouteTag.Caption, pixels, parallelism, maxBatch, maxDelay, ordered, skip)
+        CaptionEach<T>(async (tag, clips, _, cancellation) => new TaggedResult(tag, await captioner(clips, cancellation).ConfigureAwait(false), null),
+            pixels, parallelism, maxBatch, maxDelay, ordered, skip);
+
+    /// <summary><see cref="CaptionEach{T}(BatchCaptioner, Func{T, Tensor}, int, int, TimeSpan, bool, Func{T, bool}?)"/>
+    /// with a runner that may hand captions over before its forward completes (ordered, they are emitted then).</summary>
+    private static Flow<T, Captioned<T>, NotUsed> CaptionEach<T>(EarlyCaptionBatchRunner runner, Func<T, Tensor> pixels, int parallelism, int maxBatch,
+        TimeSpan maxDelay, bool ordered, Func<T, bool>? skip) =>
+        RunEach<T>(runner, _ => RouteTag.Caption, pixels, parallelism, maxBatch, maxDelay, ordered, skip, early: null)
             .Select(r => new Captioned<T>(r.Item, r.Result?.Caption, r.Error));
 
     /// <summary>
