@@ -51,13 +51,19 @@ public interface IUniPerceiverEngine
     async Task<TaggedResult> RunTaggedCaptionsAsync(RouteTag tag, Tensor clips, Action<int, EngineCaption> captioned, CaptionOptions? options = null,
         CancellationToken cancellation = default)
     {
-        ArgumentNullException.ThrowIfNull(clips);
-        ArgumentNullException.ThrowIfNull(captioned);
-        if (tag.Head != RouteHead.Caption) throw new ArgumentException($"route tag {tag} does not caption: use RunTaggedAsync.", nameof(tag));
+        CheckCaptionForward(tag, clips, captioned);
         var result = await RunTaggedAsync(tag, clips, null, options, cancellation).ConfigureAwait(false);
         var captions = result.Captions ?? throw new InvalidOperationException($"a caption forward under {tag} returned no captions.");
         for (int i = 0; i < captions.Count; i++) captioned(i, captions[i]);
         return result;
+    }
+
+    /// <summary>The arguments every <see cref="RunTaggedCaptionsAsync"/> checks before it runs.</summary>
+    internal static void CheckCaptionForward(RouteTag tag, Tensor clips, Action<int, EngineCaption> captioned)
+    {
+        ArgumentNullException.ThrowIfNull(clips);
+        ArgumentNullException.ThrowIfNull(captioned);
+        if (tag.Head != RouteHead.Caption) throw new ArgumentException($"route tag {tag} does not caption: use RunTaggedAsync.", nameof(tag));
     }
 
     /// <summary>Normalised features of <paramref name="texts"/> as targets of <paramref name="task"/> (class names or

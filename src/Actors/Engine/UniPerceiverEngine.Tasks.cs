@@ -74,9 +74,7 @@ public sealed partial class UniPerceiverEngine
     public Task<TaggedResult> RunTaggedCaptionsAsync(RouteTag tag, Tensor clips, Action<int, EngineCaption> captioned, CaptionOptions? options = null,
         CancellationToken cancellation = default)
     {
-        ArgumentNullException.ThrowIfNull(clips);
-        ArgumentNullException.ThrowIfNull(captioned);
-        if (tag.Head != RouteHead.Caption) throw new ArgumentException($"route tag {tag} does not caption: use RunTaggedAsync.", nameof(tag));
+        IUniPerceiverEngine.CheckCaptionForward(tag, clips, captioned);
         return CaptionTaggedAsync(tag, clips, captioned, options, cancellation);
     }
 
