@@ -84,18 +84,19 @@ public static class CaptionBenchmark
             output.WriteLine("decode step: not reported for trained weights (captions end early); use --config tiny or base");
             foreach (var (b, cost) in perCaption.Where(p => p.Key != 1))
                 output.WriteLine($"batched decode B={b}: {cost:0.000} s per caption");
-            output.WriteLine($"vocabulary bank: {bankRate / 1e9:0.0} GFLOP/s (GEMM probe {gemm / 1e9:0.0} GFLOP/s, ratio {bankRate / gemm:0.00})");
-            return;
         }
-        int prefixTokens = 1 + config.PatchesPerFrame;
-        double step = imageDecode / captionOptions.MaxLength;
-        double stepBytes = CaptionCost.MeanDecodeStepBytes(config, 1, captionOptions.BeamSize, prefixTokens, captionOptions.MaxLength, bank.Count);
-        double floor = stepBytes / bandwidth.Best, readFloor = stepBytes / bandwidth.ReadBytesPerSecond;
-        output.WriteLine($"decode step, at the read-only sum's rate: floor {readFloor * 1e3:0.000} ms, ratio {step / readFloor:0.00} (a step only reads)");
-        output.WriteLine($"decode step: {step * 1e3:0.00} ms (memory floor {floor * 1e3:0.000} ms, ratio {step / floor:0.00})");
-        if (perCaption.TryGetValue(1, out var single))
-            foreach (var (b, cost) in perCaption.Where(p => p.Key != 1))
-                output.WriteLine($"batched decode B={b}: {cost:0.000} s per caption ({cost / single:0.00}x of B=1)");
+        else
+        {
+            int prefixTokens = 1 + config.PatchesPerFrame;
+            double step = imageDecode / captionOptions.MaxLength;
+            double stepBytes = CaptionCost.MeanDecodeStepBytes(config, 1, captionOptions.BeamSize, prefixTokens, captionOptions.MaxLength, bank.Count);
+            double floor = stepBytes / bandwidth.Best, readFloor = stepBytes / bandwidth.ReadBytesPerSecond;
+            output.WriteLine($"decode step, at the read-only sum's rate: floor {readFloor * 1e3:0.000} ms, ratio {step / readFloor:0.00} (a step only reads)");
+            output.WriteLine($"decode step: {step * 1e3:0.00} ms (memory floor {floor * 1e3:0.000} ms, ratio {step / floor:0.00})");
+            if (perCaption.TryGetValue(1, out var single))
+                foreach (var (b, cost) in perCaption.Where(p => p.Key != 1))
+                    output.WriteLine($"batched decode B={b}: {cost:0.000} s per caption ({cost / single:0.00}x of B=1)");
+        }
         output.WriteLine($"vocabulary bank: {bankRate / 1e9:0.0} GFLOP/s (GEMM probe {gemm / 1e9:0.0} GFLOP/s, ratio {bankRate / gemm:0.00})");
     }
 
