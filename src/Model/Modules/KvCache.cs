@@ -174,6 +174,12 @@ public sealed class KvCache : IDisposable
         if (q.size(0) != Rows || q.size(2) < 1 || q.size(2) > n)
             throw new ArgumentException($"a pass's queries [{q.size(0)} rows × {q.size(2)}] must be {Rows} rows of 1 to {n} of its tokens.", nameof(q));
         var slots = words[layer];
+        if (KvSlotWriter.Handles(k, slots.K) && KvSlotWriter.Handles(v, slots.V))
+        {
+            KvSlotWriter.Write(k, slots.K, Length);
+            KvSlotWriter.Write(v, slots.V, Length);
+            return n;
+        }
         using (var kSlot = slots.K.narrow(2, Length, n)) kSlot.copy_(k);
         using (var vSlot = slots.V.narrow(2, Length, n)) vSlot.copy_(v);
         return n;
