@@ -20,8 +20,8 @@ namespace UniPerceiverMoe.Model.Modules;
 /// without one, each thread transposes the panel it needs into a buffer of its own before using it; both give the
 /// same bits.
 /// Invariants: every output element is one chain of fused multiply-adds over k = 0, 1, … K − 1 from zero, then + bias,
-/// whatever the row count, the row's position in its block, the thread count, the split of panels between threads
-/// and whether the panels were prebuilt; so results are deterministic and row-independent (a row gets the same bits
+/// whatever the row count, the row's position in its block, the thread count, the split of panels between threads,
+/// whether the panels were prebuilt and whether the chain ran in chunks of k (its sum carried in memory, exactly); so results are deterministic and row-independent (a row gets the same bits
 /// alone or in a batch). They differ from libtorch's in the last bits (summation order).
 /// </summary>
 internal static unsafe class PanelLinear
@@ -137,12 +137,38 @@ internal static unsafe class PanelLinear
         return scratch;
     }
 
+    /// <summary>k steps per chunk of <see cref="Job.Chunked"/>: 96 KB of a panel. Decodes at B = 8 on MoE-B, interleaved with
+    /// 384 and 1,536, were fastest at 768 (docs/benchmarks.md, "Chunked panels").</summary>
+    private const int ChunkSteps = 768;
+
+    /// <summary>A thread's running sums for <see cref="Job.Chunked"/>: 32 floats per row, rows rounded up to a block of
+    /// eight (grown to the most rows seen; never freed: at most 16 KB per kernel thread).</summary>
+    [ThreadStatic] private static float* partials;
+    [ThreadStatic] private static int partialRows;
+
+    private static float* Partials(int m)
+    {
+        int rows = (m + 7) / 8 * 8;
+        if (partialRows < rows)
+        {
+            NativeMemory.AlignedFree(partials);
+            partials = (float*)NativeMemory.AlignedAlloc((nuint)rows * Width * sizeof(float), 64);
+            partialRows = rows;
+        }
+        return partials;
+    }
+
     /// <summary>One product's operands; <see cref="Panels"/> computes panels [p0, p1) (output columns 32·p0 …) of every row.</summary>
     private readonly struct Job(float* x, float* w, float* packed, float* b, float* y, int m, int k, int n)
     {
         public void Panels(int p0, int p1)
         {
             var sums = stackalloc float[8 * Width];   // a block's results, on their way to y
+            if (packed != null && m > 8 && m <= Linears.SmallBatchMaxRows)
+            {
+                Chunked(p0, p1);
+                return;
+            }
             for (int p = p0; p < p1; p++)
             {
                 float* panel;
@@ -156,25 +182,83 @@ internal static unsafe class PanelLinear
                 for (int i = 0; i < m; i += 8)
                 {
                     int rows = Math.Min(8, m - i);
-                    if (rows <= 4) Block4(i, rows, panel, first, valid, sums);
-                    else Block8(i, rows, panel, first, valid, sums);
+                    if (rows <= 4)
+                    {
+                        Block4(i, rows, panel, first, valid, sums);
+                        continue;
+                    }
+                    // The first block streams the panel from memory; the next ones find it in L2.
+                    Block8(i, rows, panel, 0, k, sums, i == 0 ? panel : null, null);
+                    for (int r = 0; r < rows; r++) Store(i + r, sums + r * Width, first, valid);
                 }
+            }
+        }
+
+        /// <summary>
+        /// Panels [p0, p1) of prebuilt panels for 9 to <see cref="Linears.SmallBatchMaxRows"/> rows (a batched decode
+        /// step), in chunks of <see cref="ChunkSteps"/> k steps: every block of eight rows runs over a chunk while it sits
+        /// in L2, carrying its sums in memory from chunk to chunk, and blocks 0 and 1 prefetch the next chunk (the next
+        /// panel's first after a panel's last) a line per k step. Memory then streams while all blocks compute, instead of
+        /// only while block 0 does (block 0 alone asks for more than memory gives, and the later blocks leave it idle).
+        /// </summary>
+        private void Chunked(int p0, int p1)
+        {
+            float* partial = Partials(m);
+            int chunk = Math.Min(ChunkSteps, k);
+            for (int p = p0; p < p1; p++)
+            {
+                float* panel = packed + (long)p * k * Width;
+                for (int k0 = 0; k0 < k; k0 += chunk)
+                {
+                    int k1 = Math.Min(k, k0 + chunk);
+                    bool next = k1 < k || p + 1 < p1;
+                    for (int i = 0; i < m; i += 8)
+                    {
+                        int block = i / 8;
+                        // The thread's first chunk has nobody before it to prefetch it: block 0 streams it.
+                        float* stream = p == p0 && k0 == 0 && block == 0 ? panel : null;
+                        // Line l of the next chunk (two lines a k step) is prefetched by block l / chunk at its step l % chunk.
+                        float* ahead = next && block < 2 ? panel + (long)k1 * Width + ((long)block * chunk - k0) * (Width / 2) : null;
+                        Block8(i, Math.Min(8, m - i), panel, k0, k1, partial + (long)i * Width, stream, ahead);
+                    }
+                }
+                int first = p * Width, valid = Math.Min(Width, n - first);
+                for (int r = 0; r < m; r++) Store(r, partial + (long)r * Width, first, valid);
             }
         }
 
         /// <summary>x row i + r, or row i for rows past the block's last (computed and thrown away: one loop shape).</summary>
         private float* Row(int i, int r, int rows) => x + (long)(i + (r < rows ? r : 0)) * k;
 
-        private void Block8(int i, int rows, float* panel, int first, int valid, float* sums)
+        /// <summary>
+        /// Rows i … i + 7 against one panel over k steps [k0, k1): continues the sixteen sums held in
+        /// <paramref name="partial"/> (eight rows of 32; from zero when k0 is 0) and leaves them there. Each k step loads two
+        /// vectors of the panel and broadcasts one x value per row: sixteen fused multiply-adds for two loads and eight
+        /// broadcasts. <paramref name="stream"/>, if given, is the panel this block reads from memory (prefetched
+        /// <see cref="PrefetchFloats"/> ahead); <paramref name="ahead"/>, if given, a line to prefetch per k step j at
+        /// ahead + 16·j.
+        /// </summary>
+        private void Block8(int i, int rows, float* panel, int k0, int k1, float* partial, float* stream, float* ahead)
         {
             float* x0 = Row(i, 0, rows), x1 = Row(i, 1, rows), x2 = Row(i, 2, rows), x3 = Row(i, 3, rows);
             float* x4 = Row(i, 4, rows), x5 = Row(i, 5, rows), x6 = Row(i, 6, rows), x7 = Row(i, 7, rows);
-            var a0 = Vector512<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0; var a4 = a0; var a5 = a0; var a6 = a0; var a7 = a0;
-            var c0 = a0; var c1 = a0; var c2 = a0; var c3 = a0; var c4 = a0; var c5 = a0; var c6 = a0; var c7 = a0;
-            bool fromMemory = i == 0;   // the first block streams the panel from memory; the next ones find it in L2
-            for (int j = 0; j < k; j++)
+            Vector512<float> a0, a1, a2, a3, a4, a5, a6, a7, c0, c1, c2, c3, c4, c5, c6, c7;
+            if (k0 == 0)
             {
-                if (fromMemory) Prefetch(panel + (long)j * Width);
+                a0 = Vector512<float>.Zero; a1 = a0; a2 = a0; a3 = a0; a4 = a0; a5 = a0; a6 = a0; a7 = a0;
+                c0 = a0; c1 = a0; c2 = a0; c3 = a0; c4 = a0; c5 = a0; c6 = a0; c7 = a0;
+            }
+            else
+            {
+                a0 = Vector512.Load(partial); c0 = Vector512.Load(partial + 16); a1 = Vector512.Load(partial + 32); c1 = Vector512.Load(partial + 48);
+                a2 = Vector512.Load(partial + 64); c2 = Vector512.Load(partial + 80); a3 = Vector512.Load(partial + 96); c3 = Vector512.Load(partial + 112);
+                a4 = Vector512.Load(partial + 128); c4 = Vector512.Load(partial + 144); a5 = Vector512.Load(partial + 160); c5 = Vector512.Load(partial + 176);
+                a6 = Vector512.Load(partial + 192); c6 = Vector512.Load(partial + 208); a7 = Vector512.Load(partial + 224); c7 = Vector512.Load(partial + 240);
+            }
+            for (int j = k0; j < k1; j++)
+            {
+                if (stream != null) Prefetch(stream + (long)j * Width);
+                if (ahead != null) Sse.Prefetch0(ahead + (long)j * (Width / 2));
                 var u = Vector512.Load(panel + (long)j * Width);
                 var v = Vector512.Load(panel + (long)j * Width + 16);
                 var e = Vector512.Create(x0[j]); a0 = Vector512.FusedMultiplyAdd(u, e, a0); c0 = Vector512.FusedMultiplyAdd(v, e, c0);
@@ -188,11 +272,10 @@ internal static unsafe class PanelLinear
             }
             // Straight to memory, no call in between: accumulators live across a call are spilled inside the loop
             // by the JIT without PGO (what upmoe runs with), which made this loop 1.8x slower.
-            a0.Store(sums); c0.Store(sums + 16); a1.Store(sums + 32); c1.Store(sums + 48);
-            a2.Store(sums + 64); c2.Store(sums + 80); a3.Store(sums + 96); c3.Store(sums + 112);
-            a4.Store(sums + 128); c4.Store(sums + 144); a5.Store(sums + 160); c5.Store(sums + 176);
-            a6.Store(sums + 192); c6.Store(sums + 208); a7.Store(sums + 224); c7.Store(sums + 240);
-            for (int r = 0; r < rows; r++) Store(i + r, sums + r * Width, first, valid);
+            a0.Store(partial); c0.Store(partial + 16); a1.Store(partial + 32); c1.Store(partial + 48);
+            a2.Store(partial + 64); c2.Store(partial + 80); a3.Store(partial + 96); c3.Store(partial + 112);
+            a4.Store(partial + 128); c4.Store(partial + 144); a5.Store(partial + 160); c5.Store(partial + 176);
+            a6.Store(partial + 192); c6.Store(partial + 208); a7.Store(partial + 224); c7.Store(partial + 240);
         }
 
         /// <summary>At most four rows (a beam-2 decode step): eight accumulators, half the broadcasts of <see cref="Block8"/>.</summary>

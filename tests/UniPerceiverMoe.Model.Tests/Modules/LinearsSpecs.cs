@@ -165,6 +165,9 @@ public sealed class LinearsSpecs
     [InlineData(5, 70, 33)]              // K not a multiple of 16, N not of 32: the scalar packing, a partial last panel
     [InlineData(9, 3072, 769)]           // a block of eight and a lone row
     [InlineData(64, 64, 256)]
+    [InlineData(32, 3072, 768)]          // a B = 8 decode step's FFN output: four blocks, chunks of k carried in memory
+    [InlineData(12, 1700, 100)]          // a partial last chunk of k and a partial last block of rows
+    [InlineData(128, 768, 2304)]         // the most rows a small product has
     public void Prebuilt_panels_should_give_the_bits_of_panels_built_on_the_fly(int rows, int k, int n)
     {
         using var _ = no_grad();
