@@ -36,8 +36,10 @@ public static class CaptionBenchmark
 
         var bandwidth = MachineProbe.MeasureBandwidth();
         double gemm = MachineProbe.MeasureGemm();
+        double fma = MachineProbe.MeasureFmaPeak(options.Threads);
         output.WriteLine($"machine: STREAM copy {bandwidth.CopyBytesPerSecond / 1e9:0.0} GB/s, triad {bandwidth.TriadBytesPerSecond / 1e9:0.0} GB/s, " +
-                         $"read-only sum {bandwidth.ReadBytesPerSecond / 1e9:0.0} GB/s (512 MiB buffers); GEMM probe [197x768]x[768x3072] {gemm / 1e9:0.0} GFLOP/s");
+                         $"read-only sum {bandwidth.ReadBytesPerSecond / 1e9:0.0} GB/s (512 MiB buffers); GEMM probe [197x768]x[768x3072] {gemm / 1e9:0.0} GFLOP/s; " +
+                         $"multiply-add peak {fma / 1e9:0} GFLOP/s ({options.Threads} thread{(options.Threads == 1 ? "" : "s")}, registers only)");
 
         var ids = Enumerable.Range(0, Math.Min(options.BankWords, config.VocabSize)).Select(i => (long)i)
             .Append(VocabularyBank.EndOfText).Distinct().ToArray();
@@ -95,7 +97,16 @@ public static class CaptionBenchmark
             output.WriteLine($"decode step: {step * 1e3:0.00} ms (memory floor {floor * 1e3:0.000} ms, ratio {step / floor:0.00})");
             if (perCaption.TryGetValue(1, out var single))
                 foreach (var (b, cost) in perCaption.Where(p => p.Key != 1))
+                {
+                    // A batch's step is bound by its multiply-adds once it has enough rows, and never by less than its reads.
+                    double flops = CaptionCost.MeanDecodeStepFlops(config, b, captionOptions.BeamSize, prefixTokens, captionOptions.MaxLength, bank.Count);
+                    double reads = CaptionCost.MeanDecodeStepBytes(config, b, captionOptions.BeamSize, prefixTokens, captionOptions.MaxLength, bank.Count);
+                    double batchStep = cost * b / captionOptions.MaxLength, batchFloor = Math.Max(flops / fma, reads / bandwidth.ReadBytesPerSecond);
+                    output.WriteLine($"batched decode B={b}: step {batchStep * 1e3:0.00} ms (floor {batchFloor * 1e3:0.00} ms: {flops / 1e9:0.00} GFLOP at the " +
+                                     $"multiply-add peak {flops / fma * 1e3:0.00} ms, {reads / 1e6:0} MB at the read-only rate {reads / bandwidth.ReadBytesPerSecond * 1e3:0.00} ms; " +
+                                     $"ratio {batchStep / batchFloor:0.00}); at the floor a caption would cost {batchFloor * captionOptions.MaxLength / b / single:0.00}x of B=1");
                     output.WriteLine($"batched decode B={b}: {cost:0.000} s per caption ({cost / single:0.00}x of B=1)");
+                }
         }
         output.WriteLine($"vocabulary bank: {bankRate / 1e9:0.0} GFLOP/s (GEMM probe {gemm / 1e9:0.0} GFLOP/s, ratio {bankRate / gemm:0.00})");
     }

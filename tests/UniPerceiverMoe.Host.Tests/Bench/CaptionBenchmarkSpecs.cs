@@ -3,8 +3,9 @@ using UniPerceiverMoe.Host.Bench;
 
 namespace UniPerceiverMoe.Host.Tests.Bench;
 
-/// <summary><c>upmoe bench caption --config demo</c>: the shipped demo model's batched decode, with the time until each
-/// window's caption is final beside the batch's own time.</summary>
+/// <summary><c>upmoe bench caption</c>: the shipped demo model's batched decode, with the time until each window's
+/// caption is final beside the batch's own time; with random weights, each batch's step against its floor (its
+/// multiply-adds at the machine's peak, its reads at the read-only rate).</summary>
 public sealed class CaptionBenchmarkSpecs
 {
     [Fact]
@@ -23,5 +24,21 @@ public sealed class CaptionBenchmarkSpecs
             double batch = double.Parse(row[1], CultureInfo.InvariantCulture), toCaption = double.Parse(row[3], CultureInfo.InvariantCulture);
             Assert.True(toCaption > 0 && toCaption <= batch, $"B = {b}: mean time to a caption {toCaption} s against the batch's {batch} s");
         }
+    }
+
+    [Fact]
+    public async Task A_random_weights_run_should_report_each_batchs_step_against_its_floor()
+    {
+        var output = new StringWriter();
+        await CaptionBenchmark.RunAsync(new CaptionBenchmark.Options("tiny", Threads: 1, Rounds: 1, BankWords: 300, DecodeBatches: [1, 4]), output);
+        var text = output.ToString();
+
+        Assert.Matches(@"multiply-add peak \d+ GFLOP/s \(1 thread, registers only\)", text);
+        var line = text.Split('\n').Single(l => l.StartsWith("batched decode B=4: step "));
+        var match = System.Text.RegularExpressions.Regex.Match(line, @"step ([\d.]+) ms \(floor ([\d.]+) ms: .* ratio ([\d.]+)\)");
+        Assert.True(match.Success, line);
+        double step = double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture), floor = double.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture);
+        // Tiny's steps are mostly per-op overhead: far above what its few multiply-adds and reads need.
+        Assert.True(floor > 0 && step > floor, line);
     }
 }
