@@ -138,7 +138,7 @@ internal static unsafe class PanelLinear
     }
 
     /// <summary>k steps per chunk of <see cref="Job.Chunked"/>: 96 KB of a panel. Decodes at B = 8 on MoE-B, interleaved with
-    /// 384 and 1,536, were fastest at 768 (docs/benchmarks.md, "Chunked panels").</summary>
+    /// 384 and 1,536, were fastest at 768 (docs/benchmarks.md, "Batched decode at the multiply-add roof").</summary>
     private const int ChunkSteps = 768;
 
     /// <summary>A thread's running sums for <see cref="Job.Chunked"/>: 32 floats per row, rows rounded up to a block of
@@ -237,8 +237,9 @@ internal static unsafe class PanelLinear
         /// broadcasts. <paramref name="stream"/>, if given, is the panel this block reads from memory (prefetched
         /// <see cref="PrefetchFloats"/> ahead); <paramref name="ahead"/>, if given, a line to prefetch per k step j at
         /// ahead + 16·j. The loop issues two prefetches every k step whatever was asked (with nothing to fetch, the
-        /// step's own lines): a branch per prefetch kept the JIT's registers short, and it spilled the loop's pointers to the
-        /// stack and back every step (docs/benchmarks.md, "Chunked panels": 8–25 % faster products without it).
+        /// step's own lines): with a branch per prefetch the JIT ran short of registers and moved the loop's pointers
+        /// to the stack and back every step (docs/benchmarks.md, "Batched decode at the multiply-add roof": products
+        /// 8–25 % faster without the branches).
         /// </summary>
         private void Block8(int i, int rows, float* panel, int k0, int k1, float* partial, float* stream, float* ahead)
         {
