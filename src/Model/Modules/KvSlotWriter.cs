@@ -1,6 +1,6 @@
-namespace UniPerceiverMoe.Model.Modules;
-
 using static TorchSharp.torch;
+
+namespace UniPerceiverMoe.Model.Modules;
 
 /// <summary>
 /// Writes a pass's keys or values [R, H, n, hd] into a <see cref="KvCache"/>'s word slots [R, H, capacity, hd] at slot

@@ -21,8 +21,9 @@ namespace UniPerceiverMoe.Model.Modules;
 /// same bits.
 /// Invariants: every output element is one chain of fused multiply-adds over k = 0, 1, … K − 1 from zero, then + bias,
 /// whatever the row count, the row's position in its block, the thread count, the split of panels between threads,
-/// whether the panels were prebuilt and whether the chain ran in chunks of k (its sum carried in memory, exactly); so results are deterministic and row-independent (a row gets the same bits
-/// alone or in a batch). They differ from libtorch's in the last bits (summation order).
+/// whether the panels were prebuilt and whether the chain ran in chunks of k (its sum carried in memory, exactly); so
+/// results are deterministic and row-independent (a row gets the same bits alone or in a batch). They differ from
+/// libtorch's in the last bits (summation order).
 /// </summary>
 internal static unsafe class PanelLinear
 {
