@@ -14,8 +14,9 @@ namespace UniPerceiverMoe.Model.Modules;
 /// broadcasts, and no horizontal sums (the dot-product kernel, <see cref="RowStreamingLinear"/>, summed every
 /// accumulator across lanes at the end of each row and was bound by that and by reading x from L2). Measured over
 /// MoE-B's 48 encoder linears, 2 threads (docs/benchmarks.md, "Panel linears"): 16 rows 19 → 12 ms, 32 rows 29 → 18 ms,
-/// 64 rows 50 → 33 ms (330 GFLOP/s, the machine's FMA roof), 4 rows 7.3–8.0 → 6.4–6.9 ms; against libtorch's MKL
-/// (which took over past 128 rows), 197 rows 249–293 → 120–124 ms, 768 rows 835–853 → 420–437 ms.
+/// 64 rows 50 → 33 ms (330 GFLOP/s; the cores' multiply-add peak, measured since, is 385–478), 4 rows 7.3–8.0 →
+/// 6.4–6.9 ms; against libtorch's MKL (which took over past 128 rows), 197 rows 249–293 → 120–124 ms, 768 rows
+/// 835–853 → 420–437 ms.
 /// The panels come from a <see cref="WeightPanels"/> that the weight's owner keeps (built once, on first use), or,
 /// without one, each thread transposes the panel it needs into a buffer of its own before using it; both give the
 /// same bits.
@@ -164,12 +165,12 @@ internal static unsafe class PanelLinear
     {
         public void Panels(int p0, int p1)
         {
-            var sums = stackalloc float[8 * Width];   // a block's results, on their way to y
             if (packed != null && m > 8 && m <= Linears.SmallBatchMaxRows)
             {
                 Chunked(p0, p1);
                 return;
             }
+            var sums = stackalloc float[8 * Width];   // a block's results, on their way to y
             for (int p = p0; p < p1; p++)
             {
                 float* panel;
