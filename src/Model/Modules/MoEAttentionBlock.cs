@@ -82,6 +82,13 @@ public sealed class MoEAttentionBlock : nn.Module
             }
         }
         Tensor keys = k, values = v;
+        if (past is not null && DecodeAttention.Handles(q, past.K, past.V, k, v, pass.KeyBias))
+        {
+            // A caption's first query against the image prefix: the past keys/values read in place, no concatenation.
+            using (k)
+            using (v)
+                return DecodeAttention.Apply(q, past.K, past.V, k, v, pass.KeyBias);             // [B, N, D]
+        }
         if (past is not null)
         {
             using var pk = past.K.size(0) == b ? past.K.alias() : past.K.expand(b, -1, -1, -1);

@@ -117,6 +117,41 @@ public sealed class DecodeAttentionSpecs
         }
     }
 
+    [Theory]
+    [InlineData(8, 1, false, "none")]                                          // a caption's first query: one prefix per row
+    [InlineData(8, 1, true, "per-row padding")]                                // one prefix for every row (broadcast)
+    [InlineData(3, 2, false, "word cannot see query")]
+    public void A_prefix_read_in_place_gives_the_bits_of_the_concatenated_keys(int rows, int queries, bool sharedPrefix, string biasKind)
+    {
+        using var _ = no_grad();
+        var g = Seeded(rows * 10 + queries);
+        using var qkv = randn([rows, queries, 3, 12, 64], generator: g);
+        using var perHead = qkv.permute(2, 0, 3, 1, 4);                          // [3, B, H, N, hd]: the pass's own
+        using var q = perHead[0];
+        using var k = perHead[1];
+        using var v = perHead[2];
+        using var prefixK = randn([sharedPrefix ? 1 : rows, 12, 197, 64], generator: g);
+        using var prefixV = randn([sharedPrefix ? 1 : rows, 12, 197, 64], generator: g);
+        using var bias = Bias(biasKind, rows, queries, 197 + queries);
+        using var pk = prefixK.expand(rows, -1, -1, -1);
+        using var pv = prefixV.expand(rows, -1, -1, -1);
+        using var keys = cat([pk, k], 2);
+        using var values = cat([pv, v], 2);
+        int threads = get_num_threads();
+        try
+        {
+            set_num_threads(2);                                                     // the heads split over two threads
+            Assert.True(DecodeAttention.Handles(q, prefixK, prefixV, k, v, bias));
+            using var concatenated = DecodeAttention.Apply(q, keys, values, bias);
+            using var inPlace = DecodeAttention.Apply(q, prefixK, prefixV, k, v, bias);
+            Assert.True(Same(concatenated, inPlace), "the prefix read in place changed the bits");
+        }
+        finally
+        {
+            set_num_threads(threads);
+        }
+    }
+
     [Fact]
     public void It_should_decline_many_queries_odd_head_sizes_and_autograd()
     {
