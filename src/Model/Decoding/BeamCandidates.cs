@@ -20,9 +20,11 @@ internal static unsafe class BeamCandidates
     /// <summary>A finished beam's score for any word but EOS (the reference's constant).</summary>
     public const float Finished = -999f;
 
-    /// <summary>Whether <see cref="TopK"/> takes these log-probs: CPU float32, contiguous.</summary>
-    public static bool Handles(Tensor logprob) =>
-        logprob.device_type == TorchSharp.DeviceType.CPU && logprob.dtype == ScalarType.Float32 && logprob.is_contiguous();
+    /// <summary>Whether <see cref="TopK"/> reads these operands in place: all CPU float32, contiguous.</summary>
+    public static bool Handles(Tensor logprob, Tensor cumulative, Tensor? live) =>
+        ReadsInPlace(logprob) && ReadsInPlace(cumulative) && (live is null || ReadsInPlace(live));
+
+    private static bool ReadsInPlace(Tensor t) => t.device_type == TorchSharp.DeviceType.CPU && t.dtype == ScalarType.Float32 && t.is_contiguous();
 
     /// <summary>
     /// <paramref name="logprob"/> [B·cur, V], <paramref name="cumulative"/> [B, cur, 1], <paramref name="live"/>
@@ -33,11 +35,10 @@ internal static unsafe class BeamCandidates
     {
         int batch = (int)cumulative.size(0), cur = (int)cumulative.size(1), vocab = (int)logprob.size(1);
         Check(logprob, batch, cur, vocab, eosRow, beam);
-        using var s = cumulative.to_type(ScalarType.Float32).contiguous();
-        using var m = live?.to_type(ScalarType.Float32).contiguous();
+        if (!Handles(logprob, cumulative, live)) throw new ArgumentException("TopK reads CPU float32 contiguous operands; use TopKTensors.");
         var values = new float[batch * beam];
         var indices = new long[batch * beam];
-        float* l = TensorMemory.Floats(logprob), sp = TensorMemory.Floats(s), mp = m is null ? null : TensorMemory.Floats(m);
+        float* l = TensorMemory.Floats(logprob), sp = TensorMemory.Floats(cumulative), mp = live is null ? null : TensorMemory.Floats(live);
         fixed (float* v = values)
         fixed (long* ix = indices)
             for (int b = 0; b < batch; b++)

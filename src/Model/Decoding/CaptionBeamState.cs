@@ -112,10 +112,10 @@ internal sealed class CaptionBeamState : IDisposable
         {
             // A beam whose last word was EOS is finished: its words cost 0 and only EOS may follow.
             var notEos = TorchScalar.Use(eosRow, eos => selectedWords!.view(batch, cur).ne(eos)).to_type(ScalarType.Float32).unsqueeze(-1);
-            Swap(ref seqMask, seqMask * notEos);
+            Replace(ref seqMask, seqMask * notEos);
             live = seqMask;
         }
-        var (selectedLogprob, selectedIdx) = BeamCandidates.Handles(logprob)                   // [B, beam], highest first
+        var (selectedLogprob, selectedIdx) = BeamCandidates.Handles(logprob, seqLogprob, live)  // [B, beam], highest first
             ? BeamCandidates.TopK(logprob, seqLogprob, live, eosRow, beam)
             : BeamCandidates.TopKTensors(logprob, seqLogprob, live, eosRow, beam);
         var selectedBeam = TorchScalar.Use(vocab, v => selectedIdx.div(v, rounding_mode: RoundingMode.floor));       // [B, beam]
@@ -125,12 +125,12 @@ internal sealed class CaptionBeamState : IDisposable
         if (live is not null) chosen = chosen * live.squeeze(-1).gather(1, selectedBeam);
         chosen = chosen.unsqueeze(-1);                                                          // [B, beam, 1]
 
-        Swap(ref seqLogprob, selectedLogprob.unsqueeze(-1));
-        Swap(ref seqMask, seqMask.gather(1, selectedBeam.unsqueeze(-1)));
+        Replace(ref seqLogprob, selectedLogprob.unsqueeze(-1));
+        Replace(ref seqMask, seqMask.gather(1, selectedBeam.unsqueeze(-1)));
         var beamIndex = selectedBeam.unsqueeze(-1);
-        ReplaceState(ref outputs, outputs is null ? words.unsqueeze(-1) : cat([outputs.gather(1, beamIndex.expand(-1, -1, outputs.size(2))), words.unsqueeze(-1)], 2));
-        ReplaceState(ref logProbs, logProbs is null ? chosen : cat([logProbs.gather(1, beamIndex.expand(-1, -1, logProbs.size(2))), chosen], 2));
-        ReplaceState(ref selectedWords, words);
+        Replace(ref outputs, outputs is null ? words.unsqueeze(-1) : cat([outputs.gather(1, beamIndex.expand(-1, -1, outputs.size(2))), words.unsqueeze(-1)], 2));
+        Replace(ref logProbs, logProbs is null ? chosen : cat([logProbs.gather(1, beamIndex.expand(-1, -1, logProbs.size(2))), chosen], 2));
+        Replace(ref selectedWords, words);
         // Finished from the next step on: ended before (mask 0) or ended now (EOS chosen). A traced search keeps
         // running the passes, so that every step's trace shows what the model computes.
         float[]? liveBeams = null;                                                           // per input
@@ -221,11 +221,11 @@ internal sealed class CaptionBeamState : IDisposable
         }
         TellFinal(ended.Select(i => liveInputs[i]).ToArray());
         using var keptIndex = tensor(kept.Select(i => (long)i).ToArray(), device: runner.Device);
-        Swap(ref seqLogprob, seqLogprob.index_select(0, keptIndex));
-        Swap(ref seqMask, seqMask.index_select(0, keptIndex));
-        ReplaceState(ref outputs, outputs.index_select(0, keptIndex));
-        ReplaceState(ref logProbs, logProbs.index_select(0, keptIndex));
-        ReplaceState(ref selectedWords, selectedWords!.index_select(0, keptIndex));
+        Replace(ref seqLogprob, seqLogprob.index_select(0, keptIndex));
+        Replace(ref seqMask, seqMask.index_select(0, keptIndex));
+        Replace(ref outputs, outputs.index_select(0, keptIndex));
+        Replace(ref logProbs, logProbs.index_select(0, keptIndex));
+        Replace(ref selectedWords, selectedWords!.index_select(0, keptIndex));
         cache!.RetainInputs(kept);
         liveInputs = kept.Select(i => liveInputs[i]).ToArray();
         batch = kept.Length;
@@ -305,18 +305,12 @@ internal sealed class CaptionBeamState : IDisposable
     private static Tensor LayerOutputs(EncodedSequence pass, int token) =>
         stack(pass.LayerInputs!.Skip(1).Select(t => t.select(1, token)).ToArray(), 0);
 
-    /// <summary>Swaps a long-lived state tensor: keeps <paramref name="next"/> beyond the step scope, frees the old one.</summary>
-    private static void Swap(ref Tensor field, Tensor next)
+    /// <summary>Sets a state field (nullable or not) to <paramref name="next"/>, moved out of the step's dispose scope,
+    /// and disposes what the field held unless that is <paramref name="next"/> itself.</summary>
+    private static void Replace<T>(ref T field, Tensor next) where T : Tensor?
     {
         var old = field;
-        field = next.DetachFromDisposeScope();
-        if (!ReferenceEquals(old, field)) old.Dispose();
-    }
-
-    private static void ReplaceState(ref Tensor? field, Tensor next)
-    {
-        var old = field;
-        field = next.DetachFromDisposeScope();
+        field = (T)next.DetachFromDisposeScope();
         if (old is not null && !ReferenceEquals(old, field)) old.Dispose();
     }
 

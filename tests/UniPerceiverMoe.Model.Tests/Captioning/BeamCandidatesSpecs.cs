@@ -79,4 +79,18 @@ public sealed class BeamCandidatesSpecs
         Assert.Contains("fewer candidates", Assert.Throws<ArgumentException>(() => BeamCandidates.TopK(logprob, cumulative, null, 0, 2)).Message);
         Assert.Throws<ArgumentOutOfRangeException>(() => BeamCandidates.TopK(logprob, cumulative, null, 3, 1));
     }
+
+    [Fact]
+    public void It_should_leave_operands_it_cannot_read_in_place_to_the_tensor_ops()
+    {
+        using var logprob = zeros(2, 5);
+        using var cumulative = zeros(1, 2, 1);
+        using var doubles = zeros([1, 2, 1], ScalarType.Float64);
+        using var wide = zeros(1, 2, 2);
+        using var strided = wide.narrow(2, 0, 1);                                       // [1, 2, 1], every other float
+        Assert.True(BeamCandidates.Handles(logprob, cumulative, null));
+        Assert.False(BeamCandidates.Handles(logprob, doubles, null));
+        Assert.False(BeamCandidates.Handles(logprob, cumulative, strided));
+        Assert.Contains("TopKTensors", Assert.Throws<ArgumentException>(() => BeamCandidates.TopK(logprob, doubles, null, 0, 2)).Message);
+    }
 }
