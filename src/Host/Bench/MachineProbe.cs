@@ -52,7 +52,8 @@ public static class MachineProbe
     /// <summary>
     /// fp32 FLOP/s (2 per multiply-add) that <paramref name="threads"/> threads reach with the widest vectors .NET
     /// accelerates here, in registers only: sixteen independent multiply-add chains per thread, no memory traffic. Best of
-    /// <paramref name="rounds"/> rounds of about 0.1 s. On the development VM: 215–229 GFLOP/s on one thread, 287–291 on two.
+    /// <paramref name="rounds"/> rounds of about 0.1 s. On the development VM: 385–478 GFLOP/s on two threads (a first
+    /// probe through <c>Parallel.For</c> measured only 287–291; docs/benchmarks.md, "Batched decode at the multiply-add roof").
     /// </summary>
     public static double MeasureFmaPeak(int threads, int rounds = 3)
     {
