@@ -53,7 +53,6 @@ public static class CaptionBenchmark
         output.WriteLine($"vocabulary bank load (all {config.VocabSize} rows from the disk cache): {MeasureFullBankLoad(config):0} ms");
 
         await using var engine = UniPerceiverEngine.Start(UpmoeConfig.Parse(""), new EngineStartOptions { Model = model });
-        double imageDecode = 0;
         output.WriteLine("| input | path | encode s | decode s | total s |");
         output.WriteLine("|---|---|---|---|---|");
         foreach (var (name, frames) in new[] { ("image", 1), ("video 4 frames", 4) })
@@ -75,39 +74,19 @@ public static class CaptionBenchmark
             var eng = Median(engRuns);
             output.WriteLine($"| {name} | monolithic | {mono.Encode:0.000} | {mono.Decode:0.000} | {mono.Encode + mono.Decode:0.000} |");
             output.WriteLine($"| {name} | embedded engine | {eng.Encode:0.000} | {eng.Decode:0.000} | {eng.Encode + eng.Decode:0.000} |");
-            if (frames == 1) imageDecode = mono.Decode;
         }
 
-        var perCaption = BatchedDecode(monolithic, config, bank, captionOptions, options.DecodeBatches ?? [1, 8, 32], options.Rounds, output);
+        var rounds = BatchedDecode(monolithic, config, bank, captionOptions, options.DecodeBatches ?? [1, 8, 32], options.Rounds, options.Threads, output);
 
         if (trained)
         {
             // Trained captions end after a few words, so decode seconds over MaxLength is no step's cost: no floor ratio.
             output.WriteLine("decode step: not reported for trained weights (captions end early); use --config tiny or base");
-            foreach (var (b, cost) in perCaption.Where(p => p.Key != 1))
-                output.WriteLine($"batched decode B={b}: {cost:0.000} s per caption");
+            foreach (var (b, runs) in rounds.Where(p => p.Key != 1))
+                output.WriteLine($"batched decode B={b}: {PerCaption(runs, b):0.000} s per caption");
         }
         else
-        {
-            int prefixTokens = 1 + config.PatchesPerFrame;
-            double step = imageDecode / captionOptions.MaxLength;
-            double stepBytes = CaptionCost.MeanDecodeStepBytes(config, 1, captionOptions.BeamSize, prefixTokens, captionOptions.MaxLength, bank.Count);
-            double floor = stepBytes / bandwidth.Best, readFloor = stepBytes / bandwidth.ReadBytesPerSecond;
-            output.WriteLine($"decode step, at the read-only sum's rate: floor {readFloor * 1e3:0.000} ms, ratio {step / readFloor:0.00} (a step only reads)");
-            output.WriteLine($"decode step: {step * 1e3:0.00} ms (memory floor {floor * 1e3:0.000} ms, ratio {step / floor:0.00})");
-            if (perCaption.TryGetValue(1, out var single))
-                foreach (var (b, cost) in perCaption.Where(p => p.Key != 1))
-                {
-                    // A batch's step is bound by its multiply-adds once it has enough rows, and never by less than its reads.
-                    double flops = CaptionCost.MeanDecodeStepFlops(config, b, captionOptions.BeamSize, prefixTokens, captionOptions.MaxLength, bank.Count);
-                    double reads = CaptionCost.MeanDecodeStepBytes(config, b, captionOptions.BeamSize, prefixTokens, captionOptions.MaxLength, bank.Count);
-                    double batchStep = cost * b / captionOptions.MaxLength, batchFloor = Math.Max(flops / fma, reads / bandwidth.ReadBytesPerSecond);
-                    output.WriteLine($"batched decode B={b}: step {batchStep * 1e3:0.00} ms (floor {batchFloor * 1e3:0.00} ms: {flops / 1e9:0.00} GFLOP at the " +
-                                     $"multiply-add peak {flops / fma * 1e3:0.00} ms, {reads / 1e6:0} MB at the read-only rate {reads / bandwidth.ReadBytesPerSecond * 1e3:0.00} ms; " +
-                                     $"ratio {batchStep / batchFloor:0.00}); at the floor a caption would cost {batchFloor * captionOptions.MaxLength / b / single:0.00}x of B=1");
-                    output.WriteLine($"batched decode B={b}: {cost:0.000} s per caption ({cost / single:0.00}x of B=1)");
-                }
-        }
+            ReportFloors(config, captionOptions, bank.Count, rounds, output);
         output.WriteLine($"vocabulary bank: {bankRate / 1e9:0.0} GFLOP/s (GEMM probe {gemm / 1e9:0.0} GFLOP/s, ratio {bankRate / gemm:0.00})");
     }
 
@@ -123,17 +102,26 @@ public static class CaptionBenchmark
         return (model, true);
     }
 
-    /// <summary>Decode seconds per caption when <c>B</c> image prefixes decode as one batch: every B once untimed, then
-    /// <paramref name="rounds"/> rounds that time each B in turn, and the median per B. Interleaving the sizes keeps the
-    /// machine's drift (this shared machine's speed moves 20–30 % within minutes) out of the ratios between them.</summary>
-    private static SortedDictionary<int, double> BatchedDecode(UniPerceiverRunner runner, UniPerceiverConfig config, VocabularyBank bank,
-        CaptionOptions options, int[] batches, int rounds, TextWriter output)
+    /// <summary>One timed decode of one batch size, with the machine's floors measured just before it.</summary>
+    /// <param name="Seconds">The batch's decode.</param>
+    /// <param name="ToCaption">The mean seconds until a window's result was final.</param>
+    /// <param name="Bandwidth">STREAM copy/triad and the read-only sum, best of two, measured right before.</param>
+    /// <param name="FmaPeak">The multiply-add peak (FLOP/s), best of two, measured right before.</param>
+    private sealed record DecodeRound(double Seconds, double ToCaption, MachineProbe.Bandwidth Bandwidth, double FmaPeak);
+
+    /// <summary>Decodes when <c>B</c> image prefixes decode as one batch: every B once untimed, then
+    /// <paramref name="rounds"/> rounds that time each B in turn (B = 1 always among them: the decode step and every
+    /// batch are set against it). Interleaving the sizes keeps the machine's drift (this shared machine's speed moves
+    /// 20–30 % within minutes) out of the ratios between them, and each decode has the floors measured beside it, so
+    /// its ratio to them compares figures from the same phase of the machine.</summary>
+    private static SortedDictionary<int, List<DecodeRound>> BatchedDecode(UniPerceiverRunner runner, UniPerceiverConfig config,
+        VocabularyBank bank, CaptionOptions options, int[] batches, int rounds, int threads, TextWriter output)
     {
-        var sizes = batches.Distinct().Order().ToArray();
-        if (sizes.Length > 0 && sizes[0] < 1) throw new ArgumentException($"decode batch sizes must be at least 1 (got {sizes[0]}).");
+        var sizes = batches.Append(1).Distinct().Order().ToArray();
+        if (sizes[0] < 1) throw new ArgumentException($"decode batch sizes must be at least 1 (got {sizes[0]}).");
         var prefixes = new Dictionary<int, LayerKv[]>();
-        var times = sizes.ToDictionary(b => b, _ => new List<double>());
-        var toCaption = sizes.ToDictionary(b => b, _ => new List<double>());   // mean seconds until a window's result is final
+        var runs = new SortedDictionary<int, List<DecodeRound>>(sizes.ToDictionary(b => b, _ => new List<DecodeRound>()));
+        using var probe = new MachineProbe.BandwidthProbe();
         try
         {
             foreach (int b in sizes)
@@ -147,32 +135,70 @@ public static class CaptionBenchmark
             for (int round = -1; round < rounds; round++)
                 foreach (int b in sizes)
                 {
+                    var bandwidth = round < 0 ? null : probe.Measure(rounds: 2);
+                    double fma = round < 0 ? 0 : MachineProbe.MeasureFmaPeak(threads, rounds: 2);
                     var final = new double[b];
                     long start = Stopwatch.GetTimestamp();
                     CaptionBeamSearcher.DecodeFromPrefix(runner, prefixes[b], bank, options,
                         final: (i, _) => final[i] = Stopwatch.GetElapsedTime(start).TotalSeconds);
                     double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
                     if (round < 0) continue;
-                    times[b].Add(seconds);
-                    toCaption[b].Add(final.Average());
+                    runs[b].Add(new DecodeRound(seconds, final.Average(), bandwidth!, fma));
                 }
         }
         finally
         {
             foreach (var kv in prefixes.Values.SelectMany(p => p)) kv.Dispose();
         }
-        var perCaption = new SortedDictionary<int, double>();
         // A window's caption is delivered when its result is final (its beams have all ended), not when its batch ends.
         output.WriteLine($"| decode batch B | decode s (median of {rounds}, sizes interleaved) | s per caption | mean s to a window's caption |");
         output.WriteLine("|---|---|---|---|");
-        foreach (int b in sizes)
-        {
-            double seconds = BenchStatistics.Median(times[b]);
-            perCaption[b] = seconds / b;
-            output.WriteLine($"| {b} | {seconds:0.000} | {seconds / b:0.000} | {BenchStatistics.Median(toCaption[b]):0.000} |");
-        }
-        return perCaption;
+        foreach (var (b, list) in runs)
+            output.WriteLine($"| {b} | {Median(list, r => r.Seconds):0.000} | {PerCaption(list, b):0.000} | {Median(list, r => r.ToCaption):0.000} |");
+        return runs;
     }
+
+    /// <summary>The decode step (B = 1) against the memory floors, and every other batch's step against its own floor,
+    /// each ratio the median of the rounds' ratios to the floors measured beside them, with their range.</summary>
+    private static void ReportFloors(UniPerceiverConfig config, CaptionOptions options, int bankWords,
+        SortedDictionary<int, List<DecodeRound>> rounds, TextWriter output)
+    {
+        int prefixTokens = 1 + config.PatchesPerFrame, steps = options.MaxLength;
+        var single = rounds[1];
+        double stepBytes = CaptionCost.MeanDecodeStepBytes(config, 1, options.BeamSize, prefixTokens, steps, bankWords);
+        double Step(DecodeRound r) => r.Seconds / steps;
+        var streamRatios = single.Select(r => Step(r) / (stepBytes / r.Bandwidth.Best)).ToList();
+        var readRatios = single.Select(r => Step(r) / (stepBytes / r.Bandwidth.ReadBytesPerSecond)).ToList();
+        double step = Median(single, Step);
+        output.WriteLine($"decode step, at the read-only sum's rate: floor {Median(single, r => stepBytes / r.Bandwidth.ReadBytesPerSecond) * 1e3:0.000} ms, " +
+                         $"ratio {BenchStatistics.Median(readRatios):0.00} (a step only reads)");
+        output.WriteLine($"decode step: {step * 1e3:0.00} ms (memory floor {Median(single, r => stepBytes / r.Bandwidth.Best) * 1e3:0.000} ms, " +
+                         $"ratio {BenchStatistics.Median(streamRatios):0.00})");
+        output.WriteLine($"decode step floors, measured beside each of the {single.Count} B=1 rounds: ratio {Range(streamRatios)} to the STREAM floor, " +
+                         $"{Range(readRatios)} to the read-only floor (the ratios above are their medians)");
+        double singleCaption = PerCaption(single, 1);
+        foreach (var (b, runs) in rounds.Where(p => p.Key != 1))
+        {
+            // A batch's step is bound by its multiply-adds once it has enough rows, and never by less than its reads.
+            double flops = CaptionCost.MeanDecodeStepFlops(config, b, options.BeamSize, prefixTokens, steps, bankWords);
+            double reads = CaptionCost.MeanDecodeStepBytes(config, b, options.BeamSize, prefixTokens, steps, bankWords);
+            double Floor(DecodeRound r) => Math.Max(flops / r.FmaPeak, reads / r.Bandwidth.ReadBytesPerSecond);
+            var ratios = runs.Select(r => Step(r) / Floor(r)).ToList();
+            double floor = Median(runs, Floor), cost = PerCaption(runs, b);
+            var pairs = runs.Zip(single, (batch, one) => batch.Seconds / b / one.Seconds).ToList();
+            output.WriteLine($"batched decode B={b}: step {Median(runs, Step) * 1e3:0.00} ms (floor {floor * 1e3:0.00} ms: {flops / 1e9:0.00} GFLOP at the " +
+                             $"multiply-add peak {Median(runs, r => flops / r.FmaPeak) * 1e3:0.00} ms, {reads / 1e6:0} MB at the read-only rate " +
+                             $"{Median(runs, r => reads / r.Bandwidth.ReadBytesPerSecond) * 1e3:0.00} ms; ratio {BenchStatistics.Median(ratios):0.00}, " +
+                             $"per round {Range(ratios)}); at the floor a caption would cost {floor * steps / b / singleCaption:0.00}x of B=1");
+            output.WriteLine($"batched decode B={b}: {cost:0.000} s per caption ({cost / singleCaption:0.00}x of B=1; round by round {Range(pairs)})");
+        }
+    }
+
+    private static double PerCaption(List<DecodeRound> runs, int b) => Median(runs, r => r.Seconds) / b;
+
+    private static double Median(List<DecodeRound> runs, Func<DecodeRound, double> value) => BenchStatistics.Median(runs.Select(value).ToList());
+
+    private static string Range(List<double> values) => $"{values.Min():0.00}–{values.Max():0.00}";
 
     private static (double Encode, double Decode) Measure(UniPerceiverRunner runner, Tensor pixels, VocabularyBank bank, CaptionOptions options)
     {

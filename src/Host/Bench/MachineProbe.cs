@@ -33,20 +33,49 @@ public static class MachineProbe
     /// (docs/benchmarks.md, "Reads alone").</summary>
     public static Bandwidth MeasureBandwidth(int rounds = 5)
     {
-        using var _ = no_grad();
-        using var a = rand(BufferFloats);
-        using var b = rand(BufferFloats);
-        double bytes = BufferFloats * sizeof(float);
-        double copy = double.MaxValue, triad = double.MaxValue, read = double.MaxValue;
-        b.copy_(a);                                                   // touch every page before timing
-        TorchScalar.Use(0.5, s => a.add_(b, s));
-        for (int i = 0; i < rounds; i++)
+        using var probe = new BandwidthProbe();
+        return probe.Measure(rounds);
+    }
+
+    /// <summary>
+    /// <see cref="MeasureBandwidth"/>'s two 512 MiB buffers, kept for repeated measurements: a benchmark measures the
+    /// floor again beside each of its rounds, because this shared machine's memory speed moves within seconds and a
+    /// single probe at the start can fall in another phase than the round it is compared with. Pages are touched once,
+    /// when the probe is made, so every measurement times steady-state traffic.
+    /// </summary>
+    public sealed class BandwidthProbe : IDisposable
+    {
+        private readonly Tensor a, b;
+
+        public BandwidthProbe()
         {
-            copy = Math.Min(copy, BenchTiming.Time(() => b.copy_(a)));
-            triad = Math.Min(triad, BenchTiming.Time(() => TorchScalar.Use(1e-6, s => a.add_(b, s))));
-            read = Math.Min(read, BenchTiming.Time(() => a.sum().Dispose()));
+            using var _ = no_grad();
+            a = rand(BufferFloats);
+            b = rand(BufferFloats);
+            b.copy_(a);                                                   // touch every page before timing
+            TorchScalar.Use(0.5, s => a.add_(b, s));
         }
-        return new Bandwidth(2 * bytes / copy, 3 * bytes / triad, bytes / read);
+
+        /// <summary>Copy, triad and read-only sum, best of <paramref name="rounds"/> each.</summary>
+        public Bandwidth Measure(int rounds)
+        {
+            using var _ = no_grad();
+            double bytes = BufferFloats * sizeof(float);
+            double copy = double.MaxValue, triad = double.MaxValue, read = double.MaxValue;
+            for (int i = 0; i < rounds; i++)
+            {
+                copy = Math.Min(copy, BenchTiming.Time(() => b.copy_(a)));
+                triad = Math.Min(triad, BenchTiming.Time(() => TorchScalar.Use(1e-6, s => a.add_(b, s))));
+                read = Math.Min(read, BenchTiming.Time(() => a.sum().Dispose()));
+            }
+            return new Bandwidth(2 * bytes / copy, 3 * bytes / triad, bytes / read);
+        }
+
+        public void Dispose()
+        {
+            a.Dispose();
+            b.Dispose();
+        }
     }
 
     /// <summary>

@@ -27,18 +27,29 @@ public sealed class CaptionBenchmarkSpecs
     }
 
     [Fact]
-    public async Task A_random_weights_run_should_report_each_batchs_step_against_its_floor()
+    public async Task A_random_weights_run_should_report_each_batchs_step_against_the_floors_measured_beside_its_rounds()
     {
         var output = new StringWriter();
-        await CaptionBenchmark.RunAsync(new CaptionBenchmark.Options("tiny", Threads: 1, Rounds: 1, BankWords: 300, DecodeBatches: [1, 4]), output);
+        await CaptionBenchmark.RunAsync(new CaptionBenchmark.Options("tiny", Threads: 1, Rounds: 3, BankWords: 300, DecodeBatches: [4]), output);
         var text = output.ToString();
+        double Number(System.Text.RegularExpressions.Match m, int group) => double.Parse(m.Groups[group].Value, CultureInfo.InvariantCulture);
 
         Assert.Matches(@"multiply-add peak \d+ GFLOP/s \(1 thread, registers only\)", text);
+        // B = 1 is timed even when not asked for: the decode step and every batch are set against it.
+        Assert.Contains(text.Split('\n'), l => l.StartsWith("| 1 | "));
         var line = text.Split('\n').Single(l => l.StartsWith("batched decode B=4: step "));
-        var match = System.Text.RegularExpressions.Regex.Match(line, @"step ([\d.]+) ms \(floor ([\d.]+) ms: .* ratio ([\d.]+)\)");
+        var match = System.Text.RegularExpressions.Regex.Match(line, @"step ([\d.]+) ms \(floor ([\d.]+) ms: .* ratio ([\d.]+), per round ([\d.]+)–([\d.]+)\)");
         Assert.True(match.Success, line);
-        double step = double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture), floor = double.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture);
+        double step = Number(match, 1), floor = Number(match, 2);
         // Tiny's steps are mostly per-op overhead: far above what its few multiply-adds and reads need.
         Assert.True(floor > 0 && step > floor, line);
+        Assert.True(Number(match, 4) <= Number(match, 3) && Number(match, 3) <= Number(match, 5), $"the median ratio lies within its rounds' range: {line}");
+
+        var floors = System.Text.RegularExpressions.Regex.Match(text,
+            @"measured beside each of the 3 B=1 rounds: ratio ([\d.]+)–([\d.]+) to the STREAM floor, ([\d.]+)–([\d.]+) to the read-only floor");
+        Assert.True(floors.Success, text);
+        var stream = System.Text.RegularExpressions.Regex.Match(text, @"decode step: [\d.]+ ms \(memory floor [\d.]+ ms, ratio ([\d.]+)\)");
+        Assert.True(stream.Success, text);
+        Assert.InRange(Number(stream, 1), Number(floors, 1), Number(floors, 2));
     }
 }
