@@ -295,6 +295,8 @@ public static class ClusterBenchmark
         try
         {
             await WaitAsync(() => load.Completed >= 4, TimeSpan.FromSeconds(60), "requests before the kill").ConfigureAwait(false);
+            // Said first: the frontend's remoting then logs the lost association (warnings with Akka's stack trace), as it should.
+            output.WriteLine($"kill -9 of expert process {victim.Id} under load (the recovery test): the warnings that follow are the frontend noticing it");
             victim.Kill();
             var killedAt = load.Now;            // the process is gone: later requests cannot be answered by it
             // Where the time goes: the failure detector, then the split-brain resolver's downing and removal.
