@@ -9,7 +9,7 @@ namespace UniPerceiverMoe.Model.Modules;
 /// <summary>
 /// The FFN's exact-form GELU, y = x/2 · (1 + erf(x/√2)), as a C# kernel split over <see cref="KernelThreads"/> for
 /// float32 CPU tensors on machines with 512-bit vectors, in inference (libtorch's <c>gelu</c> everywhere else, and for
-/// inputs that require gradients: training differentiates through it).
+/// inputs that require gradients while autograd records: training differentiates through it).
 /// Why: libtorch hands float32 GELU to oneDNN, serially inside a decode step. Its input is the first FFN linear's
 /// output, whose columns the two kernel threads wrote half each, and on the development VM a core reads lines that
 /// the other core wrote at about half its memory rate: in a MoE-B decode at B = 8 the call took 93 µs on [32, 3072]
@@ -53,7 +53,7 @@ internal static unsafe class ErfGelu
     /// <summary>GELU of <paramref name="x"/> into a new tensor of its shape (exact form, not the tanh one).</summary>
     public static Tensor Apply(Tensor x)
     {
-        if (!Supported || x.requires_grad || x.device_type != DeviceType.CPU || x.dtype != ScalarType.Float32 || !x.is_contiguous() || x.dim() == 0)
+        if (!Supported || is_grad_enabled() && x.requires_grad || x.device_type != DeviceType.CPU || x.dtype != ScalarType.Float32 || !x.is_contiguous() || x.dim() == 0)
             return nn.functional.gelu(x);
         var y = empty_like(x);
         long columns = x.size(-1), rows = columns == 0 ? 0 : x.numel() / columns;

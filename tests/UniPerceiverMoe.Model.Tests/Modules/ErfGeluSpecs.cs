@@ -116,6 +116,30 @@ public sealed class ErfGeluSpecs
         }
     }
 
+    [Fact]
+    public void A_tensor_that_needs_gradients_gets_libtorch_gelu_only_while_autograd_records()
+    {
+        if (!ErfGelu.Supported) return;
+        var g = new Generator(17);
+        using var x = randn([3, 70], generator: g).requires_grad_();
+        using (var recorded = ErfGelu.Apply(x))
+        using (var theirs = nn.functional.gelu(x))
+        using (var recordedValues = recorded.detach())
+        using (var theirValues = theirs.detach())
+        {
+            Assert.True(recorded.requires_grad);                                // libtorch's gelu, with its graph
+            Assert.Equal(Bits(theirValues.data<float>().ToArray()), Bits(recordedValues.data<float>().ToArray()));
+        }
+        using (no_grad())
+        using (var ours = ErfGelu.Apply(x))
+        using (var values = x.detach())
+        {
+            // Nothing records: the kernel's bits, as for any other tensor (the trainer's graph is not at stake).
+            Assert.False(ours.requires_grad);
+            Assert.Equal(Bits(values.data<float>().ToArray().Select(ErfGelu.Of)), Bits(ours.data<float>().ToArray()));
+        }
+    }
+
     private static int[] Bits(IEnumerable<float> values) => values.Select(BitConverter.SingleToInt32Bits).ToArray();
 
     private static double MaxAbsError(Tensor value, Tensor truth)
