@@ -155,6 +155,11 @@ public static class CaptionBenchmark
         output.WriteLine("|---|---|---|---|");
         foreach (var (b, list) in runs)
             output.WriteLine($"| {b} | {Median(list, r => r.Seconds):0.000} | {PerCaption(list, b):0.000} | {Median(list, r => r.ToCaption):0.000} |");
+        // How far the machine moved during the rounds (compare with the machine line measured at the start).
+        var all = runs.Values.SelectMany(r => r).ToList();
+        string Span(Func<DecodeRound, double> value, double scale) => $"{all.Min(value) / scale:0.0}–{all.Max(value) / scale:0.0}";
+        output.WriteLine($"machine beside the rounds: STREAM {Span(r => r.Bandwidth.Best, 1e9)} GB/s, read-only sum {Span(r => r.Bandwidth.ReadBytesPerSecond, 1e9)} GB/s, " +
+                         $"multiply-add peak {Span(r => r.FmaPeak, 1e9)} GFLOP/s");
         return runs;
     }
 

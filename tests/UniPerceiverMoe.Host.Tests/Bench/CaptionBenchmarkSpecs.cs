@@ -37,6 +37,7 @@ public sealed class CaptionBenchmarkSpecs
         Assert.Matches(@"multiply-add peak \d+ GFLOP/s \(1 thread, registers only\)", text);
         // B = 1 is timed even when not asked for: the decode step and every batch are set against it.
         Assert.Contains(text.Split('\n'), l => l.StartsWith("| 1 | "));
+        Assert.Matches(@"machine beside the rounds: STREAM [\d.]+–[\d.]+ GB/s, read-only sum [\d.]+–[\d.]+ GB/s, multiply-add peak [\d.]+–[\d.]+ GFLOP/s", text);
         var line = text.Split('\n').Single(l => l.StartsWith("batched decode B=4: step "));
         var match = System.Text.RegularExpressions.Regex.Match(line, @"step ([\d.]+) ms \(floor ([\d.]+) ms: .* ratio ([\d.]+), per round ([\d.]+)–([\d.]+)\)");
         Assert.True(match.Success, line);
