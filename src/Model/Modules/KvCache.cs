@@ -153,19 +153,29 @@ public sealed class KvCache : IDisposable
     /// </summary>
     public Tensor Attend(int layer, Tensor q, Tensor k, Tensor v, Tensor? keyBias)
     {
-        int n = Write(layer, q, k, v);
-        return SharedPrefixAttention.Handles(q, prefix[layer], words[layer], KeyCount + n, keyBias)
-            ? SharedPrefixAttention.Apply(q, prefix[layer], words[layer], this, n, keyBias)
+        int n = CheckPass(q, k);
+        var slots = words[layer];
+        if (SharedPrefixAttention.Handles(q, prefix[layer], slots, KeyCount + n, keyBias)
+            && KvSlotWriter.Handles(k, slots.K) && KvSlotWriter.Handles(v, slots.V))
+            // Each (input, head) unit writes its rows' slots and then reads them, on one thread.
+            return SharedPrefixAttention.Apply(q, prefix[layer], slots, this, n, keyBias, k, v);
+        Write(layer, k, v, n);
+        return SharedPrefixAttention.Handles(q, prefix[layer], slots, KeyCount + n, keyBias)
+            ? SharedPrefixAttention.Apply(q, prefix[layer], slots, this, n, keyBias)
             : Materialized(layer, q, n, keyBias);
     }
 
     /// <summary>As <see cref="Attend"/>, always through libtorch's attention over gathered keys (the path of devices
     /// and cases the CPU kernel does not handle); for specs that hold the two paths against each other.</summary>
-    internal Tensor AttendMaterialized(int layer, Tensor q, Tensor k, Tensor v, Tensor? keyBias) =>
-        Materialized(layer, q, Write(layer, q, k, v), keyBias);
+    internal Tensor AttendMaterialized(int layer, Tensor q, Tensor k, Tensor v, Tensor? keyBias)
+    {
+        int n = CheckPass(q, k);
+        Write(layer, k, v, n);
+        return Materialized(layer, q, n, keyBias);
+    }
 
-    /// <summary>Writes the pass's keys/values into each row's slots [Length, Length + n); returns n.</summary>
-    private int Write(int layer, Tensor q, Tensor k, Tensor v)
+    /// <summary>The pass's token count n, once its keys and queries fit this cache.</summary>
+    private int CheckPass(Tensor q, Tensor k)
     {
         int n = (int)k.size(2);
         if (k.size(0) != Rows || Length + n > WordCapacity)
@@ -173,16 +183,21 @@ public sealed class KvCache : IDisposable
                 $"({Rows} rows, {Length} of {WordCapacity} word slots kept).", nameof(k));
         if (q.size(0) != Rows || q.size(2) < 1 || q.size(2) > n)
             throw new ArgumentException($"a pass's queries [{q.size(0)} rows × {q.size(2)}] must be {Rows} rows of 1 to {n} of its tokens.", nameof(q));
+        return n;
+    }
+
+    /// <summary>Writes the pass's n keys/values into each row's slots [Length, Length + n).</summary>
+    private void Write(int layer, Tensor k, Tensor v, int n)
+    {
         var slots = words[layer];
         if (KvSlotWriter.Handles(k, slots.K) && KvSlotWriter.Handles(v, slots.V))
         {
             KvSlotWriter.Write(k, slots.K, Length);
             KvSlotWriter.Write(v, slots.V, Length);
-            return n;
+            return;
         }
         using (var kSlot = slots.K.narrow(2, Length, n)) kSlot.copy_(k);
         using (var vSlot = slots.V.narrow(2, Length, n)) vSlot.copy_(v);
-        return n;
     }
 
     /// <summary>Any device: every row's keys and values gathered into one tensor, then libtorch's attention.</summary>

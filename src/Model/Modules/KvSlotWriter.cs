@@ -26,10 +26,17 @@ internal static unsafe class KvSlotWriter
         int rows = (int)source.size(0), heads = (int)source.size(1), n = (int)source.size(2), hd = (int)source.size(3);
         var from = StridedView.Of(source);
         var to = StridedView.Of(slots);
-        long bytes = (long)hd * sizeof(float);
         for (int r = 0; r < rows; r++)
             for (int h = 0; h < heads; h++)
-                for (int t = 0; t < n; t++)
-                    Buffer.MemoryCopy(from.At(r, h, t), to.At(r, h, at + t), bytes, bytes);
+                Write(from, to, r, h, n, hd, at);
+    }
+
+    /// <summary>One (row, head) of <see cref="Write"/>: slots[row, head, at + t] = source[row, head, t] for t &lt; n
+    /// (<see cref="SharedPrefixAttention"/> writes each unit's slots on the thread that then reads them).</summary>
+    public static void Write(StridedView source, StridedView slots, int row, int head, int n, int hd, int at)
+    {
+        long bytes = (long)hd * sizeof(float);
+        for (int t = 0; t < n; t++)
+            Buffer.MemoryCopy(source.At(row, head, t), slots.At(row, head, at + t), bytes, bytes);
     }
 }

@@ -40,18 +40,23 @@ internal static unsafe class SharedPrefixAttention
                && AttentionRows.BiasFits(bias, rows, heads, n, keys);
     }
 
-    /// <summary>q [R, H, m, hd] against the cache's prefix, kept words and the n current tokens (already written to
-    /// the word slots [Length, Length + n)) → context [R, m, H·hd] (new). m ≤ n: a query's result does not depend on
-    /// which current token it belongs to (only its bias row says what it may see). Call only when
-    /// <see cref="Handles"/> says so.</summary>
-    public static Tensor Apply(Tensor q, LayerKv prefix, LayerKv words, KvCache cache, int n, Tensor? bias)
+    /// <summary>q [R, H, m, hd] against the cache's prefix, kept words and the n current tokens → context [R, m, H·hd]
+    /// (new). The current tokens are in the word slots [Length, Length + n) already, or, when <paramref name="newKeys"/>
+    /// and <paramref name="newValues"/> [R, H, n, hd] are given, each (input, head) unit copies its rows' into them
+    /// first (<see cref="KvSlotWriter"/> must take both): the thread that reads a unit's slots then wrote them, instead
+    /// of the caller writing all of them before the split (on the development VM a core reads lines another core wrote
+    /// at about half speed). m ≤ n: a query's result does not depend on which current token it belongs to (only its
+    /// bias row says what it may see). Call only when <see cref="Handles"/> says so.</summary>
+    public static Tensor Apply(Tensor q, LayerKv prefix, LayerKv words, KvCache cache, int n, Tensor? bias,
+        Tensor? newKeys = null, Tensor? newValues = null)
     {
         int rows = cache.Rows, heads = cache.Heads, m = (int)q.size(2), hd = cache.HeadDim;
         int keys = cache.KeyCount + n;
         var output = empty(rows, m, heads * hd, dtype: ScalarType.Float32, device: q.device);
         using var expanded = bias?.expand(rows, heads, m, keys);
         var job = new Job(StridedView.Of(q), StridedView.Of(prefix.K), StridedView.Of(prefix.V), StridedView.Of(words.K),
-            StridedView.Of(words.V), expanded is null ? default : StridedView.Of(expanded), cache, TensorMemory.Floats(output), m, n, 1f / MathF.Sqrt(hd));
+            StridedView.Of(words.V), expanded is null ? default : StridedView.Of(expanded), cache, TensorMemory.Floats(output), m, n, 1f / MathF.Sqrt(hd),
+            newKeys is null ? default : StridedView.Of(newKeys), newValues is null ? default : StridedView.Of(newValues));
         int units = cache.Inputs * heads;
         KernelThreads.Blocks(units, (long)rows * heads * m * keys * hd, ParallelMinWork, job.Units);
         return output;
@@ -59,7 +64,7 @@ internal static unsafe class SharedPrefixAttention
 
     /// <summary>m queries per row (<c>q</c>, <c>bias</c> and the output are indexed by query), n current tokens.</summary>
     private readonly struct Job(StridedView q, StridedView prefixK, StridedView prefixV, StridedView wordK, StridedView wordV,
-        StridedView bias, KvCache cache, float* output, int m, int n, float scale)
+        StridedView bias, KvCache cache, float* output, int m, int n, float scale, StridedView newK, StridedView newV)
     {
         private int Group => cache.RowsPerInput;
         private int Heads => cache.Heads;
@@ -104,6 +109,14 @@ internal static unsafe class SharedPrefixAttention
         private void Unit(int input, int head, float* s, float* inverse, float* followingKeys)
         {
             int group = Group, keys = Keys, hd = HeadDim, prefixLength = PrefixLength, kept = Kept, prefixInput = cache.PrefixInput(input);
+            // This unit's rows' current tokens into their slots (a row's pass reads only its own, and slots before
+            // Length from earlier passes), then the attention that reads them.
+            if (newK.Present)
+                for (int g = 0; g < group; g++)
+                {
+                    KvSlotWriter.Write(newK, wordK, input * group + g, head, n, hd, kept);
+                    KvSlotWriter.Write(newV, wordV, input * group + g, head, n, hd, kept);
+                }
             int chunks = (prefixLength + Chunk - 1) / Chunk;
             for (int c0 = 0; c0 < prefixLength; c0 += Chunk)
             {
