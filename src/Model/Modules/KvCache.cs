@@ -155,14 +155,12 @@ public sealed class KvCache : IDisposable
     {
         int n = CheckPass(q, k);
         var slots = words[layer];
-        if (SharedPrefixAttention.Handles(q, prefix[layer], slots, KeyCount + n, keyBias)
-            && KvSlotWriter.Handles(k, slots.K) && KvSlotWriter.Handles(v, slots.V))
+        bool kernel = SharedPrefixAttention.Handles(q, prefix[layer], slots, KeyCount + n, keyBias);
+        if (kernel && KvSlotWriter.Handles(k, slots.K) && KvSlotWriter.Handles(v, slots.V))
             // Each (input, head) unit writes its rows' slots and then reads them, on one thread.
             return SharedPrefixAttention.Apply(q, prefix[layer], slots, this, n, keyBias, k, v);
         Write(layer, k, v, n);
-        return SharedPrefixAttention.Handles(q, prefix[layer], slots, KeyCount + n, keyBias)
-            ? SharedPrefixAttention.Apply(q, prefix[layer], slots, this, n, keyBias)
-            : Materialized(layer, q, n, keyBias);
+        return kernel ? SharedPrefixAttention.Apply(q, prefix[layer], slots, this, n, keyBias) : Materialized(layer, q, n, keyBias);
     }
 
     /// <summary>As <see cref="Attend"/>, always through libtorch's attention over gathered keys (the path of devices
