@@ -40,7 +40,7 @@ internal static unsafe class DecodeAttention
         long n = q.size(2), hd = q.size(3);
         bool cpuFloat = new[] { q, keys, values }.All(t => t.device_type == TorchSharp.DeviceType.CPU && t.dtype == ScalarType.Float32);
         return cpuFloat && n >= 1 && n <= MaxQueries && hd % Vector256<float>.Count == 0
-               && keys.shape.SequenceEqual(values.shape) && keys.size(1) == q.size(1) && keys.size(3) == hd
+               && TensorShapes.Of(keys).SequenceEqual(TensorShapes.Of(values)) && keys.size(1) == q.size(1) && keys.size(3) == hd
                && q.stride(3) == 1 && keys.stride(3) == 1 && values.stride(3) == 1;
     }
 
