@@ -52,5 +52,11 @@ public sealed class CaptionBenchmarkSpecs
         var stream = System.Text.RegularExpressions.Regex.Match(text, @"decode step: [\d.]+ ms \(memory floor [\d.]+ ms, ratio ([\d.]+)\)");
         Assert.True(stream.Success, text);
         Assert.InRange(Number(stream, 1), Number(floors, 1), Number(floors, 2));
+        // The least STREAM ratio a pure read could reach is each round's STREAM ratio over its read-only ratio.
+        var bound = System.Text.RegularExpressions.Regex.Match(text,
+            @"the least its STREAM ratio can be here: ([\d.]+) \(rounds ([\d.]+)–([\d.]+)\), a step doing nothing but reading");
+        Assert.True(bound.Success, text);
+        Assert.InRange(Number(bound, 1), Number(bound, 2), Number(bound, 3));
+        Assert.InRange(Number(bound, 2), Number(floors, 1) / Number(floors, 4) - 0.01, Number(floors, 2) / Number(floors, 3) + 0.01);
     }
 }
