@@ -17,9 +17,9 @@ namespace UniPerceiverMoe.Cluster.Tests;
 /// <summary>The data plane's frames.</summary>
 public sealed class DataPlaneFrameSpecs
 {
-    private static ApplyLinearRequest Request()
+    private static ApplyLinearRequest Request(int rows = 3, int columns = 4)
     {
-        using var x = TorchScalar.Arange(12, CPU).to_type(ScalarType.Float32).reshape(3, 4);
+        using var x = TorchScalar.Arange(rows * columns, CPU).to_type(ScalarType.Float32).reshape(rows, columns);
         return new ApplyLinearRequest("L0E1", 0, 2, new WireRoute([1, 3], [0.75f, 0.25f]), TensorPayloads.FromTensor(x, WireDtype.Float32));
     }
 
@@ -47,6 +47,29 @@ public sealed class DataPlaneFrameSpecs
         Assert.Equal(uint.MaxValue, second);
         Assert.Equal("127.0.0.1:4060", reply.DataEndpoint);
         Assert.Null(reader.Read(out _));
+    }
+
+    [Fact]
+    public void A_frame_larger_than_the_readers_buffer_should_read_the_same_bytes_in_any_pieces_and_leave_the_next_frame_intact()
+    {
+        // [785, 768] fp32 (2.4 MB, MoE-B's largest hop) between two small frames, served in pieces of a prime size so
+        // that piece edges fall anywhere in the chunks the reader borrows.
+        var small = Request();
+        var large = Request(785, 768);
+        var bytes = Frames((1, small), (2, large), (3, small));
+        using var reader = new DataPlaneFrameReader(new PiecesStream(bytes, 7919), 16 << 20);
+        Assert.Equal(small.Input.Bytes.ToArray(), Assert.IsType<ApplyLinearRequest>(reader.Read(out uint first)).Input.Bytes.ToArray());
+        var read = Assert.IsType<ApplyLinearRequest>(reader.Read(out uint second));
+        Assert.Equal(large.Input.Shape, read.Input.Shape);
+        Assert.True(large.Input.Bytes.SequenceEqual(read.Input.Bytes), "the large tensor's bytes differ after a chunked read");
+        Assert.Equal(small.Input.Bytes.ToArray(), Assert.IsType<ApplyLinearRequest>(reader.Read(out uint third)).Input.Bytes.ToArray());
+        Assert.Equal((1u, 2u, 3u), (first, second, third));
+        Assert.Null(reader.Read(out _));
+
+        // The same frame cut off inside its body: a clear end of stream, not a partial tensor.
+        var cut = Frames((2, large))[..^1000];
+        var e = Assert.ThrowsAny<EndOfStreamException>(() => new DataPlaneFrameReader(new PiecesStream(cut, 7919), 16 << 20).Read(out _));
+        Assert.Contains("inside a frame", e.Message);
     }
 
     [Fact]
@@ -81,6 +104,16 @@ public sealed class DataPlaneFrameSpecs
         using var reader = new DataPlaneFrameReader(stream, 16 << 20);
         Assert.ThrowsAny<EndOfStreamException>(() => reader.Read(out _));
         Assert.InRange(stream.LargestReadBuffer, 1, 1 << 20);
+        // Everything it was offered to read into, together: the 100 KiB that arrived, not the 16 MiB claimed.
+        Assert.InRange(stream.DistinctBufferBytes, 1, 512 << 10);
+    }
+
+    /// <summary>Serves its bytes at most <paramref name="piece"/> at a time.</summary>
+    private sealed class PiecesStream(byte[] bytes, int piece) : MemoryStream(bytes)
+    {
+        public override int Read(byte[] buffer, int offset, int count) => base.Read(buffer, offset, Math.Min(count, piece));
+
+        public override int Read(Span<byte> buffer) => base.Read(buffer[..Math.Min(buffer.Length, piece)]);
     }
 
     /// <summary>Serves its bytes one at a time.</summary>
@@ -94,11 +127,17 @@ public sealed class DataPlaneFrameSpecs
     /// <summary>Records the largest buffer a reader offered it.</summary>
     private sealed class CountingStream(byte[] bytes) : MemoryStream(bytes)
     {
+        private readonly HashSet<byte[]> offered = new(ReferenceEqualityComparer.Instance);
+
         public int LargestReadBuffer { get; private set; }
+
+        /// <summary>The lengths of the distinct arrays offered to read into, added up.</summary>
+        public long DistinctBufferBytes => offered.Sum(b => (long)b.Length);
 
         public override int Read(byte[] buffer, int offset, int count)
         {
             LargestReadBuffer = Math.Max(LargestReadBuffer, buffer.Length);
+            offered.Add(buffer);
             return base.Read(buffer, offset, count);
         }
     }

@@ -49,7 +49,11 @@ public sealed class UpmoeMessagePackSerializer(ExtendedActorSystem system) : Ser
 
     /// <summary>Reads a message of the type named by <paramref name="manifest"/> from a slice (e.g. a pooled buffer,
     /// which may be reused once this returns: the message holds no reference into it); refuses anything else.</summary>
-    public static IUpmoeWireMessage Deserialize(ReadOnlyMemory<byte> bytes, string manifest)
+    public static IUpmoeWireMessage Deserialize(ReadOnlyMemory<byte> bytes, string manifest) =>
+        Deserialize(new System.Buffers.ReadOnlySequence<byte>(bytes), manifest);
+
+    /// <summary>The same from a body spread over several buffers (a large data-plane frame read in chunks).</summary>
+    public static IUpmoeWireMessage Deserialize(in System.Buffers.ReadOnlySequence<byte> bytes, string manifest)
     {
         if (!WireTypes.TryGetType(manifest, out var type))
             throw new SerializationException($"upmoe wire: unknown manifest '{Printable(manifest)}' ({bytes.Length} bytes refused).");

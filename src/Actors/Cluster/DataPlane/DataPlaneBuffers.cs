@@ -4,8 +4,9 @@ namespace UniPerceiverMoe.Actors.Cluster.DataPlane;
 
 /// <summary>
 /// The frame buffers of every data-plane connection of this process. A connection keeps one small buffer of its own
-/// (<see cref="KeptBytes"/>) for each direction; a frame larger than that borrows a buffer from <see cref="Pool"/> and
-/// gives it back once the frame is read or written, so large buffers are held once per process (at most
+/// for each direction (up to <see cref="KeptBytes"/>); a frame larger than that borrows from <see cref="Pool"/> (a
+/// frame being written, one buffer; a frame being read, chunks as its bytes arrive) and gives it back once the frame
+/// is written or read, so large buffers are held once per process (at most
 /// <see cref="ArraysPerSize"/> of each size), not once per connection. (Per connection, a MoE-B frontend with dozens of
 /// connections kept up to 4 MiB each way on every one.) The pool has no per-thread caches: a connection's reader
 /// thread does not hold a buffer of its own once it is returned, as it would with <see cref="ArrayPool{T}.Shared"/>.
