@@ -16,8 +16,9 @@ namespace UniPerceiverMoe.Actors.Cluster.DataPlane;
 internal sealed class DataPlaneFrameReader(Stream stream, long maxBodyBytes) : IDisposable
 {
     private const int InitialBuffer = 64 * 1024;
-    /// <summary>Largest chunk <see cref="ReadChunked"/> borrows (the pool keeps up to 16 MiB arrays, four of a size).</summary>
-    private const int MaxChunk = 1 << 20;
+    /// <summary>Largest chunk <see cref="ReadChunked"/> borrows. The pool keeps four arrays of each size up to 16 MiB, so
+    /// a body at the 16 MiB frame limit (64 KiB … 2 MiB, then three 4 MiB chunks) still reads from pooled arrays.</summary>
+    private const int MaxChunk = 4 << 20;
     private byte[] buffer = DataPlaneBuffers.Pool.Rent(InitialBuffer);
     private int start, end;   // unread bytes are buffer[start..end)
 
